@@ -1,0 +1,221 @@
+//! Records shared by the slowscan XDP program (kernel) and its userspace daemon.
+//!
+//! Every type here is `#[repr(C)]` with explicit padding so that the kernel and
+//! userspace agree byte for byte. Rule numbers (R1, R5 …) refer to METHOD.md.
+#![cfg_attr(not(feature = "user"), no_std)]
+
+pub mod tcp;
+
+/// Bumped whenever a record, key or map layout changes. Pinned maps carry it in
+/// their path so a sensor never reuses maps written by an older build.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Address family values used in records and keys.
+pub const AF_INET: u8 = 4;
+pub const AF_INET6: u8 = 6;
+
+/// `PacketRecord::status` bit: the kernel pending table was full when this
+/// attempt was seen, so its follow-up may never be emitted. Userspace must not
+/// count such an attempt as Failed.
+pub const STATUS_UNTRACKED: u8 = 1;
+/// `PacketRecord::status` bit: emitted by the pre-filter as the follow-up that
+/// matched a pending attempt (informational; the engine re-checks R5 itself).
+pub const STATUS_FOLLOW_UP: u8 = 2;
+
+/// One TCP segment as the detection engine sees it (R2: header fields only).
+///
+/// Addresses are in network byte order; IPv4 uses the first 4 bytes and leaves
+/// the rest zero. Ports and the sequence number are in host byte order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize))]
+pub struct PacketRecord {
+    /// Nanoseconds: `bpf_ktime_get_ns` live, capture time offline.
+    pub ts_ns: u64,
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+    pub seq: u32,
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u8,
+    /// The TCP flags byte (FIN … CWR).
+    pub tcp_flags: u8,
+    /// `STATUS_*` bits.
+    pub status: u8,
+    /// Number of VLAN tags the frame carried (0–2).
+    pub vlan_tags: u8,
+    pub _pad: [u8; 4],
+}
+
+impl PacketRecord {
+    /// The connection 5-tuple (protocol is always TCP).
+    pub fn flow(&self) -> FlowKey {
+        FlowKey {
+            src_addr: self.src_addr,
+            dst_addr: self.dst_addr,
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            family: self.family,
+            _pad: [0; 3],
+        }
+    }
+
+    pub fn is_attempt(&self) -> bool {
+        tcp::is_attempt(self.tcp_flags)
+    }
+
+    pub fn whitelist_key(&self) -> WhitelistKey {
+        WhitelistKey::new(self.family, self.dst_addr, self.dst_port)
+    }
+}
+
+/// A TCP connection, one direction: the key of a pending Attempt (R5).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize))]
+pub struct FlowKey {
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub family: u8,
+    pub _pad: [u8; 3],
+}
+
+/// What the kernel remembers about a pending Attempt (pre-filter table).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PendingValue {
+    /// The SYN's sequence number S; the follow-up must carry S + 1.
+    pub seq: u32,
+    pub _pad: u32,
+    /// Kernel time of the latest SYN, so userspace can expire old entries.
+    pub ts_ns: u64,
+}
+
+/// Whitelist entry (R4.2): a destination (address, TCP port).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize))]
+pub struct WhitelistKey {
+    pub addr: [u8; 16],
+    pub port: u16,
+    pub family: u8,
+    pub _pad: u8,
+}
+
+impl WhitelistKey {
+    pub const fn new(family: u8, addr: [u8; 16], port: u16) -> Self {
+        Self { addr, port, family, _pad: 0 }
+    }
+}
+
+/// Index 0 of the `CONFIG` array map: a bit set of the program's modes.
+pub const CONFIG_FLAGS: u32 = 0;
+/// Emit every non-whitelisted TCP segment instead of only attempts and their
+/// first candidate follow-ups (validation mode).
+pub const CONFIG_PREFILTER_OFF: u32 = 1;
+/// Dedicated mirror/SPAN port: drop every frame after inspection.
+pub const CONFIG_MIRROR: u32 = 2;
+
+/// Per-CPU counters kept by the kernel program, one array slot each.
+/// A ring buffer never reports its own losses, so the program counts them.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    Frames = 0,
+    NonIp,
+    NonTcp,
+    Malformed,
+    FragmentsSkipped,
+    Whitelisted,
+    AttemptsEmitted,
+    FollowUpsEmitted,
+    OtherEmitted,
+    RingFull,
+    PendingFull,
+    Ipv6,
+    VlanTagged,
+}
+
+impl Counter {
+    pub const COUNT: u32 = 13;
+    pub const ALL: [Counter; Counter::COUNT as usize] = [
+        Counter::Frames,
+        Counter::NonIp,
+        Counter::NonTcp,
+        Counter::Malformed,
+        Counter::FragmentsSkipped,
+        Counter::Whitelisted,
+        Counter::AttemptsEmitted,
+        Counter::FollowUpsEmitted,
+        Counter::OtherEmitted,
+        Counter::RingFull,
+        Counter::PendingFull,
+        Counter::Ipv6,
+        Counter::VlanTagged,
+    ];
+
+    /// Stable snake_case name used in metrics, reports and tests.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Counter::Frames => "frames",
+            Counter::NonIp => "non_ip",
+            Counter::NonTcp => "non_tcp",
+            Counter::Malformed => "malformed",
+            Counter::FragmentsSkipped => "fragments_skipped",
+            Counter::Whitelisted => "whitelisted",
+            Counter::AttemptsEmitted => "attempts_emitted",
+            Counter::FollowUpsEmitted => "follow_ups_emitted",
+            Counter::OtherEmitted => "other_emitted",
+            Counter::RingFull => "ring_full",
+            Counter::PendingFull => "pending_full",
+            Counter::Ipv6 => "ipv6",
+            Counter::VlanTagged => "vlan_tagged",
+        }
+    }
+}
+
+/// Map names, shared so userspace finds what the kernel declares.
+pub mod maps {
+    pub const RECORDS: &str = "RECORDS";
+    pub const WHITELIST: &str = "WHITELIST";
+    pub const PENDING: &str = "PENDING";
+    pub const COUNTERS: &str = "COUNTERS";
+    pub const CONFIG: &str = "CONFIG";
+}
+
+/// Default map sizes (entries); the ring buffer size is in bytes.
+pub const WHITELIST_MAX: u32 = 65_536;
+pub const PENDING_MAX: u32 = 262_144;
+pub const RING_BYTES: u32 = 16 * 1024 * 1024;
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: all are repr(C), Copy, with explicit padding and no pointers.
+    unsafe impl aya::Pod for super::PacketRecord {}
+    unsafe impl aya::Pod for super::FlowKey {}
+    unsafe impl aya::Pod for super::PendingValue {}
+    unsafe impl aya::Pod for super::WhitelistKey {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_are_stable() {
+        assert_eq!(core::mem::size_of::<PacketRecord>(), 56);
+        assert_eq!(core::mem::size_of::<FlowKey>(), 40);
+        assert_eq!(core::mem::size_of::<WhitelistKey>(), 20);
+        assert_eq!(core::mem::size_of::<PendingValue>(), 16);
+    }
+
+    #[test]
+    fn counter_table_matches_discriminants() {
+        for (i, c) in Counter::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i, "{}", c.name());
+        }
+    }
+}

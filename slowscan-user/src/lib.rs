@@ -1,0 +1,10 @@
+//! slowscan: detects slow TCP SYN scans with the NICT 2014 method (METHOD.md).
+//!
+//! The engine knows nothing about where records come from: the XDP ring
+//! buffer (`kernel`) and offline captures (`capture` + `frame`) feed it the
+//! same [`slowscan_common::PacketRecord`].
+
+pub mod capture;
+pub mod engine;
+pub mod frame;
+pub mod kernel;
