@@ -111,13 +111,15 @@ impl WhitelistKey {
     }
 }
 
-/// Index 0 of the `CONFIG` array map: a bit set of the program's modes.
-pub const CONFIG_FLAGS: u32 = 0;
-/// Emit every non-whitelisted TCP segment instead of only attempts and their
-/// first candidate follow-ups (validation mode).
-pub const CONFIG_PREFILTER_OFF: u32 = 1;
-/// Dedicated mirror/SPAN port: drop every frame after inspection.
-pub const CONFIG_MIRROR: u32 = 2;
+/// Load-time switches, globals in the program's read-only data: the verifier
+/// sees them as constants and prunes the branch not taken.
+pub mod globals {
+    /// Non-zero: emit every non-whitelisted TCP segment instead of only
+    /// attempts and their first candidate follow-ups (validation mode).
+    pub const PREFILTER_OFF: &str = "PREFILTER_OFF";
+    /// Non-zero: dedicated mirror/SPAN port, drop every frame after inspection.
+    pub const MIRROR: &str = "MIRROR";
+}
 
 /// Per-CPU counters kept by the kernel program, one array slot each.
 /// A ring buffer never reports its own losses, so the program counts them.
@@ -177,13 +179,26 @@ impl Counter {
     }
 }
 
+/// All counters of one CPU in one per-CPU array slot, so the hot path pays
+/// for a single map lookup per frame.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct CounterBlock {
+    pub counts: [u64; 16],
+}
+
+impl CounterBlock {
+    pub fn get(&self, c: Counter) -> u64 {
+        self.counts[c as usize]
+    }
+}
+
 /// Map names, shared so userspace finds what the kernel declares.
 pub mod maps {
     pub const RECORDS: &str = "RECORDS";
     pub const WHITELIST: &str = "WHITELIST";
     pub const PENDING: &str = "PENDING";
     pub const COUNTERS: &str = "COUNTERS";
-    pub const CONFIG: &str = "CONFIG";
 }
 
 /// Default map sizes (entries); the ring buffer size is in bytes.
@@ -198,6 +213,7 @@ mod user {
     unsafe impl aya::Pod for super::FlowKey {}
     unsafe impl aya::Pod for super::PendingValue {}
     unsafe impl aya::Pod for super::WhitelistKey {}
+    unsafe impl aya::Pod for super::CounterBlock {}
 }
 
 #[cfg(test)]

@@ -1,1 +1,168 @@
-//! Shared helpers for slowscan integration tests.
+//! Shared helpers for slowscan's privileged tests: the root/CI gate, test
+//! frames, and network namespaces joined by veth pairs that each test creates
+//! and removes itself. Live test hosts use documentation addresses only.
+
+pub mod frames;
+
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+/// True when the test may run. Without root it skips with a notice, except
+/// under `CI=true`, where skipping a privileged test is a failure.
+pub fn privileged(test: &str) -> bool {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if is_ci() {
+        panic!("{test}: needs root (BPF, namespaces); CI=true forbids skipping it");
+    }
+    eprintln!("SKIP {test}: needs root (BPF, namespaces)");
+    false
+}
+
+pub fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The external captures directory, or None (skip with a notice). Under
+/// `CI=true` a missing directory is a failure.
+pub fn external_captures(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("SLOWSCAN_EXTERNAL_CAPTURES") {
+        Some(d) if PathBuf::from(&d).is_dir() => Some(PathBuf::from(d)),
+        Some(d) => panic!("{test}: SLOWSCAN_EXTERNAL_CAPTURES={} is not a directory", PathBuf::from(d).display()),
+        None if is_ci() => panic!("{test}: SLOWSCAN_EXTERNAL_CAPTURES is not set; CI=true requires the external captures"),
+        None => {
+            eprintln!("SKIP {test}: set SLOWSCAN_EXTERNAL_CAPTURES to the external captures directory");
+            None
+        }
+    }
+}
+
+/// A name unique to this process and call, short enough for an interface (≤ 15).
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}{}{n}", std::process::id() % 100_000)
+}
+
+/// Runs a command, panicking with its output if it fails.
+pub fn sh(args: &[&str]) -> Output {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("running {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A network namespace, deleted on drop (also when the test panics).
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(prefix: &str) -> Self {
+        let name = unique(prefix);
+        sh(&["ip", "netns", "add", &name]);
+        sh(&["ip", "-n", &name, "link", "set", "lo", "up"]);
+        Self { name }
+    }
+
+    /// `ip netns exec NAME args…`
+    pub fn exec(&self, args: &[&str]) -> Output {
+        let mut v = vec!["ip", "netns", "exec", &self.name];
+        v.extend_from_slice(args);
+        sh(&v)
+    }
+
+    /// A command that will run inside this namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Runs `f` on a thread that has entered this namespace (setns), so that
+    /// interface names and XDP attachment resolve inside it.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            enter(&path);
+            f()
+        })
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+
+    /// Spawns a thread inside this namespace; the caller joins it.
+    pub fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<T> {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            enter(&path);
+            f()
+        })
+    }
+}
+
+fn enter(path: &str) {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("opening {path}: {e}"));
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns on a valid namespace fd affects only the calling thread.
+    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+    }
+}
+
+/// Two namespaces joined by a veth pair: `a` (198.51.100.1/24) and `b`
+/// (198.51.100.2/24). Deleting the namespaces removes the veth ends.
+pub struct VethLab {
+    pub a: Netns,
+    pub b: Netns,
+    pub if_a: String,
+    pub if_b: String,
+}
+
+pub const LAB_A: &str = "198.51.100.1";
+pub const LAB_B: &str = "198.51.100.2";
+
+impl VethLab {
+    pub fn new() -> Self {
+        let a = Netns::new("ssa");
+        let b = Netns::new("ssb");
+        let if_a = unique("ssva");
+        let if_b = unique("ssvb");
+        sh(&["ip", "link", "add", &if_a, "netns", &a.name, "type", "veth", "peer", "name", &if_b, "netns", &b.name]);
+        a.exec(&["ip", "addr", "add", &format!("{LAB_A}/24"), "dev", &if_a]);
+        b.exec(&["ip", "addr", "add", &format!("{LAB_B}/24"), "dev", &if_b]);
+        a.exec(&["ip", "link", "set", &if_a, "up"]);
+        b.exec(&["ip", "link", "set", &if_b, "up"]);
+        Self { a, b, if_a, if_b }
+    }
+}
+
+impl Default for VethLab {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The `slowscan` binary built beside this test binary (`cargo xtask test`
+/// builds the whole workspace first).
+pub fn slowscan_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join("slowscan");
+    assert!(bin.exists(), "{} is missing: build the workspace first (`cargo build`)", bin.display());
+    bin
+}

@@ -1,0 +1,207 @@
+//! slowscan's XDP data plane: parse every frame, drop whitelisted
+//! destinations in-kernel (R4.4) and send compact records of the TCP segments
+//! that matter to userspace through a ring buffer.
+#![no_std]
+#![no_main]
+
+mod parse;
+
+use aya_ebpf::{
+    bindings::xdp_action,
+    helpers::bpf_ktime_get_ns,
+    macros::{map, xdp},
+    maps::{HashMap, PerCpuArray, RingBuf},
+    programs::XdpContext,
+};
+use aya_log_ebpf::error;
+use parse::{Flags, Segment, Skip};
+use slowscan_common::{
+    tcp, Counter, CounterBlock, FlowKey, PacketRecord, PendingValue, WhitelistKey, PENDING_MAX,
+    RING_BYTES, STATUS_FOLLOW_UP, STATUS_UNTRACKED, WHITELIST_MAX,
+};
+
+#[map(name = "RECORDS")]
+static RECORDS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
+
+/// R4.4: destinations (address, port) whose traffic is not analysed at all.
+#[map(name = "WHITELIST")]
+static WHITELIST: HashMap<WhitelistKey, u8> = HashMap::with_max_entries(WHITELIST_MAX, 0);
+
+/// Pre-filter: attempts whose follow-up (R5) has not been seen yet. Entries of
+/// attempts that fail are expired by userspace after the handshake timeout.
+#[map(name = "PENDING")]
+static PENDING: HashMap<FlowKey, PendingValue> = HashMap::with_max_entries(PENDING_MAX, 0);
+
+#[map(name = "COUNTERS")]
+static COUNTERS: PerCpuArray<CounterBlock> = PerCpuArray::with_max_entries(1, 0);
+
+/// Set at load time (see `slowscan_common::globals`).
+#[no_mangle]
+static PREFILTER_OFF: u8 = 0;
+#[no_mangle]
+static MIRROR: u8 = 0;
+
+#[inline(always)]
+fn global(g: &u8) -> bool {
+    // Volatile so the compiler does not fold the default value in.
+    unsafe { core::ptr::read_volatile(g) != 0 }
+}
+
+#[xdp]
+pub fn slowscan(ctx: XdpContext) -> u32 {
+    match COUNTERS.get_ptr_mut(0) {
+        // SAFETY: a per-CPU slot, only this CPU's program instance writes it.
+        Some(block) => inspect(&ctx, unsafe { &mut (*block).counts }),
+        // Cannot happen for an array map of one entry; say so once if it does.
+        None => error!(&ctx, "slowscan: counter map lookup failed"),
+    }
+    if global(&MIRROR) {
+        xdp_action::XDP_DROP
+    } else {
+        xdp_action::XDP_PASS
+    }
+}
+
+#[inline(always)]
+fn bump(counts: &mut [u64; 16], c: Counter) {
+    counts[c as usize] += 1;
+}
+
+#[inline(always)]
+fn inspect(ctx: &XdpContext, counts: &mut [u64; 16]) {
+    bump(counts, Counter::Frames);
+    let mut flags = Flags { ipv6: false, vlan: false };
+    let parsed = parse::parse(ctx, &mut flags);
+    if flags.ipv6 {
+        bump(counts, Counter::Ipv6);
+    }
+    if flags.vlan {
+        bump(counts, Counter::VlanTagged);
+    }
+    let seg = match parsed {
+        Ok(seg) => seg,
+        Err(skip) => {
+            bump(
+                counts,
+                match skip {
+                    Skip::NonIp => Counter::NonIp,
+                    Skip::NonTcp => Counter::NonTcp,
+                    Skip::Malformed => Counter::Malformed,
+                    Skip::Fragment => Counter::FragmentsSkipped,
+                },
+            );
+            return;
+        }
+    };
+    if global(&PREFILTER_OFF) {
+        emit_all(&seg, counts);
+    } else {
+        prefilter(&seg, counts);
+    }
+}
+
+/// Validation mode: every non-whitelisted TCP segment leaves the kernel.
+#[inline(always)]
+fn emit_all(seg: &Segment, counts: &mut [u64; 16]) {
+    if whitelisted(seg) {
+        bump(counts, Counter::Whitelisted);
+        return;
+    }
+    let ts = unsafe { bpf_ktime_get_ns() };
+    let kind = if tcp::is_attempt(seg.tcp_flags) {
+        Counter::AttemptsEmitted
+    } else {
+        Counter::OtherEmitted
+    };
+    emit(seg, ts, 0, kind, counts);
+}
+
+/// Default mode: emit every attempt (R1) and only the first candidate
+/// follow-up (R5 flags and seq + 1) of a pending attempt, so bulk data never
+/// reaches the ring buffer.
+#[inline(always)]
+fn prefilter(seg: &Segment, counts: &mut [u64; 16]) {
+    if tcp::is_attempt(seg.tcp_flags) {
+        if whitelisted(seg) {
+            bump(counts, Counter::Whitelisted);
+            return;
+        }
+        let ts = unsafe { bpf_ktime_get_ns() };
+        let pending = PendingValue { seq: seg.seq, _pad: 0, ts_ns: ts };
+        // BPF_ANY: a retransmission or a new sequence number on the same
+        // 5-tuple overwrites the entry; only a new key can find the map full.
+        let status = if PENDING.insert(flow(seg), pending, 0).is_ok() {
+            0
+        } else {
+            bump(counts, Counter::PendingFull);
+            STATUS_UNTRACKED
+        };
+        emit(seg, ts, status, Counter::AttemptsEmitted, counts);
+    } else if tcp::is_follow_up(seg.tcp_flags) {
+        let key = flow(seg);
+        // SAFETY: read once, by value; a concurrent update at worst makes
+        // this segment miss or match, both of which userspace re-checks.
+        let syn_seq = match unsafe { PENDING.get(&key) } {
+            Some(p) => p.seq,
+            None => return,
+        };
+        if !tcp::is_next_seq(syn_seq, seg.seq) {
+            return;
+        }
+        let _ = PENDING.remove(&key);
+        if whitelisted(seg) {
+            // Whitelisted after its SYN was emitted: keep it out all the same.
+            bump(counts, Counter::Whitelisted);
+            return;
+        }
+        let ts = unsafe { bpf_ktime_get_ns() };
+        emit(seg, ts, STATUS_FOLLOW_UP, Counter::FollowUpsEmitted, counts);
+    }
+}
+
+#[inline(always)]
+fn whitelisted(seg: &Segment) -> bool {
+    let key = WhitelistKey::new(seg.family, seg.dst_addr, seg.dst_port);
+    // SAFETY: only presence is tested; the value is never read.
+    unsafe { WHITELIST.get(&key).is_some() }
+}
+
+#[inline(always)]
+fn flow(seg: &Segment) -> FlowKey {
+    FlowKey {
+        src_addr: seg.src_addr,
+        dst_addr: seg.dst_addr,
+        src_port: seg.src_port,
+        dst_port: seg.dst_port,
+        family: seg.family,
+        _pad: [0; 3],
+    }
+}
+
+#[inline(always)]
+fn emit(seg: &Segment, ts_ns: u64, status: u8, kind: Counter, counts: &mut [u64; 16]) {
+    let rec = PacketRecord {
+        ts_ns,
+        src_addr: seg.src_addr,
+        dst_addr: seg.dst_addr,
+        seq: seg.seq,
+        src_port: seg.src_port,
+        dst_port: seg.dst_port,
+        family: seg.family,
+        tcp_flags: seg.tcp_flags,
+        status,
+        vlan_tags: seg.vlan_tags,
+        _pad: [0; 4],
+    };
+    if RECORDS.output::<PacketRecord>(&rec, 0).is_ok() {
+        bump(counts, kind);
+    } else {
+        bump(counts, Counter::RingFull);
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}

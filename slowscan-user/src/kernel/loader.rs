@@ -1,0 +1,214 @@
+//! Loading the XDP program, attaching it, and BPF_PROG_TEST_RUN.
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap, Map, MapData, PerCpuArray, RingBuf},
+    programs::{TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
+};
+use slowscan_common::{FlowKey, PendingValue, globals, maps};
+use tracing::{info, warn};
+
+use super::{Counters, RecordReader, WhitelistMap, pins};
+
+const PROGRAM: &str = "slowscan";
+
+/// Load-time choices (see `slowscan_common::globals`).
+#[derive(Clone, Copy, Debug)]
+pub struct ProgramOptions {
+    /// Emit only attempts and their first candidate follow-up (default on).
+    pub prefilter: bool,
+    /// Dedicated mirror/SPAN port: drop every frame after inspection.
+    pub mirror: bool,
+}
+
+impl Default for ProgramOptions {
+    fn default() -> Self {
+        Self { prefilter: true, mirror: false }
+    }
+}
+
+/// How to attach: native (driver) XDP, generic (skb) XDP, or native with a
+/// logged fallback to generic when the driver has no XDP support.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AttachMode {
+    #[default]
+    Auto,
+    Native,
+    Generic,
+}
+
+/// The loaded program and its maps.
+pub struct DataPlane {
+    ebpf: Ebpf,
+    records: Option<RingBuf<MapData>>,
+    // Kept untyped so they can be pinned; typed views are made on use.
+    whitelist: Map,
+    counters: Map,
+    pending: Map,
+    link: Option<(String, XdpLinkId)>,
+    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+}
+
+impl DataPlane {
+    /// Verifies and loads the program without attaching it.
+    pub fn load(opts: ProgramOptions) -> anyhow::Result<Self> {
+        raise_memlock();
+        let prefilter_off = u8::from(!opts.prefilter);
+        let mirror = u8::from(opts.mirror);
+        let mut ebpf = EbpfLoader::new()
+            .override_global(globals::PREFILTER_OFF, &prefilter_off, true)
+            .override_global(globals::MIRROR, &mirror, true)
+            .load(super::object()?)
+            .context("loading the slowscan XDP object (is this root, with BPF enabled in the kernel?)")?;
+        let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                warn!("kernel-side diagnostics unavailable: {e}");
+                None
+            }
+        };
+        let prog: &mut Xdp = program(&mut ebpf)?;
+        prog.load().context("the kernel verifier rejected the slowscan XDP program")?;
+        let records = RingBuf::try_from(take(&mut ebpf, maps::RECORDS)?)
+            .context("the RECORDS map is not a ring buffer: does this kernel support BPF ring buffers (5.8+)?")?;
+        let whitelist = take(&mut ebpf, maps::WHITELIST)?;
+        let counters = take(&mut ebpf, maps::COUNTERS)?;
+        let pending = take(&mut ebpf, maps::PENDING)?;
+        Ok(Self {
+            ebpf,
+            records: Some(records),
+            whitelist,
+            counters,
+            pending,
+            link: None,
+            logger,
+        })
+    }
+
+    /// Attaches to `iface`; returns the mode actually used.
+    pub fn attach(&mut self, iface: &str, mode: AttachMode) -> anyhow::Result<XdpMode> {
+        if self.link.is_some() {
+            bail!("the slowscan program is already attached");
+        }
+        let prog: &mut Xdp = program(&mut self.ebpf)?;
+        let (first, fallback) = match mode {
+            AttachMode::Auto => (XdpMode::Driver, Some(XdpMode::Skb)),
+            AttachMode::Native => (XdpMode::Driver, None),
+            AttachMode::Generic => (XdpMode::Skb, None),
+        };
+        let (id, used) = match (prog.attach(iface, first), fallback) {
+            (Ok(id), _) => (id, first),
+            (Err(e), Some(fb)) => {
+                warn!("native XDP attach to {iface} failed ({e}); falling back to generic XDP");
+                (prog.attach(iface, fb).with_context(|| attach_error(iface))?, fb)
+            }
+            (Err(e), None) => return Err(anyhow::Error::new(e).context(attach_error(iface))),
+        };
+        info!("slowscan attached to {iface} ({used:?} mode)");
+        self.link = Some((iface.to_string(), id));
+        Ok(used)
+    }
+
+    /// Detaches the program if attached (dropping the `DataPlane` does too).
+    pub fn detach(&mut self) -> anyhow::Result<()> {
+        if let Some((_, id)) = self.link.take() {
+            program(&mut self.ebpf)?.detach(id)?;
+        }
+        Ok(())
+    }
+
+    /// Pins the whitelist, counter and pending maps under bpffs for `iface`,
+    /// so `slowscan whitelist …` in another process can reach them.
+    pub fn pin(&self, iface: &str) -> anyhow::Result<std::path::PathBuf> {
+        pins::pin_maps(iface, &[
+            (maps::WHITELIST, &self.whitelist),
+            (maps::COUNTERS, &self.counters),
+            (maps::PENDING, &self.pending),
+        ])
+    }
+
+    /// Runs the program once per `repeat` on `frame` (BPF_PROG_TEST_RUN);
+    /// returns the verdict and the kernel's mean time per run.
+    pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> anyhow::Result<(u32, Duration)> {
+        let prog: &mut Xdp = program(&mut self.ebpf)?;
+        let mut opts = TestRunOptions::new();
+        opts.data_in = Some(frame);
+        opts.repeat = repeat;
+        let r = prog
+            .test_run(opts)
+            .with_context(|| format!("BPF_PROG_TEST_RUN on a {}-byte frame", frame.len()))?;
+        Ok((r.return_value, r.duration))
+    }
+
+    pub fn counters(&self) -> anyhow::Result<Counters> {
+        Counters::read(&PerCpuArray::try_from(&self.counters)?)
+    }
+
+    /// The ring buffer reader; can be taken once.
+    pub fn take_records(&mut self) -> anyhow::Result<RecordReader> {
+        Ok(RecordReader::new(self.records.take().context("the record reader was already taken")?))
+    }
+
+    pub fn whitelist(&mut self) -> anyhow::Result<WhitelistMap<&mut MapData>> {
+        Ok(WhitelistMap::new(HashMap::try_from(&mut self.whitelist)?))
+    }
+
+    /// Removes pre-filter entries of attempts older than `timeout_ns` (their
+    /// handshake can no longer succeed, R5.1), so the table keeps room.
+    /// `now_ns` is CLOCK_MONOTONIC, the clock of `bpf_ktime_get_ns`.
+    pub fn sweep_pending(&mut self, now_ns: u64, timeout_ns: u64) -> anyhow::Result<usize> {
+        let mut pending: HashMap<&mut MapData, FlowKey, PendingValue> =
+            HashMap::try_from(&mut self.pending)?;
+        let mut stale = Vec::new();
+        for kv in pending.iter() {
+            let (k, v) = kv?;
+            if v.ts_ns.saturating_add(timeout_ns) < now_ns {
+                stale.push(k);
+            }
+        }
+        for k in &stale {
+            // Already gone means the follow-up came meanwhile: fine.
+            let _ = pending.remove(k);
+        }
+        Ok(stale.len())
+    }
+
+    /// Number of entries in the pre-filter table (a gauge; walks the map).
+    pub fn pending_len(&self) -> anyhow::Result<usize> {
+        let pending: HashMap<&MapData, FlowKey, PendingValue> = HashMap::try_from(&self.pending)?;
+        Ok(pending.keys().filter(|k| k.is_ok()).count())
+    }
+
+    /// Forwards kernel-side diagnostics (aya-log) to the log.
+    pub fn flush_kernel_log(&mut self) {
+        if let Some(l) = self.logger.as_mut() {
+            l.flush();
+        }
+    }
+}
+
+fn program(ebpf: &mut Ebpf) -> anyhow::Result<&mut Xdp> {
+    ebpf.program_mut(PROGRAM)
+        .context("the XDP object has no `slowscan` program")?
+        .try_into()
+        .context("the `slowscan` program is not an XDP program")
+}
+
+fn take(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<Map> {
+    ebpf.take_map(name).with_context(|| format!("the XDP object has no {name} map"))
+}
+
+fn attach_error(iface: &str) -> String {
+    format!(
+        "attaching XDP to {iface} (another XDP program may already be attached: `ip link show {iface}`)"
+    )
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; lift it.
+fn raise_memlock() {
+    let lim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: plain syscall with a valid pointer; failure only matters on old kernels.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) };
+}

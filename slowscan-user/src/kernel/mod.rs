@@ -1,0 +1,28 @@
+//! The userspace half of the data plane: load and attach the XDP program,
+//! read its records and counters, and edit its whitelist — also from a second
+//! process, through maps pinned under bpffs.
+
+mod counters;
+mod loader;
+mod pins;
+mod records;
+mod whitelist_map;
+
+pub use counters::Counters;
+pub use loader::{AttachMode, DataPlane, ProgramOptions};
+pub use pins::{PinnedMaps, pin_dir};
+pub use records::{AsyncRecordReader, RecordReader, decode};
+pub use whitelist_map::WhitelistMap;
+
+/// The XDP object built by `cargo xtask build-ebpf`, embedded at compile time.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/slowscan.bpf.o"));
+
+/// The embedded object, or a message saying how to build it.
+pub fn object() -> anyhow::Result<&'static [u8]> {
+    if OBJECT.is_empty() {
+        anyhow::bail!(
+            "this slowscan binary was built without its XDP program: run `cargo xtask build-ebpf`, then rebuild"
+        );
+    }
+    Ok(OBJECT)
+}
