@@ -1,0 +1,324 @@
+//! The frame parser against every branch of docs/parsing.md.
+
+mod frame_builder;
+
+use frame_builder::*;
+use slowscan::frame::{
+    FrameCounters, FrameInfo, FrameOutcome, LinkType, parse_frame, parse_frame_info,
+};
+use slowscan_common::{AF_INET, AF_INET6, Counter, tcp};
+
+fn parse(link: LinkType, frame: &[u8]) -> FrameOutcome {
+    parse_frame(link, frame, frame.len(), 0)
+}
+
+fn record(outcome: FrameOutcome) -> slowscan_common::PacketRecord {
+    match outcome {
+        FrameOutcome::Record(r) => r,
+        other => panic!("expected a record, got {other:?}"),
+    }
+}
+
+#[test]
+fn catalogue_gives_expected_outcomes() {
+    for case in catalogue() {
+        assert_eq!(parse(case.link, &case.frame), case.outcome, "{}", case.name);
+    }
+}
+
+#[test]
+fn syn_v4_fields_and_timestamp() {
+    let frame = eth(ETH_IPV4, &ipv4(&syn()));
+    let rec = record(parse_frame(LinkType::Ethernet, &frame, frame.len(), 1_234_567_890_123));
+    assert_eq!(rec, expected(AF_INET, tcp::SYN, 0, 1_234_567_890_123));
+    assert_eq!(rec.status, 0);
+    assert_eq!(&rec.src_addr[4..], &[0u8; 12], "IPv4 uses the first 4 bytes only");
+    assert!(rec.is_attempt());
+}
+
+#[test]
+fn syn_v6_fields() {
+    let frame = eth(ETH_IPV6, &ipv6(&syn()));
+    let rec = record(parse(LinkType::Ethernet, &frame));
+    assert_eq!(rec, expected(AF_INET6, tcp::SYN, 0, 0));
+}
+
+#[test]
+fn ecn_syn_is_an_attempt_r1() {
+    let frame = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN | tcp::ECE | tcp::CWR, 5, 0)));
+    let rec = record(parse(LinkType::Ethernet, &frame));
+    assert_eq!(rec.tcp_flags, 0xC2, "the whole flags byte is kept");
+    assert!(rec.is_attempt());
+}
+
+#[test]
+fn vlan_tags_are_counted() {
+    for (tags, n) in [(vec![TPID_8021Q], 1), (vec![TPID_8021AD], 1), (vec![TPID_8021AD, TPID_8021Q], 2)] {
+        let frame = eth_tagged(&tags, ETH_IPV4, &ipv4(&syn()));
+        let (outcome, info) = parse_frame_info(LinkType::Ethernet, &frame, frame.len(), 0);
+        assert_eq!(record(outcome).vlan_tags, n);
+        assert_eq!(info.vlan_tags, n);
+    }
+}
+
+#[test]
+fn third_vlan_tag_is_non_ip() {
+    let frame = eth_tagged(&[TPID_8021Q; 3], ETH_IPV4, &ipv4(&syn()));
+    let (outcome, info) = parse_frame_info(LinkType::Ethernet, &frame, frame.len(), 0);
+    assert_eq!(outcome, FrameOutcome::NonIp);
+    assert_eq!(info, FrameInfo { vlan_tags: 2, ipv6: false });
+    // The third tag need not even be present.
+    let frame = &eth_tagged(&[TPID_8021Q; 2], TPID_8021Q, &[])[..];
+    assert_eq!(parse(LinkType::Ethernet, frame), FrameOutcome::NonIp);
+}
+
+#[test]
+fn missing_vlan_tag_is_malformed() {
+    let frame = eth_tagged(&[TPID_8021Q], ETH_IPV4, &[]);
+    assert_eq!(parse(LinkType::Ethernet, &frame[..14]), FrameOutcome::Malformed);
+    assert_eq!(parse(LinkType::Ethernet, &frame[..17]), FrameOutcome::Malformed);
+    assert_eq!(parse(LinkType::Ethernet, &frame[..13]), FrameOutcome::Malformed);
+}
+
+#[test]
+fn ipv4_header_length_rules() {
+    for ihl in 5..=15u8 {
+        let frame = eth(ETH_IPV4, &ipv4_with(6, ihl, 0, &syn()));
+        assert_eq!(record(parse(LinkType::Ethernet, &frame)), expected(AF_INET, tcp::SYN, 0, 0));
+    }
+    for ihl in 0..5u8 {
+        let mut frame = eth(ETH_IPV4, &ipv4(&syn()));
+        frame[14] = 0x40 | ihl;
+        assert_eq!(parse(LinkType::Ethernet, &frame), FrameOutcome::Malformed, "IHL {ihl}");
+    }
+    // IHL × 4 beyond the captured bytes.
+    let mut frame = eth(ETH_IPV4, &ipv4(&[]));
+    frame[14] = 0x46;
+    frame[16..18].copy_from_slice(&24u16.to_be_bytes());
+    assert_eq!(parse_frame(LinkType::Ethernet, &frame, 100, 0), FrameOutcome::Malformed);
+}
+
+#[test]
+fn ipv4_version_must_be_4() {
+    let mut frame = eth(ETH_IPV4, &ipv4(&syn()));
+    frame[14] = 0x65;
+    assert_eq!(parse(LinkType::Ethernet, &frame), FrameOutcome::Malformed);
+}
+
+#[test]
+fn ipv4_total_length_rules() {
+    let base = eth(ETH_IPV4, &ipv4(&syn()));
+    let set_total = |total: u16| {
+        let mut f = base.clone();
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        f
+    };
+    // Larger than the wire: malformed.
+    assert_eq!(parse(LinkType::Ethernet, &set_total(41)), FrameOutcome::Malformed);
+    // Smaller than the IP header: malformed.
+    assert_eq!(parse(LinkType::Ethernet, &set_total(19)), FrameOutcome::Malformed);
+    // Ends inside the TCP header: malformed.
+    assert_eq!(parse(LinkType::Ethernet, &set_total(39)), FrameOutcome::Malformed);
+    // Ethernet padding after the datagram is fine.
+    let mut padded = base.clone();
+    padded.extend_from_slice(&[0u8; 6]);
+    assert_eq!(record(parse(LinkType::Ethernet, &padded)), expected(AF_INET, tcp::SYN, 0, 0));
+    // A snap-length-cut capture is checked against the wire length.
+    let cut = &base[..base.len() - 1];
+    assert_eq!(parse_frame(LinkType::Ethernet, cut, base.len(), 0), FrameOutcome::Malformed);
+    let with_payload = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::ACK, 5, 1000)));
+    let rec = record(parse_frame(LinkType::Ethernet, &with_payload[..54], with_payload.len(), 0));
+    assert_eq!(rec.tcp_flags, tcp::ACK);
+}
+
+#[test]
+fn ipv4_fragments() {
+    let frag = |proto, frag_field| {
+        let f = eth(ETH_IPV4, &ipv4_with(proto, 5, frag_field, &syn()));
+        parse(LinkType::Ethernet, &f)
+    };
+    assert_eq!(frag(6, 0x0001), FrameOutcome::Fragment);
+    assert_eq!(frag(6, 0x1FFF), FrameOutcome::Fragment);
+    assert_eq!(frag(6, 0x4000), record_of(tcp::SYN), "DF is not a fragment");
+    assert_eq!(frag(6, 0x2000), record_of(tcp::SYN), "a first fragment is parsed");
+    assert_eq!(frag(17, 0x0001), FrameOutcome::NonTcp, "protocol is checked first");
+}
+
+fn record_of(flags: u8) -> FrameOutcome {
+    FrameOutcome::Record(expected(AF_INET, flags, 0, 0))
+}
+
+#[test]
+fn ipv6_payload_length_rules() {
+    let mut frame = eth(ETH_IPV6, &ipv6(&syn()));
+    frame[18..20].copy_from_slice(&21u16.to_be_bytes());
+    assert_eq!(parse(LinkType::Ethernet, &frame), FrameOutcome::Malformed, "beyond the wire");
+    frame[18..20].copy_from_slice(&19u16.to_be_bytes());
+    assert_eq!(parse(LinkType::Ethernet, &frame), FrameOutcome::Malformed, "cuts TCP");
+    frame[14] = 0x40;
+    frame[18..20].copy_from_slice(&20u16.to_be_bytes());
+    assert_eq!(parse(LinkType::Ethernet, &frame), FrameOutcome::Malformed, "version 4");
+}
+
+#[test]
+fn ipv6_extension_headers() {
+    let chain = |first, exts: &[Vec<u8>]| {
+        let f = eth(ETH_IPV6, &ipv6_with(first, exts, &syn()));
+        parse(LinkType::Ethernet, &f)
+    };
+    let v6 = FrameOutcome::Record(expected(AF_INET6, tcp::SYN, 0, 0));
+    assert_eq!(chain(0, &[ext_opts(6, 1)]), v6);
+    assert_eq!(chain(43, &[ext_opts(6, 3)]), v6);
+    assert_eq!(chain(44, &[ext_frag(6, 0, true)]), v6);
+    assert_eq!(chain(44, &[ext_frag(6, 1, false)]), FrameOutcome::Fragment);
+    let four = [ext_opts(60, 1), ext_opts(60, 1), ext_opts(43, 1), ext_opts(6, 1)];
+    assert_eq!(chain(0, &four), v6, "four headers are walked");
+    let five = [ext_opts(60, 1), ext_opts(60, 1), ext_opts(60, 1), ext_opts(44, 1), ext_frag(6, 0, false)];
+    assert_eq!(chain(0, &five), FrameOutcome::Malformed, "a fifth is too many");
+    assert_eq!(chain(60, &[ext_opts(17, 1)]), FrameOutcome::NonTcp);
+    // An extension header that claims more than the datagram holds.
+    let mut f = eth(ETH_IPV6, &ipv6_with(60, &[ext_opts(6, 1)], &syn()));
+    f[54 + 1] = 10;
+    assert_eq!(parse(LinkType::Ethernet, &f), FrameOutcome::Malformed);
+    // Fragment header cut short.
+    let f = eth(ETH_IPV6, &ipv6_with(44, &[], &[6, 0, 0, 0]));
+    assert_eq!(parse(LinkType::Ethernet, &f), FrameOutcome::Malformed);
+}
+
+#[test]
+fn tcp_data_offset_rules() {
+    for doff in 0..5u8 {
+        let f = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, doff, 0)));
+        let mut f = f;
+        f[14 + 20 + 12] = doff << 4;
+        assert_eq!(parse(LinkType::Ethernet, &f), FrameOutcome::Malformed, "doff {doff}");
+    }
+    // doff says 60 bytes but the datagram holds 40 of TCP.
+    let mut f = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 5, 20)));
+    f[14 + 20 + 12] = 15 << 4;
+    assert_eq!(parse(LinkType::Ethernet, &f), FrameOutcome::Malformed);
+    // doff inside the datagram but beyond the captured bytes.
+    let full = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 8, 0)));
+    let cut = &full[..full.len() - 1];
+    assert_eq!(parse_frame(LinkType::Ethernet, cut, full.len(), 0), FrameOutcome::Malformed);
+}
+
+#[test]
+fn other_link_types() {
+    let v4 = ipv4(&syn());
+    let v6 = ipv6(&syn());
+    let rec4 = FrameOutcome::Record(expected(AF_INET, tcp::SYN, 0, 0));
+    let rec6 = FrameOutcome::Record(expected(AF_INET6, tcp::SYN, 0, 0));
+    assert_eq!(parse(LinkType::LinuxSll, &sll(ETH_IPV6, &v6)), rec6);
+    assert_eq!(parse(LinkType::LinuxSll, &sll(TPID_8021Q, &v4)), FrameOutcome::NonIp, "no tags after SLL");
+    assert_eq!(parse(LinkType::LinuxSll, &sll(ETH_IPV4, &[])[..15]), FrameOutcome::Malformed);
+    assert_eq!(parse(LinkType::LinuxSll2, &sll2(ETH_IPV4, &v4)), rec4);
+    assert_eq!(parse(LinkType::LinuxSll2, &sll2(ETH_ARP, &[0; 28])), FrameOutcome::NonIp);
+    assert_eq!(parse(LinkType::LinuxSll2, &sll2(ETH_IPV4, &[])[..19]), FrameOutcome::Malformed);
+    assert_eq!(parse(LinkType::RawIp, &[]), FrameOutcome::Malformed);
+    let mut v5 = v4.clone();
+    v5[0] = 0x55;
+    assert_eq!(parse(LinkType::RawIp, &v5), FrameOutcome::NonIp);
+    assert_eq!(parse(LinkType::Ipv4, &v5), FrameOutcome::Malformed);
+    assert_eq!(parse(LinkType::Ipv4, &v6), FrameOutcome::Malformed);
+    assert_eq!(parse(LinkType::Ipv6, &v4), FrameOutcome::Malformed);
+    assert_eq!(parse(LinkType::Ipv6, &v6), rec6);
+    for family in [[2, 0, 0, 0], [0, 0, 0, 2]] {
+        assert_eq!(parse(LinkType::Null, &null(family, &v4)), rec4, "{family:?}");
+    }
+    for f in [24u8, 28, 30] {
+        assert_eq!(parse(LinkType::Null, &null([f, 0, 0, 0], &v6)), rec6);
+        assert_eq!(parse(LinkType::Null, &null([0, 0, 0, f], &v6)), rec6);
+    }
+    assert_eq!(parse(LinkType::Null, &[2, 0, 0]), FrameOutcome::Malformed);
+    assert_eq!(parse(LinkType::Null, &null([0, 0, 0, 0], &v4)), FrameOutcome::NonIp);
+}
+
+#[test]
+fn link_type_numbers() {
+    let all = [
+        (0, LinkType::Null),
+        (1, LinkType::Ethernet),
+        (12, LinkType::RawIp),
+        (14, LinkType::RawIp),
+        (101, LinkType::RawIp),
+        (113, LinkType::LinuxSll),
+        (228, LinkType::Ipv4),
+        (229, LinkType::Ipv6),
+        (276, LinkType::LinuxSll2),
+    ];
+    for (n, link) in all {
+        assert_eq!(LinkType::from_pcap(n), Some(link), "{n}");
+        assert_eq!(LinkType::from_pcap(link.to_pcap()), Some(link));
+    }
+    for n in [2, 105, 127, 147, 65_535, u32::MAX] {
+        assert_eq!(LinkType::from_pcap(n), None, "{n}");
+    }
+}
+
+#[test]
+fn wire_len_below_caplen_means_caplen() {
+    let f = eth(ETH_IPV4, &ipv4(&syn()));
+    assert_eq!(parse_frame(LinkType::Ethernet, &f, 0, 0), parse(LinkType::Ethernet, &f));
+}
+
+/// Truncation at every length, both as a short frame (wire = captured) and
+/// as a snap-length cut (wire = full): never a record with a wrong field,
+/// otherwise `Malformed` or the full frame's own outcome.
+#[test]
+fn truncation_at_every_length() {
+    for case in catalogue() {
+        let full = &case.frame;
+        for n in 0..full.len() {
+            for wire_len in [n, full.len()] {
+                let got = parse_frame(case.link, &full[..n], wire_len, 0);
+                let ok = got == case.outcome || got == FrameOutcome::Malformed;
+                assert!(ok, "{} cut to {n} (wire {wire_len}): {got:?}", case.name);
+            }
+        }
+    }
+}
+
+/// A record from a snap-length cut needs exactly the TCP header.
+#[test]
+fn snaplen_cut_keeps_records_while_the_tcp_header_is_captured() {
+    let full = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 6, 100)));
+    let tcp_end = 14 + 20 + 24;
+    for n in 0..=full.len() {
+        let got = parse_frame(LinkType::Ethernet, &full[..n], full.len(), 0);
+        assert_eq!(matches!(got, FrameOutcome::Record(_)), n >= tcp_end, "cut to {n}");
+    }
+}
+
+#[test]
+fn counters_mirror_the_kernel() {
+    let mut c = FrameCounters::default();
+    let frames: [(LinkType, Vec<u8>); 6] = [
+        (LinkType::Ethernet, eth(ETH_IPV4, &ipv4(&syn()))),
+        (LinkType::Ethernet, eth_tagged(&[TPID_8021Q], ETH_IPV6, &ipv6(&syn())[..30])),
+        (LinkType::Ethernet, eth(ETH_ARP, &[0; 28])),
+        (LinkType::Ethernet, eth(ETH_IPV4, &ipv4_with(17, 5, 0, &[0; 8]))),
+        (LinkType::Ethernet, eth(ETH_IPV4, &ipv4_with(6, 5, 9, &syn()))),
+        (LinkType::RawIp, ipv6(&syn())),
+    ];
+    for (link, f) in &frames {
+        let (outcome, info) = parse_frame_info(*link, f, f.len(), 0);
+        c.count(&outcome, info);
+    }
+    let want = FrameCounters {
+        frames: 6,
+        records: 2,
+        non_ip: 1,
+        non_tcp: 1,
+        malformed: 1,
+        fragments_skipped: 1,
+        ipv6: 2,
+        vlan_tagged: 1,
+    };
+    assert_eq!(c, want);
+    assert_eq!(c.get(Counter::Frames), Some(6));
+    assert_eq!(c.get(Counter::FragmentsSkipped), Some(1));
+    assert_eq!(c.get(Counter::Ipv6), Some(2));
+    assert_eq!(c.get(Counter::VlanTagged), Some(1));
+    assert_eq!(c.get(Counter::RingFull), None);
+}
