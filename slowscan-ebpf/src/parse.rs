@@ -58,7 +58,7 @@ fn wire_from(ctx: &XdpContext, off: usize) -> usize {
     (ctx.data_end() - ctx.data()).saturating_sub(off)
 }
 
-/// Whether the frame was an IPv6 one, for the counter, whatever the outcome.
+/// Facts counted whatever the outcome: an IPv6 EtherType, a VLAN tag.
 pub struct Flags {
     pub ipv6: bool,
     pub vlan: bool,
@@ -74,12 +74,13 @@ pub fn parse(ctx: &XdpContext, flags: &mut Flags) -> Result<Segment, Skip> {
         if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
             break;
         }
+        // Counted as tagged even if the tag turns out truncated.
+        flags.vlan = true;
         let tag = bytes_at::<4>(ctx, off)?;
         ethertype = be16(tag[2], tag[3]);
         off += 4;
         vlan_tags += 1;
     }
-    flags.vlan = vlan_tags > 0;
     match ethertype {
         ETH_P_IP => ipv4(ctx, off, vlan_tags),
         ETH_P_IPV6 => {

@@ -2,6 +2,7 @@
 //! frames, and network namespaces joined by veth pairs that each test creates
 //! and removes itself. Live test hosts use documentation addresses only.
 
+pub mod fixtures;
 pub mod frames;
 
 use std::{

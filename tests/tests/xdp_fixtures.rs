@@ -1,0 +1,128 @@
+//! BPF_PROG_TEST_RUN over the fixture table (`slowscan_tests::fixtures`):
+//! for each frame, the verdict, every record field and every counter delta,
+//! in both pre-filter modes. The real program runs in the real kernel.
+
+use slowscan::kernel::{Counters, DataPlane, ProgramOptions, RecordReader};
+use slowscan_common::{AF_INET6, Counter, PacketRecord, WhitelistKey};
+use slowscan_tests::{
+    fixtures::{Mode, XDP_DROP, XDP_PASS, fixtures, port},
+    frames::{self, DST6, Tcp},
+    privileged,
+};
+
+fn load(mode: Mode, mirror: bool) -> (DataPlane, RecordReader) {
+    let mut dp = DataPlane::load(ProgramOptions { prefilter: mode == Mode::Prefilter, mirror })
+        .expect("load the XDP program");
+    let reader = dp.take_records().expect("record reader");
+    (dp, reader)
+}
+
+fn run_fixtures(mode: Mode) {
+    let (mut dp, mut reader) = load(mode, false);
+    let mut failures = Vec::new();
+    for fx in fixtures(mode) {
+        for k in &fx.whitelist {
+            dp.whitelist().unwrap().insert(*k).unwrap();
+        }
+        for (i, step) in fx.steps.iter().enumerate() {
+            let ctx = format!("[{:?}] {} step {}", mode, fx.name, i + 1);
+            let before = dp.counters().unwrap();
+            let (verdict, _) = dp.test_run(&step.frame, 1).unwrap();
+            let delta = dp.counters().unwrap().since(&before);
+            let mut got = Vec::new();
+            reader.drain(&mut got);
+            if verdict != XDP_PASS {
+                failures.push(format!("{ctx}: verdict {verdict}, expected XDP_PASS"));
+            }
+            check_counters(&ctx, &delta, &step.counters, &mut failures);
+            match (&step.record, got.as_slice()) {
+                (None, []) => {}
+                (Some(want), [one]) => {
+                    if one.ts_ns == 0 {
+                        failures.push(format!("{ctx}: record without a kernel timestamp"));
+                    }
+                    let one = PacketRecord { ts_ns: 0, ..*one };
+                    if one != *want {
+                        failures.push(format!("{ctx}: record\n  got  {one:?}\n  want {want:?}"));
+                    }
+                }
+                (want, got) => failures.push(format!("{ctx}: records {got:?}, expected {want:?}")),
+            }
+        }
+        for k in &fx.whitelist {
+            dp.whitelist().unwrap().remove(k).unwrap();
+        }
+    }
+    assert!(failures.is_empty(), "{} fixture failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+fn check_counters(ctx: &str, delta: &Counters, want: &[Counter], failures: &mut Vec<String>) {
+    for c in Counter::ALL {
+        let expected = match c {
+            Counter::Frames => 1,
+            c => want.iter().filter(|w| **w == c).count() as u64,
+        };
+        if delta.get(c) != expected {
+            failures.push(format!("{ctx}: counter {} moved by {}, expected {expected}", c.name(), delta.get(c)));
+        }
+    }
+}
+
+#[test]
+fn fixtures_with_prefilter() {
+    if privileged("fixtures_with_prefilter") {
+        run_fixtures(Mode::Prefilter);
+    }
+}
+
+#[test]
+fn fixtures_without_prefilter() {
+    if privileged("fixtures_without_prefilter") {
+        run_fixtures(Mode::All);
+    }
+}
+
+/// Mirror mode drops every frame after inspection, whatever it is.
+#[test]
+fn mirror_mode_drops_after_inspection() {
+    if !privileged("mirror_mode_drops_after_inspection") {
+        return;
+    }
+    let (mut dp, mut reader) = load(Mode::Prefilter, true);
+    for fx in fixtures(Mode::Prefilter) {
+        for step in &fx.steps {
+            let (verdict, _) = dp.test_run(&step.frame, 1).unwrap();
+            assert_eq!(verdict, XDP_DROP, "{}", fx.name);
+        }
+    }
+    let mut got = Vec::new();
+    reader.drain(&mut got);
+    assert!(got.iter().any(|r| r.is_attempt()), "mirror mode must still emit records");
+}
+
+/// A whitelist added while the program runs takes effect on the next frame.
+#[test]
+fn whitelist_update_takes_effect_at_once() {
+    if !privileged("whitelist_update_takes_effect_at_once") {
+        return;
+    }
+    let (mut dp, mut reader) = load(Mode::Prefilter, false);
+    let t = port(Tcp::syn(9), 31);
+    let f6 = frames::tcp6(&t);
+    let key = WhitelistKey::new(AF_INET6, DST6, 80);
+    let mut got = Vec::new();
+    dp.test_run(&f6, 1).unwrap();
+    assert_eq!(reader.drain(&mut got), 1);
+    dp.whitelist().unwrap().insert(key).unwrap();
+    assert!(dp.whitelist().unwrap().contains(&key));
+    dp.test_run(&f6, 1).unwrap();
+    assert_eq!(reader.drain(&mut got), 0, "whitelisted IPv6 destination must not be emitted");
+    // Another port of the same host is not whitelisted.
+    let mut other = t.clone();
+    other.dst_port = 81;
+    dp.test_run(&frames::tcp6(&other), 1).unwrap();
+    assert_eq!(reader.drain(&mut got), 1);
+    assert!(dp.whitelist().unwrap().remove(&key).unwrap());
+    dp.test_run(&f6, 1).unwrap();
+    assert_eq!(reader.drain(&mut got), 1);
+}
