@@ -10,7 +10,7 @@ mod whitelist_map;
 
 pub use counters::Counters;
 pub use loader::{AttachMode, DataPlane, ProgramOptions};
-pub use pins::{PinnedMaps, pin_dir};
+pub use pins::{PinnedMaps, ensure_bpffs, pin_dir, remove_pins};
 pub use records::{AsyncRecordReader, RecordReader, decode};
 pub use whitelist_map::WhitelistMap;
 

@@ -1,0 +1,32 @@
+//! Command-line front end. Logs go to stderr; alerts never do.
+
+mod whitelist;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "slowscan", version, about = "Detects slow TCP SYN scans (NICT 2014 method) with XDP")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Change a running sensor's kernel whitelist (R4.4) through its pinned map.
+    Whitelist(whitelist::Args),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Whitelist(a) => whitelist::run(a),
+    }
+}
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLOWSCAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
