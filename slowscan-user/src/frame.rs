@@ -77,6 +77,8 @@ pub enum FrameOutcome {
 pub struct FrameInfo {
     /// VLAN tags read before the outcome was decided (0–2).
     pub vlan_tags: u8,
+    /// The first EtherType was a VLAN TPID (counted even if the tag is cut short).
+    pub vlan_tagged: bool,
     /// The link header said IPv6 (counted before the IPv6 header is checked).
     pub ipv6: bool,
 }
@@ -107,7 +109,7 @@ impl FrameCounters {
             FrameOutcome::Fragment => self.fragments_skipped += 1,
         }
         self.ipv6 += u64::from(info.ipv6);
-        self.vlan_tagged += u64::from(info.vlan_tags > 0);
+        self.vlan_tagged += u64::from(info.vlan_tagged);
     }
 
     /// The value of a kernel counter that the frame parser also keeps;
@@ -253,6 +255,7 @@ impl Frame<'_> {
         self.present(0, 14)?;
         let mut off = 14;
         let mut ether_type = self.u16_at(12)?;
+        info.vlan_tagged = ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD;
         while ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
             if info.vlan_tags == MAX_VLAN_TAGS {
                 return Err(FrameOutcome::NonIp);

@@ -66,7 +66,7 @@ fn third_vlan_tag_is_non_ip() {
     let frame = eth_tagged(&[TPID_8021Q; 3], ETH_IPV4, &ipv4(&syn()));
     let (outcome, info) = parse_frame_info(LinkType::Ethernet, &frame, frame.len(), 0);
     assert_eq!(outcome, FrameOutcome::NonIp);
-    assert_eq!(info, FrameInfo { vlan_tags: 2, ipv6: false });
+    assert_eq!(info, FrameInfo { vlan_tags: 2, vlan_tagged: true, ipv6: false });
     // The third tag need not even be present.
     let frame = &eth_tagged(&[TPID_8021Q; 2], TPID_8021Q, &[])[..];
     assert_eq!(parse(LinkType::Ethernet, frame), FrameOutcome::NonIp);
@@ -78,6 +78,10 @@ fn missing_vlan_tag_is_malformed() {
     assert_eq!(parse(LinkType::Ethernet, &frame[..14]), FrameOutcome::Malformed);
     assert_eq!(parse(LinkType::Ethernet, &frame[..17]), FrameOutcome::Malformed);
     assert_eq!(parse(LinkType::Ethernet, &frame[..13]), FrameOutcome::Malformed);
+    // Counted as tagged once the first EtherType is a TPID, even if the tag is cut.
+    let (outcome, info) = parse_frame_info(LinkType::Ethernet, &frame[..16], 16, 0);
+    assert_eq!(outcome, FrameOutcome::Malformed);
+    assert!(info.vlan_tagged);
 }
 
 #[test]
