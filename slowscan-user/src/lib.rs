@@ -8,3 +8,4 @@ pub mod capture;
 pub mod engine;
 pub mod frame;
 pub mod kernel;
+pub mod whitelist;

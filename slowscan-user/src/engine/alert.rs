@@ -1,0 +1,189 @@
+//! Alerts (R8): one JSON line each, Elastic Common Schema style.
+//!
+//! ```json
+//! {"@timestamp":"2014-06-25T10:05:00Z",
+//!  "event":{"kind":"alert","category":["network","intrusion_detection"],
+//!           "action":"slow-scan-detected","dataset":"slowscan.alert"},
+//!  "rule":{"name":"slowscan.failed_attempts"},
+//!  "source":{"ip":"192.0.2.9"},"network":{"transport":"tcp"},
+//!  "slowscan":{"failed_pairs":10,"threshold":9,
+//!              "window":{"mode":"tumbling","seconds":3600},
+//!              "first_failure":"…","last_failure":"…","shape":"vertical",
+//!              "distinct_hosts":1,"distinct_ports":10,
+//!              "targets":[{"ip":"192.0.2.1","port":22}],"alert_seq":1,
+//!              "detector":0}}
+//! ```
+
+use std::net::IpAddr;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use super::{Window, rfc3339};
+
+/// Scan shape of the failed pairs in the window (R1 targets both kinds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    /// One destination port, any number of hosts (an address scan).
+    Horizontal,
+    /// One host, several ports (a port scan).
+    Vertical,
+    /// Several hosts and several ports.
+    Mixed,
+}
+
+impl Shape {
+    /// One port → horizontal (also for a single pair); else one host →
+    /// vertical; else mixed.
+    pub fn classify(hosts: usize, ports: usize) -> Shape {
+        if ports <= 1 {
+            Shape::Horizontal
+        } else if hosts <= 1 {
+            Shape::Vertical
+        } else {
+            Shape::Mixed
+        }
+    }
+}
+
+/// One failed destination in an alert's bounded sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Target {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+/// A source seen scanning: its distinct failed pairs in a detector's window
+/// exceeded the detector's threshold (R6), or doubled since its previous
+/// alert (R8, see [`crate::engine`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    /// When the alert was decided, wall-clock Unix nanoseconds (`@timestamp`).
+    pub timestamp_ns: i64,
+    pub source: IpAddr,
+    /// Index of the detector in `EngineConfig::detectors`.
+    pub detector: usize,
+    /// Distinct failed (destination IP, destination port) pairs in the window.
+    pub failed_pairs: u32,
+    pub threshold: u32,
+    pub window: Window,
+    /// SYN times (wall clock, Unix ns) of the first and latest failure in the
+    /// window.
+    pub first_failure_ns: i64,
+    pub last_failure_ns: i64,
+    pub shape: Shape,
+    pub distinct_hosts: u32,
+    pub distinct_ports: u32,
+    /// The most recent failed pairs, at most `max_targets_in_alert`.
+    pub targets: Vec<Target>,
+    /// 1 for the first crossing, 2, 3 … for re-alerts (R8).
+    pub alert_seq: u32,
+}
+
+impl Alert {
+    pub fn source_ip(&self) -> IpAddr {
+        self.source
+    }
+
+    /// The alert as one line of JSON (no trailing newline).
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).expect("alert serialises")
+    }
+}
+
+#[derive(serde::Serialize)]
+struct AlertJson<'a> {
+    #[serde(rename = "@timestamp")]
+    timestamp: String,
+    event: EventJson,
+    rule: NameJson,
+    source: IpJson,
+    network: TransportJson,
+    slowscan: SlowscanJson<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct EventJson {
+    kind: &'static str,
+    category: [&'static str; 2],
+    action: &'static str,
+    dataset: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct NameJson {
+    name: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct IpJson {
+    ip: IpAddr,
+}
+
+#[derive(serde::Serialize)]
+struct TransportJson {
+    transport: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct SlowscanJson<'a> {
+    failed_pairs: u32,
+    threshold: u32,
+    window: WindowJson,
+    first_failure: String,
+    last_failure: String,
+    shape: Shape,
+    distinct_hosts: u32,
+    distinct_ports: u32,
+    targets: &'a [Target],
+    alert_seq: u32,
+    detector: usize,
+}
+
+struct WindowJson(Window);
+
+impl Serialize for WindowJson {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("mode", self.0.mode())?;
+        match self.0.length_ns() {
+            None => m.serialize_entry("seconds", &None::<u64>)?,
+            Some(ns) if ns % 1_000_000_000 == 0 => {
+                m.serialize_entry("seconds", &(ns / 1_000_000_000))?
+            }
+            Some(ns) => m.serialize_entry("seconds", &(ns as f64 / 1e9))?,
+        }
+        m.end()
+    }
+}
+
+impl Serialize for Alert {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        AlertJson {
+            timestamp: rfc3339::format(self.timestamp_ns),
+            event: EventJson {
+                kind: "alert",
+                category: ["network", "intrusion_detection"],
+                action: "slow-scan-detected",
+                dataset: "slowscan.alert",
+            },
+            rule: NameJson { name: "slowscan.failed_attempts" },
+            source: IpJson { ip: self.source },
+            network: TransportJson { transport: "tcp" },
+            slowscan: SlowscanJson {
+                failed_pairs: self.failed_pairs,
+                threshold: self.threshold,
+                window: WindowJson(self.window),
+                first_failure: rfc3339::format(self.first_failure_ns),
+                last_failure: rfc3339::format(self.last_failure_ns),
+                shape: self.shape,
+                distinct_hosts: self.distinct_hosts,
+                distinct_ports: self.distinct_ports,
+                targets: &self.targets,
+                alert_seq: self.alert_seq,
+                detector: self.detector,
+            },
+        }
+        .serialize(s)
+    }
+}

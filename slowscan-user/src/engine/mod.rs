@@ -1,0 +1,457 @@
+//! The detection engine: the paper's method (METHOD.md R4–R8) over a stream
+//! of [`PacketRecord`]s. It knows nothing about where records come from, so
+//! replay and live give the same answers; time comes only from the records
+//! (and [`Engine::advance_to`]).
+//!
+//! # Handshake resolution (R5)
+//! An Attempt (R1, [`tcp::is_attempt`]) opens a pending entry keyed by its
+//! [`FlowKey`], holding its sequence number S and first-SYN time. It is
+//! *Established* iff a later record on the same FlowKey has `ts ≥` the SYN
+//! time, `ts ≤` the deadline, [`tcp::is_follow_up`] flags and sequence S + 1
+//! (mod 2^32). Replies are never consulted (R3). A follow-up seen before any
+//! SYN does nothing. A retransmitted SYN (same FlowKey and S) is the same
+//! attempt; its deadline stays first SYN + handshake timeout (R5.1). A SYN with
+//! a new S closes the earlier attempt as Failed and opens a new one. An attempt
+//! is *Failed* when time passes its deadline (`now > deadline`: a follow-up
+//! stamped exactly at the deadline still establishes). Attempts marked
+//! [`STATUS_UNTRACKED`] by the kernel are only counted as `untracked`. Only
+//! attempts and candidate follow-ups change state, so the engine gives the
+//! same answers on the full stream and on the kernel pre-filter's output (SYNs
+//! plus the first follow-up matching S + 1 after each).
+//!
+//! Time: the engine clock is the largest record time seen. Small disorder
+//! (records from several CPUs) is tolerated: nothing panics and nothing is
+//! lost; a late record is judged against its own timestamp.
+//!
+//! # Counting (R6)
+//! Failures are counted in SYN order (closed attempts wait in the deadline
+//! queue behind older pending ones), per source address, as distinct
+//! (destination IP, destination port) pairs in the window. The time of a
+//! failure is its SYN time (made monotone: a failure whose SYN is older than
+//! one already counted, possible only with disordered input, takes the later
+//! time). Detectors sharing a [`Window`] share one state.
+//! * `Tumbling(W)` (R6.1, the paper's): windows are aligned to multiples of W
+//!   since the Unix epoch in wall-clock time (record time +
+//!   `wall_clock_offset_ns`); the first failure in a new window clears the
+//!   source's count.
+//! * `Sliding(W)`: failures with SYN time in `(t − W, t]`, t being the SYN time
+//!   of the failure being counted.
+//! * `None`: never cleared.
+//!
+//! # Alerts (R8): the re-alert rule
+//! For each (source, detector): an alert when the count first exceeds the
+//! threshold (count = threshold + 1, `alert_seq` 1); then again each time the
+//! count reaches twice the count of the previous alert (threshold + 1 = 10 →
+//! 20, 40, 80 …; `alert_seq` 2, 3 …). A new tumbling window, or a sliding
+//! count falling back to ≤ threshold, re-arms the first-crossing alert
+//! (`alert_seq` starts again at 1). A slow scan of n targets therefore raises
+//! about log2(n / threshold) alerts per window, never a flood.
+//!
+//! The alert's `@timestamp` is when the deciding failure was decided: its
+//! deadline when it timed out, otherwise (closed by a new SYN, evicted, end of
+//! input) the engine clock when it was counted; plus `wall_clock_offset_ns`.
+//!
+//! # Bounded memory
+//! `max_pending` caps pending attempts: when full, the oldest is decided
+//! Failed early (`evicted_pending`). `max_sources` caps tracked sources: when
+//! full, the oldest source with a single failed pair is forgotten, else the
+//! lowest count of 16 sampled (`evicted_sources`). A scanner survives as long
+//! as fewer than `max_sources` single-failure sources appear between its first
+//! two failures. Per-source pair sets are not capped (a source's distinct
+//! failed targets), nor is the `report` state (replay only).
+
+mod alert;
+mod handshake;
+pub mod rfc3339;
+mod report;
+mod window;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde::Serialize;
+use slowscan_common::{AF_INET, FlowKey, PacketRecord, STATUS_UNTRACKED, WhitelistKey, tcp};
+
+pub use self::alert::{Alert, Shape, Target};
+pub use self::report::{Report, SourceTotals};
+pub use crate::whitelist::{LearnConfig, Whitelist};
+
+use self::handshake::{Attempt, Pending, Popped};
+use self::report::ReportState;
+use self::window::{Counting, Pair, SourceKey};
+
+pub const SECOND_NS: u64 = 1_000_000_000;
+
+/// R5.1: default handshake timeout.
+pub const DEFAULT_HANDSHAKE_TIMEOUT_NS: u64 = 60 * SECOND_NS;
+/// Default cap on pending attempts (≈ 80–100 MB at the measured bytes per
+/// attempt).
+pub const DEFAULT_MAX_PENDING: usize = 1 << 20;
+/// Default cap on tracked sources (≈ 200 MB at the measured bytes per
+/// single-failure source). With both defaults a flood of 10 million spoofed
+/// SYNs from random sources stays well under 1 GiB (see `benches/engine.rs`).
+pub const DEFAULT_MAX_SOURCES: usize = 1 << 20;
+pub const DEFAULT_MAX_TARGETS_IN_ALERT: usize = 32;
+
+/// R6.1 time window; lengths in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Window {
+    /// Never cleared.
+    None,
+    /// Cleared when the window elapses (the paper's).
+    Tumbling(u64),
+    /// Failures within the last W.
+    Sliding(u64),
+}
+
+impl Window {
+    /// `"none"`, `"tumbling"` or `"sliding"`.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Window::None => "none",
+            Window::Tumbling(_) => "tumbling",
+            Window::Sliding(_) => "sliding",
+        }
+    }
+
+    pub fn length_ns(&self) -> Option<u64> {
+        match *self {
+            Window::None => None,
+            Window::Tumbling(ns) | Window::Sliding(ns) => Some(ns),
+        }
+    }
+}
+
+/// One (window, threshold) cell: alert when a source's distinct failed pairs
+/// in the window exceed `threshold` (R6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DetectorConfig {
+    pub window: Window,
+    pub threshold: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// R5.1: an attempt not Established this long after its first SYN failed.
+    pub handshake_timeout_ns: u64,
+    /// Several (window, threshold) detectors over one pass; detectors with the
+    /// same window share one counting state.
+    pub detectors: Vec<DetectorConfig>,
+    /// Cap on pending attempts (≥ 1).
+    pub max_pending: usize,
+    /// Cap on tracked sources (≥ 1).
+    pub max_sources: usize,
+    /// Added to record times to make wall-clock times: 0 for replay (capture
+    /// times are wall clock), realtime − monotonic live.
+    pub wall_clock_offset_ns: i64,
+    /// Bound on the targets sample in an alert.
+    pub max_targets_in_alert: usize,
+    /// R4.4: records to whitelisted (destination, port) are ignored entirely.
+    pub whitelist: Option<Whitelist>,
+    /// R4.1–R4.3: learn a whitelist from Established attempts.
+    pub learn: Option<LearnConfig>,
+    /// Keep per-source totals for [`Engine::report`] (unbounded; for replay).
+    pub report: bool,
+}
+
+impl Default for EngineConfig {
+    /// 60 s handshake timeout (R5.1) and one detector: tumbling 3600 s,
+    /// threshold 9 — the paper's default window (R6.1) with its recommended
+    /// "about 10" (R6.2): an alert at 10 distinct failed pairs in an hour. In
+    /// Table 4 that cell raised no false alert and still caught the nmap scan.
+    fn default() -> Self {
+        Self {
+            handshake_timeout_ns: DEFAULT_HANDSHAKE_TIMEOUT_NS,
+            detectors: vec![DetectorConfig { window: Window::Tumbling(3600 * SECOND_NS), threshold: 9 }],
+            max_pending: DEFAULT_MAX_PENDING,
+            max_sources: DEFAULT_MAX_SOURCES,
+            wall_clock_offset_ns: 0,
+            max_targets_in_alert: DEFAULT_MAX_TARGETS_IN_ALERT,
+            whitelist: None,
+            learn: None,
+            report: false,
+        }
+    }
+}
+
+/// Counters (monotonic) and gauges (`pending`, `sources`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EngineStats {
+    /// Records processed.
+    pub records: u64,
+    /// Records ignored because their destination is whitelisted (R4.4).
+    pub whitelisted_records: u64,
+    /// Attempts opened (R5; retransmissions and untracked excluded).
+    pub attempts: u64,
+    pub established: u64,
+    /// Failed attempts counted (includes `evicted_pending`).
+    pub failed: u64,
+    /// Attempts marked untracked by the kernel (neither Failed nor Established).
+    pub untracked: u64,
+    /// Retransmitted SYNs (same FlowKey and sequence number, R5.1).
+    pub retransmissions: u64,
+    /// Pending attempts decided Failed early because `max_pending` was reached.
+    pub evicted_pending: u64,
+    /// Sources forgotten because `max_sources` was reached.
+    pub evicted_sources: u64,
+    /// Attempts now pending (gauge).
+    pub pending: u64,
+    /// Sources now tracked (gauge).
+    pub sources: u64,
+    /// Alerts raised.
+    pub alerts: u64,
+}
+
+/// Bytes the engine holds, by structure (allocated capacity).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MemoryUsage {
+    /// Pending attempts: slab, hash index, deadline queue.
+    pub pending_bytes: usize,
+    /// Tracked sources: slab, window state, index, eviction FIFO, pair sets.
+    pub source_bytes: usize,
+}
+
+/// The address in a record or key (network order, IPv4 in the first 4 bytes).
+pub fn ip_from(family: u8, addr: &[u8; 16]) -> IpAddr {
+    if family == AF_INET {
+        IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(*addr))
+    }
+}
+
+fn canonical(family: u8, addr: &[u8; 16]) -> [u8; 16] {
+    let mut a = *addr;
+    if family == AF_INET {
+        a[4..].fill(0);
+    }
+    a
+}
+
+/// The detection engine. See the module documentation for the rules.
+pub struct Engine {
+    timeout: u64,
+    max_pending: usize,
+    offset: i64,
+    whitelist: Option<Whitelist>,
+    learn: Option<LearnConfig>,
+    learned: Option<Whitelist>,
+    pending: Pending,
+    counting: Counting,
+    report: Option<ReportState>,
+    /// Largest record time seen.
+    now: u64,
+    /// Largest failure time counted (keeps window time monotone).
+    count_clock: u64,
+    st: EngineStats,
+}
+
+impl Engine {
+    pub fn new(cfg: EngineConfig) -> Engine {
+        let learned = cfg.learn.as_ref().map(|_| Whitelist::new());
+        Engine {
+            timeout: cfg.handshake_timeout_ns,
+            max_pending: cfg.max_pending.max(1),
+            offset: cfg.wall_clock_offset_ns,
+            whitelist: cfg.whitelist.filter(|w| !w.is_empty()),
+            learn: cfg.learn,
+            learned,
+            pending: Pending::new(),
+            counting: Counting::new(
+                &cfg.detectors,
+                cfg.max_sources,
+                cfg.wall_clock_offset_ns,
+                cfg.max_targets_in_alert,
+            ),
+            report: cfg.report.then(ReportState::default),
+            now: 0,
+            count_clock: 0,
+            st: EngineStats::default(),
+        }
+    }
+
+    /// Feed one record; alerts decided by it (or by time advancing to its ts)
+    /// are pushed to `out`.
+    pub fn process(&mut self, rec: &PacketRecord, out: &mut Vec<Alert>) {
+        self.st.records += 1;
+        if rec.ts_ns > self.now {
+            self.now = rec.ts_ns;
+            self.expire(out);
+        }
+        if let Some(wl) = &self.whitelist
+            && wl.contains(&WhitelistKey::new(rec.family, rec.dst_addr, rec.dst_port))
+        {
+            // R4.4: not analysed at all.
+            self.st.whitelisted_records += 1;
+            return;
+        }
+        let flags = rec.tcp_flags;
+        if tcp::is_attempt(flags) {
+            if rec.status & STATUS_UNTRACKED != 0 {
+                self.st.untracked += 1;
+            } else {
+                self.on_attempt(rec, out);
+            }
+        } else if tcp::is_follow_up(flags) {
+            self.on_follow_up(rec);
+        }
+    }
+
+    /// Advance time without a record (live: a timer tick) — fails attempts
+    /// whose handshake deadline passed.
+    pub fn advance_to(&mut self, now_ns: u64, out: &mut Vec<Alert>) {
+        if now_ns > self.now {
+            self.now = now_ns;
+            self.expire(out);
+        }
+    }
+
+    /// End of input (end of a capture): every still-pending attempt is decided
+    /// Failed now.
+    pub fn finish(&mut self, out: &mut Vec<Alert>) {
+        while let Some(p) = self.pending.pop_decided(self.now, self.timeout, true) {
+            self.decided(p, false, out);
+        }
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            pending: self.pending.pending() as u64,
+            sources: self.counting.sources() as u64,
+            evicted_sources: self.counting.evicted,
+            ..self.st
+        }
+    }
+
+    /// Totals and (with `EngineConfig::report`) per-source totals so far.
+    pub fn report(&self) -> Report {
+        Report {
+            attempts: self.st.attempts,
+            established: self.st.established,
+            failed: self.st.failed,
+            untracked: self.st.untracked,
+            sources: self.report.as_ref().map(|r| r.sources()).unwrap_or_default(),
+        }
+    }
+
+    /// The whitelist learned so far when `EngineConfig::learn` is set (it
+    /// starts empty, whatever `EngineConfig::whitelist` holds).
+    pub fn learned(&self) -> Option<Whitelist> {
+        self.learned.clone()
+    }
+
+    /// The engine clock: the largest record time seen (or advanced to).
+    pub fn now_ns(&self) -> u64 {
+        self.now
+    }
+
+    /// Allocated bytes held for pending attempts and tracked sources.
+    pub fn memory_usage(&self) -> MemoryUsage {
+        MemoryUsage {
+            pending_bytes: self.pending.allocated_bytes(),
+            source_bytes: self.counting.allocated_bytes(),
+        }
+    }
+
+    fn on_attempt(&mut self, rec: &PacketRecord, out: &mut Vec<Alert>) {
+        let key = rec.flow();
+        let hash = self.pending.hash(&key);
+        let mut closed = false;
+        if let Some((slot, a)) = self.pending.find(hash, &key) {
+            let live = a.syn_ts.saturating_add(self.timeout) >= rec.ts_ns;
+            if live && a.seq == rec.seq {
+                // R5.1: a retransmission is the same attempt.
+                self.st.retransmissions += 1;
+                return;
+            }
+            // R5.1: a SYN with a new sequence number closes the earlier
+            // attempt as Failed (so does any SYN after its deadline, when its
+            // expiry is still queued behind a disordered record).
+            self.pending.close(hash, slot);
+            closed = true;
+        }
+        while self.pending.live() >= self.max_pending {
+            match self.pending.pop_decided(self.now, self.timeout, true) {
+                Some(p) => self.decided(p, true, out),
+                None => break,
+            }
+        }
+        self.pending.open(hash, key, rec.seq, rec.ts_ns);
+        self.st.attempts += 1;
+        if let Some(r) = &mut self.report {
+            r.attempt(source_key(&key));
+        }
+        if closed {
+            self.expire(out);
+        }
+    }
+
+    fn on_follow_up(&mut self, rec: &PacketRecord) {
+        if self.pending.pending() == 0 {
+            return;
+        }
+        let key = rec.flow();
+        let hash = self.pending.hash(&key);
+        let Some((slot, a)) = self.pending.find(hash, &key) else { return };
+        // R5: same 5-tuple and direction, ts ≥ SYN time, seq S + 1 (mod 2^32).
+        if !tcp::is_next_seq(a.seq, rec.seq)
+            || rec.ts_ns < a.syn_ts
+            || rec.ts_ns > a.syn_ts.saturating_add(self.timeout)
+        {
+            return;
+        }
+        self.pending.resolve(hash, slot);
+        self.st.established += 1;
+        if let Some(r) = &mut self.report {
+            r.established(source_key(&key));
+        }
+        if let (Some(learn), Some(learned)) = (&self.learn, &mut self.learned)
+            && learn.is_eligible(key.dst_port)
+        {
+            // R4.2–R4.3: an Established connection to an eligible port.
+            let wk = WhitelistKey::new(key.family, canonical(key.family, &key.dst_addr), key.dst_port);
+            learned.record_established(wk, rfc3339::wall(rec.ts_ns, self.offset));
+        }
+    }
+
+    fn expire(&mut self, out: &mut Vec<Alert>) {
+        while let Some(p) = self.pending.pop_decided(self.now, self.timeout, false) {
+            self.decided(p, false, out);
+        }
+    }
+
+    fn decided(&mut self, p: Popped, evicting: bool, out: &mut Vec<Alert>) {
+        let (a, decided_at) = match p {
+            Popped::TimedOut(a) => (a, a.syn_ts.saturating_add(self.timeout)),
+            Popped::Closed(a) => (a, self.now),
+            Popped::Forced(a) => {
+                if evicting {
+                    self.st.evicted_pending += 1;
+                }
+                (a, self.now)
+            }
+        };
+        self.failed(a, decided_at, out);
+    }
+
+    /// Counts one Failed attempt (R6) and raises the alerts it decides (R8).
+    fn failed(&mut self, a: Attempt, decided_at: u64, out: &mut Vec<Alert>) {
+        self.st.failed += 1;
+        let src = source_key(&a.key);
+        let pair = Pair { addr: canonical(a.key.family, &a.key.dst_addr), port: a.key.dst_port };
+        if let Some(r) = &mut self.report {
+            r.failed(src, pair);
+        }
+        let t = a.syn_ts.max(self.count_clock);
+        self.count_clock = t;
+        let before = out.len();
+        self.counting.record_failure(src, pair, t, rfc3339::wall(decided_at, self.offset), out);
+        self.st.alerts += (out.len() - before) as u64;
+    }
+}
+
+fn source_key(k: &FlowKey) -> SourceKey {
+    SourceKey { addr: canonical(k.family, &k.src_addr), family: k.family }
+}
+
+#[cfg(test)]
+mod tests;
