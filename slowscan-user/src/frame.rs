@@ -143,7 +143,10 @@ pub fn parse_frame_info(
     ts_ns: u64,
 ) -> (FrameOutcome, FrameInfo) {
     let mut info = FrameInfo::default();
-    let frame = Frame { data, wire_len: wire_len.max(data.len()) };
+    let frame = Frame {
+        data,
+        wire_len: wire_len.max(data.len()),
+    };
     let outcome = match frame.parse(link, &mut info) {
         Ok(mut record) => {
             record.ts_ns = ts_ns;
@@ -203,7 +206,10 @@ impl Frame<'_> {
 
     fn parse(&self, link: LinkType, info: &mut FrameInfo) -> Step<PacketRecord> {
         let (off, net) = self.link_header(link, info)?;
-        let mut rec = PacketRecord { vlan_tags: info.vlan_tags, ..PacketRecord::default() };
+        let mut rec = PacketRecord {
+            vlan_tags: info.vlan_tags,
+            ..PacketRecord::default()
+        };
         match net {
             Net::V4 => self.ipv4(off, &mut rec)?,
             Net::V6 => {

@@ -28,15 +28,20 @@ fn err_of(bytes: Vec<u8>) -> CaptureError {
 fn writer_output_reads_back() {
     let frame = syn_frame();
     let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet).unwrap();
-    w.write_packet(1_700_000_000_123_456_789, &frame, frame.len()).unwrap();
-    w.write_packet(1_700_000_001_000_000_001, &frame[..20], 1500).unwrap();
+    w.write_packet(1_700_000_000_123_456_789, &frame, frame.len())
+        .unwrap();
+    w.write_packet(1_700_000_001_000_000_001, &frame[..20], 1500)
+        .unwrap();
     let bytes = w.finish().unwrap();
     let (pkts, res) = read_all("w.pcap", bytes);
     res.unwrap();
     assert_eq!(pkts.len(), 2);
     assert_eq!(pkts[0].ts_ns, 1_700_000_000_123_456_789);
     assert_eq!(pkts[0].data, frame);
-    assert_eq!((pkts[0].wire_len, pkts[0].offset, pkts[0].link), (frame.len(), 24, LinkType::Ethernet));
+    assert_eq!(
+        (pkts[0].wire_len, pkts[0].offset, pkts[0].link),
+        (frame.len(), 24, LinkType::Ethernet)
+    );
     assert_eq!(pkts[1].ts_ns, 1_700_000_001_000_000_001);
     assert_eq!((pkts[1].data.len(), pkts[1].wire_len), (20, 1500));
     assert_eq!(pkts[1].offset, 24 + 16 + frame.len() as u64);
@@ -71,7 +76,7 @@ fn pcap_both_byte_orders_and_resolutions() {
 
 #[test]
 fn pcap_fcs_bits_are_not_the_link_type() {
-    let mut f = pcap_header(LE, false, 1 | 0x1000_0000 | 0x0400_0000 * 4);
+    let mut f = pcap_header(LE, false, 1 | 0x0400_0000 | (4 << 28)); // P bit, FCS length 4
     f.extend(pcap_record(LE, 1, 0, &syn_frame(), 58));
     let (pkts, res) = read_all("fcs.pcap", f);
     res.unwrap();
@@ -97,7 +102,14 @@ fn pcapng_interfaces_and_blocks() {
         ng.idb(1, 0, &[]) // µs by default
             .block(NRB, &[0; 12])
             .idb(101, 96, &[(9, vec![9]), (2, b"eth1".to_vec())]) // ns
-            .idb(229, 0, &[(9, vec![0x80 | 10]), (14, o.u32(5).iter().chain(&[0; 4]).copied().collect())]);
+            .idb(
+                229,
+                0,
+                &[
+                    (9, vec![0x80 | 10]),
+                    (14, o.u32(5).iter().chain(&[0; 4]).copied().collect()),
+                ],
+            );
         if o.big {
             // if_tsoffset's 8 bytes: big-endian puts the high word first.
             let n = ng.out.len();
@@ -114,7 +126,10 @@ fn pcapng_interfaces_and_blocks() {
         let (pkts, res) = read_all("i.pcapng", ng.bytes());
         res.unwrap();
         assert_eq!(pkts.len(), 5, "big {}", o.big);
-        let summary: Vec<_> = pkts.iter().map(|p| (p.link, p.interface, p.ts_ns, p.wire_len)).collect();
+        let summary: Vec<_> = pkts
+            .iter()
+            .map(|p| (p.link, p.interface, p.ts_ns, p.wire_len))
+            .collect();
         assert_eq!(
             summary,
             [
@@ -134,8 +149,15 @@ fn pcapng_interfaces_and_blocks() {
         // Offsets point at each block.
         for p in &pkts {
             let at = p.offset as usize;
-            let t = if o.big { u32::from_be_bytes } else { u32::from_le_bytes }(ng.out[at..at + 4].try_into().unwrap());
-            assert!([EPB, SPB, OPB].contains(&t), "offset {at} is block type {t}");
+            let t = if o.big {
+                u32::from_be_bytes
+            } else {
+                u32::from_le_bytes
+            }(ng.out[at..at + 4].try_into().unwrap());
+            assert!(
+                [EPB, SPB, OPB].contains(&t),
+                "offset {at} is block type {t}"
+            );
         }
     }
 }
@@ -163,7 +185,10 @@ fn pcapng_sections_may_change_byte_order_and_interfaces() {
     let (pkts, res) = read_all("two.pcapng", bytes);
     res.unwrap();
     let links: Vec<_> = pkts.iter().map(|p| (p.link, p.ts_ns)).collect();
-    assert_eq!(links, [(LinkType::Ethernet, 1_000), (LinkType::RawIp, 2_000)]);
+    assert_eq!(
+        links,
+        [(LinkType::Ethernet, 1_000), (LinkType::RawIp, 2_000)]
+    );
 }
 
 #[test]
@@ -222,36 +247,69 @@ fn empty_and_header_only_captures_have_no_packets() {
 #[test]
 fn not_a_capture() {
     let e = err_of(b"Hello, world\n".to_vec());
-    assert_eq!(e.to_string(), "t.pcap: not a pcap or pcapng capture (it starts with 48 65 6c 6c)");
+    assert_eq!(
+        e.to_string(),
+        "t.pcap: not a pcap or pcapng capture (it starts with 48 65 6c 6c)"
+    );
     let e = err_of(vec![0xd4, 0xc3]);
-    assert_eq!(e.to_string(), "t.pcap: truncated capture header at byte 0 (needs 4 bytes, 2 left)");
+    assert_eq!(
+        e.to_string(),
+        "t.pcap: truncated capture header at byte 0 (needs 4 bytes, 2 left)"
+    );
     let e = err_of(pcap_header(LE, false, 1)[..10].to_vec());
-    assert_eq!(e.to_string(), "t.pcap: truncated pcap file header at byte 0 (needs 24 bytes, 10 left)");
+    assert_eq!(
+        e.to_string(),
+        "t.pcap: truncated pcap file header at byte 0 (needs 24 bytes, 10 left)"
+    );
 }
 
 #[test]
 fn unknown_link_types_are_named() {
     let e = err_of(pcap_header(LE, false, 127));
-    assert!(matches!(e, CaptureError::UnknownLinkType { link_type: 127, interface: None, .. }));
-    assert!(e.to_string().starts_with("t.pcap: unsupported link type 127 (supported: 0 (BSD loopback), 1 (Ethernet)"), "{e}");
+    assert!(matches!(
+        e,
+        CaptureError::UnknownLinkType {
+            link_type: 127,
+            interface: None,
+            ..
+        }
+    ));
+    assert!(
+        e.to_string().starts_with(
+            "t.pcap: unsupported link type 127 (supported: 0 (BSD loopback), 1 (Ethernet)"
+        ),
+        "{e}"
+    );
     // pcapng: only once a packet uses the interface.
     let mut ng = Ng::new(LE);
-    ng.idb(1, 0, &[]).idb(147, 0, &[]).epb(0, 1, &syn_frame(), 60);
+    ng.idb(1, 0, &[])
+        .idb(147, 0, &[])
+        .epb(0, 1, &syn_frame(), 60);
     let (pkts, res) = read_all("u.pcapng", ng.bytes());
     assert_eq!((pkts.len(), res.is_ok()), (1, true));
     ng.epb(1, 1, &syn_frame(), 60);
     let e = err_of(ng.bytes());
-    assert!(e.to_string().contains("unsupported link type 147 on interface 1"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("unsupported link type 147 on interface 1"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unsupported_versions() {
     let mut h = pcap_header(LE, false, 1);
     h[4] = 3;
-    assert_eq!(err_of(h).to_string(), "t.pcap: unsupported pcap version 3.4");
+    assert_eq!(
+        err_of(h).to_string(),
+        "t.pcap: unsupported pcap version 3.4"
+    );
     let mut ng = Ng::new(LE);
     ng.out[12] = 2;
-    assert_eq!(err_of(ng.bytes()).to_string(), "t.pcap: unsupported pcapng version 2.0");
+    assert_eq!(
+        err_of(ng.bytes()).to_string(),
+        "t.pcap: unsupported pcapng version 2.0"
+    );
 }
 
 #[test]
@@ -263,13 +321,19 @@ fn truncated_pcap_names_offset_and_sizes() {
     f.extend(pcap_record(LE, 2, 0, &frame, 60));
     f.truncate(good + 12);
     let e = err_of(f.clone());
-    assert_eq!(e.to_string(), format!("t.pcap: truncated packet record header at byte {good} (needs 16 bytes, 12 left)"));
+    assert_eq!(
+        e.to_string(),
+        format!("t.pcap: truncated packet record header at byte {good} (needs 16 bytes, 12 left)")
+    );
     f.truncate(good);
     f.extend(&pcap_record(LE, 2, 0, &frame, 60)[..28]);
     let e = err_of(f);
     assert_eq!(
         e.to_string(),
-        format!("t.pcap: truncated packet record at byte {good} (needs {} bytes, 28 left)", 16 + frame.len())
+        format!(
+            "t.pcap: truncated packet record at byte {good} (needs {} bytes, 28 left)",
+            16 + frame.len()
+        )
     );
     assert_eq!(e.at().unwrap().offset, good as u64);
 }
@@ -324,13 +388,20 @@ fn corrupt_pcapng_blocks() {
     let mut ng = base();
     ng.epb(1, 1, &syn_frame(), 60);
     let e = err_of(ng.bytes());
-    assert!(e.to_string().contains("refers to interface 1, but the section describes 1"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("refers to interface 1, but the section describes 1"),
+        "{e}"
+    );
     // A captured length beyond its block.
     let mut ng = base();
     ng.epb(0, 1, &syn_frame(), 60);
     ng.out[at + 20..at + 24].copy_from_slice(&LE.u32(1000));
     let e = err_of(ng.bytes());
-    assert!(e.to_string().contains("captured length 1000 exceeds"), "{e}");
+    assert!(
+        e.to_string().contains("captured length 1000 exceeds"),
+        "{e}"
+    );
     // A section header with a bad byte-order magic.
     let mut ng = base();
     ng.out[8] = 0;
@@ -395,17 +466,33 @@ fn read_records_delivers_everything_before_the_damage() {
     let mut counters = FrameCounters::default();
     let e = read_records(&path, |r| seen.push(r.ts_ns), &mut counters).unwrap_err();
     assert_eq!(seen, [10_000_000_000, 11_000_000_000, 12_000_000_000]);
-    assert_eq!((counters.frames, counters.records, counters.non_ip), (4, 3, 1));
+    assert_eq!(
+        (counters.frames, counters.records, counters.non_ip),
+        (4, 3, 1)
+    );
     let msg = e.to_string();
-    assert!(msg.starts_with(&format!("{}: truncated packet record at byte {damage}", path.display())), "{msg}");
+    assert!(
+        msg.starts_with(&format!(
+            "{}: truncated packet record at byte {damage}",
+            path.display()
+        )),
+        "{msg}"
+    );
     std::fs::write(&path, &f[..damage]).unwrap();
     let summary = read_records(&path, |_| {}, &mut FrameCounters::default()).unwrap();
     assert_eq!((summary.packets, summary.records), (4, 3));
-    assert_eq!((summary.first_ts_ns, summary.last_ts_ns), (Some(10_000_000_000), Some(20_000_000_000)));
+    assert_eq!(
+        (summary.first_ts_ns, summary.last_ts_ns),
+        (Some(10_000_000_000), Some(20_000_000_000))
+    );
 }
 
 #[test]
 fn missing_file_is_named() {
     let e = CaptureReader::open("/nonexistent/x.pcap").err().unwrap();
-    assert!(e.to_string().starts_with("/nonexistent/x.pcap: cannot open: "), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/x.pcap: cannot open: "),
+        "{e}"
+    );
 }

@@ -29,10 +29,19 @@ fn catalogue_gives_expected_outcomes() {
 #[test]
 fn syn_v4_fields_and_timestamp() {
     let frame = eth(ETH_IPV4, &ipv4(&syn()));
-    let rec = record(parse_frame(LinkType::Ethernet, &frame, frame.len(), 1_234_567_890_123));
+    let rec = record(parse_frame(
+        LinkType::Ethernet,
+        &frame,
+        frame.len(),
+        1_234_567_890_123,
+    ));
     assert_eq!(rec, expected(AF_INET, tcp::SYN, 0, 1_234_567_890_123));
     assert_eq!(rec.status, 0);
-    assert_eq!(&rec.src_addr[4..], &[0u8; 12], "IPv4 uses the first 4 bytes only");
+    assert_eq!(
+        &rec.src_addr[4..],
+        &[0u8; 12],
+        "IPv4 uses the first 4 bytes only"
+    );
     assert!(rec.is_attempt());
 }
 
@@ -45,7 +54,10 @@ fn syn_v6_fields() {
 
 #[test]
 fn ecn_syn_is_an_attempt_r1() {
-    let frame = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN | tcp::ECE | tcp::CWR, 5, 0)));
+    let frame = eth(
+        ETH_IPV4,
+        &ipv4(&tcp_segment(tcp::SYN | tcp::ECE | tcp::CWR, 5, 0)),
+    );
     let rec = record(parse(LinkType::Ethernet, &frame));
     assert_eq!(rec.tcp_flags, 0xC2, "the whole flags byte is kept");
     assert!(rec.is_attempt());
@@ -53,7 +65,11 @@ fn ecn_syn_is_an_attempt_r1() {
 
 #[test]
 fn vlan_tags_are_counted() {
-    for (tags, n) in [(vec![TPID_8021Q], 1), (vec![TPID_8021AD], 1), (vec![TPID_8021AD, TPID_8021Q], 2)] {
+    for (tags, n) in [
+        (vec![TPID_8021Q], 1),
+        (vec![TPID_8021AD], 1),
+        (vec![TPID_8021AD, TPID_8021Q], 2),
+    ] {
         let frame = eth_tagged(&tags, ETH_IPV4, &ipv4(&syn()));
         let (outcome, info) = parse_frame_info(LinkType::Ethernet, &frame, frame.len(), 0);
         assert_eq!(record(outcome).vlan_tags, n);
@@ -66,7 +82,14 @@ fn third_vlan_tag_is_non_ip() {
     let frame = eth_tagged(&[TPID_8021Q; 3], ETH_IPV4, &ipv4(&syn()));
     let (outcome, info) = parse_frame_info(LinkType::Ethernet, &frame, frame.len(), 0);
     assert_eq!(outcome, FrameOutcome::NonIp);
-    assert_eq!(info, FrameInfo { vlan_tags: 2, vlan_tagged: true, ipv6: false });
+    assert_eq!(
+        info,
+        FrameInfo {
+            vlan_tags: 2,
+            vlan_tagged: true,
+            ipv6: false
+        }
+    );
     // The third tag need not even be present.
     let frame = &eth_tagged(&[TPID_8021Q; 2], TPID_8021Q, &[])[..];
     assert_eq!(parse(LinkType::Ethernet, frame), FrameOutcome::NonIp);
@@ -75,9 +98,18 @@ fn third_vlan_tag_is_non_ip() {
 #[test]
 fn missing_vlan_tag_is_malformed() {
     let frame = eth_tagged(&[TPID_8021Q], ETH_IPV4, &[]);
-    assert_eq!(parse(LinkType::Ethernet, &frame[..14]), FrameOutcome::Malformed);
-    assert_eq!(parse(LinkType::Ethernet, &frame[..17]), FrameOutcome::Malformed);
-    assert_eq!(parse(LinkType::Ethernet, &frame[..13]), FrameOutcome::Malformed);
+    assert_eq!(
+        parse(LinkType::Ethernet, &frame[..14]),
+        FrameOutcome::Malformed
+    );
+    assert_eq!(
+        parse(LinkType::Ethernet, &frame[..17]),
+        FrameOutcome::Malformed
+    );
+    assert_eq!(
+        parse(LinkType::Ethernet, &frame[..13]),
+        FrameOutcome::Malformed
+    );
     // Counted as tagged once the first EtherType is a TPID, even if the tag is cut.
     let (outcome, info) = parse_frame_info(LinkType::Ethernet, &frame[..16], 16, 0);
     assert_eq!(outcome, FrameOutcome::Malformed);
@@ -88,18 +120,28 @@ fn missing_vlan_tag_is_malformed() {
 fn ipv4_header_length_rules() {
     for ihl in 5..=15u8 {
         let frame = eth(ETH_IPV4, &ipv4_with(6, ihl, 0, &syn()));
-        assert_eq!(record(parse(LinkType::Ethernet, &frame)), expected(AF_INET, tcp::SYN, 0, 0));
+        assert_eq!(
+            record(parse(LinkType::Ethernet, &frame)),
+            expected(AF_INET, tcp::SYN, 0, 0)
+        );
     }
     for ihl in 0..5u8 {
         let mut frame = eth(ETH_IPV4, &ipv4(&syn()));
         frame[14] = 0x40 | ihl;
-        assert_eq!(parse(LinkType::Ethernet, &frame), FrameOutcome::Malformed, "IHL {ihl}");
+        assert_eq!(
+            parse(LinkType::Ethernet, &frame),
+            FrameOutcome::Malformed,
+            "IHL {ihl}"
+        );
     }
     // IHL × 4 beyond the captured bytes.
     let mut frame = eth(ETH_IPV4, &ipv4(&[]));
     frame[14] = 0x46;
     frame[16..18].copy_from_slice(&24u16.to_be_bytes());
-    assert_eq!(parse_frame(LinkType::Ethernet, &frame, 100, 0), FrameOutcome::Malformed);
+    assert_eq!(
+        parse_frame(LinkType::Ethernet, &frame, 100, 0),
+        FrameOutcome::Malformed
+    );
 }
 
 #[test]
@@ -118,20 +160,40 @@ fn ipv4_total_length_rules() {
         f
     };
     // Larger than the wire: malformed.
-    assert_eq!(parse(LinkType::Ethernet, &set_total(41)), FrameOutcome::Malformed);
+    assert_eq!(
+        parse(LinkType::Ethernet, &set_total(41)),
+        FrameOutcome::Malformed
+    );
     // Smaller than the IP header: malformed.
-    assert_eq!(parse(LinkType::Ethernet, &set_total(19)), FrameOutcome::Malformed);
+    assert_eq!(
+        parse(LinkType::Ethernet, &set_total(19)),
+        FrameOutcome::Malformed
+    );
     // Ends inside the TCP header: malformed.
-    assert_eq!(parse(LinkType::Ethernet, &set_total(39)), FrameOutcome::Malformed);
+    assert_eq!(
+        parse(LinkType::Ethernet, &set_total(39)),
+        FrameOutcome::Malformed
+    );
     // Ethernet padding after the datagram is fine.
     let mut padded = base.clone();
     padded.extend_from_slice(&[0u8; 6]);
-    assert_eq!(record(parse(LinkType::Ethernet, &padded)), expected(AF_INET, tcp::SYN, 0, 0));
+    assert_eq!(
+        record(parse(LinkType::Ethernet, &padded)),
+        expected(AF_INET, tcp::SYN, 0, 0)
+    );
     // A snap-length-cut capture is checked against the wire length.
     let cut = &base[..base.len() - 1];
-    assert_eq!(parse_frame(LinkType::Ethernet, cut, base.len(), 0), FrameOutcome::Malformed);
+    assert_eq!(
+        parse_frame(LinkType::Ethernet, cut, base.len(), 0),
+        FrameOutcome::Malformed
+    );
     let with_payload = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::ACK, 5, 1000)));
-    let rec = record(parse_frame(LinkType::Ethernet, &with_payload[..54], with_payload.len(), 0));
+    let rec = record(parse_frame(
+        LinkType::Ethernet,
+        &with_payload[..54],
+        with_payload.len(),
+        0,
+    ));
     assert_eq!(rec.tcp_flags, tcp::ACK);
 }
 
@@ -144,8 +206,16 @@ fn ipv4_fragments() {
     assert_eq!(frag(6, 0x0001), FrameOutcome::Fragment);
     assert_eq!(frag(6, 0x1FFF), FrameOutcome::Fragment);
     assert_eq!(frag(6, 0x4000), record_of(tcp::SYN), "DF is not a fragment");
-    assert_eq!(frag(6, 0x2000), record_of(tcp::SYN), "a first fragment is parsed");
-    assert_eq!(frag(17, 0x0001), FrameOutcome::NonTcp, "protocol is checked first");
+    assert_eq!(
+        frag(6, 0x2000),
+        record_of(tcp::SYN),
+        "a first fragment is parsed"
+    );
+    assert_eq!(
+        frag(17, 0x0001),
+        FrameOutcome::NonTcp,
+        "protocol is checked first"
+    );
 }
 
 fn record_of(flags: u8) -> FrameOutcome {
@@ -156,12 +226,24 @@ fn record_of(flags: u8) -> FrameOutcome {
 fn ipv6_payload_length_rules() {
     let mut frame = eth(ETH_IPV6, &ipv6(&syn()));
     frame[18..20].copy_from_slice(&21u16.to_be_bytes());
-    assert_eq!(parse(LinkType::Ethernet, &frame), FrameOutcome::Malformed, "beyond the wire");
+    assert_eq!(
+        parse(LinkType::Ethernet, &frame),
+        FrameOutcome::Malformed,
+        "beyond the wire"
+    );
     frame[18..20].copy_from_slice(&19u16.to_be_bytes());
-    assert_eq!(parse(LinkType::Ethernet, &frame), FrameOutcome::Malformed, "cuts TCP");
+    assert_eq!(
+        parse(LinkType::Ethernet, &frame),
+        FrameOutcome::Malformed,
+        "cuts TCP"
+    );
     frame[14] = 0x40;
     frame[18..20].copy_from_slice(&20u16.to_be_bytes());
-    assert_eq!(parse(LinkType::Ethernet, &frame), FrameOutcome::Malformed, "version 4");
+    assert_eq!(
+        parse(LinkType::Ethernet, &frame),
+        FrameOutcome::Malformed,
+        "version 4"
+    );
 }
 
 #[test]
@@ -175,10 +257,25 @@ fn ipv6_extension_headers() {
     assert_eq!(chain(43, &[ext_opts(6, 3)]), v6);
     assert_eq!(chain(44, &[ext_frag(6, 0, true)]), v6);
     assert_eq!(chain(44, &[ext_frag(6, 1, false)]), FrameOutcome::Fragment);
-    let four = [ext_opts(60, 1), ext_opts(60, 1), ext_opts(43, 1), ext_opts(6, 1)];
+    let four = [
+        ext_opts(60, 1),
+        ext_opts(60, 1),
+        ext_opts(43, 1),
+        ext_opts(6, 1),
+    ];
     assert_eq!(chain(0, &four), v6, "four headers are walked");
-    let five = [ext_opts(60, 1), ext_opts(60, 1), ext_opts(60, 1), ext_opts(44, 1), ext_frag(6, 0, false)];
-    assert_eq!(chain(0, &five), FrameOutcome::Malformed, "a fifth is too many");
+    let five = [
+        ext_opts(60, 1),
+        ext_opts(60, 1),
+        ext_opts(60, 1),
+        ext_opts(44, 1),
+        ext_frag(6, 0, false),
+    ];
+    assert_eq!(
+        chain(0, &five),
+        FrameOutcome::Malformed,
+        "a fifth is too many"
+    );
     assert_eq!(chain(60, &[ext_opts(17, 1)]), FrameOutcome::NonTcp);
     // An extension header that claims more than the datagram holds.
     let mut f = eth(ETH_IPV6, &ipv6_with(60, &[ext_opts(6, 1)], &syn()));
@@ -195,7 +292,11 @@ fn tcp_data_offset_rules() {
         let f = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, doff, 0)));
         let mut f = f;
         f[14 + 20 + 12] = doff << 4;
-        assert_eq!(parse(LinkType::Ethernet, &f), FrameOutcome::Malformed, "doff {doff}");
+        assert_eq!(
+            parse(LinkType::Ethernet, &f),
+            FrameOutcome::Malformed,
+            "doff {doff}"
+        );
     }
     // doff says 60 bytes but the datagram holds 40 of TCP.
     let mut f = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 5, 20)));
@@ -204,7 +305,10 @@ fn tcp_data_offset_rules() {
     // doff inside the datagram but beyond the captured bytes.
     let full = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 8, 0)));
     let cut = &full[..full.len() - 1];
-    assert_eq!(parse_frame(LinkType::Ethernet, cut, full.len(), 0), FrameOutcome::Malformed);
+    assert_eq!(
+        parse_frame(LinkType::Ethernet, cut, full.len(), 0),
+        FrameOutcome::Malformed
+    );
 }
 
 #[test]
@@ -214,11 +318,24 @@ fn other_link_types() {
     let rec4 = FrameOutcome::Record(expected(AF_INET, tcp::SYN, 0, 0));
     let rec6 = FrameOutcome::Record(expected(AF_INET6, tcp::SYN, 0, 0));
     assert_eq!(parse(LinkType::LinuxSll, &sll(ETH_IPV6, &v6)), rec6);
-    assert_eq!(parse(LinkType::LinuxSll, &sll(TPID_8021Q, &v4)), FrameOutcome::NonIp, "no tags after SLL");
-    assert_eq!(parse(LinkType::LinuxSll, &sll(ETH_IPV4, &[])[..15]), FrameOutcome::Malformed);
+    assert_eq!(
+        parse(LinkType::LinuxSll, &sll(TPID_8021Q, &v4)),
+        FrameOutcome::NonIp,
+        "no tags after SLL"
+    );
+    assert_eq!(
+        parse(LinkType::LinuxSll, &sll(ETH_IPV4, &[])[..15]),
+        FrameOutcome::Malformed
+    );
     assert_eq!(parse(LinkType::LinuxSll2, &sll2(ETH_IPV4, &v4)), rec4);
-    assert_eq!(parse(LinkType::LinuxSll2, &sll2(ETH_ARP, &[0; 28])), FrameOutcome::NonIp);
-    assert_eq!(parse(LinkType::LinuxSll2, &sll2(ETH_IPV4, &[])[..19]), FrameOutcome::Malformed);
+    assert_eq!(
+        parse(LinkType::LinuxSll2, &sll2(ETH_ARP, &[0; 28])),
+        FrameOutcome::NonIp
+    );
+    assert_eq!(
+        parse(LinkType::LinuxSll2, &sll2(ETH_IPV4, &[])[..19]),
+        FrameOutcome::Malformed
+    );
     assert_eq!(parse(LinkType::RawIp, &[]), FrameOutcome::Malformed);
     let mut v5 = v4.clone();
     v5[0] = 0x55;
@@ -228,14 +345,21 @@ fn other_link_types() {
     assert_eq!(parse(LinkType::Ipv6, &v4), FrameOutcome::Malformed);
     assert_eq!(parse(LinkType::Ipv6, &v6), rec6);
     for family in [[2, 0, 0, 0], [0, 0, 0, 2]] {
-        assert_eq!(parse(LinkType::Null, &null(family, &v4)), rec4, "{family:?}");
+        assert_eq!(
+            parse(LinkType::Null, &null(family, &v4)),
+            rec4,
+            "{family:?}"
+        );
     }
     for f in [24u8, 28, 30] {
         assert_eq!(parse(LinkType::Null, &null([f, 0, 0, 0], &v6)), rec6);
         assert_eq!(parse(LinkType::Null, &null([0, 0, 0, f], &v6)), rec6);
     }
     assert_eq!(parse(LinkType::Null, &[2, 0, 0]), FrameOutcome::Malformed);
-    assert_eq!(parse(LinkType::Null, &null([0, 0, 0, 0], &v4)), FrameOutcome::NonIp);
+    assert_eq!(
+        parse(LinkType::Null, &null([0, 0, 0, 0], &v4)),
+        FrameOutcome::NonIp
+    );
 }
 
 #[test]
@@ -263,7 +387,10 @@ fn link_type_numbers() {
 #[test]
 fn wire_len_below_caplen_means_caplen() {
     let f = eth(ETH_IPV4, &ipv4(&syn()));
-    assert_eq!(parse_frame(LinkType::Ethernet, &f, 0, 0), parse(LinkType::Ethernet, &f));
+    assert_eq!(
+        parse_frame(LinkType::Ethernet, &f, 0, 0),
+        parse(LinkType::Ethernet, &f)
+    );
 }
 
 /// Truncation at every length, both as a short frame (wire = captured) and
@@ -290,7 +417,11 @@ fn snaplen_cut_keeps_records_while_the_tcp_header_is_captured() {
     let tcp_end = 14 + 20 + 24;
     for n in 0..=full.len() {
         let got = parse_frame(LinkType::Ethernet, &full[..n], full.len(), 0);
-        assert_eq!(matches!(got, FrameOutcome::Record(_)), n >= tcp_end, "cut to {n}");
+        assert_eq!(
+            matches!(got, FrameOutcome::Record(_)),
+            n >= tcp_end,
+            "cut to {n}"
+        );
     }
 }
 
@@ -299,10 +430,19 @@ fn counters_mirror_the_kernel() {
     let mut c = FrameCounters::default();
     let frames: [(LinkType, Vec<u8>); 6] = [
         (LinkType::Ethernet, eth(ETH_IPV4, &ipv4(&syn()))),
-        (LinkType::Ethernet, eth_tagged(&[TPID_8021Q], ETH_IPV6, &ipv6(&syn())[..30])),
+        (
+            LinkType::Ethernet,
+            eth_tagged(&[TPID_8021Q], ETH_IPV6, &ipv6(&syn())[..30]),
+        ),
         (LinkType::Ethernet, eth(ETH_ARP, &[0; 28])),
-        (LinkType::Ethernet, eth(ETH_IPV4, &ipv4_with(17, 5, 0, &[0; 8]))),
-        (LinkType::Ethernet, eth(ETH_IPV4, &ipv4_with(6, 5, 9, &syn()))),
+        (
+            LinkType::Ethernet,
+            eth(ETH_IPV4, &ipv4_with(17, 5, 0, &[0; 8])),
+        ),
+        (
+            LinkType::Ethernet,
+            eth(ETH_IPV4, &ipv4_with(6, 5, 9, &syn())),
+        ),
         (LinkType::RawIp, ipv6(&syn())),
     ];
     for (link, f) in &frames {

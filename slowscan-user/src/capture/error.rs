@@ -27,24 +27,45 @@ pub enum CaptureError {
 
     /// A read failed, or the gzip stream is corrupt.
     #[error("{}: read error at {at}: {source}", path.display())]
-    Io { path: PathBuf, at: ByteOffset, source: io::Error },
+    Io {
+        path: PathBuf,
+        at: ByteOffset,
+        source: io::Error,
+    },
 
     #[error("{}: not a pcap or pcapng capture (it starts with {})", path.display(), hex(magic))]
     NotACapture { path: PathBuf, magic: [u8; 4] },
 
     /// The file ends inside `what` (a header, record or block).
     #[error("{}: truncated {what} at {at} (needs {needed} bytes, {left} left)", path.display())]
-    Truncated { path: PathBuf, at: ByteOffset, what: &'static str, needed: u64, left: u64 },
+    Truncated {
+        path: PathBuf,
+        at: ByteOffset,
+        what: &'static str,
+        needed: u64,
+        left: u64,
+    },
 
     /// A length field is larger than the reader accepts: almost always a corrupt file.
     #[error(
         "{}: {what} at {at} claims {len} bytes, more than the {limit}-byte limit (corrupt capture?)",
         path.display()
     )]
-    TooLarge { path: PathBuf, at: ByteOffset, what: &'static str, len: u64, limit: u64 },
+    TooLarge {
+        path: PathBuf,
+        at: ByteOffset,
+        what: &'static str,
+        len: u64,
+        limit: u64,
+    },
 
     #[error("{}: corrupt {what} at {at}: {reason}", path.display())]
-    Corrupt { path: PathBuf, at: ByteOffset, what: &'static str, reason: String },
+    Corrupt {
+        path: PathBuf,
+        at: ByteOffset,
+        what: &'static str,
+        reason: String,
+    },
 
     #[error(
         "{}: unsupported link type {link_type}{} (supported: {})",
@@ -52,10 +73,19 @@ pub enum CaptureError {
         interface.map(|i| format!(" on interface {i}")).unwrap_or_default(),
         crate::frame::LinkType::SUPPORTED
     )]
-    UnknownLinkType { path: PathBuf, link_type: u32, interface: Option<u32> },
+    UnknownLinkType {
+        path: PathBuf,
+        link_type: u32,
+        interface: Option<u32>,
+    },
 
     #[error("{}: unsupported {format} version {major}.{minor}", path.display())]
-    UnsupportedVersion { path: PathBuf, format: &'static str, major: u16, minor: u16 },
+    UnsupportedVersion {
+        path: PathBuf,
+        format: &'static str,
+        major: u16,
+        minor: u16,
+    },
 }
 
 impl CaptureError {
@@ -72,5 +102,9 @@ impl CaptureError {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -87,7 +87,10 @@ impl CaptureReader {
     /// fails here.
     pub fn open(path: impl AsRef<Path>) -> Result<CaptureReader, CaptureError> {
         let path = path.as_ref();
-        let open_err = |source| CaptureError::Open { path: path.to_owned(), source };
+        let open_err = |source| CaptureError::Open {
+            path: path.to_owned(),
+            source,
+        };
         let file = File::open(path).map_err(open_err)?;
         let len = file.metadata().map_err(open_err)?.len();
         let mut reader = Self::from_reader(path, file)?;
@@ -102,11 +105,16 @@ impl CaptureReader {
     ) -> Result<CaptureReader, CaptureError> {
         let path = name.into();
         let input_read = Arc::new(AtomicU64::new(0));
-        let mut buffered =
-            BufReader::new(Counting { inner: input, count: Arc::clone(&input_read) });
+        let mut buffered = BufReader::new(Counting {
+            inner: input,
+            count: Arc::clone(&input_read),
+        });
         let head = buffered.fill_buf().map_err(|source| CaptureError::Io {
             path: path.clone(),
-            at: ByteOffset { offset: 0, gzip: false },
+            at: ByteOffset {
+                offset: 0,
+                gzip: false,
+            },
             source,
         })?;
         let gzip = head.starts_with(&[0x1f, 0x8b]);
@@ -142,7 +150,10 @@ impl CaptureReader {
         } else if magic == pcapng::SHB_MAGIC {
             Ok(Format::PcapNg(pcapng::State::default()))
         } else {
-            Err(CaptureError::NotACapture { path: self.ctx.path.clone(), magic })
+            Err(CaptureError::NotACapture {
+                path: self.ctx.path.clone(),
+                magic,
+            })
         }
     }
 
@@ -280,7 +291,10 @@ struct Ctx {
 
 impl Ctx {
     fn at(&self, offset: u64) -> ByteOffset {
-        ByteOffset { offset, gzip: self.gzip }
+        ByteOffset {
+            offset,
+            gzip: self.gzip,
+        }
     }
 
     /// [`Source::fill`] with the error named.
@@ -290,10 +304,20 @@ impl Ctx {
     }
 
     fn io(&self, offset: u64, source: std::io::Error) -> CaptureError {
-        CaptureError::Io { path: self.path.clone(), at: self.at(offset), source }
+        CaptureError::Io {
+            path: self.path.clone(),
+            at: self.at(offset),
+            source,
+        }
     }
 
-    fn truncated(&self, offset: u64, what: &'static str, needed: usize, left: usize) -> CaptureError {
+    fn truncated(
+        &self,
+        offset: u64,
+        what: &'static str,
+        needed: usize,
+        left: usize,
+    ) -> CaptureError {
         CaptureError::Truncated {
             path: self.path.clone(),
             at: self.at(offset),
@@ -314,10 +338,19 @@ impl Ctx {
     }
 
     fn corrupt(&self, offset: u64, what: &'static str, reason: String) -> CaptureError {
-        CaptureError::Corrupt { path: self.path.clone(), at: self.at(offset), what, reason }
+        CaptureError::Corrupt {
+            path: self.path.clone(),
+            at: self.at(offset),
+            what,
+            reason,
+        }
     }
 
     fn unknown_link(&self, link_type: u32, interface: Option<u32>) -> CaptureError {
-        CaptureError::UnknownLinkType { path: self.path.clone(), link_type, interface }
+        CaptureError::UnknownLinkType {
+            path: self.path.clone(),
+            link_type,
+            interface,
+        }
     }
 }

@@ -17,7 +17,11 @@ pub(super) struct State {
 }
 
 /// Reads the file header if `magic` is a pcap magic; `Ok(None)` otherwise.
-pub(super) fn open(magic: &[u8; 4], src: &mut Source, ctx: &Ctx) -> Result<Option<State>, CaptureError> {
+pub(super) fn open(
+    magic: &[u8; 4],
+    src: &mut Source,
+    ctx: &Ctx,
+) -> Result<Option<State>, CaptureError> {
     let (endian, frac_ns) = match (u32::from_le_bytes(*magic), u32::from_be_bytes(*magic)) {
         (MAGIC_MICROS, _) => (Endian::Little, 1_000),
         (MAGIC_NANOS, _) => (Endian::Little, 1),
@@ -43,11 +47,19 @@ pub(super) fn open(magic: &[u8; 4], src: &mut Source, ctx: &Ctx) -> Result<Optio
     let link_type = endian.u32(header, 20) & 0x03FF_FFFF;
     let link = LinkType::from_pcap(link_type).ok_or_else(|| ctx.unknown_link(link_type, None))?;
     src.consume(FILE_HEADER);
-    Ok(Some(State { endian, frac_ns, link }))
+    Ok(Some(State {
+        endian,
+        frac_ns,
+        link,
+    }))
 }
 
 impl State {
-    pub(super) fn next(&mut self, src: &mut Source, ctx: &Ctx) -> Result<Option<RawPacket>, CaptureError> {
+    pub(super) fn next(
+        &mut self,
+        src: &mut Source,
+        ctx: &Ctx,
+    ) -> Result<Option<RawPacket>, CaptureError> {
         let offset = src.offset();
         let have = ctx.fill(src, RECORD_HEADER)?;
         if have == 0 {

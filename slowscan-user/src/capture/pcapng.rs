@@ -39,7 +39,11 @@ struct Interface {
 }
 
 impl State {
-    pub(super) fn next(&mut self, src: &mut Source, ctx: &Ctx) -> Result<Option<RawPacket>, CaptureError> {
+    pub(super) fn next(
+        &mut self,
+        src: &mut Source,
+        ctx: &Ctx,
+    ) -> Result<Option<RawPacket>, CaptureError> {
         loop {
             let offset = src.offset();
             let have = ctx.fill(src, 8)?;
@@ -85,7 +89,10 @@ impl State {
             let block = src.consume(len);
             if let Some((packet, data)) = parsed {
                 let start = block.start + 8 + data.start;
-                return Ok(Some(RawPacket { data: start..start + data.len(), ..packet }));
+                return Ok(Some(RawPacket {
+                    data: start..start + data.len(),
+                    ..packet
+                }));
             }
         }
     }
@@ -130,12 +137,15 @@ impl State {
         let mut opts = &body[8..];
         while opts.len() >= 4 {
             let (code, olen) = (e.u16(opts, 0), usize::from(e.u16(opts, 2)));
-            let Some(value) = opts.get(4..4 + olen) else { break };
+            let Some(value) = opts.get(4..4 + olen) else {
+                break;
+            };
             match (code, olen) {
                 (0, _) => break,
                 (9, 1) => {
                     iface.ts = TsUnit::from_tsresol(value[0]).ok_or_else(|| {
-                        let reason = format!("if_tsresol {:#04x} is not a usable resolution", value[0]);
+                        let reason =
+                            format!("if_tsresol {:#04x} is not a usable resolution", value[0]);
                         ctx.corrupt(offset, WHAT, reason)
                     })?;
                 }
@@ -167,8 +177,11 @@ impl State {
             let orig_len = e.u32(body, 0);
             (0, None, orig_len.min(room as u32), orig_len)
         } else {
-            let interface =
-                if block_type == EPB { e.u32(body, 0) } else { u32::from(e.u16(body, 0)) };
+            let interface = if block_type == EPB {
+                e.u32(body, 0)
+            } else {
+                u32::from(e.u16(body, 0))
+            };
             let units = (u64::from(e.u32(body, 4)) << 32) | u64::from(e.u32(body, 8));
             (interface, Some(units), e.u32(body, 12), e.u32(body, 16))
         };
@@ -184,10 +197,13 @@ impl State {
             caplen = caplen.min(iface.snaplen as usize);
         }
         if caplen > room {
-            let reason = format!("captured length {caplen} exceeds the block's {room} bytes of data");
+            let reason =
+                format!("captured length {caplen} exceeds the block's {room} bytes of data");
             return Err(ctx.corrupt(offset, what, reason));
         }
-        let link = iface.link.map_err(|raw| ctx.unknown_link(raw, Some(interface)))?;
+        let link = iface
+            .link
+            .map_err(|raw| ctx.unknown_link(raw, Some(interface)))?;
         if let Some(units) = units {
             self.last_ts_ns = iface.ts.to_ns(units, iface.offset_ns);
         }
@@ -210,21 +226,39 @@ fn section_endian(src: &mut Source, ctx: &Ctx, offset: u64) -> Result<Endian, Ca
     if have < 12 {
         return Err(ctx.truncated(offset, "section header block", 12, have));
     }
-    let bom: [u8; 4] = [src.peek(12)[8], src.peek(12)[9], src.peek(12)[10], src.peek(12)[11]];
+    let bom: [u8; 4] = [
+        src.peek(12)[8],
+        src.peek(12)[9],
+        src.peek(12)[10],
+        src.peek(12)[11],
+    ];
     if u32::from_le_bytes(bom) == BYTE_ORDER_MAGIC {
         Ok(Endian::Little)
     } else if u32::from_be_bytes(bom) == BYTE_ORDER_MAGIC {
         Ok(Endian::Big)
     } else {
-        let reason = format!("byte-order magic {:#010x} is not 0x1a2b3c4d", u32::from_be_bytes(bom));
+        let reason = format!(
+            "byte-order magic {:#010x} is not 0x1a2b3c4d",
+            u32::from_be_bytes(bom)
+        );
         Err(ctx.corrupt(offset, "section header block", reason))
     }
 }
 
 /// Streams past a block nobody reads, then checks its trailing length.
-fn skip_block(src: &mut Source, ctx: &Ctx, e: Endian, offset: u64, len: u64) -> Result<(), CaptureError> {
+fn skip_block(
+    src: &mut Source,
+    ctx: &Ctx,
+    e: Endian,
+    offset: u64,
+    len: u64,
+) -> Result<(), CaptureError> {
     let skipped = src.skip(len - 4).map_err(|err| ctx.io(src.offset(), err))?;
-    let have = if skipped == len - 4 { ctx.fill(src, 4)?.min(4) } else { 0 };
+    let have = if skipped == len - 4 {
+        ctx.fill(src, 4)?.min(4)
+    } else {
+        0
+    };
     if have < 4 {
         let left = (skipped as usize).saturating_add(have);
         return Err(ctx.truncated(offset, "pcapng block", len as usize, left));
@@ -239,7 +273,11 @@ fn skip_block(src: &mut Source, ctx: &Ctx, e: Endian, offset: u64, len: u64) -> 
 }
 
 fn short(ctx: &Ctx, offset: u64, what: &'static str, len: usize, need: usize) -> CaptureError {
-    ctx.corrupt(offset, what, format!("body of {len} bytes is shorter than its {need}-byte header"))
+    ctx.corrupt(
+        offset,
+        what,
+        format!("body of {len} bytes is shorter than its {need}-byte header"),
+    )
 }
 
 fn block_name(block_type: u32) -> &'static str {

@@ -19,7 +19,14 @@ pub(crate) struct Source {
 
 impl Source {
     pub(crate) fn new(inner: Box<dyn Read + Send>) -> Self {
-        Source { inner, buf: Vec::new(), pos: 0, end: 0, offset: 0, eof: false }
+        Source {
+            inner,
+            buf: Vec::new(),
+            pos: 0,
+            end: 0,
+            offset: 0,
+            eof: false,
+        }
     }
 
     /// Stream offset of the next unread byte.
@@ -34,13 +41,17 @@ impl Source {
         if self.end - self.pos >= n || self.eof {
             return Ok(self.end - self.pos);
         }
-        if self.buf.len() - self.pos < n {
+        if self.buf.len() < n {
+            // `vec!` of zeros is a calloc: cheap, unlike resizing in place.
+            let mut bigger = vec![0; n.max(INITIAL_BUF)];
+            bigger[..self.end - self.pos].copy_from_slice(&self.buf[self.pos..self.end]);
+            self.buf = bigger;
+            self.end -= self.pos;
+            self.pos = 0;
+        } else if self.buf.len() - self.pos < n {
             self.buf.copy_within(self.pos..self.end, 0);
             self.end -= self.pos;
             self.pos = 0;
-            if self.buf.len() < n {
-                self.buf.resize(n.max(INITIAL_BUF), 0);
-            }
         }
         while self.end - self.pos < n {
             match self.inner.read(&mut self.buf[self.end..]) {
@@ -101,7 +112,8 @@ pub(crate) struct Counting<R> {
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
 }

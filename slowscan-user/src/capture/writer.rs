@@ -34,14 +34,20 @@ impl<W: Write> PcapWriter<W> {
         header[16..20].copy_from_slice(&(MAX_PACKET as u32).to_le_bytes());
         header[20..24].copy_from_slice(&link.to_pcap().to_le_bytes());
         out.write_all(&header)?;
-        Ok(PcapWriter { out, snaplen: MAX_PACKET })
+        Ok(PcapWriter {
+            out,
+            snaplen: MAX_PACKET,
+        })
     }
 
     /// Appends one packet; `wire_len` is its length on the wire (at least
     /// `data.len()` is recorded). Fails for a time after 2106 (pcap's 32-bit seconds).
     pub fn write_packet(&mut self, ts_ns: u64, data: &[u8], wire_len: usize) -> io::Result<()> {
         let secs = u32::try_from(ts_ns / 1_000_000_000).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("timestamp {ts_ns} ns is past 2106"))
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("timestamp {ts_ns} ns is past 2106"),
+            )
         })?;
         let data = &data[..data.len().min(self.snaplen)];
         let orig_len = u32::try_from(wire_len.max(data.len())).unwrap_or(u32::MAX);

@@ -19,7 +19,10 @@ pub struct Pkt {
 }
 
 /// Every packet of an in-memory capture, then the final result.
-pub fn read_all(name: &str, bytes: Vec<u8>) -> (Vec<Pkt>, Result<(), slowscan::capture::CaptureError>) {
+pub fn read_all(
+    name: &str,
+    bytes: Vec<u8>,
+) -> (Vec<Pkt>, Result<(), slowscan::capture::CaptureError>) {
     let mut reader = match CaptureReader::from_reader(name, std::io::Cursor::new(bytes)) {
         Ok(r) => r,
         Err(e) => return (Vec::new(), Err(e)),
@@ -48,10 +51,18 @@ pub struct Order {
 
 impl Order {
     pub fn u16(self, v: u16) -> [u8; 2] {
-        if self.big { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
     pub fn u32(self, v: u32) -> [u8; 4] {
-        if self.big { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
 }
 

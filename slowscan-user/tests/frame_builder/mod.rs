@@ -8,7 +8,9 @@ use slowscan_common::{AF_INET, AF_INET6, PacketRecord, tcp};
 pub const SRC4: [u8; 4] = [10, 0, 0, 1];
 pub const DST4: [u8; 4] = [192, 168, 7, 9];
 pub const SRC6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-pub const DST6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe, 0xef];
+pub const DST6: [u8; 16] = [
+    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe, 0xef,
+];
 pub const SPORT: u16 = 40_000;
 pub const DPORT: u16 = 22;
 pub const SEQ: u32 = 0xDEAD_BEEF;
@@ -176,11 +178,31 @@ pub fn catalogue() -> Vec<Case> {
         ext_opts(44, 1),
         ext_frag(6, 0, true),
     ];
-    let case = |name, link, frame, outcome| Case { name, link, frame, outcome };
+    let case = |name, link, frame, outcome| Case {
+        name,
+        link,
+        frame,
+        outcome,
+    };
     vec![
-        case("syn v4", Ethernet, eth(ETH_IPV4, &ipv4(&syn())), rec4(tcp::SYN, 0)),
-        case("syn v6", Ethernet, eth(ETH_IPV6, &ipv6(&syn())), rec6(tcp::SYN, 0)),
-        case("ecn syn v4", Ethernet, eth(ETH_IPV4, &ipv4(&syn_ecn)), rec4(0xC2, 0)),
+        case(
+            "syn v4",
+            Ethernet,
+            eth(ETH_IPV4, &ipv4(&syn())),
+            rec4(tcp::SYN, 0),
+        ),
+        case(
+            "syn v6",
+            Ethernet,
+            eth(ETH_IPV6, &ipv6(&syn())),
+            rec6(tcp::SYN, 0),
+        ),
+        case(
+            "ecn syn v4",
+            Ethernet,
+            eth(ETH_IPV4, &ipv4(&syn_ecn)),
+            rec4(0xC2, 0),
+        ),
         case(
             "syn-ack with payload v4",
             Ethernet,
@@ -202,12 +224,26 @@ pub fn catalogue() -> Vec<Case> {
         case(
             "third tag",
             Ethernet,
-            eth_tagged(&[TPID_8021AD, TPID_8021Q, TPID_8021Q], ETH_IPV4, &ipv4(&syn())),
+            eth_tagged(
+                &[TPID_8021AD, TPID_8021Q, TPID_8021Q],
+                ETH_IPV4,
+                &ipv4(&syn()),
+            ),
             NonIp,
         ),
         case("arp", Ethernet, eth(ETH_ARP, &[0u8; 28]), NonIp),
-        case("ipv4 options", Ethernet, eth(ETH_IPV4, &ipv4_with(6, 15, 0, &syn())), rec4(tcp::SYN, 0)),
-        case("ipv4 udp", Ethernet, eth(ETH_IPV4, &ipv4_with(17, 5, 0, &[0u8; 8])), NonTcp),
+        case(
+            "ipv4 options",
+            Ethernet,
+            eth(ETH_IPV4, &ipv4_with(6, 15, 0, &syn())),
+            rec4(tcp::SYN, 0),
+        ),
+        case(
+            "ipv4 udp",
+            Ethernet,
+            eth(ETH_IPV4, &ipv4_with(17, 5, 0, &[0u8; 8])),
+            NonTcp,
+        ),
         case(
             "ipv4 first fragment (MF)",
             Ethernet,
@@ -226,7 +262,12 @@ pub fn catalogue() -> Vec<Case> {
             eth(ETH_IPV4, &ipv4_with(17, 5, 3, &[0u8; 24])),
             NonTcp,
         ),
-        case("ipv6 udp", Ethernet, eth(ETH_IPV6, &ipv6_with(17, &[], &[0u8; 8])), NonTcp),
+        case(
+            "ipv6 udp",
+            Ethernet,
+            eth(ETH_IPV6, &ipv6_with(17, &[], &[0u8; 8])),
+            NonTcp,
+        ),
         case(
             "ipv6 hbh+routing+destopts+fragment",
             Ethernet,
@@ -236,7 +277,10 @@ pub fn catalogue() -> Vec<Case> {
         case(
             "ipv6 non-first fragment",
             Ethernet,
-            eth(ETH_IPV6, &ipv6_with(60, &[ext_opts(44, 1), ext_frag(6, 185, false)], &syn())),
+            eth(
+                ETH_IPV6,
+                &ipv6_with(60, &[ext_opts(44, 1), ext_frag(6, 185, false)], &syn()),
+            ),
             Fragment,
         ),
         case(
@@ -246,29 +290,70 @@ pub fn catalogue() -> Vec<Case> {
                 ETH_IPV6,
                 &ipv6_with(
                     0,
-                    &[ext_opts(60, 1), ext_opts(60, 1), ext_opts(60, 1), ext_opts(60, 1), ext_opts(6, 1)],
+                    &[
+                        ext_opts(60, 1),
+                        ext_opts(60, 1),
+                        ext_opts(60, 1),
+                        ext_opts(60, 1),
+                        ext_opts(6, 1),
+                    ],
                     &syn(),
                 ),
             ),
             Malformed,
         ),
-        case("ipv6 no next header", Ethernet, eth(ETH_IPV6, &ipv6_with(60, &[ext_opts(59, 1)], &[])), NonTcp),
+        case(
+            "ipv6 no next header",
+            Ethernet,
+            eth(ETH_IPV6, &ipv6_with(60, &[ext_opts(59, 1)], &[])),
+            NonTcp,
+        ),
         case(
             "tcp options (doff 15)",
             Ethernet,
             eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 15, 0))),
             rec4(tcp::SYN, 0),
         ),
-        case("tcp doff 4", Ethernet, eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 4, 0))), Malformed),
-        case("sll v4", LinuxSll, sll(ETH_IPV4, &ipv4(&syn())), rec4(tcp::SYN, 0)),
+        case(
+            "tcp doff 4",
+            Ethernet,
+            eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 4, 0))),
+            Malformed,
+        ),
+        case(
+            "sll v4",
+            LinuxSll,
+            sll(ETH_IPV4, &ipv4(&syn())),
+            rec4(tcp::SYN, 0),
+        ),
         case("sll arp", LinuxSll, sll(ETH_ARP, &[0u8; 28]), NonIp),
-        case("sll2 v6", LinuxSll2, sll2(ETH_IPV6, &ipv6(&syn())), rec6(tcp::SYN, 0)),
+        case(
+            "sll2 v6",
+            LinuxSll2,
+            sll2(ETH_IPV6, &ipv6(&syn())),
+            rec6(tcp::SYN, 0),
+        ),
         case("raw v4", RawIp, ipv4(&syn()), rec4(tcp::SYN, 0)),
         case("raw v6", RawIp, ipv6(&syn()), rec6(tcp::SYN, 0)),
         case("ipv4 link", Ipv4, ipv4(&syn()), rec4(tcp::SYN, 0)),
         case("ipv6 link", Ipv6, ipv6(&syn()), rec6(tcp::SYN, 0)),
-        case("null v4 (LE)", Null, null([2, 0, 0, 0], &ipv4(&syn())), rec4(tcp::SYN, 0)),
-        case("null v6 (BE 30)", Null, null([0, 0, 0, 30], &ipv6(&syn())), rec6(tcp::SYN, 0)),
-        case("null other family", Null, null([7, 0, 0, 0], &ipv4(&syn())), NonIp),
+        case(
+            "null v4 (LE)",
+            Null,
+            null([2, 0, 0, 0], &ipv4(&syn())),
+            rec4(tcp::SYN, 0),
+        ),
+        case(
+            "null v6 (BE 30)",
+            Null,
+            null([0, 0, 0, 30], &ipv6(&syn())),
+            rec6(tcp::SYN, 0),
+        ),
+        case(
+            "null other family",
+            Null,
+            null([7, 0, 0, 0], &ipv4(&syn())),
+            NonIp,
+        ),
     ]
 }
