@@ -57,7 +57,8 @@ impl PacketRecord {
             src_port: self.src_port,
             dst_port: self.dst_port,
             family: self.family,
-            _pad: [0; 3],
+            _pad0: 0,
+            _pad1: 0,
         }
     }
 
@@ -71,7 +72,8 @@ impl PacketRecord {
 }
 
 /// A TCP connection, one direction: the key of a pending Attempt (R5).
-#[repr(C)]
+/// Aligned to 4 so the kernel fills and hashes it a word at a time.
+#[repr(C, align(4))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 #[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize))]
 pub struct FlowKey {
@@ -80,7 +82,8 @@ pub struct FlowKey {
     pub src_port: u16,
     pub dst_port: u16,
     pub family: u8,
-    pub _pad: [u8; 3],
+    pub _pad0: u8,
+    pub _pad1: u16,
 }
 
 /// What the kernel remembers about a pending Attempt (pre-filter table).
@@ -95,7 +98,7 @@ pub struct PendingValue {
 }
 
 /// Whitelist entry (R4.2): a destination (address, TCP port).
-#[repr(C)]
+#[repr(C, align(4))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 #[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize))]
 pub struct WhitelistKey {

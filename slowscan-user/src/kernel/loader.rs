@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use super::{Counters, RecordReader, WhitelistMap, pins};
 
 const PROGRAM: &str = "slowscan";
+const BASELINE: &str = "baseline_pass";
 
 /// Load-time choices (see `slowscan_common::globals`).
 #[derive(Clone, Copy, Debug)]
@@ -140,6 +141,23 @@ impl DataPlane {
             .test_run(opts)
             .with_context(|| format!("BPF_PROG_TEST_RUN on a {}-byte frame", frame.len()))?;
         Ok((r.return_value, r.duration))
+    }
+
+    /// Like [`Self::test_run`] for the object's empty `baseline_pass`
+    /// program, the benchmark's yardstick.
+    pub fn test_run_baseline(&mut self, frame: &[u8], repeat: u32) -> anyhow::Result<Duration> {
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(BASELINE)
+            .context("the XDP object has no baseline program")?
+            .try_into()?;
+        if prog.fd().is_err() {
+            prog.load()?;
+        }
+        let mut opts = TestRunOptions::new();
+        opts.data_in = Some(frame);
+        opts.repeat = repeat;
+        Ok(prog.test_run(opts)?.duration)
     }
 
     pub fn counters(&self) -> anyhow::Result<Counters> {
