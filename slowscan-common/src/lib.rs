@@ -30,7 +30,7 @@ pub const STATUS_FOLLOW_UP: u8 = 2;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize))]
 pub struct PacketRecord {
-    /// Nanoseconds: `bpf_ktime_get_ns` live, capture time offline.
+    /// Nanoseconds: CLOCK_MONOTONIC (coarse) live, capture time offline.
     pub ts_ns: u64,
     pub src_addr: [u8; 16],
     pub dst_addr: [u8; 16],

@@ -8,7 +8,7 @@ mod parse;
 
 use aya_ebpf::{
     bindings::xdp_action,
-    helpers::bpf_ktime_get_ns,
+    helpers::bpf_ktime_get_coarse_ns,
     macros::{map, xdp},
     maps::{HashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
@@ -114,7 +114,7 @@ fn emit_all(seg: &Segment, counts: &mut [u64; 16]) {
         bump(counts, Counter::Whitelisted);
         return;
     }
-    let ts = unsafe { bpf_ktime_get_ns() };
+    let ts = now();
     let kind = if tcp::is_attempt(seg.tcp_flags) {
         Counter::AttemptsEmitted
     } else {
@@ -133,7 +133,7 @@ fn prefilter(seg: &Segment, counts: &mut [u64; 16]) {
             bump(counts, Counter::Whitelisted);
             return;
         }
-        let ts = unsafe { bpf_ktime_get_ns() };
+        let ts = now();
         let pending = PendingValue { seq: seg.seq, _pad: 0, ts_ns: ts };
         // BPF_ANY: a retransmission or a new sequence number on the same
         // 5-tuple overwrites the entry; only a new key can find the map full.
@@ -161,7 +161,7 @@ fn prefilter(seg: &Segment, counts: &mut [u64; 16]) {
             bump(counts, Counter::Whitelisted);
             return;
         }
-        let ts = unsafe { bpf_ktime_get_ns() };
+        let ts = now();
         emit(seg, ts, STATUS_FOLLOW_UP, Counter::FollowUpsEmitted, counts);
     }
 }
@@ -171,6 +171,13 @@ fn prefilter(seg: &Segment, counts: &mut [u64; 16]) {
 fn bytes(words: [u32; 4]) -> [u8; 16] {
     // SAFETY: [u32; 4] and [u8; 16] have the same size; every bit pattern is valid.
     unsafe { core::mem::transmute(words) }
+}
+
+/// CLOCK_MONOTONIC_COARSE: a tick's resolution (≤ 4 ms) is ample for
+/// handshake timeouts of seconds, and it costs a fraction of the fine clock.
+#[inline(always)]
+fn now() -> u64 {
+    unsafe { bpf_ktime_get_coarse_ns() }
 }
 
 #[inline(always)]

@@ -175,7 +175,7 @@ impl DataPlane {
 
     /// Removes pre-filter entries of attempts older than `timeout_ns` (their
     /// handshake can no longer succeed, R5.1), so the table keeps room.
-    /// `now_ns` is CLOCK_MONOTONIC, the clock of `bpf_ktime_get_ns`.
+    /// `now_ns` is CLOCK_MONOTONIC, the base of the kernel records' coarse clock.
     pub fn sweep_pending(&mut self, now_ns: u64, timeout_ns: u64) -> anyhow::Result<usize> {
         let mut pending: HashMap<&mut MapData, FlowKey, PendingValue> =
             HashMap::try_from(&mut self.pending)?;
