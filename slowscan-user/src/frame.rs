@@ -261,8 +261,9 @@ impl Frame<'_> {
         self.present(0, 14)?;
         let mut off = 14;
         let mut ether_type = self.u16_at(12)?;
-        info.vlan_tagged = ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD;
-        while ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
+        let is_tag = |t| t == ETH_P_8021Q || t == ETH_P_8021AD;
+        info.vlan_tagged = is_tag(ether_type);
+        while is_tag(ether_type) {
             if info.vlan_tags == MAX_VLAN_TAGS {
                 return Err(FrameOutcome::NonIp);
             }

@@ -354,6 +354,15 @@ fn oversized_packet_is_an_error_not_an_allocation() {
     ng.out.extend(LE.u32(EPB));
     ng.out.extend(LE.u32(0x4000_0000));
     assert!(matches!(err_of(ng.bytes()), CaptureError::TooLarge { .. }));
+    // A block within the block limit whose packet is over the packet limit.
+    let mut ng = Ng::new(LE);
+    ng.idb(1, 0, &[]).epb(0, 1, &vec![0; MAX_PACKET + 4], 60);
+    let e = err_of(ng.bytes());
+    assert!(
+        e.to_string()
+            .contains("enhanced packet block at byte 48 claims 262148 bytes"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -432,10 +441,24 @@ fn corrupt_gzip_is_an_error() {
     let (_, res) = read_all("c.pcap.gz", bad);
     let e = res.unwrap_err();
     assert!(e.to_string().starts_with("c.pcap.gz: "), "{e}");
-    // Cut short: an error too, never a silent end.
-    let (_, res) = read_all("c.pcap.gz", gz[..gz.len() - 20].to_vec());
-    let e = res.unwrap_err();
-    assert!(e.to_string().contains("of the decompressed data"), "{e}");
+    // Cut short, or followed by junk: an error too, never a silent end.
+    let mut junk = gz.clone();
+    junk.extend(b"junk after the member");
+    for bytes in [
+        gz[..gz.len() - 20].to_vec(),
+        gz[..gz.len() / 3].to_vec(),
+        junk,
+    ] {
+        let (pkts, res) = read_all("c.pcap.gz", bytes);
+        let e = res.unwrap_err();
+        assert!(matches!(e, CaptureError::Gzip { .. }), "{e}");
+        let want = format!(
+            "c.pcap.gz: corrupt or truncated gzip data at byte {} of the decompressed data: ",
+            e.at().unwrap().offset
+        );
+        assert!(e.to_string().starts_with(&want), "{e}");
+        assert!(pkts.len() < 50 || e.at().unwrap().offset == f.len() as u64);
+    }
 }
 
 #[test]

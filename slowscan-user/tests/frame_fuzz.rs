@@ -150,7 +150,7 @@ fn mutated_frames_at_every_truncation() {
          {non_tcp} non-TCP, {malformed} malformed, {frag} fragments",
         inputs.get()
     );
-    prop_assert_all_branches(tally.get());
+    assert_every_outcome(tally.get());
 }
 
 fn outcome_index(o: &FrameOutcome) -> usize {
@@ -163,7 +163,7 @@ fn outcome_index(o: &FrameOutcome) -> usize {
     }
 }
 
-fn prop_assert_all_branches(tally: [u64; 5]) {
+fn assert_every_outcome(tally: [u64; 5]) {
     assert!(
         tally.iter().all(|&n| n > 0),
         "some outcome was never produced: {tally:?}"

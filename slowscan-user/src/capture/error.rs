@@ -25,7 +25,15 @@ pub enum CaptureError {
     #[error("{}: cannot open: {source}", path.display())]
     Open { path: PathBuf, source: io::Error },
 
-    /// A read failed, or the gzip stream is corrupt.
+    /// The gzip layer failed: the compressed data is corrupt or cut short.
+    #[error("{}: corrupt or truncated gzip data at {at}: {source}", path.display())]
+    Gzip {
+        path: PathBuf,
+        at: ByteOffset,
+        source: io::Error,
+    },
+
+    /// Reading the file failed.
     #[error("{}: read error at {at}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -93,6 +101,7 @@ impl CaptureError {
     pub fn at(&self) -> Option<ByteOffset> {
         match self {
             CaptureError::Io { at, .. }
+            | CaptureError::Gzip { at, .. }
             | CaptureError::Truncated { at, .. }
             | CaptureError::TooLarge { at, .. }
             | CaptureError::Corrupt { at, .. } => Some(*at),

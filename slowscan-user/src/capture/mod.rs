@@ -304,10 +304,13 @@ impl Ctx {
     }
 
     fn io(&self, offset: u64, source: std::io::Error) -> CaptureError {
-        CaptureError::Io {
-            path: self.path.clone(),
-            at: self.at(offset),
-            source,
+        use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
+        let (path, at) = (self.path.clone(), self.at(offset));
+        // flate2 reports damage with these kinds; a failing disk gives others.
+        if self.gzip && matches!(source.kind(), InvalidData | InvalidInput | UnexpectedEof) {
+            CaptureError::Gzip { path, at, source }
+        } else {
+            CaptureError::Io { path, at, source }
         }
     }
 

@@ -201,6 +201,9 @@ impl State {
                 format!("captured length {caplen} exceeds the block's {room} bytes of data");
             return Err(ctx.corrupt(offset, what, reason));
         }
+        if caplen > MAX_PACKET {
+            return Err(ctx.too_large(offset, what, caplen as u64, MAX_PACKET));
+        }
         let link = iface
             .link
             .map_err(|raw| ctx.unknown_link(raw, Some(interface)))?;
