@@ -5,9 +5,11 @@ use std::{env, fs, path::PathBuf};
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let obj = env::var_os("SLOWSCAN_EBPF_OBJECT").map(PathBuf::from).unwrap_or_else(|| {
-        manifest.join("../slowscan-ebpf/target/bpfel-unknown-none/release/slowscan")
-    });
+    let obj = env::var_os("SLOWSCAN_EBPF_OBJECT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            manifest.join("../slowscan-ebpf/target/bpfel-unknown-none/release/slowscan")
+        });
     println!("cargo:rerun-if-env-changed=SLOWSCAN_EBPF_OBJECT");
     println!("cargo:rerun-if-changed={}", obj.display());
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("slowscan.bpf.o");

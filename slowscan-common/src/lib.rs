@@ -110,7 +110,12 @@ pub struct WhitelistKey {
 
 impl WhitelistKey {
     pub const fn new(family: u8, addr: [u8; 16], port: u16) -> Self {
-        Self { addr, port, family, _pad: 0 }
+        Self {
+            addr,
+            port,
+            family,
+            _pad: 0,
+        }
     }
 }
 

@@ -47,10 +47,26 @@ mod tests {
 
     #[test]
     fn r5_follow_up_flags() {
-        for ok in [ACK, PSH | ACK, FIN, FIN | ACK, ACK | ECE, FIN | ACK | URG | CWR] {
+        for ok in [
+            ACK,
+            PSH | ACK,
+            FIN,
+            FIN | ACK,
+            ACK | ECE,
+            FIN | ACK | URG | CWR,
+        ] {
             assert!(is_follow_up(ok), "{ok:#x}");
         }
-        for bad in [RST, RST | ACK, SYN, SYN | ACK, PSH, 0, PSH | FIN, FIN | PSH | ACK] {
+        for bad in [
+            RST,
+            RST | ACK,
+            SYN,
+            SYN | ACK,
+            PSH,
+            0,
+            PSH | FIN,
+            FIN | PSH | ACK,
+        ] {
             assert!(!is_follow_up(bad), "{bad:#x}");
         }
     }

@@ -77,7 +77,10 @@ fn bump(counts: &mut [u64; 16], c: Counter) {
 #[inline(always)]
 fn inspect(ctx: &XdpContext, counts: &mut [u64; 16]) {
     bump(counts, Counter::Frames);
-    let mut flags = Flags { ipv6: false, vlan: false };
+    let mut flags = Flags {
+        ipv6: false,
+        vlan: false,
+    };
     let parsed = parse::parse(ctx, &mut flags);
     if flags.ipv6 {
         bump(counts, Counter::Ipv6);
@@ -134,7 +137,11 @@ fn prefilter(seg: &Segment, counts: &mut [u64; 16]) {
             return;
         }
         let ts = now();
-        let pending = PendingValue { seq: seg.seq, _pad: 0, ts_ns: ts };
+        let pending = PendingValue {
+            seq: seg.seq,
+            _pad: 0,
+            ts_ns: ts,
+        };
         // BPF_ANY: a retransmission or a new sequence number on the same
         // 5-tuple overwrites the entry; only a new key can find the map full.
         let status = if PENDING.insert(flow(seg), pending, 0).is_ok() {

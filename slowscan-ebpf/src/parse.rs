@@ -137,7 +137,15 @@ fn ipv4(ctx: &XdpContext, off: usize, vlan_tags: u8) -> Result<Segment, Skip> {
     }
     let src_addr = [word(sub(ip, 12)), 0, 0, 0];
     let dst_addr = [word(sub(ip, 16)), 0, 0, 0];
-    tcp(ctx, off + ihl, off + tot_len, src_addr, dst_addr, AF_INET, vlan_tags)
+    tcp(
+        ctx,
+        off + ihl,
+        off + tot_len,
+        src_addr,
+        dst_addr,
+        AF_INET,
+        vlan_tags,
+    )
 }
 
 #[inline(always)]
@@ -150,8 +158,18 @@ fn ipv6(ctx: &XdpContext, off: usize, vlan_tags: u8) -> Result<Segment, Skip> {
     if ip_len > wire_from(ctx, off) {
         return Err(Skip::Malformed);
     }
-    let src_addr = [word(sub(ip, 8)), word(sub(ip, 12)), word(sub(ip, 16)), word(sub(ip, 20))];
-    let dst_addr = [word(sub(ip, 24)), word(sub(ip, 28)), word(sub(ip, 32)), word(sub(ip, 36))];
+    let src_addr = [
+        word(sub(ip, 8)),
+        word(sub(ip, 12)),
+        word(sub(ip, 16)),
+        word(sub(ip, 20)),
+    ];
+    let dst_addr = [
+        word(sub(ip, 24)),
+        word(sub(ip, 28)),
+        word(sub(ip, 32)),
+        word(sub(ip, 36)),
+    ];
     let mut next = ip[6];
     let mut cur = off + 40;
     for _ in 0..MAX_IPV6_EXT {
@@ -174,7 +192,15 @@ fn ipv6(ctx: &XdpContext, off: usize, vlan_tags: u8) -> Result<Segment, Skip> {
     }
     match next {
         0 | 43 | 44 | 60 => Err(Skip::Malformed),
-        IPPROTO_TCP => tcp(ctx, cur, off + ip_len, src_addr, dst_addr, AF_INET6, vlan_tags),
+        IPPROTO_TCP => tcp(
+            ctx,
+            cur,
+            off + ip_len,
+            src_addr,
+            dst_addr,
+            AF_INET6,
+            vlan_tags,
+        ),
         _ => Err(Skip::NonTcp),
     }
 }

@@ -31,7 +31,10 @@ impl Destination {
     }
 
     pub fn from_key(k: &WhitelistKey) -> Self {
-        Self { ip: ip_from(k.family, &k.addr), port: k.port }
+        Self {
+            ip: ip_from(k.family, &k.addr),
+            port: k.port,
+        }
     }
 }
 
@@ -54,7 +57,10 @@ impl FromStr for Destination {
         if sa.port() == 0 {
             return Err(format!("`{s}`: port 0 is not a TCP service port"));
         }
-        Ok(Self { ip: sa.ip(), port: sa.port() })
+        Ok(Self {
+            ip: sa.ip(),
+            port: sa.port(),
+        })
     }
 }
 
@@ -75,12 +81,25 @@ mod tests {
             assert_eq!(d.to_string(), s);
             assert_eq!(Destination::from_key(&d.key()), d);
         }
-        assert_eq!("198.51.100.7:80".parse::<Destination>().unwrap().key().family, AF_INET);
+        assert_eq!(
+            "198.51.100.7:80"
+                .parse::<Destination>()
+                .unwrap()
+                .key()
+                .family,
+            AF_INET
+        );
     }
 
     #[test]
     fn rejects_bad_input_with_a_reason() {
-        for bad in ["198.51.100.7", "198.51.100.7:0", "198.51.100.7:70000", "host:80", "[2001:db8::1:80"] {
+        for bad in [
+            "198.51.100.7",
+            "198.51.100.7:0",
+            "198.51.100.7:70000",
+            "host:80",
+            "[2001:db8::1:80",
+        ] {
             let e = bad.parse::<Destination>().unwrap_err();
             assert!(e.contains(bad), "{e}");
         }

@@ -53,12 +53,27 @@ fn main() {
     let bulk = frames::tcp4(&bulk);
     let mut wl_syn = Tcp::syn(1);
     wl_syn.dst_port = 443;
-    dp.whitelist().unwrap().insert(WhitelistKey::new(AF_INET, pad4(DST4), 443)).unwrap();
+    dp.whitelist()
+        .unwrap()
+        .insert(WhitelistKey::new(AF_INET, pad4(DST4), 443))
+        .unwrap();
     let classes: Vec<(&str, Vec<u8>, f64)> = vec![
-        ("bulk TCP data (not an attempt, not pending)", bulk.clone(), 2.0),
+        (
+            "bulk TCP data (not an attempt, not pending)",
+            bulk.clone(),
+            2.0,
+        ),
         ("whitelisted SYN", frames::tcp4(&wl_syn), 2.5),
-        ("attempt, IPv4, record emitted", frames::tcp4(&Tcp::syn(7)), 6.0),
-        ("attempt, IPv6, record emitted", frames::tcp6(&Tcp::syn(7)), 6.0),
+        (
+            "attempt, IPv4, record emitted",
+            frames::tcp4(&Tcp::syn(7)),
+            6.0,
+        ),
+        (
+            "attempt, IPv6, record emitted",
+            frames::tcp6(&Tcp::syn(7)),
+            6.0,
+        ),
         ("UDP (not TCP)", frames::udp4(), f64::NAN),
         ("ARP (not IP)", frames::arp(), f64::NAN),
     ];
@@ -72,13 +87,19 @@ fn main() {
         }
     }
     let base = median(base);
-    println!("## XDP per-packet cost (BPF_PROG_TEST_RUN, {REPEAT} repeats, median of {ROUNDS} rounds)\n");
+    println!(
+        "## XDP per-packet cost (BPF_PROG_TEST_RUN, {REPEAT} repeats, median of {ROUNDS} rounds)\n"
+    );
     println!("| packet class | ns/packet | × empty program | target |");
     println!("|---|---|---|---|");
     println!("| empty XDP program (baseline) | {base:.1} | 1.00 | |");
     for (i, (name, _, target)) in classes.iter().enumerate() {
         let c = median(per_class[i].clone());
-        let t = if target.is_nan() { String::new() } else { format!("≤ {target:.1}×") };
+        let t = if target.is_nan() {
+            String::new()
+        } else {
+            format!("≤ {target:.1}×")
+        };
         println!("| {name} | {c:.1} | {:.2} | {t} |", c / base);
     }
     let lost = dp.counters().unwrap().get(Counter::RingFull);
@@ -125,9 +146,12 @@ fn mix(dp: &mut DataPlane, reader: &mut RecordReader) {
     let tcp_packets = frames_mix.len() as f64;
     let share = attempts as f64 / tcp_packets;
     let per_packet = recs.len() as f64 / tcp_packets;
-    let data_share = 1.0 - (attempts as f64 + d.get(Counter::FollowUpsEmitted) as f64) / tcp_packets;
+    let data_share =
+        1.0 - (attempts as f64 + d.get(Counter::FollowUpsEmitted) as f64) / tcp_packets;
     println!("\n## Pre-filter on a realistic mix\n");
-    println!("| TCP packets | data share | attempts | records | records per TCP packet | 2 × attempt share |");
+    println!(
+        "| TCP packets | data share | attempts | records | records per TCP packet | 2 × attempt share |"
+    );
     println!("|---|---|---|---|---|---|");
     println!(
         "| {} | {:.1}% | {attempts} | {} | {per_packet:.4} | {:.4} |",

@@ -2,7 +2,9 @@
 //! record and counter deltas the XDP program must give, in both pre-filter
 //! modes. It drives the BPF_PROG_TEST_RUN tests and the per-packet benchmark.
 
-use slowscan_common::{AF_INET, AF_INET6, Counter, PacketRecord, STATUS_FOLLOW_UP, WhitelistKey, tcp};
+use slowscan_common::{
+    AF_INET, AF_INET6, Counter, PacketRecord, STATUS_FOLLOW_UP, WhitelistKey, tcp,
+};
 
 use crate::frames::{self, DST4, DST6, SRC4, SRC6, Tcp};
 
@@ -45,7 +47,14 @@ pub fn pad4(a: [u8; 4]) -> [u8; 16] {
     v
 }
 
-fn rec(family: u8, src: [u8; 16], dst: [u8; 16], t: &Tcp, vlan_tags: u8, status: u8) -> PacketRecord {
+fn rec(
+    family: u8,
+    src: [u8; 16],
+    dst: [u8; 16],
+    t: &Tcp,
+    vlan_tags: u8,
+    status: u8,
+) -> PacketRecord {
     PacketRecord {
         ts_ns: 0,
         src_addr: src,
@@ -70,12 +79,22 @@ pub fn port(mut t: Tcp, p: u16) -> Tcp {
 fn attempt(frame: Vec<u8>, r: PacketRecord, extra: &[Counter]) -> Step {
     let mut counters = vec![Counter::AttemptsEmitted];
     counters.extend_from_slice(extra);
-    Step { frame, record: Some(r), counters }
+    Step {
+        frame,
+        record: Some(r),
+        counters,
+    }
 }
 
 /// A non-attempt TCP segment: with the pre-filter it leaves the kernel only
 /// as the first candidate follow-up of a pending attempt (`follow_up`).
-fn segment(mode: Mode, frame: Vec<u8>, r: PacketRecord, follow_up: bool, extra: &[Counter]) -> Step {
+fn segment(
+    mode: Mode,
+    frame: Vec<u8>,
+    r: PacketRecord,
+    follow_up: bool,
+    extra: &[Counter],
+) -> Step {
     let mut counters = extra.to_vec();
     let record = match (mode, follow_up) {
         (Mode::All, _) => {
@@ -84,19 +103,38 @@ fn segment(mode: Mode, frame: Vec<u8>, r: PacketRecord, follow_up: bool, extra: 
         }
         (Mode::Prefilter, true) => {
             counters.push(Counter::FollowUpsEmitted);
-            Some(PacketRecord { status: STATUS_FOLLOW_UP, ..r })
+            Some(PacketRecord {
+                status: STATUS_FOLLOW_UP,
+                ..r
+            })
         }
         (Mode::Prefilter, false) => None,
     };
-    Step { frame, record, counters }
+    Step {
+        frame,
+        record,
+        counters,
+    }
 }
 
 fn skipped(frame: Vec<u8>, counters: &[Counter]) -> Step {
-    Step { frame, record: None, counters: counters.to_vec() }
+    Step {
+        frame,
+        record: None,
+        counters: counters.to_vec(),
+    }
 }
 
 /// R5 follow-up fixtures: SYN then `flags` with `seq` on the same 5-tuple.
-fn handshake(mode: Mode, name: &'static str, p: u16, syn_seq: u32, flags: u8, seq: u32, ok: bool) -> Fixture {
+fn handshake(
+    mode: Mode,
+    name: &'static str,
+    p: u16,
+    syn_seq: u32,
+    flags: u8,
+    seq: u32,
+    ok: bool,
+) -> Fixture {
     let syn = port(Tcp::syn(syn_seq), p);
     let next = port(Tcp::new(flags, seq), p);
     Fixture {
@@ -115,27 +153,95 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
     use Counter::*;
     let syn = |p| port(Tcp::syn(1000), p);
     let mut v = vec![
-        Fixture { name: "SYN over IPv4 (R1)", whitelist: vec![], steps: vec![attempt(frames::tcp4(&syn(1)), rec4(&syn(1), 0, 0), &[])] },
-        Fixture { name: "SYN over IPv6 (R1)", whitelist: vec![], steps: vec![attempt(frames::tcp6(&syn(2)), rec6(&syn(2), 0), &[Ipv6])] },
+        Fixture {
+            name: "SYN over IPv4 (R1)",
+            whitelist: vec![],
+            steps: vec![attempt(frames::tcp4(&syn(1)), rec4(&syn(1), 0, 0), &[])],
+        },
+        Fixture {
+            name: "SYN over IPv6 (R1)",
+            whitelist: vec![],
+            steps: vec![attempt(frames::tcp6(&syn(2)), rec6(&syn(2), 0), &[Ipv6])],
+        },
         {
             let t = port(Tcp::new(tcp::SYN | tcp::ECE | tcp::CWR, 5), 3);
-            Fixture { name: "ECN-setup SYN counts (R1)", whitelist: vec![], steps: vec![attempt(frames::tcp4(&t), rec4(&t, 0, 0), &[])] }
+            Fixture {
+                name: "ECN-setup SYN counts (R1)",
+                whitelist: vec![],
+                steps: vec![attempt(frames::tcp4(&t), rec4(&t, 0, 0), &[])],
+            }
         },
         {
             let t = port(Tcp::new(tcp::SYN | tcp::ACK, 5), 4);
-            Fixture { name: "SYN-ACK is no attempt (R1)", whitelist: vec![], steps: vec![segment(mode, frames::tcp4(&t), rec4(&t, 0, 0), false, &[])] }
+            Fixture {
+                name: "SYN-ACK is no attempt (R1)",
+                whitelist: vec![],
+                steps: vec![segment(mode, frames::tcp4(&t), rec4(&t, 0, 0), false, &[])],
+            }
         },
         {
             let t = port(Tcp::new(tcp::RST, 5), 5);
-            Fixture { name: "RST", whitelist: vec![], steps: vec![segment(mode, frames::tcp4(&t), rec4(&t, 0, 0), false, &[])] }
+            Fixture {
+                name: "RST",
+                whitelist: vec![],
+                steps: vec![segment(mode, frames::tcp4(&t), rec4(&t, 0, 0), false, &[])],
+            }
         },
-        handshake(mode, "ACK with seq+1 is the follow-up (R5)", 6, 100, tcp::ACK, 101, true),
-        handshake(mode, "ACK with a wrong seq is not (R5)", 7, 100, tcp::ACK, 100, false),
-        handshake(mode, "PSH-ACK follow-up (R5)", 8, 100, tcp::PSH | tcp::ACK, 101, true),
+        handshake(
+            mode,
+            "ACK with seq+1 is the follow-up (R5)",
+            6,
+            100,
+            tcp::ACK,
+            101,
+            true,
+        ),
+        handshake(
+            mode,
+            "ACK with a wrong seq is not (R5)",
+            7,
+            100,
+            tcp::ACK,
+            100,
+            false,
+        ),
+        handshake(
+            mode,
+            "PSH-ACK follow-up (R5)",
+            8,
+            100,
+            tcp::PSH | tcp::ACK,
+            101,
+            true,
+        ),
         handshake(mode, "FIN follow-up (R5)", 9, 100, tcp::FIN, 101, true),
-        handshake(mode, "FIN-ACK follow-up (R5)", 10, 100, tcp::FIN | tcp::ACK, 101, true),
-        handshake(mode, "RST-ACK never establishes (R5)", 11, 100, tcp::RST | tcp::ACK, 101, false),
-        handshake(mode, "sequence wraps at 2^32 (R5)", 12, u32::MAX, tcp::ACK, 0, true),
+        handshake(
+            mode,
+            "FIN-ACK follow-up (R5)",
+            10,
+            100,
+            tcp::FIN | tcp::ACK,
+            101,
+            true,
+        ),
+        handshake(
+            mode,
+            "RST-ACK never establishes (R5)",
+            11,
+            100,
+            tcp::RST | tcp::ACK,
+            101,
+            false,
+        ),
+        handshake(
+            mode,
+            "sequence wraps at 2^32 (R5)",
+            12,
+            u32::MAX,
+            tcp::ACK,
+            0,
+            true,
+        ),
         {
             let s = port(Tcp::syn(1), 13);
             let a = port(Tcp::new(tcp::ACK, 2), 13);
@@ -147,7 +253,10 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             Fixture {
                 name: "whitelisted destination stays in the kernel (R4.4)",
                 whitelist: vec![WhitelistKey::new(AF_INET, pad4(DST4), 80)],
-                steps: vec![skipped(frames::tcp4(&s), &[Whitelisted]), skipped(frames::tcp4(&a), &wl_ack)],
+                steps: vec![
+                    skipped(frames::tcp4(&s), &[Whitelisted]),
+                    skipped(frames::tcp4(&a), &wl_ack),
+                ],
             }
         },
         {
@@ -156,7 +265,11 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
                 name: "one VLAN tag",
                 whitelist: vec![],
                 steps: vec![attempt(
-                    frames::ethernet(&[10], 0x0800, &frames::ipv4(SRC4, DST4, 6, &[], 0, &t.bytes())),
+                    frames::ethernet(
+                        &[10],
+                        0x0800,
+                        &frames::ipv4(SRC4, DST4, 6, &[], 0, &t.bytes()),
+                    ),
                     rec4(&t, 1, 0),
                     &[VlanTagged],
                 )],
@@ -168,7 +281,11 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
                 name: "two VLAN tags (802.1ad + 802.1Q)",
                 whitelist: vec![],
                 steps: vec![attempt(
-                    frames::ethernet(&[10, 20], 0x0800, &frames::ipv4(SRC4, DST4, 6, &[], 0, &t.bytes())),
+                    frames::ethernet(
+                        &[10, 20],
+                        0x0800,
+                        &frames::ipv4(SRC4, DST4, 6, &[], 0, &t.bytes()),
+                    ),
                     rec4(&t, 2, 0),
                     &[VlanTagged],
                 )],
@@ -178,7 +295,11 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             name: "three VLAN tags are not parsed",
             whitelist: vec![],
             steps: vec![skipped(
-                frames::ethernet(&[10, 20, 30], 0x0800, &frames::ipv4(SRC4, DST4, 6, &[], 0, &syn(16).bytes())),
+                frames::ethernet(
+                    &[10, 20, 30],
+                    0x0800,
+                    &frames::ipv4(SRC4, DST4, 6, &[], 0, &syn(16).bytes()),
+                ),
                 &[VlanTagged, NonIp],
             )],
         },
@@ -189,7 +310,11 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
                 name: "IPv4 with options (IHL 7)",
                 whitelist: vec![],
                 steps: vec![attempt(
-                    frames::ethernet(&[], 0x0800, &frames::ipv4(SRC4, DST4, 6, &opts, 0, &t.bytes())),
+                    frames::ethernet(
+                        &[],
+                        0x0800,
+                        &frames::ipv4(SRC4, DST4, 6, &opts, 0, &t.bytes()),
+                    ),
                     rec4(&t, 0, 0),
                     &[],
                 )],
@@ -198,11 +323,20 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
         {
             let mut t = syn(18);
             t.doff = 10; // 20 bytes of TCP options, as real SYNs carry
-            Fixture { name: "TCP with options", whitelist: vec![], steps: vec![attempt(frames::tcp4(&t), rec4(&t, 0, 0), &[])] }
+            Fixture {
+                name: "TCP with options",
+                whitelist: vec![],
+                steps: vec![attempt(frames::tcp4(&t), rec4(&t, 0, 0), &[])],
+            }
         },
         {
             let t = syn(19);
-            let exts = [frames::hop_by_hop(), frames::routing(), frames::dest_opts(), frames::fragment(0, true)];
+            let exts = [
+                frames::hop_by_hop(),
+                frames::routing(),
+                frames::dest_opts(),
+                frames::fragment(0, true),
+            ];
             Fixture {
                 name: "IPv6 with hop-by-hop, routing, destination options, first fragment",
                 whitelist: vec![],
@@ -223,7 +357,13 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
                     &frames::ipv6(
                         SRC6,
                         DST6,
-                        &[frames::hop_by_hop(), frames::routing(), frames::dest_opts(), frames::dest_opts(), frames::routing()],
+                        &[
+                            frames::hop_by_hop(),
+                            frames::routing(),
+                            frames::dest_opts(),
+                            frames::dest_opts(),
+                            frames::routing(),
+                        ],
                         6,
                         &syn(20).bytes(),
                     ),
@@ -235,7 +375,11 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             name: "IPv4 non-first fragment is skipped",
             whitelist: vec![],
             steps: vec![skipped(
-                frames::ethernet(&[], 0x0800, &frames::ipv4(SRC4, DST4, 6, &[], 185, &syn(21).bytes())),
+                frames::ethernet(
+                    &[],
+                    0x0800,
+                    &frames::ipv4(SRC4, DST4, 6, &[], 185, &syn(21).bytes()),
+                ),
                 &[FragmentsSkipped],
             )],
         },
@@ -243,27 +387,57 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             name: "IPv6 non-first fragment is skipped",
             whitelist: vec![],
             steps: vec![skipped(
-                frames::ethernet(&[], 0x86dd, &frames::ipv6(SRC6, DST6, &[frames::fragment(185, false)], 6, &syn(22).bytes())),
+                frames::ethernet(
+                    &[],
+                    0x86dd,
+                    &frames::ipv6(
+                        SRC6,
+                        DST6,
+                        &[frames::fragment(185, false)],
+                        6,
+                        &syn(22).bytes(),
+                    ),
+                ),
                 &[Ipv6, FragmentsSkipped],
             )],
         },
         {
             let mut f = frames::tcp4(&syn(23));
             f[14] = 0x44; // IHL 4
-            Fixture { name: "IPv4 IHL < 5 is malformed", whitelist: vec![], steps: vec![skipped(f, &[Malformed])] }
+            Fixture {
+                name: "IPv4 IHL < 5 is malformed",
+                whitelist: vec![],
+                steps: vec![skipped(f, &[Malformed])],
+            }
         },
         {
             let mut t = syn(24);
             t.doff = 4;
-            Fixture { name: "TCP data offset < 5 is malformed", whitelist: vec![], steps: vec![skipped(frames::tcp4(&t), &[Malformed])] }
+            Fixture {
+                name: "TCP data offset < 5 is malformed",
+                whitelist: vec![],
+                steps: vec![skipped(frames::tcp4(&t), &[Malformed])],
+            }
         },
         {
             let mut f = frames::tcp4(&syn(25));
             f[16..18].copy_from_slice(&1500u16.to_be_bytes()); // total length beyond the frame
-            Fixture { name: "IPv4 total length beyond the frame is malformed", whitelist: vec![], steps: vec![skipped(f, &[Malformed])] }
+            Fixture {
+                name: "IPv4 total length beyond the frame is malformed",
+                whitelist: vec![],
+                steps: vec![skipped(f, &[Malformed])],
+            }
         },
-        Fixture { name: "ARP is not IP", whitelist: vec![], steps: vec![skipped(frames::arp(), &[NonIp])] },
-        Fixture { name: "UDP is not TCP", whitelist: vec![], steps: vec![skipped(frames::udp4(), &[NonTcp])] },
+        Fixture {
+            name: "ARP is not IP",
+            whitelist: vec![],
+            steps: vec![skipped(frames::arp(), &[NonIp])],
+        },
+        Fixture {
+            name: "UDP is not TCP",
+            whitelist: vec![],
+            steps: vec![skipped(frames::udp4(), &[NonTcp])],
+        },
     ];
     {
         // A retransmitted SYN is emitted again (the engine merges it, R5.1).
@@ -271,7 +445,10 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
         v.push(Fixture {
             name: "retransmitted SYN is emitted again",
             whitelist: vec![],
-            steps: vec![attempt(frames::tcp4(&s), rec4(&s, 0, 0), &[]), attempt(frames::tcp4(&s), rec4(&s, 0, 0), &[])],
+            steps: vec![
+                attempt(frames::tcp4(&s), rec4(&s, 0, 0), &[]),
+                attempt(frames::tcp4(&s), rec4(&s, 0, 0), &[]),
+            ],
         });
     }
     {
@@ -279,8 +456,11 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
         let t = syn(27);
         let mut f = frames::tcp4(&t);
         f.extend_from_slice(&[0u8; 6]);
-        v.push(Fixture { name: "Ethernet padding is ignored", whitelist: vec![], steps: vec![attempt(f, rec4(&t, 0, 0), &[])] });
+        v.push(Fixture {
+            name: "Ethernet padding is ignored",
+            whitelist: vec![],
+            steps: vec![attempt(f, rec4(&t, 0, 0), &[])],
+        });
     }
     v
 }
-

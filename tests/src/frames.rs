@@ -6,8 +6,12 @@ use slowscan_common::tcp;
 
 pub const SRC4: [u8; 4] = [198, 51, 100, 10];
 pub const DST4: [u8; 4] = [203, 0, 113, 20];
-pub const SRC6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
-pub const DST6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20];
+pub const SRC6: [u8; 16] = [
+    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+pub const DST6: [u8; 16] = [
+    0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20,
+];
 
 /// What goes into a test TCP segment.
 #[derive(Clone, Debug)]
@@ -23,7 +27,14 @@ pub struct Tcp {
 
 impl Tcp {
     pub fn new(flags: u8, seq: u32) -> Self {
-        Self { src_port: 40_000, dst_port: 80, seq, flags, doff: 5, payload: 0 }
+        Self {
+            src_port: 40_000,
+            dst_port: 80,
+            seq,
+            flags,
+            doff: 5,
+            payload: 0,
+        }
     }
 
     pub fn syn(seq: u32) -> Self {
@@ -52,7 +63,11 @@ pub fn ethernet(vlans: &[u16], ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
     for (i, vid) in vlans.iter().enumerate() {
         // Outer tag 802.1ad when there are two, as on a QinQ trunk.
-        let tpid: u16 = if vlans.len() == 2 && i == 0 { 0x88a8 } else { 0x8100 };
+        let tpid: u16 = if vlans.len() == 2 && i == 0 {
+            0x88a8
+        } else {
+            0x8100
+        };
         f.extend_from_slice(&tpid.to_be_bytes());
         f.extend_from_slice(&vid.to_be_bytes());
     }
@@ -62,7 +77,14 @@ pub fn ethernet(vlans: &[u16], ethertype: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 /// An IPv4 packet; `options` must be a multiple of 4 bytes.
-pub fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, options: &[u8], frag: u16, payload: &[u8]) -> Vec<u8> {
+pub fn ipv4(
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: u8,
+    options: &[u8],
+    frag: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let ihl = 20 + options.len();
     let mut p = vec![0u8; ihl];
     p[0] = 0x40 | (ihl / 4) as u8;
@@ -99,7 +121,13 @@ pub fn fragment(offset: u16, more: bool) -> ExtHeader {
 }
 
 /// An IPv6 packet with extension headers chained in order before `proto`.
-pub fn ipv6(src: [u8; 16], dst: [u8; 16], exts: &[ExtHeader], proto: u8, payload: &[u8]) -> Vec<u8> {
+pub fn ipv6(
+    src: [u8; 16],
+    dst: [u8; 16],
+    exts: &[ExtHeader],
+    proto: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut chain = Vec::new();
     for (i, (_, bytes)) in exts.iter().enumerate() {
         let mut h = bytes.clone();

@@ -34,10 +34,17 @@ pub fn is_ci() -> bool {
 pub fn external_captures(test: &str) -> Option<PathBuf> {
     match std::env::var_os("SLOWSCAN_EXTERNAL_CAPTURES") {
         Some(d) if PathBuf::from(&d).is_dir() => Some(PathBuf::from(d)),
-        Some(d) => panic!("{test}: SLOWSCAN_EXTERNAL_CAPTURES={} is not a directory", PathBuf::from(d).display()),
-        None if is_ci() => panic!("{test}: SLOWSCAN_EXTERNAL_CAPTURES is not set; CI=true requires the external captures"),
+        Some(d) => panic!(
+            "{test}: SLOWSCAN_EXTERNAL_CAPTURES={} is not a directory",
+            PathBuf::from(d).display()
+        ),
+        None if is_ci() => panic!(
+            "{test}: SLOWSCAN_EXTERNAL_CAPTURES is not set; CI=true requires the external captures"
+        ),
         None => {
-            eprintln!("SKIP {test}: set SLOWSCAN_EXTERNAL_CAPTURES to the external captures directory");
+            eprintln!(
+                "SKIP {test}: set SLOWSCAN_EXTERNAL_CAPTURES to the external captures directory"
+            );
             None
         }
     }
@@ -52,7 +59,10 @@ pub fn unique(prefix: &str) -> String {
 
 /// Runs a command, panicking with its output if it fails.
 pub fn sh(args: &[&str]) -> Output {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("running {args:?}: {e}"));
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("running {args:?}: {e}"));
     assert!(
         out.status.success(),
         "{args:?} failed: {}\n{}",
@@ -102,7 +112,10 @@ impl Netns {
     }
 
     /// Spawns a thread inside this namespace; the caller joins it.
-    pub fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<T> {
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
         let path = format!("/run/netns/{}", self.name);
         std::thread::spawn(move || {
             enter(&path);
@@ -121,7 +134,9 @@ fn enter(path: &str) {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
@@ -143,7 +158,10 @@ impl VethLab {
         let b = Netns::new("ssb");
         let if_a = unique("ssva");
         let if_b = unique("ssvb");
-        sh(&["ip", "link", "add", &if_a, "netns", &a.name, "type", "veth", "peer", "name", &if_b, "netns", &b.name]);
+        sh(&[
+            "ip", "link", "add", &if_a, "netns", &a.name, "type", "veth", "peer", "name", &if_b,
+            "netns", &b.name,
+        ]);
         a.exec(&["ip", "addr", "add", &format!("{LAB_A}/24"), "dev", &if_a]);
         b.exec(&["ip", "addr", "add", &format!("{LAB_B}/24"), "dev", &if_b]);
         a.exec(&["ip", "link", "set", &if_a, "up"]);
@@ -164,6 +182,10 @@ pub fn slowscan_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let bin = dir.join("slowscan");
-    assert!(bin.exists(), "{} is missing: build the workspace first (`cargo build`)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace first (`cargo build`)",
+        bin.display()
+    );
     bin
 }

@@ -27,8 +27,16 @@ fn attempts_per_port(reader: &mut RecordReader) -> BTreeMap<u16, usize> {
     let mut per_port = BTreeMap::new();
     for r in recs.iter().filter(|r| r.is_attempt()) {
         assert_eq!(r.family, AF_INET);
-        assert_eq!(r.src_addr, v4(LAB_A), "attempt from an unexpected source: {r:?}");
-        assert_eq!(r.dst_addr, v4(LAB_B), "attempt to an unexpected destination: {r:?}");
+        assert_eq!(
+            r.src_addr,
+            v4(LAB_A),
+            "attempt from an unexpected source: {r:?}"
+        );
+        assert_eq!(
+            r.dst_addr,
+            v4(LAB_B),
+            "attempt to an unexpected destination: {r:?}"
+        );
         *per_port.entry(r.dst_port).or_insert(0) += 1;
     }
     per_port
@@ -36,7 +44,18 @@ fn attempts_per_port(reader: &mut RecordReader) -> BTreeMap<u16, usize> {
 
 fn nmap(lab: &VethLab, ports: &str) {
     // --max-retries 0: one probe per port, so "exactly one record" is exact.
-    lab.a.exec(&["nmap", "-sS", "-n", "-Pn", "--max-retries", "0", "-T4", "-p", ports, LAB_B]);
+    lab.a.exec(&[
+        "nmap",
+        "-sS",
+        "-n",
+        "-Pn",
+        "--max-retries",
+        "0",
+        "-T4",
+        "-p",
+        ports,
+        LAB_B,
+    ]);
 }
 
 #[test]
@@ -50,13 +69,17 @@ fn nmap_syn_scan_then_live_whitelist_push() {
         let iface = iface.clone();
         move || {
             let mut dp = DataPlane::load(ProgramOptions::default()).expect("load");
-            dp.attach(&iface, AttachMode::Native).expect("native XDP attach on veth");
+            dp.attach(&iface, AttachMode::Native)
+                .expect("native XDP attach on veth");
             dp.pin(&iface).expect("pin maps");
             dp
         }
     });
     let link = String::from_utf8(lab.b.exec(&["ip", "link", "show", &iface]).stdout).unwrap();
-    assert!(link.contains("xdp ") || link.contains("xdp\n") || link.contains("prog/xdp"), "not native XDP: {link}");
+    assert!(
+        link.contains("xdp ") || link.contains("xdp\n") || link.contains("prog/xdp"),
+        "not native XDP: {link}"
+    );
     assert!(!link.contains("xdpgeneric"), "generic, not native: {link}");
     let mut reader = dp.take_records().unwrap();
 
@@ -64,28 +87,62 @@ fn nmap_syn_scan_then_live_whitelist_push() {
     nmap(&lab, "1-1000");
     let per_port = attempts_per_port(&mut reader);
     let delta = dp.counters().unwrap().since(&before);
-    assert_eq!(per_port.len(), 1000, "ports with an attempt record: {}", per_port.len());
-    assert!(per_port.keys().copied().eq(1..=1000), "ports outside 1-1000 seen");
-    assert!(per_port.values().all(|n| *n == 1), "a port had several records");
+    assert_eq!(
+        per_port.len(),
+        1000,
+        "ports with an attempt record: {}",
+        per_port.len()
+    );
+    assert!(
+        per_port.keys().copied().eq(1..=1000),
+        "ports outside 1-1000 seen"
+    );
+    assert!(
+        per_port.values().all(|n| *n == 1),
+        "a port had several records"
+    );
     assert_eq!(delta.get(Counter::RingFull), 0, "records lost");
     assert_eq!(delta.get(Counter::PendingFull), 0);
     assert_eq!(delta.get(Counter::AttemptsEmitted), 1000);
 
     // A second process edits the whitelist through the pinned map.
     let out = std::process::Command::new(slowscan_bin())
-        .args(["whitelist", "add", &format!("{LAB_B}:22"), "--iface", &iface])
+        .args([
+            "whitelist",
+            "add",
+            &format!("{LAB_B}:22"),
+            "--iface",
+            &iface,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "whitelist add: {}", String::from_utf8_lossy(&out.stderr));
-    let list = std::process::Command::new(slowscan_bin()).args(["whitelist", "list", "--iface", &iface]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), format!("{LAB_B}:22"));
+    assert!(
+        out.status.success(),
+        "whitelist add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = std::process::Command::new(slowscan_bin())
+        .args(["whitelist", "list", "--iface", &iface])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout).trim(),
+        format!("{LAB_B}:22")
+    );
 
     let before = dp.counters().unwrap();
     nmap(&lab, "20-25");
     let per_port = attempts_per_port(&mut reader);
     let delta = dp.counters().unwrap().since(&before);
-    assert_eq!(per_port.keys().copied().collect::<Vec<_>>(), vec![20, 21, 23, 24, 25]);
-    assert_eq!(delta.get(Counter::Whitelisted), 1, "the probe to port 22 is counted as whitelisted");
+    assert_eq!(
+        per_port.keys().copied().collect::<Vec<_>>(),
+        vec![20, 21, 23, 24, 25]
+    );
+    assert_eq!(
+        delta.get(Counter::Whitelisted),
+        1,
+        "the probe to port 22 is counted as whitelisted"
+    );
     assert_eq!(delta.get(Counter::RingFull), 0);
 
     // A sensor that is not running is a clear error, not a crash.
@@ -94,7 +151,10 @@ fn nmap_syn_scan_then_live_whitelist_push() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no slowscan sensor is running on ssnosuchif0"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no slowscan sensor is running on ssnosuchif0")
+    );
 
     dp.detach().unwrap();
     slowscan::kernel::remove_pins(&iface).unwrap();

@@ -12,7 +12,11 @@ use slowscan_common::{Counter, PacketRecord};
 use slowscan_tests::{external_captures, privileged};
 
 fn strip(r: &PacketRecord) -> PacketRecord {
-    PacketRecord { ts_ns: 0, status: 0, ..*r }
+    PacketRecord {
+        ts_ns: 0,
+        status: 0,
+        ..*r
+    }
 }
 
 #[test]
@@ -23,21 +27,35 @@ fn external_captures_kernel_equals_userspace() {
     let Some(dir) = external_captures("external_captures_kernel_equals_userspace") else {
         return;
     };
-    let mut dp = DataPlane::load(ProgramOptions { prefilter: false, mirror: false }).unwrap();
+    let mut dp = DataPlane::load(ProgramOptions {
+        prefilter: false,
+        mirror: false,
+    })
+    .unwrap();
     let mut reader = dp.take_records().unwrap();
     let mut files = 0;
     let mut frames = 0;
     let mut records = 0;
-    let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     paths.sort();
-    for path in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng")) {
+    for path in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+    {
         files += 1;
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let mut cap = CaptureReader::open(path).unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut index = 0;
         while let Some(pkt) = cap.next_packet().unwrap_or_else(|e| panic!("{name}: {e}")) {
             index += 1;
-            assert_eq!(pkt.link, LinkType::Ethernet, "{name}: XDP sees Ethernet frames only");
+            assert_eq!(
+                pkt.link,
+                LinkType::Ethernet,
+                "{name}: XDP sees Ethernet frames only"
+            );
             if pkt.data.len() < 14 {
                 continue; // the kernel refuses runts in test_run; see xdp_truncation
             }
@@ -53,13 +71,22 @@ fn external_captures_kernel_equals_userspace() {
             match (&user, got.as_slice()) {
                 (FrameOutcome::Record(u), [k]) => {
                     records += 1;
-                    assert_eq!(strip(k), strip(u), "{ctx}: kernel and userspace records differ");
+                    assert_eq!(
+                        strip(k),
+                        strip(u),
+                        "{ctx}: kernel and userspace records differ"
+                    );
                 }
                 (FrameOutcome::Record(u), k) => panic!("{ctx}: userspace {u:?}, kernel {k:?}"),
                 (other, []) => {
                     let mut uc = FrameCounters::default();
                     uc.count(other, info);
-                    for c in [Counter::NonIp, Counter::NonTcp, Counter::Malformed, Counter::FragmentsSkipped] {
+                    for c in [
+                        Counter::NonIp,
+                        Counter::NonTcp,
+                        Counter::Malformed,
+                        Counter::FragmentsSkipped,
+                    ] {
                         assert_eq!(uc.get(c), Some(delta.get(c)), "{ctx}: counter {}", c.name());
                     }
                 }
@@ -73,6 +100,9 @@ fn external_captures_kernel_equals_userspace() {
         }
     }
     eprintln!("differential: {files} captures, {frames} frames, {records} records identical");
-    assert!(files >= 9, "expected the 9 external captures, found {files}");
+    assert!(
+        files >= 9,
+        "expected the 9 external captures, found {files}"
+    );
     assert!(records > 1500, "only {records} TCP records compared");
 }

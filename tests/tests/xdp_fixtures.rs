@@ -11,8 +11,11 @@ use slowscan_tests::{
 };
 
 fn load(mode: Mode, mirror: bool) -> (DataPlane, RecordReader) {
-    let mut dp = DataPlane::load(ProgramOptions { prefilter: mode == Mode::Prefilter, mirror })
-        .expect("load the XDP program");
+    let mut dp = DataPlane::load(ProgramOptions {
+        prefilter: mode == Mode::Prefilter,
+        mirror,
+    })
+    .expect("load the XDP program");
     let reader = dp.take_records().expect("record reader");
     (dp, reader)
 }
@@ -53,7 +56,12 @@ fn run_fixtures(mode: Mode) {
             dp.whitelist().unwrap().remove(k).unwrap();
         }
     }
-    assert!(failures.is_empty(), "{} fixture failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} fixture failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn check_counters(ctx: &str, delta: &Counters, want: &[Counter], failures: &mut Vec<String>) {
@@ -63,7 +71,11 @@ fn check_counters(ctx: &str, delta: &Counters, want: &[Counter], failures: &mut 
             c => want.iter().filter(|w| **w == c).count() as u64,
         };
         if delta.get(c) != expected {
-            failures.push(format!("{ctx}: counter {} moved by {}, expected {expected}", c.name(), delta.get(c)));
+            failures.push(format!(
+                "{ctx}: counter {} moved by {}, expected {expected}",
+                c.name(),
+                delta.get(c)
+            ));
         }
     }
 }
@@ -97,7 +109,10 @@ fn mirror_mode_drops_after_inspection() {
     }
     let mut got = Vec::new();
     reader.drain(&mut got);
-    assert!(got.iter().any(|r| r.is_attempt()), "mirror mode must still emit records");
+    assert!(
+        got.iter().any(|r| r.is_attempt()),
+        "mirror mode must still emit records"
+    );
 }
 
 /// A whitelist added while the program runs takes effect on the next frame.
@@ -116,7 +131,11 @@ fn whitelist_update_takes_effect_at_once() {
     dp.whitelist().unwrap().insert(key).unwrap();
     assert!(dp.whitelist().unwrap().contains(&key));
     dp.test_run(&f6, 1).unwrap();
-    assert_eq!(reader.drain(&mut got), 0, "whitelisted IPv6 destination must not be emitted");
+    assert_eq!(
+        reader.drain(&mut got),
+        0,
+        "whitelisted IPv6 destination must not be emitted"
+    );
     // Another port of the same host is not whitelisted.
     let mut other = t.clone();
     other.dst_port = 81;

@@ -24,20 +24,29 @@ const PARSE_COUNTERS: [Counter; 7] = [
 ];
 
 fn strip(r: &PacketRecord) -> PacketRecord {
-    PacketRecord { ts_ns: 0, status: 0, ..*r }
+    PacketRecord {
+        ts_ns: 0,
+        status: 0,
+        ..*r
+    }
 }
 
 fn run(mode: Mode) {
-    let mut dp = DataPlane::load(ProgramOptions { prefilter: mode == Mode::Prefilter, mirror: false }).unwrap();
+    let mut dp = DataPlane::load(ProgramOptions {
+        prefilter: mode == Mode::Prefilter,
+        mirror: false,
+    })
+    .unwrap();
     let mut reader = dp.take_records().unwrap();
     let mut failures = Vec::new();
     let mut cases = 0;
     for fx in fixtures(mode) {
         for (i, step) in fx.steps.iter().enumerate() {
-            let full = match parse_frame_info(LinkType::Ethernet, &step.frame, step.frame.len(), 0).0 {
-                FrameOutcome::Record(r) => Some(strip(&r)),
-                _ => None,
-            };
+            let full =
+                match parse_frame_info(LinkType::Ethernet, &step.frame, step.frame.len(), 0).0 {
+                    FrameOutcome::Record(r) => Some(strip(&r)),
+                    _ => None,
+                };
             for len in 0..step.frame.len() {
                 let ctx = format!("[{mode:?}] {} step {} cut to {len} bytes", fx.name, i + 1);
                 let data = &step.frame[..len];
@@ -89,13 +98,20 @@ fn run(mode: Mode) {
                     + delta.get(Counter::FragmentsSkipped);
                 let parsed = matches!(user, FrameOutcome::Record(_));
                 if skipped != u64::from(!parsed) {
-                    failures.push(format!("{ctx}: {skipped} skip counters moved, parsed={parsed}"));
+                    failures.push(format!(
+                        "{ctx}: {skipped} skip counters moved, parsed={parsed}"
+                    ));
                 }
             }
         }
     }
     assert!(cases > 1000, "only {cases} truncated frames were run");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

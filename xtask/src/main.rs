@@ -60,7 +60,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// `cargo` from the host toolchain, without variables of the cargo that runs
@@ -82,16 +85,24 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
 fn build_ebpf() -> anyhow::Result<()> {
     eprintln!("xtask: building the XDP program (nightly, bpfel-unknown-none, release)");
     let mut c = Command::new("rustup");
-    c.args(["run", "nightly", "cargo", "build", "--release", "--target", "bpfel-unknown-none"])
-        .args(["-Z", "build-std=core"])
-        .current_dir(root().join("slowscan-ebpf"))
-        .env_remove("RUSTC")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .env_remove("CARGO");
+    c.args([
+        "run",
+        "nightly",
+        "cargo",
+        "build",
+        "--release",
+        "--target",
+        "bpfel-unknown-none",
+    ])
+    .args(["-Z", "build-std=core"])
+    .current_dir(root().join("slowscan-ebpf"))
+    .env_remove("RUSTC")
+    .env_remove("RUSTC_WORKSPACE_WRAPPER")
+    .env_remove("RUSTFLAGS")
+    .env_remove("CARGO_ENCODED_RUSTFLAGS")
+    .env_remove("CARGO_TARGET_DIR")
+    .env_remove("RUSTUP_TOOLCHAIN")
+    .env_remove("CARGO");
     run(&mut c)?;
     let obj = root().join("slowscan-ebpf/target/bpfel-unknown-none/release/slowscan");
     if !obj.exists() {
@@ -104,10 +115,15 @@ fn build_ebpf() -> anyhow::Result<()> {
 fn test(args: &[String]) -> anyhow::Result<()> {
     // The privileged tests need root; say so up front rather than fail later.
     if !nix_is_root() {
-        eprintln!("xtask: not root: tests that need BPF or namespaces will skip (they fail under CI=true)");
+        eprintln!(
+            "xtask: not root: tests that need BPF or namespaces will skip (they fail under CI=true)"
+        );
     }
     run(cargo().args(["build", "--workspace", "--all-targets"]))?;
-    run(cargo().args(["test", "--workspace", "--no-fail-fast"]).arg("--").args(args))
+    run(cargo()
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .arg("--")
+        .args(args))
 }
 
 fn bench(args: &[String]) -> anyhow::Result<()> {

@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "slowscan", version, about = "Detects slow TCP SYN scans (NICT 2014 method) with XDP")]
+#[command(
+    name = "slowscan",
+    version,
+    about = "Detects slow TCP SYN scans (NICT 2014 method) with XDP"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,5 +32,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLOWSCAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -36,7 +36,10 @@ enum Action {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.action {
-        Action::Add { iface, destinations } => {
+        Action::Add {
+            iface,
+            destinations,
+        } => {
             let mut maps = PinnedMaps::open(&iface)?;
             let mut wl = maps.whitelist()?;
             for d in &destinations {
@@ -44,7 +47,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             tracing::info!("{} whitelist entries added on {iface}", destinations.len());
         }
-        Action::Remove { iface, destinations } => {
+        Action::Remove {
+            iface,
+            destinations,
+        } => {
             let mut maps = PinnedMaps::open(&iface)?;
             let mut wl = maps.whitelist()?;
             for d in &destinations {

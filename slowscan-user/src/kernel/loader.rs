@@ -26,7 +26,10 @@ pub struct ProgramOptions {
 
 impl Default for ProgramOptions {
     fn default() -> Self {
-        Self { prefilter: true, mirror: false }
+        Self {
+            prefilter: true,
+            mirror: false,
+        }
     }
 }
 
@@ -62,7 +65,9 @@ impl DataPlane {
             .override_global(globals::PREFILTER_OFF, &prefilter_off, true)
             .override_global(globals::MIRROR, &mirror, true)
             .load(super::object()?)
-            .context("loading the slowscan XDP object (is this root, with BPF enabled in the kernel?)")?;
+            .context(
+                "loading the slowscan XDP object (is this root, with BPF enabled in the kernel?)",
+            )?;
         let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
             Ok(l) => Some(l),
             Err(e) => {
@@ -71,7 +76,8 @@ impl DataPlane {
             }
         };
         let prog: &mut Xdp = program(&mut ebpf)?;
-        prog.load().context("the kernel verifier rejected the slowscan XDP program")?;
+        prog.load()
+            .context("the kernel verifier rejected the slowscan XDP program")?;
         let records = RingBuf::try_from(take(&mut ebpf, maps::RECORDS)?)
             .context("the RECORDS map is not a ring buffer: does this kernel support BPF ring buffers (5.8+)?")?;
         let whitelist = take(&mut ebpf, maps::WHITELIST)?;
@@ -103,7 +109,11 @@ impl DataPlane {
             (Ok(id), _) => (id, first),
             (Err(e), Some(fb)) => {
                 warn!("native XDP attach to {iface} failed ({e}); falling back to generic XDP");
-                (prog.attach(iface, fb).with_context(|| attach_error(iface))?, fb)
+                (
+                    prog.attach(iface, fb)
+                        .with_context(|| attach_error(iface))?,
+                    fb,
+                )
             }
             (Err(e), None) => return Err(anyhow::Error::new(e).context(attach_error(iface))),
         };
@@ -123,11 +133,14 @@ impl DataPlane {
     /// Pins the whitelist, counter and pending maps under bpffs for `iface`,
     /// so `slowscan whitelist …` in another process can reach them.
     pub fn pin(&self, iface: &str) -> anyhow::Result<std::path::PathBuf> {
-        pins::pin_maps(iface, &[
-            (maps::WHITELIST, &self.whitelist),
-            (maps::COUNTERS, &self.counters),
-            (maps::PENDING, &self.pending),
-        ])
+        pins::pin_maps(
+            iface,
+            &[
+                (maps::WHITELIST, &self.whitelist),
+                (maps::COUNTERS, &self.counters),
+                (maps::PENDING, &self.pending),
+            ],
+        )
     }
 
     /// Runs the program once per `repeat` on `frame` (BPF_PROG_TEST_RUN);
@@ -166,7 +179,11 @@ impl DataPlane {
 
     /// The ring buffer reader; can be taken once.
     pub fn take_records(&mut self) -> anyhow::Result<RecordReader> {
-        Ok(RecordReader::new(self.records.take().context("the record reader was already taken")?))
+        Ok(RecordReader::new(
+            self.records
+                .take()
+                .context("the record reader was already taken")?,
+        ))
     }
 
     pub fn whitelist(&mut self) -> anyhow::Result<WhitelistMap<&mut MapData>> {
@@ -215,7 +232,8 @@ fn program(ebpf: &mut Ebpf) -> anyhow::Result<&mut Xdp> {
 }
 
 fn take(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<Map> {
-    ebpf.take_map(name).with_context(|| format!("the XDP object has no {name} map"))
+    ebpf.take_map(name)
+        .with_context(|| format!("the XDP object has no {name} map"))
 }
 
 fn attach_error(iface: &str) -> String {
@@ -226,7 +244,10 @@ fn attach_error(iface: &str) -> String {
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; lift it.
 fn raise_memlock() {
-    let lim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let lim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: plain syscall with a valid pointer; failure only matters on old kernels.
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) };
 }

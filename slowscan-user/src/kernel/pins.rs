@@ -52,7 +52,8 @@ pub(super) fn pin_maps(iface: &str, maps: &[(&str, &Map)]) -> anyhow::Result<Pat
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     for (name, map) in maps {
         let path = dir.join(name);
-        map.pin(&path).with_context(|| format!("pinning the {name} map at {}", path.display()))?;
+        map.pin(&path)
+            .with_context(|| format!("pinning the {name} map at {}", path.display()))?;
     }
     Ok(dir)
 }
@@ -86,11 +87,17 @@ impl PinnedMaps {
                 .and_then(Map::from_map_data)
                 .with_context(|| format!("opening the pinned map {}", p.display()))
         };
-        Ok(Self { whitelist: open(maps::WHITELIST)?, counters: open(maps::COUNTERS)?, dir })
+        Ok(Self {
+            whitelist: open(maps::WHITELIST)?,
+            counters: open(maps::COUNTERS)?,
+            dir,
+        })
     }
 
     pub fn whitelist(&mut self) -> anyhow::Result<WhitelistMap<&mut MapData>> {
-        Ok(WhitelistMap::new(HashMap::try_from(&mut self.whitelist).map_err(map_err)?))
+        Ok(WhitelistMap::new(
+            HashMap::try_from(&mut self.whitelist).map_err(map_err)?,
+        ))
     }
 
     pub fn counters(&self) -> anyhow::Result<Counters> {
@@ -108,7 +115,11 @@ fn map_err(e: aya::maps::MapError) -> anyhow::Error {
 fn missing_message(iface: &str) -> String {
     let root = Path::new(BPFFS).join("slowscan");
     let others: Vec<String> = std::fs::read_dir(iface_dir(iface))
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     if !others.is_empty() {
         return format!(
@@ -119,10 +130,17 @@ fn missing_message(iface: &str) -> String {
         );
     }
     let running: Vec<String> = std::fs::read_dir(&root)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     if running.is_empty() {
-        format!("no slowscan sensor is running on {iface} (nothing pinned under {})", root.display())
+        format!(
+            "no slowscan sensor is running on {iface} (nothing pinned under {})",
+            root.display()
+        )
     } else {
         format!(
             "no slowscan sensor is running on {iface}; sensors are running on: {}",

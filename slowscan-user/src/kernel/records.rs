@@ -35,7 +35,9 @@ impl RecordReader {
     pub fn into_async(self) -> std::io::Result<AsyncRecordReader> {
         // SAFETY: the ring buffer owns its map fd, which lives exactly as long
         // as the AsyncFd that owns the ring buffer.
-        Ok(AsyncRecordReader { inner: unsafe { AsyncFd::register(self)? } })
+        Ok(AsyncRecordReader {
+            inner: unsafe { AsyncFd::register(self)? },
+        })
     }
 }
 
