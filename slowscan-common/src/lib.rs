@@ -206,7 +206,57 @@ pub mod maps {
     pub const RECORDS: &str = "RECORDS";
     pub const WHITELIST: &str = "WHITELIST";
     pub const PENDING: &str = "PENDING";
+    pub const HINTS: &str = "HINTS";
     pub const COUNTERS: &str = "COUNTERS";
+}
+
+/// Slots of the pre-filter's hint array: a counting Bloom filter (one hash)
+/// over (5-tuple, S + 1) of the pending attempts, a u64 count per slot. A zero slot proves that a
+/// segment cannot be a follow-up, so bulk data skips the hash-map lookup.
+pub const HINT_SLOTS: u32 = 1 << 19;
+
+/// The hint slot of a follow-up on a 5-tuple carrying `next_seq` (= S + 1).
+/// Addresses are the raw words of the address bytes (`u32::from_ne_bytes`),
+/// ports in host order, exactly as kernel and userspace both hold them.
+#[inline(always)]
+pub fn hint_slot(
+    src: &[u32; 4],
+    dst: &[u32; 4],
+    src_port: u16,
+    dst_port: u16,
+    next_seq: u32,
+) -> u32 {
+    let ports = (u32::from(src_port) << 16) | u32::from(dst_port);
+    let mut h = next_seq ^ 0x9e37_79b9;
+    for w in [
+        src[0], src[1], src[2], src[3], dst[0], dst[1], dst[2], dst[3], ports,
+    ] {
+        h = (h ^ w).wrapping_mul(0x0100_0193);
+    }
+    // Multiplication only carries upwards: fold the high bits back down.
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h & (HINT_SLOTS - 1)
+}
+
+/// Address bytes as the raw words `hint_slot` takes.
+pub fn addr_words(a: &[u8; 16]) -> [u32; 4] {
+    let w = |i: usize| u32::from_ne_bytes([a[i], a[i + 1], a[i + 2], a[i + 3]]);
+    [w(0), w(4), w(8), w(12)]
+}
+
+impl FlowKey {
+    /// The hint slot of this flow's follow-up for an attempt with sequence `syn_seq`.
+    pub fn hint_slot(&self, syn_seq: u32) -> u32 {
+        hint_slot(
+            &addr_words(&self.src_addr),
+            &addr_words(&self.dst_addr),
+            self.src_port,
+            self.dst_port,
+            syn_seq.wrapping_add(1),
+        )
+    }
 }
 
 /// Default map sizes (entries); the ring buffer size is in bytes.

@@ -3,21 +3,27 @@
 //! that matter to userspace through a ring buffer.
 #![no_std]
 #![no_main]
+// Atomic add on map memory: the bpf target exposes no atomic types.
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
 
 mod parse;
 
 use aya_ebpf::{
     bindings::xdp_action,
+    bindings::BPF_F_MMAPABLE,
     helpers::bpf_ktime_get_coarse_ns,
     macros::{map, xdp},
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use aya_log_ebpf::error;
+use core::intrinsics::{atomic_xadd, AtomicOrdering};
 use parse::{Flags, Segment, Skip};
+
 use slowscan_common::{
-    tcp, Counter, CounterBlock, FlowKey, PacketRecord, PendingValue, WhitelistKey, PENDING_MAX,
-    RING_BYTES, STATUS_FOLLOW_UP, STATUS_UNTRACKED, WHITELIST_MAX,
+    hint_slot, tcp, Counter, CounterBlock, FlowKey, PacketRecord, PendingValue, WhitelistKey,
+    HINT_SLOTS, PENDING_MAX, RING_BYTES, STATUS_FOLLOW_UP, STATUS_UNTRACKED, WHITELIST_MAX,
 };
 
 #[map(name = "RECORDS")]
@@ -31,6 +37,13 @@ static WHITELIST: HashMap<WhitelistKey, u8> = HashMap::with_max_entries(WHITELIS
 /// attempts that fail are expired by userspace after the handshake timeout.
 #[map(name = "PENDING")]
 static PENDING: HashMap<FlowKey, PendingValue> = HashMap::with_max_entries(PENDING_MAX, 0);
+
+/// Pre-filter hints: per slot, how many pending attempts expect a follow-up
+/// hashing there (`slowscan_common::hint_slot`). Zero means "no pending
+/// attempt can match", which spares bulk data the PENDING lookup. Memory-mapped
+/// so the userspace sweeper can decrement atomically too.
+#[map(name = "HINTS")]
+static HINTS: Array<u64> = Array::with_max_entries(HINT_SLOTS, BPF_F_MMAPABLE);
 
 #[map(name = "COUNTERS")]
 static COUNTERS: PerCpuArray<CounterBlock> = PerCpuArray::with_max_entries(1, 0);
@@ -132,26 +145,14 @@ fn emit_all(seg: &Segment, counts: &mut [u64; 16]) {
 #[inline(always)]
 fn prefilter(seg: &Segment, counts: &mut [u64; 16]) {
     if tcp::is_attempt(seg.tcp_flags) {
-        if whitelisted(seg) {
-            bump(counts, Counter::Whitelisted);
+        attempt(seg, counts);
+    } else if tcp::is_follow_up(seg.tcp_flags) {
+        // Most segments are bulk data of established connections: a zero
+        // hint proves no pending attempt waits for this (5-tuple, seq).
+        let slot = hint(seg, seg.seq);
+        if hint_get(slot) == 0 {
             return;
         }
-        let ts = now();
-        let pending = PendingValue {
-            seq: seg.seq,
-            _pad: 0,
-            ts_ns: ts,
-        };
-        // BPF_ANY: a retransmission or a new sequence number on the same
-        // 5-tuple overwrites the entry; only a new key can find the map full.
-        let status = if PENDING.insert(flow(seg), pending, 0).is_ok() {
-            0
-        } else {
-            bump(counts, Counter::PendingFull);
-            STATUS_UNTRACKED
-        };
-        emit(seg, ts, status, Counter::AttemptsEmitted, counts);
-    } else if tcp::is_follow_up(seg.tcp_flags) {
         let key = flow(seg);
         // SAFETY: read once, by value; a concurrent update at worst makes
         // this segment miss or match, both of which userspace re-checks.
@@ -162,22 +163,90 @@ fn prefilter(seg: &Segment, counts: &mut [u64; 16]) {
         if !tcp::is_next_seq(syn_seq, seg.seq) {
             return;
         }
-        let _ = PENDING.remove(&key);
+        // Only the CPU whose delete succeeds releases the hint.
+        if PENDING.remove(&key).is_ok() {
+            hint_add(slot, u64::MAX);
+        }
         if whitelisted(seg) {
             // Whitelisted after its SYN was emitted: keep it out all the same.
             bump(counts, Counter::Whitelisted);
             return;
         }
-        let ts = now();
-        emit(seg, ts, STATUS_FOLLOW_UP, Counter::FollowUpsEmitted, counts);
+        emit(
+            seg,
+            now(),
+            STATUS_FOLLOW_UP,
+            Counter::FollowUpsEmitted,
+            counts,
+        );
     }
 }
 
-/// The address words as the byte array the shared records use (same memory).
+/// An attempt: remember it as pending (hint first, so a follow-up racing on
+/// another CPU never sees a zero hint for a present entry), then emit it.
 #[inline(always)]
-fn bytes(words: [u32; 4]) -> [u8; 16] {
-    // SAFETY: [u32; 4] and [u8; 16] have the same size; every bit pattern is valid.
-    unsafe { core::mem::transmute(words) }
+fn attempt(seg: &Segment, counts: &mut [u64; 16]) {
+    if whitelisted(seg) {
+        bump(counts, Counter::Whitelisted);
+        return;
+    }
+    let ts = now();
+    let key = flow(seg);
+    let slot = hint(seg, seg.seq.wrapping_add(1));
+    // SAFETY: read by value, as above.
+    let previous = unsafe { PENDING.get(&key) }.map(|p| p.seq);
+    // A retransmission (same S) already holds its hint; a new S on the same
+    // 5-tuple moves it.
+    if previous != Some(seg.seq) {
+        hint_add(slot, 1);
+    }
+    let pending = PendingValue {
+        seq: seg.seq,
+        _pad: 0,
+        ts_ns: ts,
+    };
+    let status = if PENDING.insert(&key, &pending, 0).is_ok() {
+        if let Some(old) = previous.filter(|s| *s != seg.seq) {
+            hint_add(hint(seg, old.wrapping_add(1)), u64::MAX);
+        }
+        0
+    } else {
+        // Only a new 5-tuple can find the table full.
+        hint_add(slot, u64::MAX);
+        bump(counts, Counter::PendingFull);
+        STATUS_UNTRACKED
+    };
+    emit(seg, ts, status, Counter::AttemptsEmitted, counts);
+}
+
+#[inline(always)]
+fn hint(seg: &Segment, next_seq: u32) -> u32 {
+    hint_slot(
+        &seg.src_addr,
+        &seg.dst_addr,
+        seg.src_port,
+        seg.dst_port,
+        next_seq,
+    )
+}
+
+#[inline(always)]
+fn hint_get(slot: u32) -> u64 {
+    match HINTS.get(slot) {
+        Some(v) => *v,
+        // Out of range cannot happen (slot is masked); be conservative.
+        None => 1,
+    }
+}
+
+/// Atomic add; `u64::MAX` decrements. (This target has 64-bit atomics only.)
+#[inline(always)]
+fn hint_add(slot: u32, delta: u64) {
+    if let Some(p) = HINTS.get_ptr_mut(slot) {
+        // SAFETY: p points at an 8-aligned u64 slot of an array map; every
+        // writer, kernel or userspace, uses atomics.
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(p, delta) };
+    }
 }
 
 /// CLOCK_MONOTONIC_COARSE: a tick's resolution (≤ 4 ms) is ample for
@@ -185,6 +254,13 @@ fn bytes(words: [u32; 4]) -> [u8; 16] {
 #[inline(always)]
 fn now() -> u64 {
     unsafe { bpf_ktime_get_coarse_ns() }
+}
+
+/// The address words as the byte array the shared records use (same memory).
+#[inline(always)]
+fn bytes(words: [u32; 4]) -> [u8; 16] {
+    // SAFETY: [u32; 4] and [u8; 16] have the same size; every bit pattern is valid.
+    unsafe { core::mem::transmute(words) }
 }
 
 #[inline(always)]

@@ -145,3 +145,79 @@ fn whitelist_update_takes_effect_at_once() {
     dp.test_run(&f6, 1).unwrap();
     assert_eq!(reader.drain(&mut got), 1);
 }
+
+/// The pre-filter's hint array counts exactly the pending attempts, through
+/// retransmissions, new sequence numbers on a 5-tuple and matched follow-ups;
+/// the userspace sweep releases what it expires, after which a late
+/// follow-up is bulk data and a new handshake is tracked again.
+#[test]
+fn pending_hints_stay_consistent_through_sweeps() {
+    if !privileged("pending_hints_stay_consistent_through_sweeps") {
+        return;
+    }
+    let (mut dp, mut reader) = load(Mode::Prefilter, false);
+    let mut got = Vec::new();
+    let run = |dp: &mut DataPlane, t: &Tcp| {
+        dp.test_run(&frames::tcp4(t), 1).unwrap();
+    };
+    for i in 0..300u32 {
+        let p = 1000 + i as u16;
+        let seq = i.wrapping_mul(2_654_435_761);
+        run(&mut dp, &port(Tcp::syn(seq), p));
+        if i % 7 == 0 {
+            run(&mut dp, &port(Tcp::syn(seq), p)); // retransmission
+        }
+        if i % 5 == 0 {
+            run(&mut dp, &port(Tcp::syn(seq ^ 0xffff), p)); // new S on the same 5-tuple
+        } else if i % 3 == 0 {
+            run(
+                &mut dp,
+                &port(Tcp::new(slowscan_common::tcp::ACK, seq.wrapping_add(1)), p),
+            );
+        }
+    }
+    reader.drain(&mut got);
+    let pending = dp.pending_len().unwrap() as u64;
+    assert_eq!(
+        pending,
+        300 - (0..300).filter(|i| i % 5 != 0 && i % 3 == 0).count() as u64
+    );
+    assert_eq!(
+        dp.hints().total(),
+        pending,
+        "hints must count the pending attempts exactly"
+    );
+    let follow_ups = got
+        .iter()
+        .filter(|r| r.status & slowscan_common::STATUS_FOLLOW_UP != 0)
+        .count();
+    assert_eq!(
+        follow_ups,
+        (0..300).filter(|i| i % 5 != 0 && i % 3 == 0).count()
+    );
+
+    let swept = dp.sweep_pending(u64::MAX / 2, 60_000_000_000).unwrap();
+    assert_eq!(swept as u64, pending);
+    assert_eq!(dp.pending_len().unwrap(), 0);
+    assert_eq!(
+        dp.hints().total(),
+        0,
+        "the sweep releases every hint it expires"
+    );
+
+    got.clear();
+    let late = port(Tcp::new(slowscan_common::tcp::ACK, 2), 1001);
+    run(&mut dp, &late);
+    assert_eq!(
+        reader.drain(&mut got),
+        0,
+        "a follow-up after its attempt expired is bulk data"
+    );
+    run(&mut dp, &port(Tcp::syn(1), 1001));
+    run(&mut dp, &late);
+    assert_eq!(
+        reader.drain(&mut got),
+        2,
+        "a new handshake is tracked again"
+    );
+}

@@ -10,7 +10,7 @@ use aya::{
 use slowscan_common::{FlowKey, PendingValue, globals, maps};
 use tracing::{info, warn};
 
-use super::{Counters, RecordReader, WhitelistMap, pins};
+use super::{Counters, HintArray, RecordReader, WhitelistMap, pins};
 
 const PROGRAM: &str = "slowscan";
 const BASELINE: &str = "baseline_pass";
@@ -51,6 +51,7 @@ pub struct DataPlane {
     whitelist: Map,
     counters: Map,
     pending: Map,
+    hints: HintArray,
     link: Option<(String, XdpLinkId)>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
 }
@@ -83,12 +84,14 @@ impl DataPlane {
         let whitelist = take(&mut ebpf, maps::WHITELIST)?;
         let counters = take(&mut ebpf, maps::COUNTERS)?;
         let pending = take(&mut ebpf, maps::PENDING)?;
+        let hints = HintArray::map(&take(&mut ebpf, maps::HINTS)?)?;
         Ok(Self {
             ebpf,
             records: Some(records),
             whitelist,
             counters,
             pending,
+            hints,
             link: None,
             logger,
         })
@@ -200,14 +203,22 @@ impl DataPlane {
         for kv in pending.iter() {
             let (k, v) = kv?;
             if v.ts_ns.saturating_add(timeout_ns) < now_ns {
-                stale.push(k);
+                stale.push((k, v.seq));
             }
         }
-        for k in &stale {
-            // Already gone means the follow-up came meanwhile: fine.
-            let _ = pending.remove(k);
+        for (k, seq) in &stale {
+            // Already gone means the follow-up came meanwhile and released
+            // the hint; only a successful delete releases it here.
+            if pending.remove(k).is_ok() {
+                self.hints.release(k.hint_slot(*seq));
+            }
         }
         Ok(stale.len())
+    }
+
+    /// The pre-filter's hint array (tests check it against the table).
+    pub fn hints(&self) -> &HintArray {
+        &self.hints
     }
 
     /// Number of entries in the pre-filter table (a gauge; walks the map).

@@ -3,12 +3,14 @@
 //! process, through maps pinned under bpffs.
 
 mod counters;
+mod hints;
 mod loader;
 mod pins;
 mod records;
 mod whitelist_map;
 
 pub use counters::Counters;
+pub use hints::HintArray;
 pub use loader::{AttachMode, DataPlane, ProgramOptions};
 pub use pins::{PinnedMaps, ensure_bpffs, pin_dir, remove_pins};
 pub use records::{AsyncRecordReader, RecordReader, decode};
