@@ -5,6 +5,7 @@
 //! same [`slowscan_common::PacketRecord`].
 
 pub mod capture;
+pub mod daemon;
 pub mod dest;
 pub mod engine;
 pub mod frame;

@@ -4,6 +4,7 @@
 
 pub mod fixtures;
 pub mod frames;
+pub mod lab;
 
 use std::{
     path::PathBuf,

@@ -1,5 +1,6 @@
 //! Command-line front end. Logs go to stderr; alerts never do.
 
+mod run;
 mod whitelist;
 
 use std::process::ExitCode;
@@ -19,12 +20,15 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Live sensor: XDP on an interface, detection, alerts (JSON lines), metrics.
+    Run(Box<run::Args>),
     /// Change a running sensor's kernel whitelist (R4.4) through its pinned map.
     Whitelist(whitelist::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Run(a) => run::run(*a),
         Command::Whitelist(a) => whitelist::run(a),
     }
 }

@@ -1,0 +1,57 @@
+//! The Prometheus text endpoint: every kernel counter and engine gauge.
+//!
+//! Names: `slowscan_kernel_<counter>_total` for each kernel outcome counter
+//! (frames, whitelisted, ring_full …), `slowscan_records_lost_total` (ring
+//! buffer full + malformed ring items), `slowscan_engine_<stat>_total` for
+//! engine counters, `slowscan_evictions_total{kind="pending"|"sources"}`,
+//! `slowscan_alerts_total`, and the gauges `slowscan_pending_attempts`,
+//! `slowscan_tracked_sources`, `slowscan_kernel_pending_entries`,
+//! `slowscan_kernel_whitelist_entries`, `slowscan_engine_memory_bytes`,
+//! `slowscan_learning`.
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use metrics::{counter, gauge};
+use metrics_exporter_prometheus::PrometheusBuilder;
+
+use super::Snapshot;
+
+/// Starts the HTTP listener on the current tokio runtime.
+pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()
+        .with_context(|| format!("starting the Prometheus endpoint on {addr} (in use? `--metrics off` disables it)"))?;
+    metrics::describe_counter!("slowscan_records_lost_total", "Records the kernel could not hand to the daemon");
+    metrics::describe_counter!("slowscan_alerts_total", "Alerts written to the alert sink");
+    metrics::describe_gauge!("slowscan_pending_attempts", "Attempts waiting for their handshake (R5)");
+    metrics::describe_gauge!("slowscan_tracked_sources", "Sources with failed attempts in the window (R6)");
+    Ok(())
+}
+
+/// Publishes one snapshot (absolute values; cheap).
+pub fn publish(s: &Snapshot) {
+    for (name, v) in s.kernel.iter() {
+        counter!(format!("slowscan_kernel_{name}_total")).absolute(v);
+    }
+    counter!("slowscan_records_lost_total").absolute(s.records_lost());
+    let e = &s.engine;
+    counter!("slowscan_engine_records_total").absolute(e.records);
+    counter!("slowscan_engine_whitelisted_records_total").absolute(e.whitelisted_records);
+    counter!("slowscan_engine_attempts_total").absolute(e.attempts);
+    counter!("slowscan_engine_established_total").absolute(e.established);
+    counter!("slowscan_engine_failed_total").absolute(e.failed);
+    counter!("slowscan_engine_untracked_total").absolute(e.untracked);
+    counter!("slowscan_engine_retransmissions_total").absolute(e.retransmissions);
+    counter!("slowscan_evictions_total", "kind" => "pending").absolute(e.evicted_pending);
+    counter!("slowscan_evictions_total", "kind" => "sources").absolute(e.evicted_sources);
+    counter!("slowscan_alerts_total").absolute(s.alerts_sent);
+    gauge!("slowscan_pending_attempts").set(e.pending as f64);
+    gauge!("slowscan_tracked_sources").set(e.sources as f64);
+    gauge!("slowscan_engine_memory_bytes").set(s.memory_bytes as f64);
+    gauge!("slowscan_learning").set(if s.learning { 1.0 } else { 0.0 });
+    if let Some(n) = s.kernel_pending {
+        gauge!("slowscan_kernel_pending_entries").set(n as f64);
+    }
+    gauge!("slowscan_kernel_whitelist_entries").set(s.whitelist_entries as f64);
+}

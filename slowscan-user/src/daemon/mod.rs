@@ -1,0 +1,493 @@
+//! The live sensor (`slowscan run`): the XDP data plane on an interface feeds
+//! the detection engine; alerts go to their own sink, logs to stderr.
+//!
+//! Loop (one tokio thread): records from the ring buffer go to the engine as
+//! they arrive; every second the engine clock advances to CLOCK_MONOTONIC (the
+//! clock of the kernel's `bpf_ktime_get_ns`), so attempts whose handshake
+//! timeout passed are decided Failed (R5.1) even when no traffic comes; every
+//! few seconds the kernel pre-filter table is swept and metrics published.
+//! SIGINT/SIGTERM (or `--for`) detach the program, remove the pins and print
+//! a final summary.
+//!
+//! Learning (R4.1): with `learn_for`, a first engine learns destinations with
+//! Established connections on eligible ports (R4.2, R4.3); at the end they go
+//! into the kernel whitelist map (R4.4) and detection starts with a fresh
+//! engine.
+
+pub mod metrics;
+pub mod sink;
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use slowscan_common::{Counter, PacketRecord};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use crate::{
+    engine::{Alert, Engine, EngineConfig, EngineStats, LearnConfig, Report, SECOND_NS, Whitelist},
+    kernel::{AttachMode, Counters, DataPlane, ProgramOptions, remove_pins},
+    whitelist::ip_of,
+};
+
+pub use sink::AlertSink;
+
+/// Everything `slowscan run` needs.
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    pub iface: String,
+    pub attach: AttachMode,
+    /// Dedicated mirror/SPAN port: the program drops every frame after
+    /// inspection.
+    pub mirror: bool,
+    /// Detectors, handshake timeout, caps. `whitelist` is the file's (also
+    /// loaded into the kernel map); `wall_clock_offset_ns` is set at start.
+    pub engine: EngineConfig,
+    /// `-` for stdout, else a file appended to.
+    pub alerts: PathBuf,
+    /// Prometheus endpoint, None = off.
+    pub metrics: Option<SocketAddr>,
+    /// Learn a whitelist for this long first (R4.1), then detect.
+    pub learn_for: Option<Duration>,
+    pub learn: LearnConfig,
+    /// Where to save the learned whitelist, if anywhere.
+    pub learn_out: Option<PathBuf>,
+    /// Log a one-line summary this often.
+    pub summary_every: Option<Duration>,
+    /// Stop by itself after this long.
+    pub run_for: Option<Duration>,
+    /// How often the kernel pre-filter table is swept and metrics published.
+    pub sweep_every: Duration,
+}
+
+/// What the daemon knows at one moment: for metrics, periodic and final
+/// summaries.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub kernel: Counters,
+    /// Ring items of the wrong size (build mismatch).
+    pub bad_items: u64,
+    /// Engine statistics over the whole run (learning and detection phases
+    /// added up; gauges are the current engine's).
+    pub engine: EngineStats,
+    pub alerts_sent: u64,
+    pub memory_bytes: usize,
+    pub learning: bool,
+    pub kernel_pending: Option<usize>,
+    pub whitelist_entries: usize,
+}
+
+impl Snapshot {
+    pub fn records_lost(&self) -> u64 {
+        self.kernel.get(Counter::RingFull) + self.bad_items
+    }
+}
+
+impl fmt::Display for Snapshot {
+    /// One line: `attempts=… established=… failed=… …`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.engine;
+        write!(
+            f,
+            "records={} attempts={} established={} failed={} untracked={} retransmissions={} pending={} sources={} \
+             alerts={} records_lost={} frames={}",
+            e.records,
+            e.attempts,
+            e.established,
+            e.failed,
+            e.untracked,
+            e.retransmissions,
+            e.pending,
+            e.sources,
+            self.alerts_sent,
+            self.records_lost(),
+            self.kernel.get(Counter::Frames),
+        )
+    }
+}
+
+/// The final summary printed on stderr at exit.
+pub struct Summary {
+    pub iface: String,
+    pub ran_for: Duration,
+    pub stop_reason: &'static str,
+    pub snapshot: Snapshot,
+    pub report: Report,
+    pub learned: Option<usize>,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.snapshot;
+        let e = &s.engine;
+        writeln!(
+            f,
+            "slowscan summary: {} on {} for {:.1} s ({})",
+            if s.alerts_sent == 1 { "1 alert".to_string() } else { format!("{} alerts", s.alerts_sent) },
+            self.iface,
+            self.ran_for.as_secs_f64(),
+            self.stop_reason
+        )?;
+        writeln!(
+            f,
+            "  engine: records={} attempts={} established={} failed={} untracked={} retransmissions={} \
+             whitelisted_records={} evicted_pending={} evicted_sources={} pending={} sources={}",
+            e.records,
+            e.attempts,
+            e.established,
+            e.failed,
+            e.untracked,
+            e.retransmissions,
+            e.whitelisted_records,
+            e.evicted_pending,
+            e.evicted_sources,
+            e.pending,
+            e.sources
+        )?;
+        writeln!(f, "  kernel: {} records_lost={}", s.kernel, s.records_lost())?;
+        if let Some(n) = self.learned {
+            writeln!(f, "  learned whitelist: {n} destinations")?;
+        }
+        if !self.report.sources.is_empty() {
+            writeln!(f, "  per source (detection phase):")?;
+            for (ip, t) in &self.report.sources {
+                writeln!(
+                    f,
+                    "    {ip}: attempts={} established={} failed={} failed_pairs={}",
+                    t.attempts, t.established, t.failed, t.failed_pairs
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The interfaces that exist here (`/sys/class/net`), sorted.
+pub fn interfaces() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Fails with the list of existing interfaces when `iface` is not one.
+pub fn check_interface(iface: &str) -> anyhow::Result<()> {
+    let all = interfaces();
+    if !all.iter().any(|i| i == iface) {
+        bail!("interface {iface} does not exist (ip link lists: {})", all.join(", "));
+    }
+    Ok(())
+}
+
+/// Fails unless the process may load and attach an XDP program.
+pub fn check_privileges() -> anyhow::Result<()> {
+    use caps::{CapSet, Capability};
+    let has = |c| caps::has_cap(None, CapSet::Effective, c).unwrap_or(false);
+    let bpf = has(Capability::CAP_BPF) || has(Capability::CAP_SYS_ADMIN);
+    if !(bpf && has(Capability::CAP_NET_ADMIN)) {
+        bail!(
+            "slowscan run must run as root: loading and attaching an XDP program needs CAP_BPF (or CAP_SYS_ADMIN) \
+             and CAP_NET_ADMIN (try sudo)"
+        );
+    }
+    Ok(())
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of kernel record timestamps.
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC) as u64
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid clock id and out-pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
+/// realtime − monotonic now: added to kernel record times gives wall clock.
+pub fn wall_clock_offset_ns() -> i64 {
+    clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// Checks, loads, attaches and runs until a signal or `run_for`; returns the
+/// final summary. The program is detached and its pins removed on every exit
+/// path after attaching.
+pub fn run(cfg: DaemonConfig) -> anyhow::Result<Summary> {
+    check_interface(&cfg.iface)?;
+    check_privileges()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(run_async(cfg))
+}
+
+/// Removes the pins (and detaches, through `DataPlane`'s drop) however the
+/// daemon exits.
+struct PinGuard(String);
+
+impl Drop for PinGuard {
+    fn drop(&mut self) {
+        if let Err(e) = remove_pins(&self.0) {
+            warn!("{e:#}");
+        }
+    }
+}
+
+enum Phase {
+    Learning { until: Instant },
+    Detecting,
+}
+
+async fn run_async(mut cfg: DaemonConfig) -> anyhow::Result<Summary> {
+    let start = Instant::now();
+    let mut sink = AlertSink::open(&cfg.alerts)?;
+    if let Some(addr) = cfg.metrics {
+        metrics::install(addr)?;
+        info!("metrics on http://{addr}/metrics");
+    }
+
+    let mut dp = DataPlane::load(ProgramOptions { prefilter: true, mirror: cfg.mirror })?;
+    dp.attach(&cfg.iface, cfg.attach)?;
+    let _pins = PinGuard(cfg.iface.clone());
+    match dp.pin(&cfg.iface) {
+        Ok(dir) => info!("maps pinned in {} (for `slowscan whitelist … --iface {}`)", dir.display(), cfg.iface),
+        Err(e) => warn!("maps not pinned, `slowscan whitelist` cannot reach this sensor: {e:#}"),
+    }
+    if let Some(wl) = &cfg.engine.whitelist {
+        load_into_kernel(&mut dp, wl)?;
+        info!("{} whitelist entries loaded into the kernel map", wl.len());
+    }
+    let mut reader = dp.take_records()?.into_async().context("registering the ring buffer with tokio")?;
+
+    cfg.engine.wall_clock_offset_ns = wall_clock_offset_ns();
+    let timeout_ns = cfg.engine.handshake_timeout_ns;
+    let (mut engine, mut phase) = match cfg.learn_for {
+        Some(d) => {
+            info!("learning the whitelist for {} s (R4.1), then detecting", d.as_secs());
+            let learn_cfg = EngineConfig {
+                detectors: Vec::new(),
+                learn: Some(cfg.learn.clone()),
+                report: false,
+                ..cfg.engine.clone()
+            };
+            (Engine::new(learn_cfg), Phase::Learning { until: Instant::now() + d })
+        }
+        None => (Engine::new(cfg.engine.clone()), Phase::Detecting),
+    };
+    let detectors: Vec<String> = cfg
+        .engine
+        .detectors
+        .iter()
+        .map(|d| match d.window.length_ns() {
+            Some(ns) => format!("{} {} s, threshold {}", d.window.mode(), ns / SECOND_NS, d.threshold),
+            None => format!("window none, threshold {}", d.threshold),
+        })
+        .collect();
+    info!(
+        "detecting on {}: {}; handshake timeout {} s; alerts to {}",
+        cfg.iface,
+        detectors.join("; "),
+        timeout_ns / SECOND_NS,
+        sink.describe()
+    );
+
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let stop_at = cfg.run_for.map(|d| tokio::time::Instant::now() + d);
+    let stop_sleep = async move {
+        match stop_at {
+            Some(t) => tokio::time::sleep_until(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stop_sleep);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+
+    let mut recs: Vec<PacketRecord> = Vec::with_capacity(4096);
+    let mut alerts: Vec<Alert> = Vec::new();
+    let mut alerts_sent = 0u64;
+    let mut base = EngineStats::default();
+    let mut learned: Option<usize> = None;
+    let mut last_sweep = Instant::now();
+    let mut last_summary = Instant::now();
+    let mut kernel_pending = None;
+    let mut whitelist_entries = cfg.engine.whitelist.as_ref().map_or(0, Whitelist::len);
+
+    let stop_reason = loop {
+        tokio::select! {
+            r = reader.read(&mut recs) => {
+                r.context("reading the record ring buffer")?;
+                for rec in recs.drain(..) {
+                    engine.process(&rec, &mut alerts);
+                }
+            }
+            _ = tick.tick() => {
+                // Records already in the ring first, so a follow-up that came
+                // before `now` is never judged after its attempt's deadline.
+                reader.get_mut().drain(&mut recs);
+                for rec in recs.drain(..) {
+                    engine.process(&rec, &mut alerts);
+                }
+                engine.advance_to(monotonic_ns(), &mut alerts);
+                if let Phase::Learning { until } = phase
+                    && Instant::now() >= until
+                {
+                    let wl = engine.learned().unwrap_or_default();
+                    load_into_kernel(&mut dp, &wl)?;
+                    info!("learning done: {} destinations whitelisted in the kernel map (R4.4)", wl.len());
+                    if let Some(p) = &cfg.learn_out {
+                        wl.save(p)?;
+                        info!("learned whitelist saved to {}", p.display());
+                    }
+                    learned = Some(wl.len());
+                    whitelist_entries += wl.len();
+                    base = add_stats(base, engine.stats());
+                    let mut merged = cfg.engine.whitelist.clone().unwrap_or_default();
+                    for (k, e) in wl.iter() {
+                        merged.insert(*k, *e);
+                    }
+                    engine = Engine::new(EngineConfig { whitelist: Some(merged), ..cfg.engine.clone() });
+                    phase = Phase::Detecting;
+                    info!("detecting");
+                }
+                if last_sweep.elapsed() >= cfg.sweep_every {
+                    last_sweep = Instant::now();
+                    match dp.sweep_pending(monotonic_ns(), timeout_ns) {
+                        Ok(n) if n > 0 => tracing::debug!("swept {n} stale pre-filter entries"),
+                        Ok(_) => {}
+                        Err(e) => warn!("sweeping the kernel pre-filter table: {e:#}"),
+                    }
+                    kernel_pending = dp.pending_len().ok();
+                    if cfg.metrics.is_some() {
+                        let snap = snapshot(&dp, reader.get_mut().bad_items, &engine, base, alerts_sent, &phase, kernel_pending, whitelist_entries)?;
+                        metrics::publish(&snap);
+                    }
+                }
+                if let Some(every) = cfg.summary_every
+                    && last_summary.elapsed() >= every
+                {
+                    last_summary = Instant::now();
+                    let snap = snapshot(&dp, reader.get_mut().bad_items, &engine, base, alerts_sent, &phase, kernel_pending, whitelist_entries)?;
+                    info!("summary: {snap}");
+                }
+                dp.flush_kernel_log();
+            }
+            _ = sigint.recv() => break "SIGINT",
+            _ = sigterm.recv() => break "SIGTERM",
+            _ = &mut stop_sleep => break "--for elapsed",
+        }
+        if matches!(phase, Phase::Learning { .. }) {
+            // R4.1: the learning period raises no alerts (it has no detectors).
+            alerts.clear();
+        }
+        for a in alerts.drain(..) {
+            sink.send(&a)?;
+            alerts_sent += 1;
+            info!(
+                "ALERT {} {}: {} failed pairs > threshold {} ({} hosts, {} ports)",
+                a.source,
+                shape_name(&a),
+                a.failed_pairs,
+                a.threshold,
+                a.distinct_hosts,
+                a.distinct_ports
+            );
+        }
+    };
+    info!("stopping ({stop_reason})");
+
+    // Records still in the ring, then time up to now; attempts still within
+    // their handshake timeout stay undecided (they are not failures yet).
+    reader.get_mut().drain(&mut recs);
+    for rec in recs.drain(..) {
+        engine.process(&rec, &mut alerts);
+    }
+    engine.advance_to(monotonic_ns(), &mut alerts);
+    if matches!(phase, Phase::Detecting) {
+        for a in alerts.drain(..) {
+            sink.send(&a)?;
+            alerts_sent += 1;
+        }
+    }
+    let snap = snapshot(&dp, reader.get_mut().bad_items, &engine, base, alerts_sent, &phase, dp.pending_len().ok(), whitelist_entries)?;
+    if cfg.metrics.is_some() {
+        metrics::publish(&snap);
+    }
+    dp.detach().context("detaching the XDP program")?;
+    info!("detached from {}", cfg.iface);
+    Ok(Summary {
+        iface: cfg.iface.clone(),
+        ran_for: start.elapsed(),
+        stop_reason,
+        snapshot: snap,
+        report: engine.report(),
+        learned,
+    })
+}
+
+fn shape_name(a: &Alert) -> &'static str {
+    match a.shape {
+        crate::engine::Shape::Horizontal => "horizontal",
+        crate::engine::Shape::Vertical => "vertical",
+        crate::engine::Shape::Mixed => "mixed",
+    }
+}
+
+fn load_into_kernel(dp: &mut DataPlane, wl: &Whitelist) -> anyhow::Result<()> {
+    let mut map = dp.whitelist()?;
+    for k in wl.sorted_keys() {
+        map.insert(k).with_context(|| format!("whitelisting {}:{}", ip_of(&k), k.port))?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn snapshot(
+    dp: &DataPlane,
+    bad_items: u64,
+    engine: &Engine,
+    base: EngineStats,
+    alerts_sent: u64,
+    phase: &Phase,
+    kernel_pending: Option<usize>,
+    whitelist_entries: usize,
+) -> anyhow::Result<Snapshot> {
+    let mem = engine.memory_usage();
+    Ok(Snapshot {
+        kernel: dp.counters().context("reading the kernel counters")?,
+        bad_items,
+        engine: add_stats(base, engine.stats()),
+        alerts_sent,
+        memory_bytes: mem.pending_bytes + mem.source_bytes,
+        learning: matches!(phase, Phase::Learning { .. }),
+        kernel_pending,
+        whitelist_entries,
+    })
+}
+
+/// Counters of two engine phases added up; gauges are `b`'s.
+fn add_stats(a: EngineStats, b: EngineStats) -> EngineStats {
+    EngineStats {
+        records: a.records + b.records,
+        whitelisted_records: a.whitelisted_records + b.whitelisted_records,
+        attempts: a.attempts + b.attempts,
+        established: a.established + b.established,
+        failed: a.failed + b.failed,
+        untracked: a.untracked + b.untracked,
+        retransmissions: a.retransmissions + b.retransmissions,
+        evicted_pending: a.evicted_pending + b.evicted_pending,
+        evicted_sources: a.evicted_sources + b.evicted_sources,
+        alerts: a.alerts + b.alerts,
+        pending: b.pending,
+        sources: b.sources,
+    }
+}
