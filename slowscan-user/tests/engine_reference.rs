@@ -191,10 +191,22 @@ fn engine_config(wl: &[WhitelistKey]) -> EngineConfig {
 }
 
 fn run_engine(recs: &[PacketRecord], wl: &[WhitelistKey]) -> (Totals, Vec<AlertKey>, Report) {
+    run_engine_batched(recs, wl, 0)
+}
+
+/// `batch` 0: one `process` call per record; otherwise `process_batch` on
+/// chunks of that many records.
+fn run_engine_batched(recs: &[PacketRecord], wl: &[WhitelistKey], batch: usize) -> (Totals, Vec<AlertKey>, Report) {
     let mut e = Engine::new(engine_config(wl));
     let mut out = Vec::new();
-    for r in recs {
-        e.process(r, &mut out);
+    if batch == 0 {
+        for r in recs {
+            e.process(r, &mut out);
+        }
+    } else {
+        for chunk in recs.chunks(batch) {
+            e.process_batch(chunk, &mut out);
+        }
     }
     e.finish(&mut out);
     let st = e.stats();
@@ -310,6 +322,15 @@ proptest! {
         prop_assert_eq!(&er.sources, &nr);
         prop_assert_eq!((er.attempts, er.established, er.failed, er.untracked),
             (nt.attempts, nt.established, nt.failed, nt.untracked));
+    }
+
+    #[test]
+    fn process_batch_gives_same_answers_as_process((recs, wl) in stream(), batch in 1usize..40) {
+        let (bt, ba, br) = run_engine_batched(&recs, &wl, batch);
+        let (et, ea, er) = run_engine(&recs, &wl);
+        prop_assert_eq!(&bt, &et);
+        prop_assert_eq!(&ba, &ea);
+        prop_assert_eq!(&br, &er);
     }
 
     #[test]

@@ -1,16 +1,17 @@
 //! Pending Attempts (R5): a slab of attempts, a hash index on the FlowKey and
 //! a deadline queue in SYN order.
 //!
-//! Memory per pending attempt: one 56-byte [`Attempt`] in the slab, a `u32`
-//! slot index plus one control byte in the hash index (at most 8/7 load, so
-//! ≈ 6–11 bytes with power-of-two growth), and an 8-byte `(slot, generation)`
+//! Memory per pending attempt: one 56-byte [`Attempt`] in the slab, an 8-byte
+//! bucket in the hash index (load ≤ 3/4 with power-of-two growth: 10.7–21
+//! bytes), and an 8-byte `(slot, generation)`
 //! entry in the deadline queue (compacted when it exceeds twice the live
 //! attempts). Measured by `benches/engine.rs`: ≈ 80–100 bytes.
 
 use std::collections::VecDeque;
 
-use hashbrown::HashTable;
 use slowscan_common::FlowKey;
+
+use super::index::{SlotIndex, prefetch};
 
 /// Low 31 bits of [`Attempt::tag`]: the slot's generation.
 const GEN_MASK: u32 = 0x7fff_ffff;
@@ -43,7 +44,7 @@ pub(crate) enum Popped {
 pub(crate) struct Pending {
     slab: Vec<Attempt>,
     free: Vec<u32>,
-    index: HashTable<u32>,
+    index: SlotIndex,
     queue: VecDeque<(u32, u32)>,
     /// Slots holding an attempt: pending, or closed and not yet counted.
     live: usize,
@@ -71,7 +72,7 @@ impl Pending {
         Self {
             slab: Vec::new(),
             free: Vec::new(),
-            index: HashTable::new(),
+            index: SlotIndex::new(),
             queue: VecDeque::new(),
             live: 0,
             hasher: foldhash::fast::RandomState::default(),
@@ -97,9 +98,7 @@ impl Pending {
     #[inline]
     pub fn find(&self, hash: u64, key: &FlowKey) -> Option<(u32, &Attempt)> {
         let slab = &self.slab;
-        self.index
-            .find(hash, |&i| slab[i as usize].key == *key)
-            .map(|&i| (i, &slab[i as usize]))
+        self.index.find(hash, |i| slab[i as usize].key == *key).map(|i| (i, &slab[i as usize]))
     }
 
     /// Opens a new attempt (the caller has checked the flow has none).
@@ -119,8 +118,7 @@ impl Pending {
             }
         };
         let generation = self.slab[slot as usize].tag & GEN_MASK;
-        let (slab, hasher) = (&self.slab, &self.hasher);
-        self.index.insert_unique(hash, slot, |&i| flow_hash(hasher, &slab[i as usize].key));
+        self.index.insert(hash, slot);
         self.queue.push_back((slot, generation));
         self.live += 1;
         // Entries of attempts resolved out of order (Established, or closed
@@ -147,8 +145,36 @@ impl Pending {
     }
 
     fn unindex(&mut self, hash: u64, slot: u32) {
-        if let Ok(e) = self.index.find_entry(hash, |&i| i == slot) {
-            e.remove();
+        self.index.remove(hash, slot);
+    }
+
+    /// Prefetch stage 1 for an incoming record: the index bucket.
+    #[inline]
+    pub fn prefetch_bucket(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Prefetch stage 2 (the bucket is cached by now): the slab entry a
+    /// follow-up would compare against.
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64) {
+        if let Some(s) = self.index.peek(hash) {
+            prefetch(&self.slab[s as usize]);
+        }
+    }
+
+    /// The attempt `ahead` places behind the front of the deadline queue
+    /// (possibly stale), to prefetch what its expiry will touch.
+    #[inline]
+    pub fn queued(&self, ahead: usize) -> Option<&Attempt> {
+        self.queue.get(ahead).map(|&(s, _)| &self.slab[s as usize])
+    }
+
+    /// Prefetches the slab entry `ahead` places behind the queue's front.
+    #[inline]
+    pub fn prefetch_queued(&self, ahead: usize) {
+        if let Some(&(s, _)) = self.queue.get(ahead) {
+            prefetch(&self.slab[s as usize]);
         }
     }
 
@@ -190,7 +216,7 @@ impl Pending {
     /// Bytes allocated for the slab, index, queue and free list.
     pub fn allocated_bytes(&self) -> usize {
         self.slab.capacity() * std::mem::size_of::<Attempt>()
-            + self.index.allocation_size()
+            + self.index.allocated_bytes()
             + self.queue.capacity() * 8
             + self.free.capacity() * 4
     }

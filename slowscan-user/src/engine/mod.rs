@@ -62,6 +62,7 @@
 
 mod alert;
 mod handshake;
+mod index;
 pub mod rfc3339;
 mod report;
 mod window;
@@ -271,7 +272,45 @@ impl Engine {
 
     /// Feed one record; alerts decided by it (or by time advancing to its ts)
     /// are pushed to `out`.
+    #[inline]
     pub fn process(&mut self, rec: &PacketRecord, out: &mut Vec<Alert>) {
+        self.process_hashed(rec, None, out);
+    }
+
+    /// [`Engine::process`] for each record in order, with the same results,
+    /// faster: hash-index buckets and entries are prefetched a few records
+    /// ahead, so the cache misses of large tables overlap.
+    pub fn process_batch(&mut self, recs: &[PacketRecord], out: &mut Vec<Alert>) {
+        const AHEAD: usize = 8;
+        const RING: usize = 16;
+        let mut hashes = [0u64; RING];
+        let candidate = |r: &PacketRecord| tcp::is_attempt(r.tcp_flags) || tcp::is_follow_up(r.tcp_flags);
+        for (i, r) in recs.iter().enumerate().take(AHEAD) {
+            if candidate(r) {
+                hashes[i % RING] = self.pending.hash(&r.flow());
+                self.pending.prefetch_bucket(hashes[i % RING]);
+            }
+        }
+        for (i, rec) in recs.iter().enumerate() {
+            if let Some(r) = recs.get(i + AHEAD)
+                && candidate(r)
+            {
+                let h = self.pending.hash(&r.flow());
+                hashes[(i + AHEAD) % RING] = h;
+                self.pending.prefetch_bucket(h);
+            }
+            if let Some(r) = recs.get(i + AHEAD / 2)
+                && tcp::is_follow_up(r.tcp_flags)
+            {
+                self.pending.prefetch_entry(hashes[(i + AHEAD / 2) % RING]);
+            }
+            let hash = candidate(rec).then_some(hashes[i % RING]);
+            self.process_hashed(rec, hash, out);
+        }
+    }
+
+    #[inline]
+    fn process_hashed(&mut self, rec: &PacketRecord, hash: Option<u64>, out: &mut Vec<Alert>) {
         self.st.records += 1;
         if rec.ts_ns > self.now {
             self.now = rec.ts_ns;
@@ -289,10 +328,26 @@ impl Engine {
             if rec.status & STATUS_UNTRACKED != 0 {
                 self.st.untracked += 1;
             } else {
-                self.on_attempt(rec, out);
+                self.on_attempt(rec, hash, out);
             }
         } else if tcp::is_follow_up(flags) {
-            self.on_follow_up(rec);
+            self.on_follow_up(rec, hash);
+        }
+        self.prefetch_expiry();
+    }
+
+    /// Prefetches, in stages, what the next expiries will touch: the
+    /// attempts at the front of the deadline queue, then their index buckets
+    /// and their sources' buckets, then the sources themselves.
+    #[inline]
+    fn prefetch_expiry(&self) {
+        self.pending.prefetch_queued(16);
+        if let Some(a) = self.pending.queued(8) {
+            self.pending.prefetch_bucket(self.pending.hash(&a.key));
+            self.counting.prefetch_bucket(self.counting.hash(&source_key(&a.key)));
+        }
+        if let Some(a) = self.pending.queued(4) {
+            self.counting.prefetch_entry(self.counting.hash(&source_key(&a.key)));
         }
     }
 
@@ -352,9 +407,9 @@ impl Engine {
         }
     }
 
-    fn on_attempt(&mut self, rec: &PacketRecord, out: &mut Vec<Alert>) {
+    fn on_attempt(&mut self, rec: &PacketRecord, hash: Option<u64>, out: &mut Vec<Alert>) {
         let key = rec.flow();
-        let hash = self.pending.hash(&key);
+        let hash = hash.unwrap_or_else(|| self.pending.hash(&key));
         let mut closed = false;
         if let Some((slot, a)) = self.pending.find(hash, &key) {
             let live = a.syn_ts.saturating_add(self.timeout) >= rec.ts_ns;
@@ -385,12 +440,12 @@ impl Engine {
         }
     }
 
-    fn on_follow_up(&mut self, rec: &PacketRecord) {
+    fn on_follow_up(&mut self, rec: &PacketRecord, hash: Option<u64>) {
         if self.pending.pending() == 0 {
             return;
         }
         let key = rec.flow();
-        let hash = self.pending.hash(&key);
+        let hash = hash.unwrap_or_else(|| self.pending.hash(&key));
         let Some((slot, a)) = self.pending.find(hash, &key) else { return };
         // R5: same 5-tuple and direction, ts ≥ SYN time, seq S + 1 (mod 2^32).
         if !tcp::is_next_seq(a.seq, rec.seq)

@@ -27,6 +27,7 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 
 use super::alert::{Alert, Shape, Target};
+use super::index::{SlotIndex, prefetch};
 use super::{DetectorConfig, Window, ip_from, rfc3339};
 
 /// A destination of a failed attempt (R6 counts distinct ones per source).
@@ -46,11 +47,12 @@ pub(crate) struct SourceKey {
 type Hasher = foldhash::fast::RandomState;
 
 /// Distinct failed pairs of one source with the time of each one's latest
-/// failure. A single pair (the common case: a spoofed SYN, a one-off
-/// failure) is stored inline without allocating.
+/// failure. One or two pairs (the common case: a spoofed SYN, a host retrying
+/// a dead server, Fig. 6) are stored inline, without allocating.
 enum PairSet {
     Empty,
     One(Pair, u64),
+    Two([(Pair, u64); 2]),
     Many(HashTable<(Pair, u64)>),
 }
 
@@ -59,6 +61,7 @@ impl PairSet {
         match self {
             PairSet::Empty => 0,
             PairSet::One(..) => 1,
+            PairSet::Two(..) => 2,
             PairSet::Many(t) => t.len(),
         }
     }
@@ -67,6 +70,7 @@ impl PairSet {
         match self {
             PairSet::Empty => None,
             PairSet::One(q, t) => (q == p).then_some(*t),
+            PairSet::Two(two) => two.iter().find(|(q, _)| q == p).map(|&(_, t)| t),
             PairSet::Many(tab) => tab.find(h.hash_one(p), |(q, _)| q == p).map(|&(_, t)| t),
         }
     }
@@ -81,9 +85,15 @@ impl PairSet {
             }
             PairSet::One(q, qt) if *q == p => Some(std::mem::replace(qt, t)),
             PairSet::One(q, qt) => {
-                let (q, qt) = (*q, *qt);
+                *self = PairSet::Two([(*q, *qt), (p, t)]);
+                None
+            }
+            PairSet::Two(two) => {
+                if let Some((_, old)) = two.iter_mut().find(|(q, _)| *q == p) {
+                    return Some(std::mem::replace(old, t));
+                }
                 let mut tab = HashTable::with_capacity(4);
-                for (k, v) in [(q, qt), (p, t)] {
+                for (k, v) in [two[0], two[1], (p, t)] {
                     tab.insert_unique(h.hash_one(k), (k, v), |(k, _)| h.hash_one(k));
                 }
                 *self = PairSet::Many(tab);
@@ -106,6 +116,7 @@ impl PairSet {
         match self {
             PairSet::Empty => {}
             PairSet::One(p, t) => f(p, *t),
+            PairSet::Two(two) => two.iter().for_each(|(p, t)| f(p, *t)),
             PairSet::Many(tab) => tab.iter().for_each(|(p, t)| f(p, *t)),
         }
     }
@@ -164,7 +175,7 @@ pub(crate) struct Counting {
     gstate: Vec<GroupState>,
     dstate: Vec<DetState>,
     free: Vec<u32>,
-    index: HashTable<u32>,
+    index: SlotIndex,
     tier1: VecDeque<(u32, u32)>,
     live: usize,
     max_sources: usize,
@@ -202,7 +213,7 @@ impl Counting {
             gstate: Vec::new(),
             dstate: Vec::new(),
             free: Vec::new(),
-            index: HashTable::new(),
+            index: SlotIndex::new(),
             tier1: VecDeque::new(),
             live: 0,
             max_sources: max_sources.max(1),
@@ -375,10 +386,32 @@ impl Counting {
         }
     }
 
+    #[inline]
+    pub fn hash(&self, key: &SourceKey) -> u64 {
+        let w = |b: &[u8]| u64::from_ne_bytes(b.try_into().unwrap());
+        self.hasher.hash_one((w(&key.addr[..8]), w(&key.addr[8..]) ^ u64::from(key.family)))
+    }
+
+    /// Prefetch stage 1: the index bucket of a source about to fail.
+    #[inline]
+    pub fn prefetch_bucket(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Prefetch stage 2 (bucket cached): the source and its window state.
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64) {
+        if let Some(s) = self.index.peek(hash) {
+            let s = s as usize;
+            prefetch(&self.slab[s]);
+            prefetch(&self.gstate[s * self.groups.len()]);
+        }
+    }
+
     fn slot_for(&mut self, key: SourceKey) -> u32 {
-        let hash = self.hasher.hash_one(key);
+        let hash = self.hash(&key);
         let slab = &self.slab;
-        if let Some(&i) = self.index.find(hash, |&i| slab[i as usize].key == key) {
+        if let Some(i) = self.index.find(hash, |i| slab[i as usize].key == key) {
             return i;
         }
         if self.live >= self.max_sources {
@@ -411,8 +444,7 @@ impl Counting {
         let generation = src.generation;
         self.gstate[s * ng..(s + 1) * ng].fill(GROUP_INIT);
         self.dstate[s * nd..(s + 1) * nd].fill(DetState::default());
-        let (slab, h) = (&self.slab, &self.hasher);
-        self.index.insert_unique(hash, slot, |&i| h.hash_one(slab[i as usize].key));
+        self.index.insert(hash, slot);
         self.live += 1;
         self.tier1.push_back((slot, generation));
         if self.tier1.len() > 2 * self.live + 1024 {
@@ -467,10 +499,8 @@ impl Counting {
 
     fn remove(&mut self, slot: u32) {
         let s = slot as usize;
-        let hash = self.hasher.hash_one(self.slab[s].key);
-        if let Ok(e) = self.index.find_entry(hash, |&i| i == slot) {
-            e.remove();
-        }
+        let hash = self.hash(&self.slab[s].key);
+        self.index.remove(hash, slot);
         let src = &mut self.slab[s];
         src.live = false;
         src.generation = src.generation.wrapping_add(1);
@@ -487,7 +517,7 @@ impl Counting {
         self.slab.capacity() * std::mem::size_of::<Source>()
             + self.gstate.capacity() * std::mem::size_of::<GroupState>()
             + self.dstate.capacity() * std::mem::size_of::<DetState>()
-            + self.index.allocation_size()
+            + self.index.allocated_bytes()
             + self.tier1.capacity() * 8
             + self.free.capacity() * 4
             + self
