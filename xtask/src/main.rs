@@ -3,6 +3,7 @@
 //! Every task installs what it needs first (idempotently), so the README's
 //! commands work on a fresh Debian machine as root.
 
+mod demo;
 mod setup;
 
 use std::{
@@ -37,6 +38,12 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Lab demo: sensor on a mirror port, benign traffic, real nmap slow scans (root, < 3 min).
+    Demo {
+        /// Also save what the sensor saw as a pcap (for `slowscan replay`).
+        #[arg(long, value_name = "FILE")]
+        keep_capture: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,6 +57,12 @@ fn main() -> anyhow::Result<()> {
             setup::run()?;
             build_ebpf()?;
             test(&args)
+        }
+        Task::Demo { keep_capture } => {
+            let args: Vec<String> = keep_capture
+                .map(|p| vec!["--keep-capture".to_string(), std::path::absolute(p).unwrap().display().to_string()])
+                .unwrap_or_default();
+            demo::demo(&args)
         }
         Task::Bench { args } => {
             setup::run()?;

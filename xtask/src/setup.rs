@@ -4,7 +4,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 
-use crate::run;
+// `crate::run` runs a command; this module's `run` is the setup task.
 
 /// Debian packages: LLVM 22 for bpf-linker, and the lab's tools.
 const APT_PACKAGES: &[&str] = &[
@@ -45,8 +45,8 @@ fn apt() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("xtask setup: installing {}", missing.join(" "));
-    run(Command::new("apt-get").arg("update").arg("-qq")).context("apt-get update (needs root)")?;
-    run(Command::new("apt-get")
+    crate::run(Command::new("apt-get").arg("update").arg("-qq")).context("apt-get update (needs root)")?;
+    crate::run(Command::new("apt-get")
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))
@@ -66,7 +66,7 @@ fn nightly() -> anyhow::Result<()> {
     if !has_nightly {
         // Never `rustup update`: a newer nightly could outrun the aya pins.
         eprintln!("xtask setup: installing the nightly toolchain with rust-src");
-        return run(Command::new("rustup").args([
+        return crate::run(Command::new("rustup").args([
             "toolchain",
             "install",
             "nightly",
@@ -87,7 +87,7 @@ fn nightly() -> anyhow::Result<()> {
         .unwrap_or(false);
     if !has_src {
         eprintln!("xtask setup: adding rust-src to nightly");
-        run(Command::new("rustup").args([
+        crate::run(Command::new("rustup").args([
             "component",
             "add",
             "rust-src",
@@ -103,7 +103,7 @@ fn bpf_linker() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("xtask setup: building bpf-linker 0.13.0 against LLVM 22 (a few minutes, once)");
-    run(Command::new("cargo")
+    crate::run(Command::new("cargo")
         .args(["install", "bpf-linker", "--version", "0.13.0"])
         .args(["--no-default-features", "--features", "llvm-22"])
         .env("LLVM_PREFIX", "/usr/lib/llvm-22")

@@ -97,7 +97,12 @@ fn demo() -> anyhow::Result<()> {
     say(&format!("scans done; waiting {} s for the last handshakes to time out", TIMEOUT_S + 2));
     lab::sleep(std::time::Duration::from_secs(TIMEOUT_S + 2))?;
 
-    let metrics = lab.in_sensor("curl", &["-s", "http://127.0.0.1:9464/metrics"]).unwrap_or_default();
+    let metrics = lab
+        .in_sensor("python3", &[
+            "-c",
+            "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9464/metrics').read().decode())",
+        ])
+        .unwrap_or_default();
     let result = sensor.stop()?;
     if keep_capture.is_some() {
         lab.stop_capture()?;
