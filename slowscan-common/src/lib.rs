@@ -213,7 +213,9 @@ pub mod maps {
 /// Slots of the pre-filter's hint array: a counting Bloom filter (one hash)
 /// over (5-tuple, S + 1) of the pending attempts, a u64 count per slot. A zero slot proves that a
 /// segment cannot be a follow-up, so bulk data skips the hash-map lookup.
-pub const HINT_SLOTS: u32 = 1 << 19;
+/// 512 KiB: small enough to stay in cache, large enough that a few thousand
+/// pending attempts (a busy network's normal) leave most slots at zero.
+pub const HINT_SLOTS: u32 = 1 << 16;
 
 /// The hint slot of a follow-up on a 5-tuple carrying `next_seq` (= S + 1).
 /// Addresses are the raw words of the address bytes (`u32::from_ne_bytes`),

@@ -11,7 +11,9 @@ mod parse;
 
 use aya_ebpf::{
     bindings::xdp_action,
-    bindings::BPF_F_MMAPABLE,
+    bindings::{
+        BPF_F_MMAPABLE, BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP,
+    },
     helpers::bpf_ktime_get_coarse_ns,
     macros::{map, xdp},
     maps::{Array, HashMap, PerCpuArray, RingBuf},
@@ -25,6 +27,12 @@ use slowscan_common::{
     hint_slot, tcp, Counter, CounterBlock, FlowKey, PacketRecord, PendingValue, WhitelistKey,
     HINT_SLOTS, PENDING_MAX, RING_BYTES, STATUS_FOLLOW_UP, STATUS_UNTRACKED, WHITELIST_MAX,
 };
+
+const EEXIST: i32 = 17;
+/// Unread bytes in the ring at which the reader is woken (about 1000 records).
+const WAKEUP_BYTES: u64 = 64 * 1024;
+/// A record in the ring, with its 8-byte header.
+const RECORD_BYTES: u64 = core::mem::size_of::<PacketRecord>() as u64 + 8;
 
 #[map(name = "RECORDS")]
 static RECORDS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
@@ -182,8 +190,9 @@ fn prefilter(seg: &Segment, counts: &mut [u64; 16]) {
     }
 }
 
-/// An attempt: remember it as pending (hint first, so a follow-up racing on
-/// another CPU never sees a zero hint for a present entry), then emit it.
+/// An attempt: remember it as pending, then emit it. A hint is always
+/// raised before the entry it stands for exists, so a follow-up racing on
+/// another CPU never sees a zero hint for a present entry.
 #[inline(always)]
 fn attempt(seg: &Segment, counts: &mut [u64; 16]) {
     if whitelisted(seg) {
@@ -193,28 +202,41 @@ fn attempt(seg: &Segment, counts: &mut [u64; 16]) {
     let ts = now();
     let key = flow(seg);
     let slot = hint(seg, seg.seq.wrapping_add(1));
-    // SAFETY: read by value, as above.
-    let previous = unsafe { PENDING.get(&key) }.map(|p| p.seq);
-    // A retransmission (same S) already holds its hint; a new S on the same
-    // 5-tuple moves it.
-    if previous != Some(seg.seq) {
-        hint_add(slot, 1);
-    }
-    let pending = PendingValue {
-        seq: seg.seq,
-        _pad: 0,
-        ts_ns: ts,
-    };
-    let status = if PENDING.insert(&key, &pending, 0).is_ok() {
-        if let Some(old) = previous.filter(|s| *s != seg.seq) {
-            hint_add(hint(seg, old.wrapping_add(1)), u64::MAX);
+    let status = match PENDING.get_ptr_mut(&key) {
+        // Known 5-tuple: a retransmission (same S) keeps its hint; a new S
+        // moves it. Updated in place: cheaper than a re-insert.
+        Some(p) => {
+            // SAFETY: p points into a live map value; u32/u64 stores are atomic.
+            let old = unsafe { (*p).seq };
+            if old != seg.seq {
+                hint_add(slot, 1);
+                unsafe { (*p).seq = seg.seq };
+                hint_add(hint(seg, old.wrapping_add(1)), u64::MAX);
+            }
+            unsafe { (*p).ts_ns = ts };
+            0
         }
-        0
-    } else {
-        // Only a new 5-tuple can find the table full.
-        hint_add(slot, u64::MAX);
-        bump(counts, Counter::PendingFull);
-        STATUS_UNTRACKED
+        None => {
+            hint_add(slot, 1);
+            let pending = PendingValue {
+                seq: seg.seq,
+                _pad: 0,
+                ts_ns: ts,
+            };
+            match PENDING.insert(&key, &pending, u64::from(BPF_NOEXIST)) {
+                Ok(()) => 0,
+                // Another CPU inserted it meanwhile: tracked, under its hint.
+                Err(e) if e == -EEXIST => {
+                    hint_add(slot, u64::MAX);
+                    0
+                }
+                Err(_) => {
+                    hint_add(slot, u64::MAX);
+                    bump(counts, Counter::PendingFull);
+                    STATUS_UNTRACKED
+                }
+            }
+        }
     };
     emit(seg, ts, status, Counter::AttemptsEmitted, counts);
 }
@@ -298,7 +320,19 @@ fn emit(seg: &Segment, ts_ns: u64, status: u8, kind: Counter, counts: &mut [u64;
         vlan_tags: seg.vlan_tags,
         _pad: [0; 4],
     };
-    if RECORDS.output::<PacketRecord>(&rec, 0).is_ok() {
+    // A wakeup (an IPI, microseconds under a hypervisor) per record would
+    // cost more than the record: wake the reader only when this record makes
+    // the unread data cross WAKEUP_BYTES; it also polls on a short timer.
+    let avail = RECORDS.query(u64::from(BPF_RB_AVAIL_DATA));
+    let wakeup = if avail < WAKEUP_BYTES && avail + RECORD_BYTES >= WAKEUP_BYTES {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    if RECORDS
+        .output::<PacketRecord>(&rec, u64::from(wakeup))
+        .is_ok()
+    {
         bump(counts, kind);
     } else {
         bump(counts, Counter::RingFull);

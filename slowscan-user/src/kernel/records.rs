@@ -47,20 +47,34 @@ impl std::os::fd::AsRawFd for RecordReader {
     }
 }
 
+/// How often the async reader looks for records the kernel did not wake it for.
+pub const POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
 pub struct AsyncRecordReader {
     inner: AsyncFd<RecordReader>,
 }
 
 impl AsyncRecordReader {
     /// Waits until records are available, then appends every available one
-    /// to `out`. Returns the number appended.
+    /// to `out`. Returns the number appended. The kernel wakes the reader
+    /// only once a batch is waiting, so this also polls every `POLL`.
     pub async fn read(&mut self, out: &mut Vec<PacketRecord>) -> std::io::Result<usize> {
         loop {
-            let mut guard = self.inner.readable_mut().await?;
-            let n = guard.get_inner_mut().drain(out);
-            guard.clear_ready();
-            if n > 0 {
-                return Ok(n);
+            match tokio::time::timeout(POLL, self.inner.readable_mut()).await {
+                Ok(guard) => {
+                    let mut guard = guard?;
+                    let n = guard.get_inner_mut().drain(out);
+                    guard.clear_ready();
+                    if n > 0 {
+                        return Ok(n);
+                    }
+                }
+                Err(_elapsed) => {
+                    let n = self.inner.get_mut().drain(out);
+                    if n > 0 {
+                        return Ok(n);
+                    }
+                }
             }
         }
     }
