@@ -6,7 +6,7 @@ use std::{
     str::FromStr,
 };
 
-use slowscan_common::{AF_INET, AF_INET6, WhitelistKey};
+use slowscan_common::WhitelistKey;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Destination {
@@ -16,34 +16,14 @@ pub struct Destination {
 
 impl Destination {
     pub fn key(&self) -> WhitelistKey {
-        let mut addr = [0u8; 16];
-        let family = match self.ip {
-            IpAddr::V4(v4) => {
-                addr[..4].copy_from_slice(&v4.octets());
-                AF_INET
-            }
-            IpAddr::V6(v6) => {
-                addr = v6.octets();
-                AF_INET6
-            }
-        };
-        WhitelistKey::new(family, addr, self.port)
+        crate::whitelist::key_of(self.ip, self.port)
     }
 
     pub fn from_key(k: &WhitelistKey) -> Self {
         Self {
-            ip: ip_from(k.family, &k.addr),
+            ip: crate::whitelist::ip_of(k),
             port: k.port,
         }
-    }
-}
-
-/// The address a record or key holds (IPv4 in the first 4 bytes).
-pub fn ip_from(family: u8, addr: &[u8; 16]) -> IpAddr {
-    if family == AF_INET {
-        IpAddr::from([addr[0], addr[1], addr[2], addr[3]])
-    } else {
-        IpAddr::from(*addr)
     }
 }
 
@@ -87,7 +67,7 @@ mod tests {
                 .unwrap()
                 .key()
                 .family,
-            AF_INET
+            slowscan_common::AF_INET
         );
     }
 
