@@ -84,7 +84,11 @@ impl Stream {
         let h = mix(i);
         let src = mix(i ^ 0xabcdef) % SOURCES;
         let fails = i % 2 == 1;
-        let dst = if fails { (mix(src ^ i) % 2) + (src << 1) } else { h };
+        let dst = if fails {
+            (mix(src ^ i) % 2) + (src << 1)
+        } else {
+            h
+        };
         PacketRecord {
             ts_ns: i * SYN_STEP_NS,
             src_addr: v4(0x0a00_0000 + src as u32),
@@ -105,7 +109,7 @@ impl Stream {
             self.i += 1;
             let s = Self::syn(i);
             buf.push(s);
-            if i >= 3 && (i - 3) % 2 == 0 {
+            if i >= 3 && (i - 3).is_multiple_of(2) {
                 let mut a = Self::syn(i - 3);
                 a.ts_ns = s.ts_ns;
                 a.tcp_flags = ACK;
@@ -137,9 +141,15 @@ fn throughput(c: &mut Criterion) {
     const BATCH: usize = 100_000;
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(BATCH as u64));
-    g.sample_size(10).warm_up_time(Duration::from_secs(2)).measurement_time(Duration::from_secs(6));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(6));
     for batched in [true, false] {
-        let name = if batched { "process_batch_1M_pending_100k_sources" } else { "process_1M_pending_100k_sources" };
+        let name = if batched {
+            "process_batch_1M_pending_100k_sources"
+        } else {
+            "process_1M_pending_100k_sources"
+        };
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
@@ -218,7 +228,10 @@ fn flood_memory() {
         mem.pending_bytes as f64 / st.pending as f64,
         mem.source_bytes as f64 / st.sources as f64,
     );
-    assert!(peak < 1 << 30, "10M spoofed SYNs must stay under 1 GiB (peak {peak} bytes)");
+    assert!(
+        peak < 1 << 30,
+        "10M spoofed SYNs must stay under 1 GiB (peak {peak} bytes)"
+    );
 }
 
 fn main() {

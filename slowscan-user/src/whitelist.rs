@@ -42,7 +42,11 @@ pub struct LearnConfig {
 impl Default for LearnConfig {
     fn default() -> Self {
         Self {
-            eligible_high_ports: PAPER_TOP_PORTS.iter().copied().filter(|&p| p >= 1024).collect(),
+            eligible_high_ports: PAPER_TOP_PORTS
+                .iter()
+                .copied()
+                .filter(|&p| p >= 1024)
+                .collect(),
         }
     }
 }
@@ -88,13 +92,21 @@ pub enum WhitelistError {
     #[error(
         "whitelist {origin} is not JSON of the form {{\"version\":1,\"entries\":[{{\"ip\":…,\"port\":…}}]}}: {source}"
     )]
-    Json { origin: String, source: serde_json::Error },
+    Json {
+        origin: String,
+        source: serde_json::Error,
+    },
     #[error(
         "whitelist {origin} has version {found}, but this slowscan reads version {FILE_VERSION}; learn it again with `slowscan learn`"
     )]
     Version { origin: String, found: u64 },
     #[error("whitelist {origin}, entry {index} ({entry}): {reason}")]
-    Entry { origin: String, index: usize, entry: String, reason: String },
+    Entry {
+        origin: String,
+        index: usize,
+        entry: String,
+        reason: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -198,18 +210,25 @@ impl Whitelist {
     /// Reads a whitelist file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, WhitelistError> {
         let path = path.as_ref();
-        let text = fs::read_to_string(path)
-            .map_err(|source| WhitelistError::Read { path: path.to_owned(), source })?;
+        let text = fs::read_to_string(path).map_err(|source| WhitelistError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::from_json(&text, &path.display().to_string())
     }
 
     /// Parses the file format; `origin` names the input in error messages.
     pub fn from_json(text: &str, origin: &str) -> Result<Self, WhitelistError> {
         let origin = origin.to_owned();
-        let repr: FileRepr = serde_json::from_str(text)
-            .map_err(|source| WhitelistError::Json { origin: origin.clone(), source })?;
+        let repr: FileRepr = serde_json::from_str(text).map_err(|source| WhitelistError::Json {
+            origin: origin.clone(),
+            source,
+        })?;
         if repr.version != u64::from(FILE_VERSION) {
-            return Err(WhitelistError::Version { origin, found: repr.version });
+            return Err(WhitelistError::Version {
+                origin,
+                found: repr.version,
+            });
         }
         let mut wl = Whitelist::new();
         for (index, e) in repr.entries.iter().enumerate() {
@@ -245,7 +264,9 @@ impl Whitelist {
             };
             let key = key_of(ip, e.port as u16);
             if wl.entries.insert(key, entry).is_some() {
-                return Err(bad("the same address and port appear in an earlier entry".into()));
+                return Err(bad(
+                    "the same address and port appear in an earlier entry".into()
+                ));
             }
         }
         Ok(wl)
@@ -267,14 +288,20 @@ impl Whitelist {
                 }
             })
             .collect();
-        let repr = FileRepr { version: u64::from(FILE_VERSION), entries };
+        let repr = FileRepr {
+            version: u64::from(FILE_VERSION),
+            entries,
+        };
         serde_json::to_string_pretty(&repr).expect("whitelist serialises") + "\n"
     }
 
     /// Writes the file atomically (a temporary file beside it, then rename).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), WhitelistError> {
         let path = path.as_ref();
-        let err = |source| WhitelistError::Write { path: path.to_owned(), source };
+        let err = |source| WhitelistError::Write {
+            path: path.to_owned(),
+            source,
+        };
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         fs::write(&tmp, self.to_json()).map_err(err)?;
@@ -325,8 +352,14 @@ mod tests {
         assert_eq!(e.established, 2);
         assert_eq!(e.first_seen_ns, Some(1_403_600_400_000_000_000));
         assert_eq!(e.last_seen_ns, Some(1_403_604_000_000_000_000));
-        assert!(text.contains("\"first_seen\": \"2014-06-24T09:00:00Z\""), "{text}");
-        assert!(text.find("198.51.100.7") < text.find("2001:db8::7"), "IPv4 first: {text}");
+        assert!(
+            text.contains("\"first_seen\": \"2014-06-24T09:00:00Z\""),
+            "{text}"
+        );
+        assert!(
+            text.find("198.51.100.7") < text.find("2001:db8::7"),
+            "IPv4 first: {text}"
+        );
         assert!(back.contains(&k("2001:db8::7", 22)));
         assert!(!back.contains(&k("2001:db8::7", 23)));
     }
@@ -334,19 +367,38 @@ mod tests {
     #[test]
     fn r4_bad_entries_are_named() {
         let cases = [
-            (r#"{"version":1,"entries":[{"ip":"10.0.0.300","port":80}]}"#, "entry 0"),
-            (r#"{"version":1,"entries":[{"ip":"10.0.0.3","port":80},{"ip":"10.0.0.3","port":0}]}"#, "entry 1"),
-            (r#"{"version":1,"entries":[{"ip":"10.0.0.3","port":65536}]}"#, "port 65536"),
-            (r#"{"version":1,"entries":[{"ip":"10.0.0.3","port":80},{"ip":"10.0.0.3","port":80}]}"#, "earlier entry"),
-            (r#"{"version":1,"entries":[{"ip":"10.0.0.3","port":80,"first_seen":"soon"}]}"#, "first_seen"),
+            (
+                r#"{"version":1,"entries":[{"ip":"10.0.0.300","port":80}]}"#,
+                "entry 0",
+            ),
+            (
+                r#"{"version":1,"entries":[{"ip":"10.0.0.3","port":80},{"ip":"10.0.0.3","port":0}]}"#,
+                "entry 1",
+            ),
+            (
+                r#"{"version":1,"entries":[{"ip":"10.0.0.3","port":65536}]}"#,
+                "port 65536",
+            ),
+            (
+                r#"{"version":1,"entries":[{"ip":"10.0.0.3","port":80},{"ip":"10.0.0.3","port":80}]}"#,
+                "earlier entry",
+            ),
+            (
+                r#"{"version":1,"entries":[{"ip":"10.0.0.3","port":80,"first_seen":"soon"}]}"#,
+                "first_seen",
+            ),
             (r#"{"version":2,"entries":[]}"#, "version 2"),
             (r#"{"entries":[]}"#, "not JSON of the form"),
         ];
         for (text, want) in cases {
-            let e = Whitelist::from_json(text, "wl.json").unwrap_err().to_string();
+            let e = Whitelist::from_json(text, "wl.json")
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("wl.json") && e.contains(want), "{text}: {e}");
         }
-        let e = Whitelist::load("/nonexistent/wl.json").unwrap_err().to_string();
+        let e = Whitelist::load("/nonexistent/wl.json")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/wl.json"), "{e}");
     }
 
@@ -355,10 +407,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("slowscan-wl-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("wl.json");
-        let wl: Whitelist = [k("192.0.2.1", 443), k("192.0.2.2", 3128)].into_iter().collect();
+        let wl: Whitelist = [k("192.0.2.1", 443), k("192.0.2.2", 3128)]
+            .into_iter()
+            .collect();
         wl.save(&path).unwrap();
         assert_eq!(Whitelist::load(&path).unwrap(), wl);
-        assert_eq!(wl.sorted_keys(), vec![k("192.0.2.1", 443), k("192.0.2.2", 3128)]);
+        assert_eq!(
+            wl.sorted_keys(),
+            vec![k("192.0.2.1", 443), k("192.0.2.2", 3128)]
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

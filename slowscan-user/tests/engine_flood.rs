@@ -44,7 +44,10 @@ fn bounded_memory_scanner_detected_inside_2m_spoofed_syn_flood() {
     let cfg = EngineConfig {
         max_pending: MAX_PENDING,
         max_sources: MAX_SOURCES,
-        detectors: vec![DetectorConfig { window: Window::Tumbling(3600 * SECOND_NS), threshold: 9 }],
+        detectors: vec![DetectorConfig {
+            window: Window::Tumbling(3600 * SECOND_NS),
+            threshold: 9,
+        }],
         ..Default::default()
     };
     let mut e = Engine::new(cfg);
@@ -60,14 +63,23 @@ fn bounded_memory_scanner_detected_inside_2m_spoofed_syn_flood() {
         let r = rng.next();
         let src = (r as u32).to_be_bytes();
         let dst = [10, 1, (r >> 32) as u8, (r >> 40) as u8];
-        e.process(&syn(ts, src, (r >> 48) as u16, dst, 80, (r >> 16) as u32), &mut out);
+        e.process(
+            &syn(ts, src, (r >> 48) as u16, dst, 80, (r >> 16) as u32),
+            &mut out,
+        );
         if i % 10_000 == 5_000 {
-            e.process(&syn(ts, scanner, 40_000, [10, 2, 0, 1], 1 + probes, 7), &mut out);
+            e.process(
+                &syn(ts, scanner, 40_000, [10, 2, 0, 1], 1 + probes, 7),
+                &mut out,
+            );
             probes += 1;
         }
         if i % 100_000 == 0 {
             let st = e.stats();
-            assert!(st.pending as usize <= MAX_PENDING && st.sources as usize <= MAX_SOURCES, "{st:?}");
+            assert!(
+                st.pending as usize <= MAX_PENDING && st.sources as usize <= MAX_SOURCES,
+                "{st:?}"
+            );
         }
     }
     let mem = e.memory_usage();
@@ -80,11 +92,23 @@ fn bounded_memory_scanner_detected_inside_2m_spoofed_syn_flood() {
     assert!(mem.pending_bytes < MAX_PENDING * 128, "{mem:?}");
     assert!(mem.source_bytes < MAX_SOURCES * 512, "{mem:?}");
     let scanner_ip = std::net::IpAddr::from(scanner);
-    let seen: Vec<_> = out.iter().map(|a| (a.source_ip(), a.failed_pairs, a.alert_seq)).collect();
-    assert!(out.iter().all(|a| a.source_ip() == scanner_ip), "only the scanner alerts: {seen:?}");
+    let seen: Vec<_> = out
+        .iter()
+        .map(|a| (a.source_ip(), a.failed_pairs, a.alert_seq))
+        .collect();
+    assert!(
+        out.iter().all(|a| a.source_ip() == scanner_ip),
+        "only the scanner alerts: {seen:?}"
+    );
     assert_eq!(
         seen,
-        vec![(scanner_ip, 10, 1), (scanner_ip, 20, 2), (scanner_ip, 40, 3), (scanner_ip, 80, 4), (scanner_ip, 160, 5)]
+        vec![
+            (scanner_ip, 10, 1),
+            (scanner_ip, 20, 2),
+            (scanner_ip, 40, 3),
+            (scanner_ip, 80, 4),
+            (scanner_ip, 160, 5)
+        ]
     );
 }
 

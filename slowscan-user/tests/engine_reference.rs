@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use proptest::prelude::*;
-use slowscan::engine::{DetectorConfig, Engine, EngineConfig, Report, SourceTotals, Window, ip_from};
+use slowscan::engine::{
+    DetectorConfig, Engine, EngineConfig, Report, SourceTotals, Window, ip_from,
+};
 use slowscan::whitelist::Whitelist;
 use slowscan_common::tcp::{self, ACK, CWR, ECE, FIN, PSH, RST, SYN};
 use slowscan_common::{AF_INET, AF_INET6, FlowKey, PacketRecord, STATUS_UNTRACKED, WhitelistKey};
@@ -20,7 +22,11 @@ const THRESHOLDS: [u32; 4] = [0, 1, 2, 4];
 
 fn detectors() -> Vec<DetectorConfig> {
     let mut d = Vec::new();
-    for window in [Window::None, Window::Tumbling(WINDOW), Window::Sliding(WINDOW)] {
+    for window in [
+        Window::None,
+        Window::Tumbling(WINDOW),
+        Window::Sliding(WINDOW),
+    ] {
         for threshold in THRESHOLDS {
             d.push(DetectorConfig { window, threshold });
         }
@@ -57,12 +63,17 @@ struct Failure {
 
 /// The naive implementation. Input must be sorted by time (the engine clock
 /// is then every record's own time).
-fn naive(all: &[PacketRecord], wl: &[WhitelistKey]) -> (Totals, Vec<AlertKey>, BTreeMap<IpAddr, SourceTotals>) {
+fn naive(
+    all: &[PacketRecord],
+    wl: &[WhitelistKey],
+) -> (Totals, Vec<AlertKey>, BTreeMap<IpAddr, SourceTotals>) {
     let mut tot = Totals::default();
     let recs: Vec<&PacketRecord> = all.iter().filter(|r| !whitelisted(wl, r)).collect();
     tot.whitelisted = (all.len() - recs.len()) as u64;
-    tot.untracked =
-        recs.iter().filter(|r| tcp::is_attempt(r.tcp_flags) && r.status & STATUS_UNTRACKED != 0).count() as u64;
+    tot.untracked = recs
+        .iter()
+        .filter(|r| tcp::is_attempt(r.tcp_flags) && r.status & STATUS_UNTRACKED != 0)
+        .count() as u64;
 
     // R5: is attempt start `s` still open just before record `i`?
     let open_at = |s: usize, i: usize| -> bool {
@@ -86,7 +97,10 @@ fn naive(all: &[PacketRecord], wl: &[WhitelistKey]) -> (Totals, Vec<AlertKey>, B
         if !tracked_attempt(recs[i]) {
             continue;
         }
-        let prev = starts.iter().rev().find(|&&s| recs[s].flow() == recs[i].flow());
+        let prev = starts
+            .iter()
+            .rev()
+            .find(|&&s| recs[s].flow() == recs[i].flow());
         match prev {
             Some(&s) if open_at(s, i) && recs[s].seq == recs[i].seq => tot.retransmissions += 1,
             _ => starts.push(i),
@@ -96,7 +110,8 @@ fn naive(all: &[PacketRecord], wl: &[WhitelistKey]) -> (Totals, Vec<AlertKey>, B
 
     // Outcome of each start: the first deciding record on its flow.
     let mut failures = Vec::new();
-    let mut per_src: BTreeMap<IpAddr, (SourceTotals, HashSet<([u8; 16], u16)>)> = BTreeMap::new();
+    type PerSource = (SourceTotals, HashSet<([u8; 16], u16)>);
+    let mut per_src: BTreeMap<IpAddr, PerSource> = BTreeMap::new();
     for &s in &starts {
         let syn = recs[s];
         let src = ip_from(syn.family, &syn.src_addr);
@@ -109,7 +124,10 @@ fn naive(all: &[PacketRecord], wl: &[WhitelistKey]) -> (Totals, Vec<AlertKey>, B
             if r.ts_ns > syn.ts_ns + TIMEOUT {
                 break;
             }
-            if tcp::is_follow_up(r.tcp_flags) && r.seq == syn.seq.wrapping_add(1) && r.ts_ns >= syn.ts_ns {
+            if tcp::is_follow_up(r.tcp_flags)
+                && r.seq == syn.seq.wrapping_add(1)
+                && r.ts_ns >= syn.ts_ns
+            {
                 established = true;
                 break;
             }
@@ -126,7 +144,11 @@ fn naive(all: &[PacketRecord], wl: &[WhitelistKey]) -> (Totals, Vec<AlertKey>, B
             e.0.failed += 1;
             let pair = (syn.dst_addr, syn.dst_port);
             e.1.insert(pair);
-            failures.push(Failure { src, pair, t: syn.ts_ns });
+            failures.push(Failure {
+                src,
+                pair,
+                t: syn.ts_ns,
+            });
         }
     }
     let report = per_src
@@ -168,7 +190,11 @@ fn naive(all: &[PacketRecord], wl: &[WhitelistKey]) -> (Totals, Vec<AlertKey>, B
                 }
                 _ => {}
             }
-            let fire = if st.0 == 0 { count > det.threshold } else { count >= 2 * st.0 };
+            let fire = if st.0 == 0 {
+                count > det.threshold
+            } else {
+                count >= 2 * st.0
+            };
             if fire {
                 st.0 = count;
                 st.1 += 1;
@@ -196,7 +222,11 @@ fn run_engine(recs: &[PacketRecord], wl: &[WhitelistKey]) -> (Totals, Vec<AlertK
 
 /// `batch` 0: one `process` call per record; otherwise `process_batch` on
 /// chunks of that many records.
-fn run_engine_batched(recs: &[PacketRecord], wl: &[WhitelistKey], batch: usize) -> (Totals, Vec<AlertKey>, Report) {
+fn run_engine_batched(
+    recs: &[PacketRecord],
+    wl: &[WhitelistKey],
+    batch: usize,
+) -> (Totals, Vec<AlertKey>, Report) {
     let mut e = Engine::new(engine_config(wl));
     let mut out = Vec::new();
     if batch == 0 {
@@ -220,8 +250,10 @@ fn run_engine_batched(recs: &[PacketRecord], wl: &[WhitelistKey], batch: usize) 
         retransmissions: st.retransmissions,
         whitelisted: st.whitelisted_records,
     };
-    let mut alerts: Vec<AlertKey> =
-        out.iter().map(|a| (a.source_ip(), a.detector, a.alert_seq, a.failed_pairs)).collect();
+    let mut alerts: Vec<AlertKey> = out
+        .iter()
+        .map(|a| (a.source_ip(), a.detector, a.alert_seq, a.failed_pairs))
+        .collect();
     alerts.sort();
     (tot, alerts, e.report())
 }
@@ -242,7 +274,9 @@ fn prefilter(recs: &[PacketRecord], wl: &[WhitelistKey]) -> Vec<PacketRecord> {
             }
             out.push(*r);
         } else if tcp::is_follow_up(r.tcp_flags)
-            && pending.get(&r.flow()).is_some_and(|&s| tcp::is_next_seq(s, r.seq))
+            && pending
+                .get(&r.flow())
+                .is_some_and(|&s| tcp::is_next_seq(s, r.seq))
         {
             pending.remove(&r.flow());
             out.push(*r);
@@ -295,19 +329,28 @@ prop_compose! {
 }
 
 fn stream() -> impl Strategy<Value = (Vec<PacketRecord>, Vec<WhitelistKey>)> {
-    (prop::collection::vec(record(), 0..160), prop::bool::ANY, 0u64..60).prop_map(|(recs, wl, start)| {
-        let mut t = start;
-        let recs = recs
-            .into_iter()
-            .map(|(dt, mut r)| {
-                t += dt;
-                r.ts_ns = t;
-                r
-            })
-            .collect();
-        let wl = if wl { vec![WhitelistKey::new(AF_INET, addr(AF_INET, 102), 82)] } else { vec![] };
-        (recs, wl)
-    })
+    (
+        prop::collection::vec(record(), 0..160),
+        prop::bool::ANY,
+        0u64..60,
+    )
+        .prop_map(|(recs, wl, start)| {
+            let mut t = start;
+            let recs = recs
+                .into_iter()
+                .map(|(dt, mut r)| {
+                    t += dt;
+                    r.ts_ns = t;
+                    r
+                })
+                .collect();
+            let wl = if wl {
+                vec![WhitelistKey::new(AF_INET, addr(AF_INET, 102), 82)]
+            } else {
+                vec![]
+            };
+            (recs, wl)
+        })
 }
 
 proptest! {
@@ -360,7 +403,12 @@ fn r5_reference_sanity() {
         tcp_flags: flags,
         ..Default::default()
     };
-    let recs = [mk(0, SYN, u32::MAX, 80), mk(1, ACK, 0, 80), mk(2, SYN, 5, 81), mk(3, SYN, 5, 82)];
+    let recs = [
+        mk(0, SYN, u32::MAX, 80),
+        mk(1, ACK, 0, 80),
+        mk(2, SYN, 5, 81),
+        mk(3, SYN, 5, 82),
+    ];
     let (t, a, _) = naive(&recs, &[]);
     assert_eq!((t.attempts, t.established, t.failed), (3, 1, 2));
     // threshold 0 (detector 0, window none) alerts at 1 and 2 failed pairs.

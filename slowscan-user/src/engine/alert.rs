@@ -167,7 +167,9 @@ impl Serialize for Alert {
                 action: "slow-scan-detected",
                 dataset: "slowscan.alert",
             },
-            rule: NameJson { name: "slowscan.failed_attempts" },
+            rule: NameJson {
+                name: "slowscan.failed_attempts",
+            },
             source: IpJson { ip: self.source },
             network: TransportJson { transport: "tcp" },
             slowscan: SlowscanJson {

@@ -98,7 +98,9 @@ impl Pending {
     #[inline]
     pub fn find(&self, hash: u64, key: &FlowKey) -> Option<(u32, &Attempt)> {
         let slab = &self.slab;
-        self.index.find(hash, |i| slab[i as usize].key == *key).map(|i| (i, &slab[i as usize]))
+        self.index
+            .find(hash, |i| slab[i as usize].key == *key)
+            .map(|i| (i, &slab[i as usize]))
     }
 
     /// Opens a new attempt (the caller has checked the flow has none).
@@ -113,7 +115,12 @@ impl Pending {
             }
             None => {
                 let s = u32::try_from(self.slab.len()).expect("fewer than 2^32 pending attempts");
-                self.slab.push(Attempt { key, seq, tag: 0, syn_ts });
+                self.slab.push(Attempt {
+                    key,
+                    seq,
+                    tag: 0,
+                    syn_ts,
+                });
                 s
             }
         };
@@ -125,7 +132,8 @@ impl Pending {
         // and counted) are skipped lazily; compact when they dominate.
         if self.queue.len() > 2 * self.live + 1024 {
             let slab = &self.slab;
-            self.queue.retain(|&(s, g)| slab[s as usize].tag & GEN_MASK == g);
+            self.queue
+                .retain(|&(s, g)| slab[s as usize].tag & GEN_MASK == g);
         }
     }
 
@@ -208,7 +216,11 @@ impl Pending {
             self.queue.pop_front();
             let hash = self.hash(&a.key);
             let a = self.resolve(hash, slot);
-            return Some(if timed_out { Popped::TimedOut(a) } else { Popped::Forced(a) });
+            return Some(if timed_out {
+                Popped::TimedOut(a)
+            } else {
+                Popped::Forced(a)
+            });
         }
         None
     }

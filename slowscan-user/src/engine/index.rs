@@ -43,7 +43,11 @@ pub(crate) fn prefetch<T>(p: *const T) {
 
 impl SlotIndex {
     pub fn new() -> Self {
-        Self { buckets: vec![EMPTY; 16], mask: 15, len: 0 }
+        Self {
+            buckets: vec![EMPTY; 16],
+            mask: 15,
+            len: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -147,7 +151,11 @@ impl SlotIndex {
             }
             let k = self.home(tag_of(b));
             // Leave b where it is if its home lies cyclically in (i, j].
-            let stays = if i <= j { i < k && k <= j } else { i < k || k <= j };
+            let stays = if i <= j {
+                i < k && k <= j
+            } else {
+                i < k || k <= j
+            };
             if !stays {
                 self.buckets[i] = b;
                 i = j;
@@ -179,7 +187,7 @@ mod tests {
             x ^= x << 17;
             // Few distinct hash values so probe chains collide and wrap.
             let slot = (x % 5_000) as u32;
-            let hash = (x >> 20) % 64 | (u64::from(slot) << 40);
+            let hash = ((x >> 20) % 64) | (u64::from(slot) << 40);
             let hash = hash.wrapping_mul(0x9e37_79b9) & 0xffff_ffff_0000_00ff;
             if let Some(&h) = model.get(&slot) {
                 if step % 3 == 0 {

@@ -63,8 +63,8 @@
 mod alert;
 mod handshake;
 mod index;
-pub mod rfc3339;
 mod report;
+pub mod rfc3339;
 mod window;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -162,7 +162,10 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             handshake_timeout_ns: DEFAULT_HANDSHAKE_TIMEOUT_NS,
-            detectors: vec![DetectorConfig { window: Window::Tumbling(3600 * SECOND_NS), threshold: 9 }],
+            detectors: vec![DetectorConfig {
+                window: Window::Tumbling(3600 * SECOND_NS),
+                threshold: 9,
+            }],
             max_pending: DEFAULT_MAX_PENDING,
             max_sources: DEFAULT_MAX_SOURCES,
             wall_clock_offset_ns: 0,
@@ -284,7 +287,8 @@ impl Engine {
         const AHEAD: usize = 8;
         const RING: usize = 16;
         let mut hashes = [0u64; RING];
-        let candidate = |r: &PacketRecord| tcp::is_attempt(r.tcp_flags) || tcp::is_follow_up(r.tcp_flags);
+        let candidate =
+            |r: &PacketRecord| tcp::is_attempt(r.tcp_flags) || tcp::is_follow_up(r.tcp_flags);
         for (i, r) in recs.iter().enumerate().take(AHEAD) {
             if candidate(r) {
                 hashes[i % RING] = self.pending.hash(&r.flow());
@@ -344,10 +348,12 @@ impl Engine {
         self.pending.prefetch_queued(16);
         if let Some(a) = self.pending.queued(8) {
             self.pending.prefetch_bucket(self.pending.hash(&a.key));
-            self.counting.prefetch_bucket(self.counting.hash(&source_key(&a.key)));
+            self.counting
+                .prefetch_bucket(self.counting.hash(&source_key(&a.key)));
         }
         if let Some(a) = self.pending.queued(4) {
-            self.counting.prefetch_entry(self.counting.hash(&source_key(&a.key)));
+            self.counting
+                .prefetch_entry(self.counting.hash(&source_key(&a.key)));
         }
     }
 
@@ -384,7 +390,11 @@ impl Engine {
             established: self.st.established,
             failed: self.st.failed,
             untracked: self.st.untracked,
-            sources: self.report.as_ref().map(|r| r.sources()).unwrap_or_default(),
+            sources: self
+                .report
+                .as_ref()
+                .map(|r| r.sources())
+                .unwrap_or_default(),
         }
     }
 
@@ -446,7 +456,9 @@ impl Engine {
         }
         let key = rec.flow();
         let hash = hash.unwrap_or_else(|| self.pending.hash(&key));
-        let Some((slot, a)) = self.pending.find(hash, &key) else { return };
+        let Some((slot, a)) = self.pending.find(hash, &key) else {
+            return;
+        };
         // R5: same 5-tuple and direction, ts ≥ SYN time, seq S + 1 (mod 2^32).
         if !tcp::is_next_seq(a.seq, rec.seq)
             || rec.ts_ns < a.syn_ts
@@ -463,7 +475,11 @@ impl Engine {
             && learn.is_eligible(key.dst_port)
         {
             // R4.2–R4.3: an Established connection to an eligible port.
-            let wk = WhitelistKey::new(key.family, canonical(key.family, &key.dst_addr), key.dst_port);
+            let wk = WhitelistKey::new(
+                key.family,
+                canonical(key.family, &key.dst_addr),
+                key.dst_port,
+            );
             learned.record_established(wk, rfc3339::wall(rec.ts_ns, self.offset));
         }
     }
@@ -492,20 +508,27 @@ impl Engine {
     fn failed(&mut self, a: Attempt, decided_at: u64, out: &mut Vec<Alert>) {
         self.st.failed += 1;
         let src = source_key(&a.key);
-        let pair = Pair { addr: canonical(a.key.family, &a.key.dst_addr), port: a.key.dst_port };
+        let pair = Pair {
+            addr: canonical(a.key.family, &a.key.dst_addr),
+            port: a.key.dst_port,
+        };
         if let Some(r) = &mut self.report {
             r.failed(src, pair);
         }
         let t = a.syn_ts.max(self.count_clock);
         self.count_clock = t;
         let before = out.len();
-        self.counting.record_failure(src, pair, t, rfc3339::wall(decided_at, self.offset), out);
+        self.counting
+            .record_failure(src, pair, t, rfc3339::wall(decided_at, self.offset), out);
         self.st.alerts += (out.len() - before) as u64;
     }
 }
 
 fn source_key(k: &FlowKey) -> SourceKey {
-    SourceKey { addr: canonical(k.family, &k.src_addr), family: k.family }
+    SourceKey {
+        addr: canonical(k.family, &k.src_addr),
+        family: k.family,
+    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,10 @@ mod tests {
         let s = format(ns);
         assert_eq!(s, "2014-06-25T09:00:00.5Z");
         assert_eq!(parse(&s), Some(ns));
-        assert_eq!(parse("2014-06-25T18:00:00+09:00"), Some(1_403_686_800_000_000_000));
+        assert_eq!(
+            parse("2014-06-25T18:00:00+09:00"),
+            Some(1_403_686_800_000_000_000)
+        );
         assert_eq!(parse("yesterday"), None);
     }
 

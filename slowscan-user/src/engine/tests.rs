@@ -61,45 +61,76 @@ fn outcome(recs: &[PacketRecord]) -> (u64, u64) {
 /// `n` failed attempts from `src` to distinct ports of one host, one every
 /// `step` starting at `t0`.
 fn probes(t0: u64, step: u64, n: u16, src: u8) -> Vec<PacketRecord> {
-    (0..n).map(|i| syn(t0 + u64::from(i) * step, src, 1, 1000 + i, 7)).collect()
+    (0..n)
+        .map(|i| syn(t0 + u64::from(i) * step, src, 1, 1000 + i, 7))
+        .collect()
 }
 
 #[test]
 fn r5_sequence_wraps_at_u32_max() {
-    assert_eq!(outcome(&[syn(0, 1, 1, 80, u32::MAX), rec(S, 1, 1, 80, ACK, 0)]), (1, 0));
-    assert_eq!(outcome(&[syn(0, 1, 1, 80, u32::MAX), rec(S, 1, 1, 80, ACK, u32::MAX)]), (0, 1));
+    assert_eq!(
+        outcome(&[syn(0, 1, 1, 80, u32::MAX), rec(S, 1, 1, 80, ACK, 0)]),
+        (1, 0)
+    );
+    assert_eq!(
+        outcome(&[syn(0, 1, 1, 80, u32::MAX), rec(S, 1, 1, 80, ACK, u32::MAX)]),
+        (0, 1)
+    );
 }
 
 #[test]
 fn r5_equal_timestamps_establish() {
-    assert_eq!(outcome(&[syn(5, 1, 1, 80, 100), rec(5, 1, 1, 80, ACK, 101)]), (1, 0));
+    assert_eq!(
+        outcome(&[syn(5, 1, 1, 80, 100), rec(5, 1, 1, 80, ACK, 101)]),
+        (1, 0)
+    );
 }
 
 #[test]
 fn r5_follow_up_flags_that_establish() {
     for flags in [ACK, PSH | ACK, FIN, FIN | ACK, ACK | ECE] {
-        assert_eq!(outcome(&[syn(0, 1, 1, 80, 9), rec(S, 1, 1, 80, flags, 10)]), (1, 0), "{flags:#x}");
+        assert_eq!(
+            outcome(&[syn(0, 1, 1, 80, 9), rec(S, 1, 1, 80, flags, 10)]),
+            (1, 0),
+            "{flags:#x}"
+        );
     }
 }
 
 #[test]
 fn r5_follow_up_before_syn_does_not_count() {
-    assert_eq!(outcome(&[rec(0, 1, 1, 80, ACK, 101), syn(0, 1, 1, 80, 100)]), (0, 1));
+    assert_eq!(
+        outcome(&[rec(0, 1, 1, 80, ACK, 101), syn(0, 1, 1, 80, 100)]),
+        (0, 1)
+    );
     assert_eq!(outcome(&[rec(0, 1, 1, 80, ACK, 101)]), (0, 0));
 }
 
 #[test]
 fn r5_rst_and_syn_never_establish() {
     for flags in [RST, RST | ACK, SYN | ACK, PSH, 0] {
-        assert_eq!(outcome(&[syn(0, 1, 1, 80, 9), rec(S, 1, 1, 80, flags, 10)]), (0, 1), "{flags:#x}");
+        assert_eq!(
+            outcome(&[syn(0, 1, 1, 80, 9), rec(S, 1, 1, 80, flags, 10)]),
+            (0, 1),
+            "{flags:#x}"
+        );
     }
 }
 
 #[test]
 fn r5_wrong_sequence_or_other_flow_does_not_establish() {
-    assert_eq!(outcome(&[syn(0, 1, 1, 80, 9), rec(S, 1, 1, 80, ACK, 9)]), (0, 1));
-    assert_eq!(outcome(&[syn(0, 1, 1, 80, 9), rec(S, 1, 1, 81, ACK, 10)]), (0, 1));
-    assert_eq!(outcome(&[syn(0, 1, 1, 80, 9), rec(S, 2, 1, 80, ACK, 10)]), (0, 1));
+    assert_eq!(
+        outcome(&[syn(0, 1, 1, 80, 9), rec(S, 1, 1, 80, ACK, 9)]),
+        (0, 1)
+    );
+    assert_eq!(
+        outcome(&[syn(0, 1, 1, 80, 9), rec(S, 1, 1, 81, ACK, 10)]),
+        (0, 1)
+    );
+    assert_eq!(
+        outcome(&[syn(0, 1, 1, 80, 9), rec(S, 2, 1, 80, ACK, 10)]),
+        (0, 1)
+    );
     // R3: a reply (other direction) is never consulted.
     let mut reply = rec(S, 1, 1, 80, SYN | ACK, 500);
     std::mem::swap(&mut reply.src_addr, &mut reply.dst_addr);
@@ -108,8 +139,14 @@ fn r5_wrong_sequence_or_other_flow_does_not_establish() {
 
 #[test]
 fn r5_1_deadline_is_inclusive() {
-    assert_eq!(outcome(&[syn(0, 1, 1, 80, 9), rec(T, 1, 1, 80, ACK, 10)]), (1, 0));
-    assert_eq!(outcome(&[syn(0, 1, 1, 80, 9), rec(T + 1, 1, 1, 80, ACK, 10)]), (0, 1));
+    assert_eq!(
+        outcome(&[syn(0, 1, 1, 80, 9), rec(T, 1, 1, 80, ACK, 10)]),
+        (1, 0)
+    );
+    assert_eq!(
+        outcome(&[syn(0, 1, 1, 80, 9), rec(T + 1, 1, 1, 80, ACK, 10)]),
+        (0, 1)
+    );
 }
 
 #[test]
@@ -132,11 +169,19 @@ fn r5_1_failure_decided_when_time_passes_deadline() {
 
 #[test]
 fn r5_1_retransmission_is_same_attempt_and_keeps_deadline() {
-    let recs = [syn(0, 1, 1, 80, 9), syn(3 * S, 1, 1, 80, 9), syn(9 * S, 1, 1, 80, 9)];
+    let recs = [
+        syn(0, 1, 1, 80, 9),
+        syn(3 * S, 1, 1, 80, 9),
+        syn(9 * S, 1, 1, 80, 9),
+    ];
     let (_, st, _) = run(cfg(Window::None, 100), &recs);
     assert_eq!((st.attempts, st.retransmissions, st.failed), (1, 2, 1));
     // The deadline stays first SYN + timeout: a follow-up after it is too late.
-    let late = [syn(0, 1, 1, 80, 9), syn(30 * S, 1, 1, 80, 9), rec(T + S, 1, 1, 80, ACK, 10)];
+    let late = [
+        syn(0, 1, 1, 80, 9),
+        syn(30 * S, 1, 1, 80, 9),
+        rec(T + S, 1, 1, 80, ACK, 10),
+    ];
     assert_eq!(outcome(&late), (0, 1));
     // After the deadline the same sequence number is a new attempt.
     let again = [syn(0, 1, 1, 80, 9), syn(T + S, 1, 1, 80, 9)];
@@ -151,7 +196,11 @@ fn r5_1_new_seq_syn_closes_earlier_attempt_as_failed() {
     e.process(&syn(0, 1, 1, 80, 9), &mut out);
     e.process(&syn(S, 1, 1, 80, 500), &mut out);
     let st = e.stats();
-    assert_eq!((st.attempts, st.failed, st.pending), (2, 1, 1), "closed at once");
+    assert_eq!(
+        (st.attempts, st.failed, st.pending),
+        (2, 1, 1),
+        "closed at once"
+    );
     // The follow-up of the old attempt no longer matches; the new one does.
     e.process(&rec(2 * S, 1, 1, 80, ACK, 10), &mut out);
     assert_eq!(e.stats().established, 0);
@@ -163,7 +212,11 @@ fn r5_1_new_seq_syn_closes_earlier_attempt_as_failed() {
 fn r5_1_closed_attempts_are_counted_in_syn_order() {
     // Attempt A (port 80) is pending when B (port 81) is closed by a new SYN:
     // B is counted after A, so windows see failures in SYN order.
-    let recs = [syn(0, 1, 1, 80, 1), syn(S, 1, 1, 81, 1), syn(2 * S, 1, 1, 81, 2)];
+    let recs = [
+        syn(0, 1, 1, 80, 1),
+        syn(S, 1, 1, 81, 1),
+        syn(2 * S, 1, 1, 81, 2),
+    ];
     let mut e = Engine::new(cfg(Window::None, 100));
     let mut out = Vec::new();
     for r in &recs {
@@ -179,7 +232,10 @@ fn r5_untracked_attempts_are_neither_failed_nor_established() {
     let mut u = syn(0, 1, 1, 80, 9);
     u.status = STATUS_UNTRACKED;
     let (out, st, e) = run(cfg(Window::None, 0), &[u, rec(S, 1, 1, 80, ACK, 10)]);
-    assert_eq!((st.untracked, st.attempts, st.failed, st.established), (1, 0, 0, 0));
+    assert_eq!(
+        (st.untracked, st.attempts, st.failed, st.established),
+        (1, 0, 0, 0)
+    );
     assert!(out.is_empty());
     assert_eq!(e.report().untracked, 1);
 }
@@ -205,7 +261,10 @@ fn r6_threshold_must_be_exceeded() {
     assert!(out.is_empty(), "count == threshold does not alert");
     let (out, ..) = run(cfg(Window::None, 5), &probes(0, S, 6, 1));
     assert_eq!(out.len(), 1);
-    assert_eq!((out[0].failed_pairs, out[0].alert_seq, out[0].threshold), (6, 1, 5));
+    assert_eq!(
+        (out[0].failed_pairs, out[0].alert_seq, out[0].threshold),
+        (6, 1, 5)
+    );
 }
 
 #[test]
@@ -258,7 +317,10 @@ fn r6_1_tumbling_alignment_follows_wall_clock() {
     let (out, ..) = run(c, &probes(594 * S, 2 * S, 6, 1));
     assert_eq!(out.len(), 1);
     let (out, ..) = run(cfg(Window::Tumbling(w), 3), &probes(594 * S, 2 * S, 6, 1));
-    assert!(out.is_empty(), "split by the 600 s boundary without the offset");
+    assert!(
+        out.is_empty(),
+        "split by the 600 s boundary without the offset"
+    );
 }
 
 #[test]
@@ -272,7 +334,11 @@ fn r6_failure_time_is_its_syn_time() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].first_failure_ns, 597 * S as i64);
     assert_eq!(out[0].last_failure_ns, (599 * S + 1) as i64);
-    assert_eq!(out[0].timestamp_ns, (599 * S + 1 + T) as i64, "decided at its deadline");
+    assert_eq!(
+        out[0].timestamp_ns,
+        (599 * S + 1 + T) as i64,
+        "decided at its deadline"
+    );
     // At the end of input, pending attempts are decided at the last record time.
     let (out, ..) = run(cfg(Window::None, 0), &[syn(5 * S, 1, 1, 1, 1)]);
     assert_eq!(out[0].timestamp_ns, 5 * S as i64);
@@ -282,10 +348,18 @@ fn r6_failure_time_is_its_syn_time() {
 fn r6_1_sliding_window_is_half_open() {
     let w = 100 * S;
     // Failures at 0, 50, 100: at t = 100 the window (0, 100] excludes 0.
-    let recs = [syn(0, 1, 1, 1, 0), syn(50 * S, 1, 1, 2, 0), syn(100 * S, 1, 1, 3, 0)];
+    let recs = [
+        syn(0, 1, 1, 1, 0),
+        syn(50 * S, 1, 1, 2, 0),
+        syn(100 * S, 1, 1, 3, 0),
+    ];
     let (out, ..) = run(cfg(Window::Sliding(w), 2), &recs);
     assert!(out.is_empty(), "{out:?}");
-    let recs = [syn(1, 1, 1, 1, 0), syn(50 * S, 1, 1, 2, 0), syn(100 * S, 1, 1, 3, 0)];
+    let recs = [
+        syn(1, 1, 1, 1, 0),
+        syn(50 * S, 1, 1, 2, 0),
+        syn(100 * S, 1, 1, 3, 0),
+    ];
     let (out, ..) = run(cfg(Window::Sliding(w), 2), &recs);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].first_failure_ns, 1);
@@ -309,9 +383,15 @@ fn r6_1_sliding_repeated_pair_refreshes() {
 fn r6_1_none_never_clears() {
     let (out, ..) = run(cfg(Window::None, 3), &probes(0, 10_000 * S, 4, 1));
     assert_eq!(out.len(), 1);
-    let (out, ..) = run(cfg(Window::Tumbling(3600 * S), 3), &probes(0, 10_000 * S, 4, 1));
+    let (out, ..) = run(
+        cfg(Window::Tumbling(3600 * S), 3),
+        &probes(0, 10_000 * S, 4, 1),
+    );
     assert!(out.is_empty());
-    let (out, ..) = run(cfg(Window::Sliding(3600 * S), 3), &probes(0, 10_000 * S, 4, 1));
+    let (out, ..) = run(
+        cfg(Window::Sliding(3600 * S), 3),
+        &probes(0, 10_000 * S, 4, 1),
+    );
     assert!(out.is_empty());
 }
 
@@ -350,9 +430,18 @@ fn r8_sliding_count_dropping_to_threshold_rearms() {
 fn r6_detectors_share_one_pass() {
     let mut c = cfg(Window::None, 3);
     c.detectors = vec![
-        DetectorConfig { window: Window::Tumbling(600 * S), threshold: 3 },
-        DetectorConfig { window: Window::None, threshold: 3 },
-        DetectorConfig { window: Window::Tumbling(600 * S), threshold: 4 },
+        DetectorConfig {
+            window: Window::Tumbling(600 * S),
+            threshold: 3,
+        },
+        DetectorConfig {
+            window: Window::None,
+            threshold: 3,
+        },
+        DetectorConfig {
+            window: Window::Tumbling(600 * S),
+            threshold: 4,
+        },
     ];
     // 5 failures, 300 s apart: tumbling 600 s holds at most 2.
     let (out, ..) = run(c.clone(), &probes(0, 300 * S, 5, 1));
@@ -376,7 +465,10 @@ fn r8_alert_json_is_ecs() {
     assert!(!out[0].to_json_line().contains('\n'));
     assert_eq!(v["@timestamp"], "2014-06-25T09:01:02Z");
     assert_eq!(v["event"]["kind"], "alert");
-    assert_eq!(v["event"]["category"], serde_json::json!(["network", "intrusion_detection"]));
+    assert_eq!(
+        v["event"]["category"],
+        serde_json::json!(["network", "intrusion_detection"])
+    );
     assert_eq!(v["event"]["action"], "slow-scan-detected");
     assert_eq!(v["event"]["dataset"], "slowscan.alert");
     assert_eq!(v["rule"]["name"], "slowscan.failed_attempts");
@@ -385,11 +477,17 @@ fn r8_alert_json_is_ecs() {
     let s = &v["slowscan"];
     assert_eq!(s["failed_pairs"], 3);
     assert_eq!(s["threshold"], 2);
-    assert_eq!(s["window"], serde_json::json!({"mode": "tumbling", "seconds": 3600}));
+    assert_eq!(
+        s["window"],
+        serde_json::json!({"mode": "tumbling", "seconds": 3600})
+    );
     assert_eq!(s["first_failure"], "2014-06-25T09:00:00Z");
     assert_eq!(s["last_failure"], "2014-06-25T09:00:02Z");
     assert_eq!(s["shape"], "vertical");
-    assert_eq!((s["distinct_hosts"].clone(), s["distinct_ports"].clone()), (1.into(), 3.into()));
+    assert_eq!(
+        (s["distinct_hosts"].clone(), s["distinct_ports"].clone()),
+        (1.into(), 3.into())
+    );
     assert_eq!(
         s["targets"],
         serde_json::json!([{"ip": "192.0.2.1", "port": 1001}, {"ip": "192.0.2.1", "port": 1002}])
@@ -397,14 +495,23 @@ fn r8_alert_json_is_ecs() {
     assert_eq!(s["alert_seq"], 1);
     let (out, ..) = run(cfg(Window::None, 0), &[syn(0, 1, 1, 1, 1)]);
     let v: serde_json::Value = serde_json::from_str(&out[0].to_json_line()).unwrap();
-    assert_eq!(v["slowscan"]["window"], serde_json::json!({"mode": "none", "seconds": null}));
+    assert_eq!(
+        v["slowscan"]["window"],
+        serde_json::json!({"mode": "none", "seconds": null})
+    );
 }
 
 #[test]
 fn r8_shape_classification() {
     let horiz: Vec<_> = (0..3).map(|i| syn(i * S, 1, i as u8 + 1, 445, 1)).collect();
-    let mixed: Vec<_> = (0..3).map(|i| syn(i * S, 1, i as u8 + 1, 445 + i as u16, 1)).collect();
-    for (recs, shape) in [(horiz, Shape::Horizontal), (probes(0, S, 3, 1), Shape::Vertical), (mixed, Shape::Mixed)] {
+    let mixed: Vec<_> = (0..3)
+        .map(|i| syn(i * S, 1, i as u8 + 1, 445 + i as u16, 1))
+        .collect();
+    for (recs, shape) in [
+        (horiz, Shape::Horizontal),
+        (probes(0, S, 3, 1), Shape::Vertical),
+        (mixed, Shape::Mixed),
+    ] {
         let (out, ..) = run(cfg(Window::None, 2), &recs);
         assert_eq!(out[0].shape, shape);
     }
@@ -415,9 +522,16 @@ fn r4_4_whitelisted_destinations_are_ignored() {
     let mut c = cfg(Window::None, 0);
     let wk = WhitelistKey::new(AF_INET, v4(1, [192, 0, 2]), 80);
     c.whitelist = Some([wk].into_iter().collect());
-    let recs = [syn(0, 1, 1, 80, 1), rec(S, 1, 1, 80, ACK, 2), syn(0, 1, 1, 81, 1)];
+    let recs = [
+        syn(0, 1, 1, 80, 1),
+        rec(S, 1, 1, 80, ACK, 2),
+        syn(0, 1, 1, 81, 1),
+    ];
     let (out, st, _) = run(c, &recs);
-    assert_eq!((st.whitelisted_records, st.attempts, st.failed, st.records), (2, 1, 1, 3));
+    assert_eq!(
+        (st.whitelisted_records, st.attempts, st.failed, st.records),
+        (2, 1, 1, 3)
+    );
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].targets[0].port, 81);
 }
@@ -486,8 +600,14 @@ fn bounded_sources_evict_single_failure_sources_first() {
     let (out, st, _) = run(c, &recs);
     assert!(st.evicted_sources > 0, "{st:?}");
     assert_eq!(st.sources, 10);
-    let alerts: Vec<_> = out.iter().map(|a| (a.source_ip().to_string(), a.failed_pairs)).collect();
-    assert_eq!(alerts, vec![("10.0.0.200".to_owned(), 5), ("10.0.0.200".to_owned(), 10)]);
+    let alerts: Vec<_> = out
+        .iter()
+        .map(|a| (a.source_ip().to_string(), a.failed_pairs))
+        .collect();
+    assert_eq!(
+        alerts,
+        vec![("10.0.0.200".to_owned(), 5), ("10.0.0.200".to_owned(), 10)]
+    );
 }
 
 #[test]
@@ -495,16 +615,33 @@ fn disorder_is_tolerated_without_losing_counts() {
     let mut recs = Vec::new();
     for i in 0..2000u64 {
         let port = 1000 + (i % 300) as u16;
-        recs.push(syn(i * S / 10, (i % 7) as u8, (i % 11) as u8, port, i as u32));
+        recs.push(syn(
+            i * S / 10,
+            (i % 7) as u8,
+            (i % 11) as u8,
+            port,
+            i as u32,
+        ));
         if i % 3 == 0 {
-            recs.push(rec(i * S / 10 + 5, (i % 7) as u8, (i % 11) as u8, port, ACK, i as u32 + 1));
+            recs.push(rec(
+                i * S / 10 + 5,
+                (i % 7) as u8,
+                (i % 11) as u8,
+                port,
+                ACK,
+                i as u32 + 1,
+            ));
         }
     }
     // Swap neighbours (two CPUs interleaving).
     for i in (0..recs.len() - 1).step_by(3) {
         recs.swap(i, i + 1);
     }
-    for window in [Window::None, Window::Tumbling(10 * S), Window::Sliding(10 * S)] {
+    for window in [
+        Window::None,
+        Window::Tumbling(10 * S),
+        Window::Sliding(10 * S),
+    ] {
         let (_, st, e) = run(cfg(window, 3), &recs);
         assert_eq!(st.attempts, st.established + st.failed, "{st:?}");
         assert_eq!(st.pending, 0);

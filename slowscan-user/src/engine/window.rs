@@ -151,8 +151,13 @@ struct GroupState {
     last: u64,
 }
 
-const GROUP_INIT: GroupState =
-    GroupState { window: i64::MIN, count: 0, cursor: 0, first: 0, last: 0 };
+const GROUP_INIT: GroupState = GroupState {
+    window: i64::MIN,
+    count: 0,
+    cursor: 0,
+    first: 0,
+    last: 0,
+};
 
 /// Re-alert state of one (source, detector) (R8).
 #[derive(Clone, Copy, Default)]
@@ -197,16 +202,26 @@ pub(crate) fn tumbling_index(t: u64, len_ns: u64, offset_ns: i64) -> i64 {
 }
 
 impl Counting {
-    pub fn new(detectors: &[DetectorConfig], max_sources: usize, offset_ns: i64, max_targets: usize) -> Self {
+    pub fn new(
+        detectors: &[DetectorConfig],
+        max_sources: usize,
+        offset_ns: i64,
+        max_targets: usize,
+    ) -> Self {
         let mut groups: Vec<Group> = Vec::new();
         for (d, det) in detectors.iter().enumerate() {
             match groups.iter_mut().find(|g| g.window == det.window) {
                 Some(g) => g.dets.push(d),
-                None => groups.push(Group { window: det.window, dets: vec![d] }),
+                None => groups.push(Group {
+                    window: det.window,
+                    dets: vec![d],
+                }),
             }
         }
         Self {
-            any_sliding: groups.iter().any(|g| matches!(g.window, Window::Sliding(_))),
+            any_sliding: groups
+                .iter()
+                .any(|g| matches!(g.window, Window::Sliding(_))),
             groups,
             thresholds: detectors.iter().map(|d| d.threshold).collect(),
             slab: Vec::new(),
@@ -232,7 +247,14 @@ impl Counting {
     /// Counts one Failed attempt of `src` to `pair` at effective time `t`
     /// (its SYN time, R6) and pushes the alerts it decides. `decided_wall` is
     /// the alert's `@timestamp`.
-    pub fn record_failure(&mut self, src: SourceKey, pair: Pair, t: u64, decided_wall: i64, out: &mut Vec<Alert>) {
+    pub fn record_failure(
+        &mut self,
+        src: SourceKey,
+        pair: Pair,
+        t: u64,
+        decided_wall: i64,
+        out: &mut Vec<Alert>,
+    ) {
         let slot = self.slot_for(src) as usize;
         let ng = self.groups.len();
         let nd = self.thresholds.len();
@@ -254,7 +276,10 @@ impl Counting {
                     if gs.window != k {
                         // R6.1: a new tumbling window clears the accumulated
                         // state and re-arms the first-crossing alert (R8).
-                        *gs = GroupState { window: k, ..GROUP_INIT };
+                        *gs = GroupState {
+                            window: k,
+                            ..GROUP_INIT
+                        };
                         for &d in &self.groups[g].dets {
                             self.dstate[slot * nd + d] = DetState::default();
                         }
@@ -302,7 +327,9 @@ impl Counting {
         let nd = self.thresholds.len();
         let source = &self.slab[slot];
         for g in 0..ng {
-            let Window::Sliding(len) = self.groups[g].window else { continue };
+            let Window::Sliding(len) = self.groups[g].window else {
+                continue;
+            };
             let gs = &mut self.gstate[slot * ng + g];
             while gs.cursor < source.events_base + source.events.len() as u64 {
                 let (ts, p) = source.events[(gs.cursor - source.events_base) as usize];
@@ -339,7 +366,15 @@ impl Counting {
         }
     }
 
-    fn build_alert(&self, slot: usize, g: usize, d: usize, seq: u32, t: u64, decided_wall: i64) -> Alert {
+    fn build_alert(
+        &self,
+        slot: usize,
+        g: usize,
+        d: usize,
+        seq: u32,
+        t: u64,
+        decided_wall: i64,
+    ) -> Alert {
         let source = &self.slab[slot];
         let ng = self.groups.len();
         let gs = &self.gstate[slot * ng + g];
@@ -380,7 +415,10 @@ impl Counting {
             distinct_ports: ports.len() as u32,
             targets: pairs
                 .iter()
-                .map(|(_, p)| Target { ip: ip_from(family, &p.addr), port: p.port })
+                .map(|(_, p)| Target {
+                    ip: ip_from(family, &p.addr),
+                    port: p.port,
+                })
                 .collect(),
             alert_seq: seq,
         }
@@ -389,7 +427,8 @@ impl Counting {
     #[inline]
     pub fn hash(&self, key: &SourceKey) -> u64 {
         let w = |b: &[u8]| u64::from_ne_bytes(b.try_into().unwrap());
-        self.hasher.hash_one((w(&key.addr[..8]), w(&key.addr[8..]) ^ u64::from(key.family)))
+        self.hasher
+            .hash_one((w(&key.addr[..8]), w(&key.addr[8..]) ^ u64::from(key.family)))
     }
 
     /// Prefetch stage 1: the index bucket of a source about to fail.
@@ -431,7 +470,8 @@ impl Counting {
                     events_base: 0,
                 });
                 self.gstate.extend(std::iter::repeat_n(GROUP_INIT, ng));
-                self.dstate.extend(std::iter::repeat_n(DetState::default(), nd));
+                self.dstate
+                    .extend(std::iter::repeat_n(DetState::default(), nd));
                 (self.slab.len() - 1) as u32
             }
         };
@@ -460,7 +500,11 @@ impl Counting {
     /// The largest count of any window: how much of a scanner it looks like.
     fn weight(&self, slot: usize) -> u32 {
         let ng = self.groups.len();
-        self.gstate[slot * ng..(slot + 1) * ng].iter().map(|g| g.count).max().unwrap_or(0)
+        self.gstate[slot * ng..(slot + 1) * ng]
+            .iter()
+            .map(|g| g.count)
+            .max()
+            .unwrap_or(0)
     }
 
     fn evict_one(&mut self) {
@@ -523,7 +567,10 @@ impl Counting {
             + self
                 .slab
                 .iter()
-                .map(|s| s.pairs.allocated_bytes() + s.events.capacity() * std::mem::size_of::<(u64, Pair)>())
+                .map(|s| {
+                    s.pairs.allocated_bytes()
+                        + s.events.capacity() * std::mem::size_of::<(u64, Pair)>()
+                })
                 .sum::<usize>()
     }
 }
