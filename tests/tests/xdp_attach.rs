@@ -159,3 +159,28 @@ fn nmap_syn_scan_then_live_whitelist_push() {
     dp.detach().unwrap();
     slowscan::kernel::remove_pins(&iface).unwrap();
 }
+
+/// Pins left by a build with another map format are refused with a message
+/// that says so, rather than misread.
+#[test]
+fn stale_pins_from_another_format_are_refused() {
+    if !privileged("stale_pins_from_another_format_are_refused") {
+        return;
+    }
+    slowscan::kernel::ensure_bpffs().unwrap();
+    let iface = slowscan_tests::unique("ssstale");
+    let stale = std::path::Path::new("/sys/fs/bpf/slowscan")
+        .join(&iface)
+        .join("v0");
+    std::fs::create_dir_all(&stale).unwrap();
+    let err = match slowscan::kernel::PinnedMaps::open(&iface) {
+        Ok(_) => panic!("a v0 pin directory must not open"),
+        Err(e) => format!("{e:#}"),
+    };
+    slowscan::kernel::remove_pins(&iface).unwrap();
+    assert!(err.contains("format v0"), "{err}");
+    assert!(
+        err.contains(&format!("v{}", slowscan_common::FORMAT_VERSION)),
+        "{err}"
+    );
+}
