@@ -120,13 +120,14 @@ impl Stream {
     }
 }
 
-fn throughput(c: &mut Criterion) {
+/// `quick` (`cargo test --benches`): a short smoke run.
+fn throughput(c: &mut Criterion, quick: bool) {
     let mut e = Engine::new(EngineConfig::default());
     let mut alerts: Vec<Alert> = Vec::new();
     let mut stream = Stream { i: 0 };
     let mut buf = Vec::new();
     // Warm up to steady state: 75 s of traffic.
-    let warm = (75 * SECOND_NS / SYN_STEP_NS) as usize * 3 / 2;
+    let warm = if quick { 10_000 } else { (75 * SECOND_NS / SYN_STEP_NS) as usize * 3 / 2 };
     stream.fill(&mut buf, warm);
     e.process_batch(&buf, &mut alerts);
     let st = e.stats();
@@ -185,14 +186,14 @@ fn throughput(c: &mut Criterion) {
 }
 
 /// 10M SYNs from random (spoofed) sources, default caps: peak heap.
-fn flood_memory() {
+fn flood_memory(quick: bool) {
     let base = LIVE.load(Relaxed);
     PEAK.store(base, Relaxed);
     let mut e = Engine::new(EngineConfig::default());
     let mut alerts = Vec::new();
     let t = Instant::now();
-    const N: u64 = 10_000_000;
-    for i in 0..N {
+    let n: u64 = if quick { 100_000 } else { 10_000_000 };
+    for i in 0..n {
         let h = mix(i);
         let r = PacketRecord {
             ts_ns: i * 1_000, // 1M SYN/s
@@ -212,9 +213,9 @@ fn flood_memory() {
     let st = e.stats();
     let peak = PEAK.load(Relaxed) - base;
     println!(
-        "flood: 10M spoofed SYNs in {:.2} s ({:.1} M records/s), peak heap {:.0} MiB; pending {}, sources {}, evicted_pending {}, evicted_sources {}, alerts {}",
+        "flood: {n} spoofed SYNs in {:.2} s ({:.1} M records/s), peak heap {:.0} MiB; pending {}, sources {}, evicted_pending {}, evicted_sources {}, alerts {}",
         el.as_secs_f64(),
-        N as f64 / el.as_secs_f64() / 1e6,
+        n as f64 / el.as_secs_f64() / 1e6,
         peak as f64 / (1 << 20) as f64,
         st.pending,
         st.sources,
@@ -235,10 +236,12 @@ fn flood_memory() {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; without it (`cargo test --benches`) run short.
+    let quick = !std::env::args().any(|a| a == "--bench");
     if std::env::var_os("SLOWSCAN_BENCH_NO_FLOOD").is_none() {
-        flood_memory();
+        flood_memory(quick);
     }
     let mut c = Criterion::default().configure_from_args();
-    throughput(&mut c);
+    throughput(&mut c, quick);
     c.final_summary();
 }
