@@ -650,3 +650,33 @@ fn disorder_is_tolerated_without_losing_counts() {
         assert_eq!(sum, st.failed);
     }
 }
+
+#[test]
+fn report_serialises_with_address_keys() {
+    let recs = [syn(0, 1, 1, 80, 1), rec(S, 1, 1, 80, ACK, 2), syn(0, 2, 1, 81, 1), syn(S, 2, 2, 81, 1)];
+    let (_, _, e) = run(cfg(Window::None, 100), &recs);
+    let v = serde_json::to_value(e.report()).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "attempts": 3, "established": 1, "failed": 2, "untracked": 0,
+            "sources": {
+                "10.0.0.1": {"attempts": 1, "established": 1, "failed": 0, "failed_pairs": 0},
+                "10.0.0.2": {"attempts": 2, "established": 0, "failed": 2, "failed_pairs": 2},
+            }
+        })
+    );
+    // Without `report`, only the totals.
+    let mut c = cfg(Window::None, 100);
+    c.report = false;
+    let (_, _, e) = run(c, &recs);
+    assert!(e.report().sources.is_empty());
+    assert_eq!(e.report().failed, 2);
+}
+
+#[test]
+fn engine_is_send() {
+    fn send<T: Send>() {}
+    send::<Engine>();
+    send::<Alert>();
+}
