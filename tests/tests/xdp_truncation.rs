@@ -51,10 +51,10 @@ fn run(mode: Mode) {
                 let ctx = format!("[{mode:?}] {} step {} cut to {len} bytes", fx.name, i + 1);
                 let data = &step.frame[..len];
                 let (user, info) = parse_frame_info(LinkType::Ethernet, data, len, 0);
-                if let FrameOutcome::Record(r) = user {
-                    if Some(strip(&r)) != full {
-                        failures.push(format!("{ctx}: userspace record with a wrong field: {r:?}"));
-                    }
+                if let FrameOutcome::Record(r) = user
+                    && Some(strip(&r)) != full
+                {
+                    failures.push(format!("{ctx}: userspace record with a wrong field: {r:?}"));
                 }
                 if len < 14 {
                     // The kernel refuses test frames shorter than an Ethernet header.
