@@ -134,10 +134,16 @@ struct Source {
     generation: u32,
     live: bool,
     pairs: PairSet,
-    /// Sliding windows only: (time, pair) of failures in time order.
+    /// Sliding windows only, allocated on the first failure.
+    log: Option<Box<SlidingLog>>,
+}
+
+/// (time, pair) of failures in time order, for sliding windows.
+#[derive(Default)]
+struct SlidingLog {
     events: VecDeque<(u64, Pair)>,
     /// Absolute index of `events[0]` (cursors are absolute).
-    events_base: u64,
+    base: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -265,7 +271,11 @@ impl Counting {
         let source = &mut self.slab[slot];
         let prev = source.pairs.upsert(h, pair, t);
         if self.any_sliding && prev != Some(t) {
-            source.events.push_back((t, pair));
+            source
+                .log
+                .get_or_insert_default()
+                .events
+                .push_back((t, pair));
         }
         for g in 0..ng {
             let gs = &mut self.gstate[slot * ng + g];
@@ -326,13 +336,14 @@ impl Counting {
         let ng = self.groups.len();
         let nd = self.thresholds.len();
         let source = &self.slab[slot];
+        let Some(log) = &source.log else { return };
         for g in 0..ng {
             let Window::Sliding(len) = self.groups[g].window else {
                 continue;
             };
             let gs = &mut self.gstate[slot * ng + g];
-            while gs.cursor < source.events_base + source.events.len() as u64 {
-                let (ts, p) = source.events[(gs.cursor - source.events_base) as usize];
+            while gs.cursor < log.base + log.events.len() as u64 {
+                let (ts, p) = log.events[(gs.cursor - log.base) as usize];
                 if ts.saturating_add(len) > t {
                     break;
                 }
@@ -356,13 +367,15 @@ impl Counting {
             .map(|g| self.gstate[slot * ng + g].cursor)
             .min()
             .unwrap_or(u64::MAX);
-        let s = &mut self.slab[slot];
-        while s.events_base < min_cursor && !s.events.is_empty() {
-            s.events.pop_front();
-            s.events_base += 1;
+        let Some(log) = &mut self.slab[slot].log else {
+            return;
+        };
+        while log.base < min_cursor && !log.events.is_empty() {
+            log.events.pop_front();
+            log.base += 1;
         }
-        if s.events.capacity() > 64 && s.events.len() < s.events.capacity() / 4 {
-            s.events.shrink_to(s.events.len() * 2);
+        if log.events.capacity() > 64 && log.events.len() < log.events.capacity() / 4 {
+            log.events.shrink_to(log.events.len() * 2);
         }
     }
 
@@ -466,8 +479,7 @@ impl Counting {
                     generation: 0,
                     live: false,
                     pairs: PairSet::Empty,
-                    events: VecDeque::new(),
-                    events_base: 0,
+                    log: None,
                 });
                 self.gstate.extend(std::iter::repeat_n(GROUP_INIT, ng));
                 self.dstate
@@ -479,8 +491,7 @@ impl Counting {
         let src = &mut self.slab[s];
         src.key = key;
         src.live = true;
-        src.events_base = 0;
-        src.events.clear();
+        src.log = None;
         let generation = src.generation;
         self.gstate[s * ng..(s + 1) * ng].fill(GROUP_INIT);
         self.dstate[s * nd..(s + 1) * nd].fill(DetState::default());
@@ -549,7 +560,7 @@ impl Counting {
         src.live = false;
         src.generation = src.generation.wrapping_add(1);
         src.pairs = PairSet::Empty;
-        src.events = VecDeque::new();
+        src.log = None;
         self.free.push(slot);
         self.live -= 1;
         self.evicted += 1;
@@ -569,7 +580,10 @@ impl Counting {
                 .iter()
                 .map(|s| {
                     s.pairs.allocated_bytes()
-                        + s.events.capacity() * std::mem::size_of::<(u64, Pair)>()
+                        + s.log.as_ref().map_or(0, |l| {
+                            std::mem::size_of::<SlidingLog>()
+                                + l.events.capacity() * std::mem::size_of::<(u64, Pair)>()
+                        })
                 })
                 .sum::<usize>()
     }
