@@ -108,8 +108,13 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(what: &str, mut cmd: Command) -> anyhow::Result<Self> {
-        let child = cmd.spawn().with_context(|| format!("starting {what}: {cmd:?}"))?;
-        Ok(Self { what: what.to_string(), child })
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {what}: {cmd:?}"))?;
+        Ok(Self {
+            what: what.to_string(),
+            child,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -144,7 +149,12 @@ impl Proc {
             }
             check_interrupt()?;
             if Instant::now() >= end {
-                bail!("{} (pid {}) still running after {} s", self.what, self.pid(), limit.as_secs());
+                bail!(
+                    "{} (pid {}) still running after {} s",
+                    self.what,
+                    self.pid(),
+                    limit.as_secs()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -228,7 +238,11 @@ while True:
 "#;
 
 fn python() -> &'static str {
-    if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" }
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
 }
 
 impl Lab {
@@ -240,7 +254,20 @@ impl Lab {
         ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
         ip(&["-n", &sw, "link", "set", "br0", "up"])?;
         // The sensor's SPAN port: mon (switch side) ═ span0 (sensor side).
-        ip(&["link", "add", "mon", "netns", &sw, "type", "veth", "peer", "name", SENSOR_IF, "netns", &sensor.name])?;
+        ip(&[
+            "link",
+            "add",
+            "mon",
+            "netns",
+            &sw,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            SENSOR_IF,
+            "netns",
+            &sensor.name,
+        ])?;
         ip(&["-n", &sw, "link", "set", "mon", "up"])?;
         ip(&["-n", &sensor.name, "link", "set", SENSOR_IF, "up"])?;
         let mut n = 0;
@@ -248,16 +275,27 @@ impl Lab {
             n += 1;
             let ns = Netns::new(prefix);
             let port = format!("h{n}");
-            ip(&["link", "add", "eth0", "netns", &ns.name, "type", "veth", "peer", "name", &port, "netns", &sw])?;
+            ip(&[
+                "link", "add", "eth0", "netns", &ns.name, "type", "veth", "peer", "name", &port,
+                "netns", &sw,
+            ])?;
             ip(&["-n", &sw, "link", "set", &port, "master", "br0"])?;
             ip(&["-n", &sw, "link", "set", &port, "up"])?;
-            ip(&["-n", &ns.name, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+            ip(&[
+                "-n",
+                &ns.name,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                "eth0",
+            ])?;
             ip(&["-n", &ns.name, "link", "set", "eth0", "up"])?;
             // What the host sends enters the bridge here: mirror it to the sensor.
             run(Command::new("tc").args(["-n", &sw, "qdisc", "add", "dev", &port, "clsact"]))?;
             run(Command::new("tc").args([
-                "-n", &sw, "filter", "add", "dev", &port, "ingress", "protocol", "all", "u32", "match", "u32", "0",
-                "0", "action", "mirred", "egress", "mirror", "dev", "mon",
+                "-n", &sw, "filter", "add", "dev", &port, "ingress", "protocol", "all", "u32",
+                "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", "mon",
             ]))?;
             Ok(Host { ns, addr })
         };
@@ -267,23 +305,50 @@ impl Lab {
         let scanner_v = host("sslsc", SCANNER_V)?;
         let scanner_h = host("sslsh", SCANNER_H)?;
         for i in 100..100 + HORIZONTAL_COUNT {
-            ip(&["-n", &server.ns.name, "addr", "add", &format!("198.51.100.{i}/24"), "dev", "eth0"])?;
+            ip(&[
+                "-n",
+                &server.ns.name,
+                "addr",
+                "add",
+                &format!("198.51.100.{i}/24"),
+                "dev",
+                "eth0",
+            ])?;
         }
         let dir = std::env::temp_dir().join(unique("slowscan-lab-"));
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Self { procs: Vec::new(), server, benign, misconfigured, scanner_v, scanner_h, sensor, switch, dir })
+        Ok(Self {
+            procs: Vec::new(),
+            server,
+            benign,
+            misconfigured,
+            scanner_v,
+            scanner_h,
+            sensor,
+            switch,
+            dir,
+        })
     }
 
     /// Starts the server's services and waits until they accept connections.
     pub fn start_services(&mut self) -> anyhow::Result<()> {
         let mut http = self.server.command(python());
-        http.args(["-m", "http.server", "80", "--bind", "0.0.0.0", "--directory"])
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        http.args([
+            "-m",
+            "http.server",
+            "80",
+            "--bind",
+            "0.0.0.0",
+            "--directory",
+        ])
+        .arg(&self.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         self.procs.push(Proc::spawn("http.server", http)?);
         let mut l = self.server.command(python());
-        l.arg("-c").arg(LISTENER_PY).args(SERVICES[1..].iter().map(u16::to_string));
+        l.arg("-c")
+            .arg(LISTENER_PY)
+            .args(SERVICES[1..].iter().map(u16::to_string));
         l.stdout(Stdio::null()).stderr(Stdio::null());
         self.procs.push(Proc::spawn("listeners", l)?);
         // Ready when every service answers from the benign host.
@@ -293,7 +358,13 @@ impl Lab {
             SERVICES
         );
         loop {
-            let ok = self.benign.command(python()).args(["-c", &probe]).output()?.status.success();
+            let ok = self
+                .benign
+                .command(python())
+                .args(["-c", &probe])
+                .output()?
+                .status
+                .success();
             if ok {
                 return Ok(());
             }
@@ -307,11 +378,17 @@ impl Lab {
     /// Starts the benign and the misconfigured client (they run until drop).
     pub fn start_clients(&mut self) -> anyhow::Result<()> {
         let mut b = self.benign.command(python());
-        b.arg("-c").arg(BENIGN_PY).arg(SERVER).args(SERVICES.iter().map(u16::to_string));
+        b.arg("-c")
+            .arg(BENIGN_PY)
+            .arg(SERVER)
+            .args(SERVICES.iter().map(u16::to_string));
         b.stdout(Stdio::null()).stderr(Stdio::null());
         self.procs.push(Proc::spawn("benign client", b)?);
         let mut m = self.misconfigured.command(python());
-        m.arg("-c").arg(MISCONFIGURED_PY).arg(SERVER).arg(DEAD_PORT.to_string());
+        m.arg("-c")
+            .arg(MISCONFIGURED_PY)
+            .arg(SERVER)
+            .arg(DEAD_PORT.to_string());
         m.stdout(Stdio::null()).stderr(Stdio::null());
         self.procs.push(Proc::spawn("misconfigured client", m)?);
         Ok(())
@@ -323,7 +400,8 @@ impl Lab {
     /// [`Lab::stop_capture`].
     pub fn start_capture(&mut self, file: &Path) -> anyhow::Result<()> {
         let mut t = self.switch.command("tcpdump");
-        t.args(["-i", "mon", "-U", "-n", "-Z", "root", "-w"]).arg(file);
+        t.args(["-i", "mon", "-U", "-n", "-Z", "root", "-w"])
+            .arg(file);
         t.stdout(Stdio::null()).stderr(Stdio::null());
         self.procs.push(Proc::spawn("tcpdump", t)?);
         sleep(Duration::from_millis(700))
@@ -342,8 +420,12 @@ impl Lab {
     pub fn start_sensor(&mut self, slowscan: &Path, extra: &[&str]) -> anyhow::Result<Sensor> {
         let alerts = self.dir.join("alerts.jsonl");
         let log = self.dir.join("sensor.log");
-        let mut c = self.sensor.command(slowscan.to_str().context("slowscan path is not UTF-8")?);
-        c.args(["run", "--iface", SENSOR_IF, "--mirror", "--alerts"]).arg(&alerts).args(extra);
+        let mut c = self
+            .sensor
+            .command(slowscan.to_str().context("slowscan path is not UTF-8")?);
+        c.args(["run", "--iface", SENSOR_IF, "--mirror", "--alerts"])
+            .arg(&alerts)
+            .args(extra);
         c.stdout(Stdio::null()).stderr(fs::File::create(&log)?);
         let mut proc = Proc::spawn("slowscan run", c)?;
         let end = Instant::now() + Duration::from_secs(15);
@@ -369,7 +451,8 @@ impl Lab {
         let h = self.scanner(scanner);
         let out = self.dir.join(format!("nmap-{}.txt", h.addr));
         let mut c = h.command("nmap");
-        c.args(["-sS", "-n", "-Pn", "--max-retries", "0"]).args(args);
+        c.args(["-sS", "-n", "-Pn", "--max-retries", "0"])
+            .args(args);
         c.stdout(fs::File::create(&out)?).stderr(Stdio::null());
         Proc::spawn(&format!("nmap from {}", h.addr), c)
     }
@@ -378,7 +461,8 @@ impl Lab {
     pub fn wait_nmap(&self, scanner: Scanner, mut p: Proc) -> anyhow::Result<String> {
         let st = p.wait(Duration::from_secs(300))?;
         let h = self.scanner(scanner);
-        let text = fs::read_to_string(self.dir.join(format!("nmap-{}.txt", h.addr))).unwrap_or_default();
+        let text =
+            fs::read_to_string(self.dir.join(format!("nmap-{}.txt", h.addr))).unwrap_or_default();
         if !st.success() {
             bail!("nmap from {} failed ({st}):\n{text}", h.addr);
         }
@@ -436,14 +520,19 @@ pub struct SensorResult {
 impl SensorResult {
     /// `name=value` from the summary's `kernel:` line.
     pub fn kernel_counter(&self, name: &str) -> Option<u64> {
-        let line = self.log.lines().find(|l| l.trim_start().starts_with("kernel:"))?;
+        let line = self
+            .log
+            .lines()
+            .find(|l| l.trim_start().starts_with("kernel:"))?;
         line.split_whitespace()
             .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
     }
 
     /// The final summary (from `slowscan summary:` to the end).
     pub fn summary(&self) -> &str {
-        self.log.find("slowscan summary:").map_or("", |i| &self.log[i..])
+        self.log
+            .find("slowscan summary:")
+            .map_or("", |i| &self.log[i..])
     }
 }
 
@@ -471,7 +560,9 @@ impl Sensor {
 fn parse_alerts(text: &str) -> Vec<serde_json::Value> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("alert line is not JSON ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("alert line is not JSON ({e}): {l}"))
+        })
         .collect()
 }
 
@@ -485,5 +576,8 @@ pub fn slowscan_beside_exe() -> anyhow::Result<PathBuf> {
             return Ok(p);
         }
     }
-    bail!("no slowscan binary beside {}: build it first (`cargo build -p slowscan-user`)", exe.display())
+    bail!(
+        "no slowscan binary beside {}: build it first (`cargo build -p slowscan-user`)",
+        exe.display()
+    )
 }

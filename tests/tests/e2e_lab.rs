@@ -11,18 +11,27 @@ use std::{collections::BTreeSet, process::Command, time::Duration};
 use serde_json::Value;
 use slowscan_tests::{
     Netns,
-    lab::{self, BENIGN, HORIZONTAL_RANGE, Lab, MISCONFIGURED, SCANNER_H, SCANNER_V, SENSOR_IF, SERVER, Scanner},
+    lab::{
+        self, BENIGN, HORIZONTAL_RANGE, Lab, MISCONFIGURED, SCANNER_H, SCANNER_V, SENSOR_IF,
+        SERVER, Scanner,
+    },
     privileged, slowscan_bin,
 };
 
 const TIMEOUT_S: u64 = 2;
 
 fn has(tool: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn tools_present(test: &str) -> bool {
-    let missing: Vec<&str> = ["nmap", "tc", "python3", "setpriv"].into_iter().filter(|t| !has(t)).collect();
+    let missing: Vec<&str> = ["nmap", "tc", "python3", "setpriv"]
+        .into_iter()
+        .filter(|t| !has(t))
+        .collect();
     if missing.is_empty() {
         return true;
     }
@@ -34,7 +43,9 @@ fn tools_present(test: &str) -> bool {
 }
 
 fn source(a: &Value) -> &str {
-    a["source"]["ip"].as_str().unwrap_or_else(|| panic!("alert without source.ip: {a}"))
+    a["source"]["ip"]
+        .as_str()
+        .unwrap_or_else(|| panic!("alert without source.ip: {a}"))
 }
 
 /// `IP: attempts=… established=… failed=… failed_pairs=…` from the summary.
@@ -58,18 +69,21 @@ fn slow_scans_in_the_lab_alert_exactly_the_scanners() {
     let mut lab = Lab::new().expect("building the lab");
     lab.start_services().expect("server services");
     let sensor = lab
-        .start_sensor(&bin, &[
-            "--window",
-            "300",
-            "--window-mode",
-            "sliding",
-            "--threshold",
-            "9",
-            "--handshake-timeout",
-            &TIMEOUT_S.to_string(),
-            "--metrics",
-            "127.0.0.1:9464",
-        ])
+        .start_sensor(
+            &bin,
+            &[
+                "--window",
+                "300",
+                "--window-mode",
+                "sliding",
+                "--threshold",
+                "9",
+                "--handshake-timeout",
+                &TIMEOUT_S.to_string(),
+                "--metrics",
+                "127.0.0.1:9464",
+            ],
+        )
         .expect("starting slowscan run");
     lab.start_clients().expect("clients");
 
@@ -77,20 +91,51 @@ fn slow_scans_in_the_lab_alert_exactly_the_scanners() {
     let second = lab
         .sensor
         .command(bin.to_str().unwrap())
-        .args(["run", "--iface", SENSOR_IF, "--metrics", "off", "--for", "2s"])
+        .args([
+            "run",
+            "--iface",
+            SENSOR_IF,
+            "--metrics",
+            "off",
+            "--for",
+            "2s",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&second.stderr);
-    assert!(!second.status.success(), "a second sensor attached to {SENSOR_IF}: {err}");
-    assert!(err.contains(&format!("attaching XDP to {SENSOR_IF}")), "unexpected message: {err}");
+    assert!(
+        !second.status.success(),
+        "a second sensor attached to {SENSOR_IF}: {err}"
+    );
+    assert!(
+        err.contains(&format!("attaching XDP to {SENSOR_IF}")),
+        "unexpected message: {err}"
+    );
 
     lab::sleep(Duration::from_secs(2)).unwrap();
-    let v = lab.spawn_nmap(Scanner::Vertical, &["--scan-delay", "500ms", "-p", "1-24", SERVER]).unwrap();
+    let v = lab
+        .spawn_nmap(
+            Scanner::Vertical,
+            &["--scan-delay", "500ms", "-p", "1-24", SERVER],
+        )
+        .unwrap();
     let h = lab
-        .spawn_nmap(Scanner::Horizontal, &["--scan-delay", "500ms", "--max-hostgroup", "1", "-p", "23", HORIZONTAL_RANGE])
+        .spawn_nmap(
+            Scanner::Horizontal,
+            &[
+                "--scan-delay",
+                "500ms",
+                "--max-hostgroup",
+                "1",
+                "-p",
+                "23",
+                HORIZONTAL_RANGE,
+            ],
+        )
         .unwrap();
     lab.wait_nmap(Scanner::Vertical, v).expect("vertical nmap");
-    lab.wait_nmap(Scanner::Horizontal, h).expect("horizontal nmap");
+    lab.wait_nmap(Scanner::Horizontal, h)
+        .expect("horizontal nmap");
     lab::sleep(Duration::from_secs(TIMEOUT_S + 2)).unwrap();
 
     let metrics = lab
@@ -101,17 +146,34 @@ fn slow_scans_in_the_lab_alert_exactly_the_scanners() {
         .expect("scraping the metrics endpoint");
     let r = sensor.stop().expect("stopping the sensor");
     let ctx = format!("sensor log:\n{}", r.log);
-    assert!(r.status.success(), "slowscan run exited with {}; {ctx}", r.status);
+    assert!(
+        r.status.success(),
+        "slowscan run exited with {}; {ctx}",
+        r.status
+    );
 
     // Exactly the scanners, each with its shape.
     let sources: BTreeSet<&str> = r.alerts.iter().map(source).collect();
-    assert!(!sources.contains(BENIGN), "the benign client alerted; {ctx}");
-    assert!(!sources.contains(MISCONFIGURED), "the misconfigured client alerted; {ctx}");
-    assert_eq!(sources, BTreeSet::from([SCANNER_V, SCANNER_H]), "alerting sources; {ctx}");
+    assert!(
+        !sources.contains(BENIGN),
+        "the benign client alerted; {ctx}"
+    );
+    assert!(
+        !sources.contains(MISCONFIGURED),
+        "the misconfigured client alerted; {ctx}"
+    );
+    assert_eq!(
+        sources,
+        BTreeSet::from([SCANNER_V, SCANNER_H]),
+        "alerting sources; {ctx}"
+    );
     for a in &r.alerts {
         let s = &a["slowscan"];
         assert_eq!(s["threshold"], 9);
-        assert!(s["failed_pairs"].as_u64().unwrap() > 9, "alert below the threshold: {a}");
+        assert!(
+            s["failed_pairs"].as_u64().unwrap() > 9,
+            "alert below the threshold: {a}"
+        );
         if source(a) == SCANNER_V {
             assert_eq!(s["shape"], "vertical", "{a}");
             assert_eq!(s["distinct_hosts"], 1, "{a}");
@@ -123,33 +185,67 @@ fn slow_scans_in_the_lab_alert_exactly_the_scanners() {
     }
     for scanner in [SCANNER_V, SCANNER_H] {
         assert!(
-            r.alerts.iter().any(|a| source(a) == scanner && a["slowscan"]["alert_seq"] == 1),
+            r.alerts
+                .iter()
+                .any(|a| source(a) == scanner && a["slowscan"]["alert_seq"] == 1),
             "no first-crossing alert for {scanner}; {ctx}"
         );
     }
 
     // The false-positive source was really exercised: many failures, one pair.
     let summary = r.summary();
-    assert!(per_source(summary, MISCONFIGURED, "failed") > 9, "{summary}");
-    assert_eq!(per_source(summary, MISCONFIGURED, "failed_pairs"), 1, "{summary}");
+    assert!(
+        per_source(summary, MISCONFIGURED, "failed") > 9,
+        "{summary}"
+    );
+    assert_eq!(
+        per_source(summary, MISCONFIGURED, "failed_pairs"),
+        1,
+        "{summary}"
+    );
     assert!(per_source(summary, BENIGN, "established") > 0, "{summary}");
     assert_eq!(per_source(summary, BENIGN, "failed_pairs"), 0, "{summary}");
-    assert_eq!(per_source(summary, SCANNER_V, "failed_pairs"), 24, "{summary}");
-    assert_eq!(per_source(summary, SCANNER_H, "failed_pairs"), 21, "{summary}");
+    assert_eq!(
+        per_source(summary, SCANNER_V, "failed_pairs"),
+        24,
+        "{summary}"
+    );
+    assert_eq!(
+        per_source(summary, SCANNER_H, "failed_pairs"),
+        21,
+        "{summary}"
+    );
 
     // Nothing lost, in the summary and on the metrics endpoint.
     assert_eq!(r.kernel_counter("ring_full"), Some(0), "{summary}");
     assert_eq!(r.kernel_counter("records_lost"), Some(0), "{summary}");
-    assert!(r.kernel_counter("attempts_emitted").unwrap() >= 45, "{summary}");
-    for line in ["slowscan_kernel_ring_full_total 0", "slowscan_records_lost_total 0"] {
-        assert!(metrics.lines().any(|l| l == line), "metrics lack `{line}`:\n{metrics}");
+    assert!(
+        r.kernel_counter("attempts_emitted").unwrap() >= 45,
+        "{summary}"
+    );
+    for line in [
+        "slowscan_kernel_ring_full_total 0",
+        "slowscan_records_lost_total 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "metrics lack `{line}`:\n{metrics}"
+        );
     }
-    for name in ["slowscan_pending_attempts", "slowscan_tracked_sources", "slowscan_alerts_total", "slowscan_evictions_total"] {
+    for name in [
+        "slowscan_pending_attempts",
+        "slowscan_tracked_sources",
+        "slowscan_alerts_total",
+        "slowscan_evictions_total",
+    ] {
         assert!(metrics.contains(name), "metrics lack {name}:\n{metrics}");
     }
     // Detached and unpinned: the interface carries no XDP program any more.
     let link = lab.in_sensor("ip", &["link", "show", SENSOR_IF]).unwrap();
-    assert!(!link.contains("xdp"), "XDP still attached after SIGTERM: {link}");
+    assert!(
+        !link.contains("xdp"),
+        "XDP still attached after SIGTERM: {link}"
+    );
 }
 
 #[test]
@@ -172,8 +268,17 @@ fn run_errors_are_one_clear_line() {
     };
 
     // Unknown interface: the message lists the interfaces that exist.
-    let err = run(ns.command(bin.to_str().unwrap()).args(["run", "--iface", "nope0", "--metrics", "off"]));
-    assert!(err.contains("interface nope0 does not exist (ip link lists: lo)"), "{err}");
+    let err = run(ns.command(bin.to_str().unwrap()).args([
+        "run",
+        "--iface",
+        "nope0",
+        "--metrics",
+        "off",
+    ]));
+    assert!(
+        err.contains("interface nope0 does not exist (ip link lists: lo)"),
+        "{err}"
+    );
 
     // Not root.
     let err = run(ns
@@ -184,8 +289,17 @@ fn run_errors_are_one_clear_line() {
     assert!(err.contains("slowscan run must run as root"), "{err}");
 
     // Bad values (clap's message, with its usage hint).
-    let err = fails(ns.command(bin.to_str().unwrap()).args(["run", "--iface", "lo", "--window", "0"]));
+    let err = fails(
+        ns.command(bin.to_str().unwrap())
+            .args(["run", "--iface", "lo", "--window", "0"]),
+    );
     assert!(err.contains("window"), "{err}");
-    let err = fails(ns.command(bin.to_str().unwrap()).args(["run", "--iface", "lo", "--metrics", "nowhere"]));
+    let err = fails(ns.command(bin.to_str().unwrap()).args([
+        "run",
+        "--iface",
+        "lo",
+        "--metrics",
+        "nowhere",
+    ]));
     assert!(err.contains("ADDR:PORT"), "{err}");
 }

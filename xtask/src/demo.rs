@@ -10,19 +10,37 @@ use crate::{build_ebpf, cargo, run, setup};
 
 pub fn demo(args: &[String]) -> anyhow::Result<()> {
     if !crate::nix_is_root() {
-        bail!("the demo builds network namespaces and loads an XDP program: run `cargo xtask demo` as root");
+        bail!(
+            "the demo builds network namespaces and loads an XDP program: run `cargo xtask demo` as root"
+        );
     }
     setup::run()?;
     build_ebpf()?;
     eprintln!("xtask: building slowscan and the demo (release)");
-    run(cargo().args(["build", "--release", "-p", "slowscan-user", "-p", "slowscan-tests"]).args([
-        "--bin", "slowscan", "--bin", "demo",
-    ]))?;
+    run(cargo()
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "slowscan-user",
+            "-p",
+            "slowscan-tests",
+        ])
+        .args(["--bin", "slowscan", "--bin", "demo"]))?;
     // Ctrl-C reaches the whole process group: the demo catches it and tears
     // its lab down; xtask must outlive it to report.
     ignore_sigint();
     let status = cargo()
-        .args(["run", "--quiet", "--release", "-p", "slowscan-tests", "--bin", "demo", "--"])
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "slowscan-tests",
+            "--bin",
+            "demo",
+            "--",
+        ])
         .args(args)
         .status()
         .context("starting the demo")?;

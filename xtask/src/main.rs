@@ -60,7 +60,12 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Demo { keep_capture } => {
             let args: Vec<String> = keep_capture
-                .map(|p| vec!["--keep-capture".to_string(), std::path::absolute(p).unwrap().display().to_string()])
+                .map(|p| {
+                    vec![
+                        "--keep-capture".to_string(),
+                        std::path::absolute(p).unwrap().display().to_string(),
+                    ]
+                })
                 .unwrap_or_default();
             demo::demo(&args)
         }

@@ -45,11 +45,14 @@ fn apt() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("xtask setup: installing {}", missing.join(" "));
-    crate::run(Command::new("apt-get").arg("update").arg("-qq")).context("apt-get update (needs root)")?;
-    crate::run(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
+    crate::run(Command::new("apt-get").arg("update").arg("-qq"))
+        .context("apt-get update (needs root)")?;
+    crate::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
     .context("apt-get install (needs root)")
 }
 
@@ -103,11 +106,13 @@ fn bpf_linker() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("xtask setup: building bpf-linker 0.13.0 against LLVM 22 (a few minutes, once)");
-    crate::run(Command::new("cargo")
-        .args(["install", "bpf-linker", "--version", "0.13.0"])
-        .args(["--no-default-features", "--features", "llvm-22"])
-        .env("LLVM_PREFIX", "/usr/lib/llvm-22")
-        .env_remove("CARGO_TARGET_DIR"))?;
+    crate::run(
+        Command::new("cargo")
+            .args(["install", "bpf-linker", "--version", "0.13.0"])
+            .args(["--no-default-features", "--features", "llvm-22"])
+            .env("LLVM_PREFIX", "/usr/lib/llvm-22")
+            .env_remove("CARGO_TARGET_DIR"),
+    )?;
     if !quiet(Command::new("bpf-linker").arg("--version")) {
         bail!("bpf-linker was installed but does not run: is ~/.cargo/bin on PATH?");
     }

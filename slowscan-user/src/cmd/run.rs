@@ -89,18 +89,24 @@ impl FromStr for HumanDuration {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
-        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let n: f64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration: write e.g. 90, 90s, 500ms, 5m, 2h or 1d"))?;
+        let n: f64 = num.parse().map_err(|_| {
+            format!("`{s}` is not a duration: write e.g. 90, 90s, 500ms, 5m, 2h or 1d")
+        })?;
         let mul = match unit {
             "" | "s" => 1.0,
             "ms" => 0.001,
             "m" | "min" => 60.0,
             "h" => 3600.0,
             "d" => 86400.0,
-            _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m, h or d)")),
+            _ => {
+                return Err(format!(
+                    "`{s}`: unknown unit `{unit}` (use ms, s, m, h or d)"
+                ));
+            }
         };
         Ok(Self(Duration::from_secs_f64(n * mul)))
     }
@@ -132,14 +138,24 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let timeout = a.handshake_timeout.0;
-    anyhow::ensure!(!timeout.is_zero(), "--handshake-timeout must be longer than 0 s");
+    anyhow::ensure!(
+        !timeout.is_zero(),
+        "--handshake-timeout must be longer than 0 s"
+    );
     let cfg = DaemonConfig {
         iface: a.iface,
-        attach: if a.generic { AttachMode::Generic } else { AttachMode::Auto },
+        attach: if a.generic {
+            AttachMode::Generic
+        } else {
+            AttachMode::Auto
+        },
         mirror: a.mirror,
         engine: EngineConfig {
             handshake_timeout_ns: timeout.as_nanos() as u64,
-            detectors: vec![DetectorConfig { window, threshold: a.threshold }],
+            detectors: vec![DetectorConfig {
+                window,
+                threshold: a.threshold,
+            }],
             whitelist,
             report: true,
             ..EngineConfig::default()
@@ -147,7 +163,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         alerts: a.alerts,
         metrics: a.metrics.0,
         learn_for: a.learn_for.map(|d| d.0),
-        learn: LearnConfig { eligible_high_ports: a.eligible_high_ports },
+        learn: LearnConfig {
+            eligible_high_ports: a.eligible_high_ports,
+        },
         learn_out: a.learn_out,
         summary_every: a.summary_every.map(|d| d.0),
         run_for: a.run_for.map(|d| d.0),

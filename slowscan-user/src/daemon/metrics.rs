@@ -21,11 +21,24 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     PrometheusBuilder::new()
         .with_http_listener(addr)
         .install()
-        .with_context(|| format!("starting the Prometheus endpoint on {addr} (in use? `--metrics off` disables it)"))?;
-    metrics::describe_counter!("slowscan_records_lost_total", "Records the kernel could not hand to the daemon");
+        .with_context(|| {
+            format!(
+                "starting the Prometheus endpoint on {addr} (in use? `--metrics off` disables it)"
+            )
+        })?;
+    metrics::describe_counter!(
+        "slowscan_records_lost_total",
+        "Records the kernel could not hand to the daemon"
+    );
     metrics::describe_counter!("slowscan_alerts_total", "Alerts written to the alert sink");
-    metrics::describe_gauge!("slowscan_pending_attempts", "Attempts waiting for their handshake (R5)");
-    metrics::describe_gauge!("slowscan_tracked_sources", "Sources with failed attempts in the window (R6)");
+    metrics::describe_gauge!(
+        "slowscan_pending_attempts",
+        "Attempts waiting for their handshake (R5)"
+    );
+    metrics::describe_gauge!(
+        "slowscan_tracked_sources",
+        "Sources with failed attempts in the window (R6)"
+    );
     Ok(())
 }
 

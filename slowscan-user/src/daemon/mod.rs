@@ -128,7 +128,11 @@ impl fmt::Display for Summary {
         writeln!(
             f,
             "slowscan summary: {} on {} for {:.1} s ({})",
-            if s.alerts_sent == 1 { "1 alert".to_string() } else { format!("{} alerts", s.alerts_sent) },
+            if s.alerts_sent == 1 {
+                "1 alert".to_string()
+            } else {
+                format!("{} alerts", s.alerts_sent)
+            },
             self.iface,
             self.ran_for.as_secs_f64(),
             self.stop_reason
@@ -149,7 +153,12 @@ impl fmt::Display for Summary {
             e.pending,
             e.sources
         )?;
-        writeln!(f, "  kernel: {} records_lost={}", s.kernel, s.records_lost())?;
+        writeln!(
+            f,
+            "  kernel: {} records_lost={}",
+            s.kernel,
+            s.records_lost()
+        )?;
         if let Some(n) = self.learned {
             writeln!(f, "  learned whitelist: {n} destinations")?;
         }
@@ -170,7 +179,11 @@ impl fmt::Display for Summary {
 /// The interfaces that exist here (`/sys/class/net`), sorted.
 pub fn interfaces() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -180,7 +193,10 @@ pub fn interfaces() -> Vec<String> {
 pub fn check_interface(iface: &str) -> anyhow::Result<()> {
     let all = interfaces();
     if !all.iter().any(|i| i == iface) {
-        bail!("interface {iface} does not exist (ip link lists: {})", all.join(", "));
+        bail!(
+            "interface {iface} does not exist (ip link lists: {})",
+            all.join(", ")
+        );
     }
     Ok(())
 }
@@ -205,7 +221,10 @@ pub fn monotonic_ns() -> u64 {
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid clock id and out-pointer.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec * 1_000_000_000 + ts.tv_nsec
@@ -254,31 +273,49 @@ async fn run_async(mut cfg: DaemonConfig) -> anyhow::Result<Summary> {
         info!("metrics on http://{addr}/metrics");
     }
 
-    let mut dp = DataPlane::load(ProgramOptions { prefilter: true, mirror: cfg.mirror })?;
+    let mut dp = DataPlane::load(ProgramOptions {
+        prefilter: true,
+        mirror: cfg.mirror,
+    })?;
     dp.attach(&cfg.iface, cfg.attach)?;
     let _pins = PinGuard(cfg.iface.clone());
     match dp.pin(&cfg.iface) {
-        Ok(dir) => info!("maps pinned in {} (for `slowscan whitelist … --iface {}`)", dir.display(), cfg.iface),
+        Ok(dir) => info!(
+            "maps pinned in {} (for `slowscan whitelist … --iface {}`)",
+            dir.display(),
+            cfg.iface
+        ),
         Err(e) => warn!("maps not pinned, `slowscan whitelist` cannot reach this sensor: {e:#}"),
     }
     if let Some(wl) = &cfg.engine.whitelist {
         load_into_kernel(&mut dp, wl)?;
         info!("{} whitelist entries loaded into the kernel map", wl.len());
     }
-    let mut reader = dp.take_records()?.into_async().context("registering the ring buffer with tokio")?;
+    let mut reader = dp
+        .take_records()?
+        .into_async()
+        .context("registering the ring buffer with tokio")?;
 
     cfg.engine.wall_clock_offset_ns = wall_clock_offset_ns();
     let timeout_ns = cfg.engine.handshake_timeout_ns;
     let (mut engine, mut phase) = match cfg.learn_for {
         Some(d) => {
-            info!("learning the whitelist for {} s (R4.1), then detecting", d.as_secs());
+            info!(
+                "learning the whitelist for {} s (R4.1), then detecting",
+                d.as_secs()
+            );
             let learn_cfg = EngineConfig {
                 detectors: Vec::new(),
                 learn: Some(cfg.learn.clone()),
                 report: false,
                 ..cfg.engine.clone()
             };
-            (Engine::new(learn_cfg), Phase::Learning { until: Instant::now() + d })
+            (
+                Engine::new(learn_cfg),
+                Phase::Learning {
+                    until: Instant::now() + d,
+                },
+            )
         }
         None => (Engine::new(cfg.engine.clone()), Phase::Detecting),
     };
@@ -287,7 +324,12 @@ async fn run_async(mut cfg: DaemonConfig) -> anyhow::Result<Summary> {
         .detectors
         .iter()
         .map(|d| match d.window.length_ns() {
-            Some(ns) => format!("{} {} s, threshold {}", d.window.mode(), ns / SECOND_NS, d.threshold),
+            Some(ns) => format!(
+                "{} {} s, threshold {}",
+                d.window.mode(),
+                ns / SECOND_NS,
+                d.threshold
+            ),
             None => format!("window none, threshold {}", d.threshold),
         })
         .collect();
@@ -418,7 +460,16 @@ async fn run_async(mut cfg: DaemonConfig) -> anyhow::Result<Summary> {
             alerts_sent += 1;
         }
     }
-    let snap = snapshot(&dp, reader.get_mut().bad_items, &engine, base, alerts_sent, &phase, dp.pending_len().ok(), whitelist_entries)?;
+    let snap = snapshot(
+        &dp,
+        reader.get_mut().bad_items,
+        &engine,
+        base,
+        alerts_sent,
+        &phase,
+        dp.pending_len().ok(),
+        whitelist_entries,
+    )?;
     if cfg.metrics.is_some() {
         metrics::publish(&snap);
     }
@@ -445,7 +496,8 @@ fn shape_name(a: &Alert) -> &'static str {
 fn load_into_kernel(dp: &mut DataPlane, wl: &Whitelist) -> anyhow::Result<()> {
     let mut map = dp.whitelist()?;
     for k in wl.sorted_keys() {
-        map.insert(k).with_context(|| format!("whitelisting {}:{}", ip_of(&k), k.port))?;
+        map.insert(k)
+            .with_context(|| format!("whitelisting {}:{}", ip_of(&k), k.port))?;
     }
     Ok(())
 }

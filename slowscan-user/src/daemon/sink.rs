@@ -28,7 +28,10 @@ impl AlertSink {
             .create(true)
             .open(spec)
             .with_context(|| format!("opening the alerts file {} for appending", spec.display()))?;
-        Ok(Self::File { file, path: spec.to_path_buf() })
+        Ok(Self::File {
+            file,
+            path: spec.to_path_buf(),
+        })
     }
 
     /// Writes one alert as a JSON line and flushes it (a file: to disk).
@@ -38,7 +41,9 @@ impl AlertSink {
         match self {
             Self::Stdout(out) => {
                 let mut out = out.lock();
-                out.write_all(line.as_bytes()).and_then(|()| out.flush()).context("writing an alert to stdout")
+                out.write_all(line.as_bytes())
+                    .and_then(|()| out.flush())
+                    .context("writing an alert to stdout")
             }
             Self::File { file, path } => file
                 .write_all(line.as_bytes())

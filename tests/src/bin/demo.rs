@@ -10,7 +10,8 @@ use std::{path::PathBuf, process::ExitCode, time::Instant};
 
 use anyhow::{Context, bail};
 use slowscan_tests::lab::{
-    self, BENIGN, DEAD_PORT, HORIZONTAL_RANGE, Lab, MISCONFIGURED, SCANNER_H, SCANNER_V, SENSOR_IF, SERVER, Scanner,
+    self, BENIGN, DEAD_PORT, HORIZONTAL_RANGE, Lab, MISCONFIGURED, SCANNER_H, SCANNER_V, SENSOR_IF,
+    SERVER, Scanner,
 };
 
 const THRESHOLD: &str = "9";
@@ -57,23 +58,31 @@ fn demo() -> anyhow::Result<()> {
     say("building the lab: namespaces on a bridge, mirror port to the sensor (198.51.100.0/24)");
     let mut lab = Lab::new()?;
     lab.start_services()?;
-    say(&format!("server {SERVER}: http.server on 80, listeners on 22, 443, 8080; 21 more addresses .100–.120"));
+    say(&format!(
+        "server {SERVER}: http.server on 80, listeners on 22, 443, 8080; 21 more addresses .100–.120"
+    ));
     if let Some(p) = &keep_capture {
         lab.start_capture(p)?;
-        say(&format!("capturing what the sensor sees to {}", p.display()));
+        say(&format!(
+            "capturing what the sensor sees to {}",
+            p.display()
+        ));
     }
-    let sensor = lab.start_sensor(&slowscan, &[
-        "--window",
-        "300",
-        "--threshold",
-        THRESHOLD,
-        "--handshake-timeout",
-        &TIMEOUT_S.to_string(),
-        "--metrics",
-        "127.0.0.1:9464",
-        "--summary-every",
-        "10",
-    ])?;
+    let sensor = lab.start_sensor(
+        &slowscan,
+        &[
+            "--window",
+            "300",
+            "--threshold",
+            THRESHOLD,
+            "--handshake-timeout",
+            &TIMEOUT_S.to_string(),
+            "--metrics",
+            "127.0.0.1:9464",
+            "--summary-every",
+            "10",
+        ],
+    )?;
     say(&format!(
         "sensor: slowscan run --iface {SENSOR_IF} --mirror --window 300 --threshold {THRESHOLD} --handshake-timeout {TIMEOUT_S} (pid {})",
         sensor.pid()
@@ -90,11 +99,28 @@ fn demo() -> anyhow::Result<()> {
     say(&format!(
         "scanner {SCANNER_H}: nmap -sS --scan-delay 1s -p 23 {HORIZONTAL_RANGE}   (horizontal slow scan)"
     ));
-    let v = lab.spawn_nmap(Scanner::Vertical, &["--scan-delay", "1s", "-p", "1-25", SERVER])?;
-    let h = lab.spawn_nmap(Scanner::Horizontal, &["--scan-delay", "1s", "--max-hostgroup", "1", "-p", "23", HORIZONTAL_RANGE])?;
+    let v = lab.spawn_nmap(
+        Scanner::Vertical,
+        &["--scan-delay", "1s", "-p", "1-25", SERVER],
+    )?;
+    let h = lab.spawn_nmap(
+        Scanner::Horizontal,
+        &[
+            "--scan-delay",
+            "1s",
+            "--max-hostgroup",
+            "1",
+            "-p",
+            "23",
+            HORIZONTAL_RANGE,
+        ],
+    )?;
     lab.wait_nmap(Scanner::Vertical, v)?;
     lab.wait_nmap(Scanner::Horizontal, h)?;
-    say(&format!("scans done; waiting {} s for the last handshakes to time out", TIMEOUT_S + 2));
+    say(&format!(
+        "scans done; waiting {} s for the last handshakes to time out",
+        TIMEOUT_S + 2
+    ));
     lab::sleep(std::time::Duration::from_secs(TIMEOUT_S + 2))?;
 
     let metrics = lab
@@ -136,18 +162,33 @@ fn demo() -> anyhow::Result<()> {
         "slowscan_tracked_sources",
         "slowscan_alerts_total",
     ];
-    println!("\n=== metrics (excerpt of http://127.0.0.1:9464/metrics in the sensor namespace) ===");
-    for l in metrics.lines().filter(|l| wanted.iter().any(|w| l.starts_with(w))) {
+    println!(
+        "\n=== metrics (excerpt of http://127.0.0.1:9464/metrics in the sensor namespace) ==="
+    );
+    for l in metrics
+        .lines()
+        .filter(|l| wanted.iter().any(|w| l.starts_with(w)))
+    {
         println!("{l}");
     }
 
-    let sources: std::collections::BTreeSet<&str> =
-        result.alerts.iter().filter_map(|a| a["source"]["ip"].as_str()).collect();
+    let sources: std::collections::BTreeSet<&str> = result
+        .alerts
+        .iter()
+        .filter_map(|a| a["source"]["ip"].as_str())
+        .collect();
     let expected: std::collections::BTreeSet<&str> = [SCANNER_V, SCANNER_H].into();
     if let Some(p) = &keep_capture {
-        println!("\ncapture kept: {}  (try: slowscan replay {})", p.display(), p.display());
+        println!(
+            "\ncapture kept: {}  (try: slowscan replay {})",
+            p.display(),
+            p.display()
+        );
     }
-    println!("\ndemo finished in {:.0} s", started.elapsed().as_secs_f64());
+    println!(
+        "\ndemo finished in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     if !result.status.success() {
         bail!("the sensor exited with {}", result.status);
     }
