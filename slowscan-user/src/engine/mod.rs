@@ -345,13 +345,13 @@ impl Engine {
     /// and their sources' buckets, then the sources themselves.
     #[inline]
     fn prefetch_expiry(&self) {
-        self.pending.prefetch_queued(16);
-        if let Some(a) = self.pending.queued(8) {
+        self.pending.prefetch_queued(24);
+        if let Some(a) = self.pending.queued(12) {
             self.pending.prefetch_bucket(self.pending.hash(&a.key));
             self.counting
                 .prefetch_bucket(self.counting.hash(&source_key(&a.key)));
         }
-        if let Some(a) = self.pending.queued(4) {
+        if let Some(a) = self.pending.queued(6) {
             self.counting
                 .prefetch_entry(self.counting.hash(&source_key(&a.key)));
         }

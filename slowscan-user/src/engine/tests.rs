@@ -653,7 +653,12 @@ fn disorder_is_tolerated_without_losing_counts() {
 
 #[test]
 fn report_serialises_with_address_keys() {
-    let recs = [syn(0, 1, 1, 80, 1), rec(S, 1, 1, 80, ACK, 2), syn(0, 2, 1, 81, 1), syn(S, 2, 2, 81, 1)];
+    let recs = [
+        syn(0, 1, 1, 80, 1),
+        rec(S, 1, 1, 80, ACK, 2),
+        syn(0, 2, 1, 81, 1),
+        syn(S, 2, 2, 81, 1),
+    ];
     let (_, _, e) = run(cfg(Window::None, 100), &recs);
     let v = serde_json::to_value(e.report()).unwrap();
     assert_eq!(

@@ -129,6 +129,8 @@ impl PairSet {
     }
 }
 
+/// `repr(C)`: the key (read by every lookup) first, the inline pairs next.
+#[repr(C)]
 struct Source {
     key: SourceKey,
     generation: u32,
@@ -455,7 +457,9 @@ impl Counting {
     pub fn prefetch_entry(&self, hash: u64) {
         if let Some(s) = self.index.peek(hash) {
             let s = s as usize;
-            prefetch(&self.slab[s]);
+            let p = &self.slab[s] as *const Source;
+            prefetch(p);
+            prefetch(p.wrapping_byte_add(64));
             prefetch(&self.gstate[s * self.groups.len()]);
         }
     }
