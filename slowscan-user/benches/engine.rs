@@ -2,7 +2,15 @@
 //! per pending attempt and per tracked source, and the peak heap of a flood of
 //! 10 million spoofed SYNs under the default caps.
 //!
-//! `cargo bench -p slowscan-user --bench engine` (about 30 s).
+//! `cargo bench -p slowscan-user --bench engine` (about 50 s). Under
+//! `cargo test --benches` it only smoke-tests on a small stream.
+//!
+//! Measured on the 2-core development VM (shared with other builds, so
+//! ±30 %): `process_batch` 8.9 M records/s, `process` 7.8 M records/s at
+//! 1M pending / 100k sources; 92 bytes per pending attempt (80 when the
+//! queue holds no Established leftovers), 184 bytes per single-failure
+//! source, ≈ 250 per source with two inline pairs; 10M spoofed SYNs in
+//! 4.3 s with a 272 MiB heap peak.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;

@@ -84,12 +84,13 @@ pub const SECOND_NS: u64 = 1_000_000_000;
 
 /// R5.1: default handshake timeout.
 pub const DEFAULT_HANDSHAKE_TIMEOUT_NS: u64 = 60 * SECOND_NS;
-/// Default cap on pending attempts (≈ 80–100 MB at the measured bytes per
-/// attempt).
+/// Default cap on pending attempts (≈ 84–97 MB at the measured 80–92 bytes
+/// per attempt).
 pub const DEFAULT_MAX_PENDING: usize = 1 << 20;
-/// Default cap on tracked sources (≈ 200 MB at the measured bytes per
+/// Default cap on tracked sources (≈ 190 MB at the measured 184 bytes per
 /// single-failure source). With both defaults a flood of 10 million spoofed
-/// SYNs from random sources stays well under 1 GiB (see `benches/engine.rs`).
+/// SYNs from random sources peaks at ≈ 270 MiB of heap, well under 1 GiB
+/// (`benches/engine.rs`).
 pub const DEFAULT_MAX_SOURCES: usize = 1 << 20;
 pub const DEFAULT_MAX_TARGETS_IN_ALERT: usize = 32;
 
