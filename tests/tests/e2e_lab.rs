@@ -28,7 +28,7 @@ fn has(tool: &str) -> bool {
 }
 
 fn tools_present(test: &str) -> bool {
-    let missing: Vec<&str> = ["nmap", "tc", "python3", "setpriv"]
+    let missing: Vec<&str> = ["nmap", "tc", "python3", "setpriv", "nsenter"]
         .into_iter()
         .filter(|t| !has(t))
         .collect();
@@ -110,6 +110,40 @@ fn slow_scans_in_the_lab_alert_exactly_the_scanners() {
     assert!(
         err.contains(&format!("attaching XDP to {SENSOR_IF}")),
         "unexpected message: {err}"
+    );
+
+    // A live whitelist push (R4.4) through the sensor's pinned map: under
+    // `ip netns exec` the pins live in the sensor's own mount namespace.
+    let pid = sensor.pid().to_string();
+    let push = Command::new("nsenter")
+        .args(["-t", &pid, "-m", "-n"])
+        .arg(&bin)
+        .args([
+            "whitelist",
+            "add",
+            &format!("{SERVER}:8080"),
+            "--iface",
+            SENSOR_IF,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        push.status.success(),
+        "whitelist add: {}",
+        String::from_utf8_lossy(&push.stderr)
+    );
+
+    // After attaching it keeps only CAP_NET_ADMIN (12) and CAP_BPF (39).
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let cap_eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap()
+        .trim();
+    assert_eq!(
+        u64::from_str_radix(cap_eff, 16).unwrap(),
+        (1 << 12) | (1 << 39),
+        "CapEff {cap_eff}"
     );
 
     lab::sleep(Duration::from_secs(2)).unwrap();

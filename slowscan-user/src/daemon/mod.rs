@@ -215,6 +215,26 @@ pub fn check_privileges() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reduces the effective and permitted capability sets to CAP_BPF (map
+/// operations, the learned whitelist) and CAP_NET_ADMIN (detaching); without
+/// CAP_BPF in the kernel's list, CAP_SYS_ADMIN stands in for it. Returns the
+/// names kept.
+pub fn drop_capabilities() -> Result<String, caps::errors::CapsError> {
+    use caps::{CapSet, Capability, CapsHashSet};
+    let all = caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all());
+    let bpf = if all.contains(&Capability::CAP_BPF) {
+        Capability::CAP_BPF
+    } else {
+        Capability::CAP_SYS_ADMIN
+    };
+    let keep: CapsHashSet = [bpf, Capability::CAP_NET_ADMIN].into_iter().collect();
+    caps::set(None, CapSet::Effective, &keep)?;
+    caps::set(None, CapSet::Permitted, &keep)?;
+    caps::clear(None, CapSet::Inheritable)?;
+    let _ = caps::clear(None, CapSet::Ambient);
+    Ok(format!("{bpf} and CAP_NET_ADMIN"))
+}
+
 /// CLOCK_MONOTONIC in ns: the clock of kernel record timestamps.
 pub fn monotonic_ns() -> u64 {
     clock_ns(libc::CLOCK_MONOTONIC) as u64
@@ -290,6 +310,12 @@ async fn run_async(mut cfg: DaemonConfig) -> anyhow::Result<Summary> {
     if let Some(wl) = &cfg.engine.whitelist {
         load_into_kernel(&mut dp, wl)?;
         info!("{} whitelist entries loaded into the kernel map", wl.len());
+    }
+    // Attached, pinned, whitelist loaded: keep only what running and
+    // detaching still need.
+    match drop_capabilities() {
+        Ok(kept) => info!("capabilities dropped; kept {kept}"),
+        Err(e) => warn!("could not drop capabilities: {e}"),
     }
     let mut reader = dp
         .take_records()?
