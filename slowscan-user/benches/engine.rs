@@ -135,7 +135,11 @@ fn throughput(c: &mut Criterion, quick: bool) {
     let mut stream = Stream { i: 0 };
     let mut buf = Vec::new();
     // Warm up to steady state: 75 s of traffic.
-    let warm = if quick { 10_000 } else { (75 * SECOND_NS / SYN_STEP_NS) as usize * 3 / 2 };
+    let warm = if quick {
+        10_000
+    } else {
+        (75 * SECOND_NS / SYN_STEP_NS) as usize * 3 / 2
+    };
     stream.fill(&mut buf, warm);
     e.process_batch(&buf, &mut alerts);
     let st = e.stats();
