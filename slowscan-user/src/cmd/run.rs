@@ -52,6 +52,10 @@ pub struct Args {
     /// Log a one-line summary to stderr this often (e.g. 60, 5m).
     #[arg(long, value_name = "DURATION")]
     summary_every: Option<HumanDuration>,
+    /// Keep no per-source totals for the final summary (they grow with the
+    /// number of sources seen, without a cap: use this on busy networks).
+    #[arg(long)]
+    no_source_totals: bool,
     /// Stop by itself after this long (e.g. 90s, 2h).
     #[arg(long = "for", value_name = "DURATION")]
     run_for: Option<HumanDuration>,
@@ -157,7 +161,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 threshold: a.threshold,
             }],
             whitelist,
-            report: true,
+            report: !a.no_source_totals,
             ..EngineConfig::default()
         },
         alerts: a.alerts,
