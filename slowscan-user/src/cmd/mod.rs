@@ -1,5 +1,8 @@
 //! Command-line front end. Logs go to stderr; alerts never do.
 
+mod learn;
+mod options;
+mod replay;
 mod run;
 mod whitelist;
 
@@ -24,12 +27,18 @@ enum Command {
     Run(Box<run::Args>),
     /// Change a running sensor's kernel whitelist (R4.4) through its pinned map.
     Whitelist(whitelist::Args),
+    /// Offline detection over capture files (pcap, pcapng, gzipped): alerts, report, sweep.
+    Replay(Box<replay::Args>),
+    /// Learn a whitelist (R4.1–R4.3) from capture files.
+    Learn(Box<learn::Args>),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(a) => run::run(*a),
         Command::Whitelist(a) => whitelist::run(a),
+        Command::Replay(a) => replay::run(*a),
+        Command::Learn(a) => learn::run(*a),
     }
 }
 

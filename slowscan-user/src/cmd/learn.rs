@@ -1,0 +1,94 @@
+//! `slowscan learn FILE... --out whitelist.json`: offline whitelist learning
+//! (R4.1–R4.3). The capture files are the whitelist-creation period (the
+//! paper: one working day); every destination (address, port) with at least
+//! one Established connection (R5) on an eligible port (below 1024, or listed
+//! in `--eligible-high-ports`) becomes an entry, with its count and first and
+//! last time seen.
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::bail;
+use clap::Args as ClapArgs;
+use slowscan::engine::{Engine, LearnConfig, Whitelist};
+
+use super::options::{EngineArgs, HumanDuration};
+use super::replay::{Input, Progress, check_inputs, feed};
+
+#[derive(ClapArgs)]
+pub struct Args {
+    /// Capture files of the learning period (pcap or pcapng, gzipped or not),
+    /// read in the order given as one continuous stream.
+    #[arg(value_name = "FILE", required_unless_present = "iface")]
+    files: Vec<PathBuf>,
+    /// Where to write the whitelist (JSON; `slowscan run --whitelist` and
+    /// `slowscan replay --whitelist` read it).
+    #[arg(long, value_name = "FILE", required_unless_present = "iface")]
+    out: Option<PathBuf>,
+    /// Ports ≥ 1024 eligible besides 1–1023 (R4.3), comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "PORT,…",
+          value_parser = clap::value_parser!(u16).range(1..),
+          default_values_t = LearnConfig::default().eligible_high_ports)]
+    eligible_high_ports: Vec<u16>,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Learning on a live interface is done by the sensor (`slowscan run
+    /// --learn-for`).
+    #[arg(long, value_name = "IF")]
+    iface: Option<String>,
+    /// With --iface: see `slowscan run --learn-for`.
+    #[arg(long = "for", value_name = "DURATION", requires = "iface")]
+    learn_for: Option<HumanDuration>,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if let Some(iface) = &a.iface {
+        bail!(
+            "learning from an interface: use `slowscan run --iface {iface} --learn-for DURATION \
+             --learn-out FILE` (it learns, saves the whitelist, loads it into the kernel, then \
+             detects); `slowscan learn` reads capture files"
+        );
+    }
+    let out = a.out.expect("clap requires --out without --iface");
+    let mut cfg = a.engine.engine_config()?;
+    // The detectors are not needed, but they cost little; learning needs R5 only.
+    cfg.learn = Some(LearnConfig {
+        eligible_high_ports: a.eligible_high_ports,
+    });
+    // A given whitelist is kept: its destinations are not analysed (R4.4) and
+    // stay in the output beside the newly learned ones.
+    let start = cfg.whitelist.clone().unwrap_or_default();
+    let total_bytes = check_inputs(&a.files)?;
+    let mut engine = Engine::new(cfg);
+    let mut progress = Progress::new(total_bytes);
+    let mut input = Input::default();
+    let damage = feed(&a.files, &mut engine, &mut input, &mut progress, |_| Ok(()))?;
+    progress.finish();
+
+    let learned = engine.learned().expect("learning was configured");
+    let connections: u64 = learned.iter().map(|(_, e)| e.established).sum();
+    let new_entries = learned.len();
+    let mut whitelist: Whitelist = start;
+    for (key, entry) in learned.iter() {
+        whitelist.insert(*key, *entry);
+    }
+    whitelist.save(&out)?;
+    let stats = engine.stats();
+    tracing::info!(
+        "learned {new_entries} destinations from {connections} Established connections to \
+         eligible ports ({} attempts, {} established in all; {} packets in {} file(s)); \
+         wrote {} entries to {}",
+        stats.attempts,
+        stats.established,
+        input.frames.frames,
+        input.files.len(),
+        whitelist.len(),
+        out.display()
+    );
+    match damage {
+        None => Ok(ExitCode::SUCCESS),
+        Some(e) => Err(anyhow::Error::new(e).context(format!(
+            "learning stopped early: {} was written from the {} packets read before this point",
+            out.display(),
+            input.frames.frames
+        ))),
+    }
+}

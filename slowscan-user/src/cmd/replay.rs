@@ -1,0 +1,756 @@
+//! `slowscan replay FILE...`: the engine over capture files.
+//!
+//! The files (pcap or pcapng, Ethernet, Linux cooked or raw IP, gzipped or
+//! not) are read in the order given as one continuous stream, through the
+//! same frame parser and engine as the live sensor, so the same traffic gives
+//! the same alerts. Alerts are JSON lines (R8) on `--alerts`; `--report`
+//! writes a JSON summary; `--sweep` runs the paper's windows × thresholds
+//! (Table 4) in one pass.
+//!
+//! Damage: when a capture turns out truncated or corrupt, what was decided
+//! before the damage is still delivered (alerts written, report written with
+//! `"complete": false`), then the command fails with the file and the byte
+//! offset. Attempts still pending at that point stay undecided (their
+//! follow-ups may lie past the damage). An empty capture is an empty result.
+use std::{
+    collections::HashSet,
+    fs::File,
+    io::{self, BufWriter, IsTerminal, Write},
+    net::IpAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use clap::Args as ClapArgs;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use slowscan::{
+    capture::{CaptureError, CaptureReader},
+    engine::{Alert, DetectorConfig, Engine, EngineStats, Report, rfc3339},
+    frame::{FrameCounters, FrameOutcome, parse_frame_info},
+};
+
+use super::options::{EngineArgs, WindowLen, WindowMode};
+
+/// The paper's Table 4: windows 600 s, 3600 s, none …
+const SWEEP_WINDOWS: [Option<u64>; 3] = [Some(600), Some(3600), None];
+/// … × thresholds 4–9 (R6.2).
+const SWEEP_THRESHOLDS: [u32; 6] = [4, 5, 6, 7, 8, 9];
+
+#[derive(ClapArgs)]
+pub struct Args {
+    /// Capture files: pcap or pcapng (Ethernet, Linux cooked, raw IP), gzipped
+    /// or not. Read in the order given, as one continuous stream.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Alerts as JSON lines: `-` for stdout (the default, except with
+    /// --sweep: none unless asked for), or a file (created or truncated).
+    #[arg(long, value_name = "PATH|-")]
+    alerts: Option<PathBuf>,
+    /// Write a JSON summary here: totals (attempts, established, failed,
+    /// untracked), per-source totals, frame counters, engine counters and
+    /// per-detector results.
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+    /// Run every (window, threshold) of the paper's Table 4 in one pass and
+    /// print the matrix of alerts (distinct alerting sources) on stdout.
+    #[arg(long, conflicts_with_all = ["window", "threshold"])]
+    sweep: bool,
+    /// With --sweep: the windows (default 600,3600,none).
+    #[arg(long, value_delimiter = ',', value_name = "SECONDS|none,…")]
+    sweep_windows: Vec<WindowLen>,
+    /// With --sweep: the thresholds (default 4,5,6,7,8,9).
+    #[arg(long, value_delimiter = ',', value_name = "N,…")]
+    sweep_thresholds: Vec<u32>,
+    /// With --sweep: file of known scanner addresses (one per line, `#`
+    /// comments); adds the false-positive rate FP/(FP+TN) per cell.
+    #[arg(long, value_name = "FILE")]
+    ground_truth: Option<PathBuf>,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if !a.sweep {
+        for (given, name) in [
+            (!a.sweep_windows.is_empty(), "--sweep-windows"),
+            (!a.sweep_thresholds.is_empty(), "--sweep-thresholds"),
+            (a.ground_truth.is_some(), "--ground-truth"),
+        ] {
+            if given {
+                bail!("{name} applies to --sweep only (add --sweep)");
+            }
+        }
+    }
+    let mut cfg = a.engine.engine_config()?;
+    cfg.report = true;
+    let (windows, thresholds) = if a.sweep {
+        let windows = dedup(if a.sweep_windows.is_empty() {
+            SWEEP_WINDOWS
+                .iter()
+                .map(|w| WindowLen(w.map(|s| s * 1_000_000_000)))
+                .collect()
+        } else {
+            a.sweep_windows.clone()
+        });
+        let thresholds = dedup(if a.sweep_thresholds.is_empty() {
+            SWEEP_THRESHOLDS.to_vec()
+        } else {
+            a.sweep_thresholds.clone()
+        });
+        (windows, thresholds)
+    } else {
+        (vec![a.engine.window], vec![a.engine.threshold])
+    };
+    cfg.detectors = windows
+        .iter()
+        .flat_map(|w| {
+            thresholds.iter().map(|&threshold| DetectorConfig {
+                window: w.window(a.engine.window_mode),
+                threshold,
+            })
+        })
+        .collect();
+    let ground_truth = match &a.ground_truth {
+        Some(p) => Some(load_ground_truth(p)?),
+        None => None,
+    };
+
+    // Where each output goes; stdout carries at most one of them.
+    let alerts_path = match (&a.alerts, a.sweep) {
+        (Some(p), _) => Some(p.clone()),
+        (None, false) => Some(PathBuf::from("-")),
+        (None, true) => None,
+    };
+    let is_stdout = |p: &Option<PathBuf>| p.as_deref() == Some(Path::new("-"));
+    if a.sweep && is_stdout(&alerts_path) {
+        bail!("--sweep prints its matrix on stdout: give --alerts a file");
+    }
+    if is_stdout(&a.report) && (a.sweep || is_stdout(&alerts_path)) {
+        bail!("stdout already carries the alerts or the matrix: give --report a file");
+    }
+
+    let total_bytes = check_inputs(&a.files)?;
+    let mut alerts = AlertOut::open(alerts_path.as_deref())?;
+    let mut tallies = vec![Tally::default(); cfg.detectors.len()];
+    let detectors = cfg.detectors.clone();
+    let timeout_ns = cfg.handshake_timeout_ns;
+    let whitelist_entries = cfg.whitelist.as_ref().map_or(0, |w| w.len());
+    let mut engine = Engine::new(cfg);
+    let mut progress = Progress::new(total_bytes);
+    let started = Instant::now();
+
+    let mut input = Input::default();
+    let damage = feed(&a.files, &mut engine, &mut input, &mut progress, |batch| {
+        for alert in batch {
+            let t = &mut tallies[alert.detector];
+            t.alerts += 1;
+            t.sources.insert(alert.source);
+        }
+        alerts.write(batch)
+    })?;
+    progress.finish();
+    let elapsed = started.elapsed();
+    alerts.flush()?;
+
+    let stats = engine.stats();
+    let totals = engine.report();
+    let cells: Vec<DetectorResult> = detectors
+        .iter()
+        .zip(&tallies)
+        .map(|(d, t)| DetectorResult::new(d, t, &totals, ground_truth.as_ref()))
+        .collect();
+    let error = damage.as_ref().map(|e| e.to_string());
+    if let Some(path) = &a.report {
+        let report = ReplayReport {
+            totals: &totals,
+            complete: damage.is_none(),
+            error: error.clone(),
+            packets: input.frames.frames,
+            first_packet: input.first_ts_ns.map(|t| rfc3339::format(t as i64)),
+            last_packet: input.last_ts_ns.map(|t| rfc3339::format(t as i64)),
+            files: &input.files,
+            frames: FramesJson::from(&input.frames),
+            engine: stats,
+            handshake_timeout_seconds: timeout_ns as f64 / 1e9,
+            whitelist_entries,
+            alerts: stats.alerts,
+            detectors: &cells,
+            ground_truth: ground_truth.as_ref().map(|g| g.len()),
+            seconds: elapsed.as_secs_f64(),
+        };
+        write_report(path, &report)?;
+    }
+    if a.sweep {
+        let mut out = io::stdout().lock();
+        print_sweep(
+            &mut out,
+            &windows,
+            &thresholds,
+            &a.engine,
+            &cells,
+            &totals,
+            ground_truth.as_ref(),
+        )
+        .and_then(|()| out.flush())
+        .context("writing the sweep matrix to stdout")?;
+    }
+
+    let rate = input.frames.frames as f64 / elapsed.as_secs_f64().max(1e-9);
+    tracing::info!(
+        "replayed {} file(s): {} packets ({} TCP) in {:.2} s ({:.0} packets/s); \
+         {} attempts, {} established, {} failed, {} untracked; {} alerts from {} sources",
+        input.files.len(),
+        input.frames.frames,
+        input.frames.records,
+        elapsed.as_secs_f64(),
+        rate,
+        totals.attempts,
+        totals.established,
+        totals.failed,
+        totals.untracked,
+        stats.alerts,
+        tallies
+            .iter()
+            .flat_map(|t| &t.sources)
+            .collect::<HashSet<_>>()
+            .len(),
+    );
+    if stats.evicted_pending + stats.evicted_sources > 0 {
+        tracing::warn!(
+            "memory caps reached: {} pending attempts decided early, {} sources forgotten \
+             (raise --max-pending / --max-sources)",
+            stats.evicted_pending,
+            stats.evicted_sources
+        );
+    }
+    match damage {
+        None => Ok(ExitCode::SUCCESS),
+        Some(e) => Err(anyhow::Error::new(e).context(format!(
+            "replay stopped early: the alerts{} cover the {} packets read before this point \
+             ({} attempts still pending there were left undecided)",
+            if a.report.is_some() {
+                " and the report"
+            } else {
+                ""
+            },
+            input.frames.frames,
+            stats.pending
+        ))),
+    }
+}
+
+fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(v.len());
+    for x in v {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Reading the files (shared with `learn`)
+
+/// What was read from the capture files.
+#[derive(Default)]
+pub(super) struct Input {
+    pub files: Vec<FileSummary>,
+    pub frames: FrameCounters,
+    pub first_ts_ns: Option<u64>,
+    pub last_ts_ns: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(super) struct FileSummary {
+    pub path: PathBuf,
+    /// Packets read (every frame, whatever it held).
+    pub packets: u64,
+    /// TCP segments among them.
+    pub tcp: u64,
+    /// Read to its end without damage.
+    pub complete: bool,
+}
+
+/// Opens every file first, so a missing file, a file that is not a capture
+/// or an unsupported link type is reported before anything is processed.
+/// Returns the total size in bytes (for the progress bar).
+pub(super) fn check_inputs(files: &[PathBuf]) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for path in files {
+        let reader = CaptureReader::open(path)?;
+        total += reader.input_len().unwrap_or(0);
+    }
+    Ok(total)
+}
+
+/// Streams `files`, in order, through the frame parser into `engine`, passing
+/// each batch of alerts to `on_alerts` as soon as it is decided. At the end
+/// of the last file the engine is finished (pending attempts decided Failed).
+/// Returns `Ok(Some(damage))` when a capture is truncated or corrupt: reading
+/// stops there and the engine is not finished. `Err` only for failures of
+/// `on_alerts`.
+pub(super) fn feed(
+    files: &[PathBuf],
+    engine: &mut Engine,
+    input: &mut Input,
+    progress: &mut Progress,
+    mut on_alerts: impl FnMut(&[Alert]) -> anyhow::Result<()>,
+) -> anyhow::Result<Option<CaptureError>> {
+    let mut out: Vec<Alert> = Vec::new();
+    for path in files {
+        let mut reader = match CaptureReader::open(path) {
+            Ok(r) => r,
+            Err(e) => return Ok(Some(e)),
+        };
+        let mut file = FileSummary {
+            path: path.clone(),
+            packets: 0,
+            tcp: 0,
+            complete: false,
+        };
+        progress.start_file(path);
+        let clock_before = engine.now_ns();
+        let mut first = true;
+        let damage = loop {
+            let packet = match reader.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            };
+            if first {
+                first = false;
+                if clock_before > 0 && packet.ts_ns < clock_before {
+                    let behind = (clock_before - packet.ts_ns) as f64 / 1e9;
+                    progress.suspend(|| {
+                        tracing::warn!(
+                            "{} starts {behind:.1} s before the end of the previous file: \
+                             files are read in the order given, so give them in time order",
+                            path.display()
+                        )
+                    });
+                }
+            }
+            file.packets += 1;
+            input.first_ts_ns.get_or_insert(packet.ts_ns);
+            input.last_ts_ns = Some(packet.ts_ns);
+            let (outcome, info) =
+                parse_frame_info(packet.link, packet.data, packet.wire_len, packet.ts_ns);
+            input.frames.count(&outcome, info);
+            if let FrameOutcome::Record(rec) = outcome {
+                file.tcp += 1;
+                engine.process(&rec, &mut out);
+                if !out.is_empty() {
+                    on_alerts(&out)?;
+                    out.clear();
+                }
+            }
+            if file.packets.is_multiple_of(16_384) {
+                progress.update(reader.input_position());
+            }
+        };
+        file.complete = damage.is_none();
+        input.files.push(file);
+        if damage.is_some() {
+            return Ok(damage);
+        }
+        progress.end_file(reader.input_len().unwrap_or(0));
+    }
+    engine.finish(&mut out);
+    if !out.is_empty() {
+        on_alerts(&out)?;
+    }
+    Ok(None)
+}
+
+/// A progress bar on stderr over the bytes of all files; it appears only when
+/// stderr is a terminal and the replay has been running for 2 s.
+pub(super) struct Progress {
+    enabled: bool,
+    started: Instant,
+    total: u64,
+    /// Bytes of the files already read.
+    base: u64,
+    name: String,
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    const DELAY: Duration = Duration::from_secs(2);
+
+    pub fn new(total_bytes: u64) -> Self {
+        Progress {
+            enabled: io::stderr().is_terminal(),
+            started: Instant::now(),
+            total: total_bytes,
+            base: 0,
+            name: String::new(),
+            bar: None,
+        }
+    }
+
+    fn start_file(&mut self, path: &Path) {
+        self.name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        if let Some(bar) = &self.bar {
+            bar.set_message(self.name.clone());
+        }
+    }
+
+    fn update(&mut self, in_file: u64) {
+        if !self.enabled {
+            return;
+        }
+        if self.bar.is_none() {
+            if self.started.elapsed() < Self::DELAY {
+                return;
+            }
+            let style = ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+            )
+            .expect("valid template")
+            .progress_chars("=> ");
+            let bar = ProgressBar::with_draw_target(
+                Some(self.total),
+                ProgressDrawTarget::stderr_with_hz(4),
+            )
+            .with_style(style)
+            .with_message(self.name.clone());
+            bar.set_elapsed(self.started.elapsed());
+            // Rates and ETA from here on, not from a jump from 0.
+            bar.set_position(self.base + in_file);
+            bar.reset_eta();
+            self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.base + in_file);
+        }
+    }
+
+    /// Runs `f` (which logs) with the bar cleared.
+    fn suspend(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn end_file(&mut self, len: u64) {
+        self.base += len;
+        self.update(0);
+    }
+
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Outputs
+
+/// The alert sink of a replay: buffered (a replay decides many alerts a
+/// second), flushed at the end and before an error is reported.
+enum AlertOut {
+    None,
+    Some { out: Box<dyn Write>, name: String },
+}
+
+impl AlertOut {
+    fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(AlertOut::None);
+        };
+        if path.as_os_str() == "-" {
+            return Ok(AlertOut::Some {
+                out: Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
+                name: "stdout".into(),
+            });
+        }
+        let file = File::create(path)
+            .with_context(|| format!("cannot create the alerts file {}", path.display()))?;
+        Ok(AlertOut::Some {
+            out: Box::new(BufWriter::with_capacity(1 << 16, file)),
+            name: path.display().to_string(),
+        })
+    }
+
+    fn write(&mut self, alerts: &[Alert]) -> anyhow::Result<()> {
+        let AlertOut::Some { out, name } = self else {
+            return Ok(());
+        };
+        for alert in alerts {
+            serde_json::to_writer(&mut *out, alert)
+                .map_err(io::Error::from)
+                .and_then(|()| out.write_all(b"\n"))
+                .with_context(|| format!("writing alerts to {name}"))?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        match self {
+            AlertOut::None => Ok(()),
+            AlertOut::Some { out, name } => out
+                .flush()
+                .with_context(|| format!("writing alerts to {name}")),
+        }
+    }
+}
+
+/// Writes JSON to `path` (`-`: stdout) directly, not through a temporary
+/// file, so device paths such as /dev/null work.
+pub(super) fn write_report(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(value).expect("report serialises");
+    text.push('\n');
+    if path.as_os_str() == "-" {
+        let mut out = io::stdout().lock();
+        return out
+            .write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .context("writing the report to stdout");
+    }
+    std::fs::write(path, text)
+        .with_context(|| format!("cannot write the report {}", path.display()))
+}
+
+#[derive(Clone, Default)]
+struct Tally {
+    alerts: u64,
+    sources: HashSet<IpAddr>,
+}
+
+/// `--report`: the engine's totals and per-source totals at the top level,
+/// then how the run went.
+#[derive(Serialize)]
+struct ReplayReport<'a> {
+    #[serde(flatten)]
+    totals: &'a Report,
+    /// Every file read to its end.
+    complete: bool,
+    /// The damage that stopped the replay.
+    error: Option<String>,
+    packets: u64,
+    first_packet: Option<String>,
+    last_packet: Option<String>,
+    files: &'a [FileSummary],
+    frames: FramesJson,
+    engine: EngineStats,
+    handshake_timeout_seconds: f64,
+    whitelist_entries: usize,
+    alerts: u64,
+    detectors: &'a [DetectorResult],
+    /// Scanners listed in --ground-truth.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ground_truth: Option<usize>,
+    /// Wall time of the replay.
+    seconds: f64,
+}
+
+/// [`FrameCounters`], named as the kernel counters.
+#[derive(Serialize)]
+struct FramesJson {
+    frames: u64,
+    tcp: u64,
+    non_ip: u64,
+    non_tcp: u64,
+    malformed: u64,
+    fragments_skipped: u64,
+    ipv6: u64,
+    vlan_tagged: u64,
+}
+
+impl From<&FrameCounters> for FramesJson {
+    fn from(c: &FrameCounters) -> Self {
+        FramesJson {
+            frames: c.frames,
+            tcp: c.records,
+            non_ip: c.non_ip,
+            non_tcp: c.non_tcp,
+            malformed: c.malformed,
+            fragments_skipped: c.fragments_skipped,
+            ipv6: c.ipv6,
+            vlan_tagged: c.vlan_tagged,
+        }
+    }
+}
+
+/// One detector (one cell of the sweep): its alerts and alerting sources,
+/// and against a ground truth its confusion counts.
+#[derive(Serialize)]
+struct DetectorResult {
+    window: WindowJson,
+    threshold: u32,
+    alerts: u64,
+    /// Distinct alerting sources, sorted.
+    alerting_sources: Vec<IpAddr>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    confusion: Option<Confusion>,
+}
+
+/// As in alerts: `{"mode":"tumbling","seconds":600}`, `seconds` null for `none`.
+#[derive(Serialize)]
+struct WindowJson {
+    mode: &'static str,
+    seconds: Option<serde_json::Value>,
+}
+
+/// Hosts are the sources that made at least one attempt (R1), plus the
+/// listed scanners; positives are the listed scanners.
+#[derive(Clone, Copy, Serialize)]
+struct Confusion {
+    true_positives: u64,
+    false_positives: u64,
+    false_negatives: u64,
+    true_negatives: u64,
+    /// FP / (FP + TN); `null` when there is no negative host.
+    false_positive_rate: Option<f64>,
+}
+
+impl DetectorResult {
+    fn new(d: &DetectorConfig, t: &Tally, totals: &Report, gt: Option<&HashSet<IpAddr>>) -> Self {
+        let mut alerting_sources: Vec<IpAddr> = t.sources.iter().copied().collect();
+        alerting_sources.sort_unstable();
+        let confusion = gt.map(|gt| {
+            let tp = t.sources.iter().filter(|s| gt.contains(s)).count() as u64;
+            let fp = t.sources.len() as u64 - tp;
+            let negatives = totals.sources.keys().filter(|s| !gt.contains(s)).count() as u64;
+            let tn = negatives - fp;
+            Confusion {
+                true_positives: tp,
+                false_positives: fp,
+                false_negatives: gt.len() as u64 - tp,
+                true_negatives: tn,
+                false_positive_rate: (negatives > 0).then(|| fp as f64 / negatives as f64),
+            }
+        });
+        DetectorResult {
+            window: WindowJson {
+                mode: d.window.mode(),
+                seconds: d.window.length_ns().map(|ns| {
+                    if ns % 1_000_000_000 == 0 {
+                        (ns / 1_000_000_000).into()
+                    } else {
+                        (ns as f64 / 1e9).into()
+                    }
+                }),
+            },
+            threshold: d.threshold,
+            alerts: t.alerts,
+            alerting_sources,
+            confusion,
+        }
+    }
+}
+
+/// One address per line; blank lines and `#` comments are skipped.
+fn load_ground_truth(path: &Path) -> anyhow::Result<HashSet<IpAddr>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the ground-truth file {}", path.display()))?;
+    let mut set = HashSet::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let ip: IpAddr = line.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "{} line {}: `{line}` is not an IP address (write one scanner address per line)",
+                path.display(),
+                i + 1
+            )
+        })?;
+        set.insert(ip);
+    }
+    Ok(set)
+}
+
+/// The sweep as the paper's tables: Table 4 (alerts and distinct alerting
+/// hosts), and with a ground truth Table 6 (false-positive rate, %) and the
+/// scanners detected per cell.
+fn print_sweep(
+    out: &mut impl Write,
+    windows: &[WindowLen],
+    thresholds: &[u32],
+    args: &EngineArgs,
+    cells: &[DetectorResult],
+    totals: &Report,
+    gt: Option<&HashSet<IpAddr>>,
+) -> io::Result<()> {
+    let mode = match args.window_mode {
+        WindowMode::Tumbling => "tumbling",
+        WindowMode::Sliding => "sliding",
+    };
+    let cell = |w: usize, t: usize| &cells[w * thresholds.len() + t];
+    writeln!(
+        out,
+        "Alerts (distinct alerting hosts) by window ({mode}) and threshold; {} hosts made attempts",
+        totals.sources.len()
+    )?;
+    matrix(out, windows, thresholds, |w, t| {
+        let c = cell(w, t);
+        format!("{}({})", c.alerts, c.alerting_sources.len())
+    })?;
+    if let Some(gt) = gt {
+        let seen = gt.iter().filter(|s| totals.sources.contains_key(s)).count();
+        let negatives = totals.sources.keys().filter(|s| !gt.contains(s)).count();
+        writeln!(out)?;
+        writeln!(
+            out,
+            "False-positive rate, % = FP/(FP+TN) over {negatives} hosts not in the ground truth"
+        )?;
+        matrix(out, windows, thresholds, |w, t| {
+            match cell(w, t).confusion.and_then(|c| c.false_positive_rate) {
+                Some(r) => format!("{:.1}", r * 100.0),
+                None => "-".into(),
+            }
+        })?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Scanners detected, of {} in the ground truth ({seen} seen making attempts)",
+            gt.len()
+        )?;
+        matrix(out, windows, thresholds, |w, t| {
+            let c = cell(w, t).confusion.expect("ground truth given");
+            format!("{}/{}", c.true_positives, gt.len())
+        })?;
+    }
+    Ok(())
+}
+
+fn matrix(
+    out: &mut impl Write,
+    windows: &[WindowLen],
+    thresholds: &[u32],
+    cell: impl Fn(usize, usize) -> String,
+) -> io::Result<()> {
+    let rows: Vec<Vec<String>> = std::iter::once(
+        std::iter::once("window".to_owned())
+            .chain(thresholds.iter().map(|t| t.to_string()))
+            .collect(),
+    )
+    .chain(windows.iter().enumerate().map(|(w, len)| {
+        std::iter::once(len.to_string())
+            .chain((0..thresholds.len()).map(|t| cell(w, t)))
+            .collect()
+    }))
+    .collect();
+    let widths: Vec<usize> = (0..=thresholds.len())
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    for row in &rows {
+        let mut line = format!("{:<w$}", row[0], w = widths[0]);
+        for (c, s) in row.iter().enumerate().skip(1) {
+            line.push_str(&format!("  {s:>w$}", w = widths[c]));
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
