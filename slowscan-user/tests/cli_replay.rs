@@ -49,12 +49,30 @@ fn failing(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A fresh directory for one test.
-fn temp_dir(name: &str) -> PathBuf {
+/// A fresh directory for one test, removed when the test passes (kept for
+/// a look when it fails).
+fn temp_dir(name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("slowscan-cli-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
+}
+
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 fn s(p: &Path) -> &str {
