@@ -103,8 +103,9 @@ impl Pending {
             .map(|i| (i, &slab[i as usize]))
     }
 
-    /// Opens a new attempt (the caller has checked the flow has none).
-    pub fn open(&mut self, hash: u64, key: FlowKey, seq: u32, syn_ts: u64) {
+    /// Opens a new attempt (the caller has checked the flow has none); its
+    /// slot.
+    pub fn open(&mut self, hash: u64, key: FlowKey, seq: u32, syn_ts: u64) -> u32 {
         let slot = match self.free.pop() {
             Some(s) => {
                 let a = &mut self.slab[s as usize];
@@ -134,6 +135,31 @@ impl Pending {
             let slab = &self.slab;
             self.queue
                 .retain(|&(s, g)| slab[s as usize].tag & GEN_MASK == g);
+        }
+        slot
+    }
+
+    /// Checkpoints: the attempts in the deadline queue, in queue (SYN) order,
+    /// each with whether it is closed (Failed, waiting to be counted).
+    pub fn queued_attempts(&self) -> impl Iterator<Item = (Attempt, bool)> + '_ {
+        self.queue.iter().filter_map(|&(s, g)| {
+            let a = self.slab[s as usize];
+            (a.tag & GEN_MASK == g).then_some((a, a.tag & CLOSED != 0))
+        })
+    }
+
+    /// Restores: appends an attempt to the queue (in the order
+    /// [`Pending::queued_attempts`] gave), closed or pending.
+    pub fn push_restored(&mut self, key: FlowKey, seq: u32, syn_ts: u64, closed: bool) {
+        let hash = self.hash(&key);
+        if !closed && let Some((slot, _)) = self.find(hash, &key) {
+            // Cannot happen in a checkpoint (one pending attempt per flow);
+            // keep the later one, as a new SYN would.
+            self.close(hash, slot);
+        }
+        let slot = self.open(hash, key, seq, syn_ts);
+        if closed {
+            self.close(hash, slot);
         }
     }
 

@@ -59,21 +59,28 @@
 //! as fewer than `max_sources` single-failure sources appear between its first
 //! two failures. Per-source pair sets are not capped (a source's distinct
 //! failed targets), nor is the `report` state (replay only).
+//!
+//! # Checkpoints
+//! [`Engine::checkpoint`] and [`Engine::restore`] carry the failure state,
+//! pending attempts and totals across a restart, in wall-clock time (see
+//! `state.rs` for what is kept and what restore drops).
 
 mod alert;
 mod handshake;
 mod index;
 mod report;
 pub mod rfc3339;
+mod state;
 mod window;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use slowscan_common::{AF_INET, FlowKey, PacketRecord, STATUS_UNTRACKED, WhitelistKey, tcp};
 
 pub use self::alert::{Alert, Shape, Target};
 pub use self::report::{Report, SourceTotals};
+pub use self::state::{EngineState, Restored, STATE_FORMAT, StateError};
 pub use crate::whitelist::{LearnConfig, Whitelist};
 
 use self::handshake::{Attempt, Pending, Popped};
@@ -95,7 +102,7 @@ pub const DEFAULT_MAX_SOURCES: usize = 1 << 20;
 pub const DEFAULT_MAX_TARGETS_IN_ALERT: usize = 32;
 
 /// R6.1 time window; lengths in nanoseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Window {
     /// Never cleared.
     None,
@@ -125,7 +132,7 @@ impl Window {
 
 /// One (window, threshold) cell: alert when a source's distinct failed pairs
 /// in the window exceed `threshold` (R6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DetectorConfig {
     pub window: Window,
     pub threshold: u32,
@@ -179,7 +186,7 @@ impl Default for EngineConfig {
 }
 
 /// Counters (monotonic) and gauges (`pending`, `sources`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineStats {
     /// Records processed.
     pub records: u64,
@@ -241,6 +248,8 @@ pub struct Engine {
     learn: Option<LearnConfig>,
     learned: Option<Whitelist>,
     pending: Pending,
+    /// `EngineConfig::detectors` (checkpoints name them).
+    detectors: Vec<DetectorConfig>,
     counting: Counting,
     report: Option<ReportState>,
     /// Largest record time seen.
@@ -261,6 +270,7 @@ impl Engine {
             learn: cfg.learn,
             learned,
             pending: Pending::new(),
+            detectors: cfg.detectors.clone(),
             counting: Counting::new(
                 &cfg.detectors,
                 cfg.max_sources,

@@ -64,6 +64,31 @@ impl ReportState {
         acc.pairs.insert(pair);
     }
 
+    /// Checkpoints: (source, attempts, established, failed, distinct failed
+    /// pairs) per source.
+    pub fn export(&self) -> Vec<(SourceKey, [u64; 3], Vec<Pair>)> {
+        let mut v: Vec<_> = self
+            .sources
+            .iter()
+            .map(|(k, a)| {
+                let mut pairs: Vec<Pair> = a.pairs.iter().copied().collect();
+                pairs.sort_unstable();
+                (*k, [a.attempts, a.established, a.failed], pairs)
+            })
+            .collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Restores one source exported by [`ReportState::export`].
+    pub fn import(&mut self, src: SourceKey, totals: [u64; 3], pairs: Vec<Pair>) {
+        let acc = self.sources.entry(src).or_default();
+        acc.attempts += totals[0];
+        acc.established += totals[1];
+        acc.failed += totals[2];
+        acc.pairs.extend(pairs);
+    }
+
     pub fn sources(&self) -> BTreeMap<IpAddr, SourceTotals> {
         self.sources
             .iter()

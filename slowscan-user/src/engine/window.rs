@@ -129,6 +129,32 @@ impl PairSet {
     }
 }
 
+/// One tracked source in a checkpoint (engine time; see `Counting::snapshot`).
+#[derive(Clone, Debug)]
+pub(crate) struct SourceSnapshot {
+    pub key: SourceKey,
+    /// Distinct failed pairs with the time of each one's latest failure.
+    pub pairs: Vec<(Pair, u64)>,
+    /// Per counting group; `None`: a window the checkpoint did not have.
+    pub groups: Vec<Option<GroupSnapshot>>,
+    /// Per detector: (count at the latest alert, 0 = armed; alert_seq).
+    pub dets: Vec<(u32, u32)>,
+    /// Sliding windows: the failure log from its first retained entry.
+    pub log: Vec<(u64, Pair)>,
+}
+
+/// One (source, window) count in a checkpoint.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GroupSnapshot {
+    /// Tumbling: the window index (wall-clock aligned, `i64::MIN` = none yet).
+    pub window: i64,
+    pub count: u32,
+    /// Sliding: the first log entry not yet expired, relative to the log.
+    pub cursor: u64,
+    pub first: u64,
+    pub last: u64,
+}
+
 /// `repr(C)`: the key (read by every lookup) first, the inline pairs next.
 #[repr(C)]
 struct Source {
@@ -510,6 +536,152 @@ impl Counting {
             });
         }
         slot
+    }
+
+    /// The windows of the counting groups, in group order (the order of the
+    /// first detector using each window).
+    pub fn windows(&self) -> Vec<Window> {
+        self.groups.iter().map(|g| g.window).collect()
+    }
+
+    /// Checkpoints: every tracked source, in slot order, times in engine time.
+    pub fn snapshot(&self) -> Vec<SourceSnapshot> {
+        let ng = self.groups.len();
+        let nd = self.thresholds.len();
+        let mut v = Vec::with_capacity(self.live);
+        for (slot, src) in self.slab.iter().enumerate().filter(|(_, s)| s.live) {
+            let mut pairs = Vec::with_capacity(src.pairs.len());
+            src.pairs.for_each(|p, t| pairs.push((*p, t)));
+            pairs.sort_unstable();
+            let (log, base) = match &src.log {
+                Some(l) => (l.events.iter().copied().collect(), l.base),
+                None => (Vec::new(), 0),
+            };
+            v.push(SourceSnapshot {
+                key: src.key,
+                pairs,
+                groups: self.gstate[slot * ng..(slot + 1) * ng]
+                    .iter()
+                    .map(|g| {
+                        Some(GroupSnapshot {
+                            window: g.window,
+                            count: g.count,
+                            cursor: g.cursor.saturating_sub(base),
+                            first: g.first,
+                            last: g.last,
+                        })
+                    })
+                    .collect(),
+                dets: self.dstate[slot * nd..(slot + 1) * nd]
+                    .iter()
+                    .map(|d| (d.last_alert, d.seq))
+                    .collect(),
+                log,
+            });
+        }
+        v
+    }
+
+    /// Restores one source from a checkpoint (already mapped onto this
+    /// configuration's groups and detectors), then forgets what can no longer
+    /// count at `at` (the engine's failure clock): sliding log entries out of
+    /// every sliding window, and pairs out of every window. Returns the pairs
+    /// forgotten; the source itself is forgotten when none is left.
+    pub fn restore(&mut self, s: SourceSnapshot, at: u64) -> usize {
+        let slot = self.slot_for(s.key);
+        let si = slot as usize;
+        let ng = self.groups.len();
+        let nd = self.thresholds.len();
+        let h = &self.hasher;
+        let src = &mut self.slab[si];
+        for &(p, t) in &s.pairs {
+            src.pairs.upsert(h, p, t);
+        }
+        let log_len = s.log.len() as u64;
+        if self.any_sliding && !s.log.is_empty() {
+            src.log = Some(Box::new(SlidingLog {
+                events: s.log.into(),
+                base: 0,
+            }));
+        }
+        for g in 0..ng {
+            let window = self.groups[g].window;
+            self.gstate[si * ng + g] = match s.groups.get(g).copied().flatten() {
+                Some(gs) => GroupState {
+                    window: gs.window,
+                    count: gs.count,
+                    cursor: gs.cursor.min(log_len),
+                    first: gs.first,
+                    last: gs.last,
+                },
+                // A window the checkpoint did not have: counted afresh from
+                // the pairs (a sliding one starts empty: no log to expire).
+                None => {
+                    let counted: Vec<u64> = match window {
+                        Window::None => s.pairs.iter().map(|&(_, t)| t).collect(),
+                        Window::Tumbling(len) => {
+                            let latest = s.pairs.iter().map(|&(_, t)| t).max().unwrap_or(0);
+                            let k = tumbling_index(latest, len, self.offset_ns);
+                            s.pairs
+                                .iter()
+                                .map(|&(_, t)| t)
+                                .filter(|&t| tumbling_index(t, len, self.offset_ns) == k)
+                                .collect()
+                        }
+                        Window::Sliding(_) => Vec::new(),
+                    };
+                    GroupState {
+                        window: match window {
+                            Window::Tumbling(len) => counted
+                                .iter()
+                                .max()
+                                .map_or(i64::MIN, |&t| tumbling_index(t, len, self.offset_ns)),
+                            _ => i64::MIN,
+                        },
+                        count: counted.len() as u32,
+                        cursor: log_len,
+                        first: counted.iter().copied().min().unwrap_or(0),
+                        last: counted.iter().copied().max().unwrap_or(0),
+                    }
+                }
+            };
+        }
+        for d in 0..nd {
+            let (last_alert, seq) = s.dets.get(d).copied().unwrap_or_default();
+            self.dstate[si * nd + d] = DetState { last_alert, seq };
+        }
+        if self.any_sliding {
+            self.expire_sliding(si, at);
+            self.trim_events(si);
+        }
+        let offset = self.offset_ns;
+        let relevant = |t: u64| {
+            self.groups.iter().any(|g| match g.window {
+                Window::None => true,
+                Window::Tumbling(len) => {
+                    tumbling_index(t, len, offset) >= tumbling_index(at, len, offset)
+                }
+                Window::Sliding(len) => t.saturating_add(len) > at,
+            })
+        };
+        let keep: Vec<(Pair, u64)> = s
+            .pairs
+            .iter()
+            .copied()
+            .filter(|&(_, t)| relevant(t))
+            .collect();
+        let dropped = s.pairs.len() - keep.len();
+        if keep.is_empty() {
+            self.remove(slot);
+            self.evicted -= 1;
+        } else if dropped > 0 {
+            let mut pairs = PairSet::Empty;
+            for (p, t) in keep {
+                pairs.upsert(&self.hasher, p, t);
+            }
+            self.slab[si].pairs = pairs;
+        }
+        dropped
     }
 
     /// The largest count of any window: how much of a scanner it looks like.

@@ -1,0 +1,317 @@
+//! Checkpoint → bytes → restore continues exactly like the uninterrupted
+//! engine; expired state is dropped; bad files are refused clearly.
+
+use proptest::prelude::*;
+use slowscan_common::{
+    AF_INET, PacketRecord,
+    tcp::{ACK, SYN},
+};
+
+use super::*;
+use crate::engine::{Alert, SECOND_NS};
+
+const S: u64 = SECOND_NS;
+/// 2014-06-25T09:00:00Z: a wall-clock offset that is not hour-aligned
+/// relative to engine time 0.
+const OFFSET: i64 = 1_403_686_800_000_000_000 + 1_234_567_891;
+
+fn v4(a: [u8; 4]) -> [u8; 16] {
+    let mut x = [0u8; 16];
+    x[..4].copy_from_slice(&a);
+    x
+}
+
+fn rec(ts: u64, src: u8, dst: u8, port: u16, flags: u8, seq: u32) -> PacketRecord {
+    PacketRecord {
+        ts_ns: ts,
+        src_addr: v4([10, 0, 0, src]),
+        dst_addr: v4([192, 0, 2, dst]),
+        seq,
+        src_port: 40000 + u16::from(src),
+        dst_port: port,
+        family: AF_INET,
+        tcp_flags: flags,
+        ..Default::default()
+    }
+}
+
+fn cfg(detectors: &[(Window, u32)], offset: i64) -> EngineConfig {
+    EngineConfig {
+        handshake_timeout_ns: 5 * S,
+        detectors: detectors
+            .iter()
+            .map(|&(window, threshold)| DetectorConfig { window, threshold })
+            .collect(),
+        wall_clock_offset_ns: offset,
+        report: true,
+        ..EngineConfig::default()
+    }
+}
+
+fn all_windows() -> Vec<(Window, u32)> {
+    vec![
+        (Window::Tumbling(60 * S), 3),
+        (Window::Tumbling(60 * S), 5),
+        (Window::Sliding(45 * S), 3),
+        (Window::Sliding(120 * S), 4),
+        (Window::None, 6),
+    ]
+}
+
+/// Detector sets: with window `none` nothing is ever dropped at restore, so
+/// the others matter too.
+fn detector_sets() -> Vec<Vec<(Window, u32)>> {
+    let all = all_windows();
+    vec![
+        all.clone(),
+        all[..4].to_vec(),
+        all[2..4].to_vec(),
+        all[..2].to_vec(),
+    ]
+}
+
+/// A random stream: a few sources probing a few hosts and ports, some
+/// attempts Established, retransmissions, new-sequence SYNs, time gaps that
+/// cross windows.
+fn stream(seed: u64, n: usize) -> Vec<PacketRecord> {
+    let mut x = seed | 1;
+    let mut next = move |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    let mut t = 1_000 * S;
+    let mut v = Vec::with_capacity(n);
+    while v.len() < n {
+        t += match next(10) {
+            0 => next(90) * S,
+            1..=3 => next(5 * S),
+            _ => next(S / 2),
+        };
+        let src = next(5) as u8 + 1;
+        let dst = next(6) as u8 + 1;
+        let port = 20 + next(12) as u16;
+        let seq = next(3) as u32 * 1000;
+        v.push(rec(t, src, dst, port, SYN, seq));
+        match next(6) {
+            0 => v.push(rec(t + next(4 * S), src, dst, port, ACK, seq + 1)),
+            1 => v.push(rec(t + next(2 * S), src, dst, port, SYN, seq)),
+            _ => {}
+        }
+    }
+    v
+}
+
+fn feed(e: &mut Engine, recs: &[PacketRecord], shift: u64) -> Vec<Alert> {
+    let mut out = Vec::new();
+    for r in recs {
+        let r = PacketRecord {
+            ts_ns: r.ts_ns + shift,
+            ..*r
+        };
+        e.process(&r, &mut out);
+    }
+    out
+}
+
+/// Splits `recs` at `k`: the uninterrupted engine's alerts after the split,
+/// and those of an engine checkpointed at the split, serialised, and restored
+/// with its clock shifted by `shift` (a reboot: monotonic time restarts,
+/// the wall-clock offset changes by as much the other way).
+fn split_run(
+    dets: &[(Window, u32)],
+    recs: &[PacketRecord],
+    k: usize,
+    shift: u64,
+) -> (Vec<Alert>, Vec<Alert>) {
+    let mut whole = Engine::new(cfg(dets, OFFSET));
+    feed(&mut whole, &recs[..k], 0);
+    let mut want = feed(&mut whole, &recs[k..], 0);
+    whole.finish(&mut want);
+
+    let mut first = Engine::new(cfg(dets, OFFSET));
+    feed(&mut first, &recs[..k], 0);
+    let bytes = first.checkpoint().to_json();
+    let state = EngineState::from_json(&bytes).expect("reads back");
+    let now = first.now_ns() + shift;
+    drop(first);
+    let (mut second, _) = Engine::restore(cfg(dets, OFFSET - shift as i64), state, now);
+    let mut got = feed(&mut second, &recs[k..], shift);
+    second.finish(&mut got);
+    assert_eq!(second.stats().alerts, whole.stats().alerts);
+    assert_eq!(second.stats().failed, whole.stats().failed);
+    assert_eq!(second.report(), whole.report());
+    (want, got)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn restored_engine_alerts_like_the_uninterrupted_one(
+        seed in any::<u64>(),
+        n in 50usize..600,
+        split in 0.0f64..1.0,
+        reboot in any::<bool>(),
+        set in 0usize..4,
+    ) {
+        let recs = stream(seed, n);
+        let k = ((recs.len() as f64) * split) as usize;
+        let shift = if reboot { 7_777 * S + 13 } else { 0 };
+        let (want, got) = split_run(&detector_sets()[set], &recs, k, shift);
+        prop_assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn the_stream_raises_alerts_of_every_kind() {
+    // The property above is not vacuous: the streams alert in every window
+    // mode, re-alerts included.
+    let recs = stream(42, 600);
+    let (want, got) = split_run(&all_windows(), &recs, 300, 0);
+    assert_eq!(got, want);
+    for w in all_windows() {
+        assert!(want.iter().any(|a| a.window == w.0), "{w:?}: {want:#?}");
+    }
+    assert!(want.iter().any(|a| a.alert_seq > 1));
+    // Without window `none`, restore drops pairs.
+    let mut e = Engine::new(cfg(&all_windows()[..4], OFFSET));
+    feed(&mut e, &recs[..300], 0);
+    let now = e.now_ns();
+    let (_, r) = Engine::restore(cfg(&all_windows()[..4], OFFSET), e.checkpoint(), now);
+    assert!(r.pairs_dropped > 10 && r.sources > 0, "{r:?}");
+}
+
+/// `n` failed probes from 10.0.0.9 to ports `from..from+n` of 192.0.2.1, one
+/// every `step` from `t0`.
+fn probes(t0: u64, step: u64, from: u16, n: u16) -> Vec<PacketRecord> {
+    (0..n)
+        .map(|i| rec(t0 + u64::from(i) * step, 9, 1, from + i, SYN, 7))
+        .collect()
+}
+
+#[test]
+fn a_scan_straddling_a_restart_is_detected() {
+    let c = || cfg(&[(Window::Tumbling(3600 * S), 9)], 0);
+    // Tumbling windows are aligned to the epoch: start at a full hour.
+    let t0 = 1_403_686_800 * S;
+    let mut e = Engine::new(c());
+    let mut out = feed(&mut e, &probes(t0, 60 * S, 1, 6), 0);
+    e.advance_to(t0 + 6 * 60 * S, &mut out);
+    assert!(out.is_empty());
+    let state = EngineState::from_json(&e.checkpoint().to_json()).unwrap();
+    // Ten minutes later (the sensor was down), the scan goes on.
+    let (mut e, r) = Engine::restore(c(), state, t0 + 16 * 60 * S);
+    assert_eq!((r.sources, r.pairs_dropped), (1, 0));
+    let mut out = feed(&mut e, &probes(t0 + 16 * 60 * S, 60 * S, 7, 4), 0);
+    e.finish(&mut out);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!(out[0].failed_pairs, 10);
+    assert_eq!(out[0].first_failure_ns, t0 as i64);
+}
+
+#[test]
+fn restore_drops_what_expired() {
+    let c = |w| cfg(&[(w, 9)], 0);
+    let t0 = 1_403_686_800 * S;
+    for (w, later, kept) in [
+        // Tumbling: the next hour forgets the pairs.
+        (Window::Tumbling(3600 * S), 3600 * S, 0),
+        (Window::Tumbling(3600 * S), 1800 * S, 3),
+        // Sliding: pairs older than now − W go.
+        (Window::Sliding(600 * S), 700 * S, 1),
+        // None: nothing goes.
+        (Window::None, 10 * 86_400 * S, 3),
+    ] {
+        let mut e = Engine::new(c(w));
+        let mut out = feed(&mut e, &probes(t0, 60 * S, 1, 3), 0);
+        // A new failure moves the failure clock `later` on (from another
+        // source), then the state is saved.
+        out.extend(feed(&mut e, &[rec(t0 + later, 2, 1, 99, SYN, 1)], 0));
+        e.advance_to(t0 + later + 10 * S, &mut out);
+        let state = e.checkpoint();
+        let n_pairs: usize = state.sources.iter().map(|s| s.pairs.len()).sum();
+        assert_eq!(n_pairs, 4, "{w:?}");
+        let (e2, r) = Engine::restore(c(w), state, t0 + later + 10 * S);
+        assert_eq!(r.pairs_dropped, 3 - kept, "{w:?}: {r:?}");
+        let left: usize = e2.checkpoint().sources.iter().map(|s| s.pairs.len()).sum();
+        assert_eq!(left, 1 + kept, "{w:?}");
+    }
+}
+
+#[test]
+fn pending_attempts_whose_deadline_passed_while_stopped_are_dropped() {
+    let c = || cfg(&[(Window::None, 1)], OFFSET);
+    let mut e = Engine::new(c());
+    let mut out = Vec::new();
+    e.process(&rec(100 * S, 1, 1, 80, SYN, 5), &mut out);
+    e.process(&rec(103 * S, 1, 2, 80, SYN, 5), &mut out);
+    let state = e.checkpoint();
+    assert_eq!(state.pending.len(), 2);
+    // Restored 4 s later: the first attempt's deadline (105 s) passed while
+    // stopped; the second (108 s) is still pending.
+    let (mut e2, r) = Engine::restore(c(), state.clone(), 107 * S);
+    assert_eq!((r.pending, r.pending_dropped), (1, 1));
+    // Its follow-up still establishes it.
+    e2.process(&rec(107 * S, 1, 2, 80, ACK, 6), &mut out);
+    e2.finish(&mut out);
+    assert_eq!((e2.stats().established, e2.stats().failed), (1, 0));
+    // Restored at once: both stay pending.
+    let (e3, r) = Engine::restore(c(), state, 103 * S);
+    assert_eq!((r.pending, r.pending_dropped), (2, 0));
+    assert_eq!(e3.stats().pending, 2);
+}
+
+#[test]
+fn another_configuration_keeps_what_matches() {
+    let t0 = 1_403_686_800 * S;
+    let mut e = Engine::new(cfg(&[(Window::Tumbling(3600 * S), 9)], 0));
+    let mut out = feed(&mut e, &probes(t0, 60 * S, 1, 6), 0);
+    e.advance_to(t0 + 7 * 60 * S, &mut out);
+    let state = e.checkpoint();
+    let dets = [
+        (Window::Tumbling(3600 * S), 7),
+        (Window::None, 9),
+        (Window::Sliding(600 * S), 9),
+    ];
+    let (mut e2, r) = Engine::restore(cfg(&dets, 0), state, t0 + 7 * 60 * S);
+    assert_eq!(
+        r.new_windows,
+        vec![Window::None, Window::Sliding(600 * S)],
+        "{r:?}"
+    );
+    let mut out = feed(&mut e2, &probes(t0 + 8 * 60 * S, 60 * S, 7, 4), 0);
+    e2.finish(&mut out);
+    // Tumbling (matched) and none (recounted from the pairs) see all 10;
+    // the new sliding window only the 4 after the restart.
+    let by = |w: Window| out.iter().filter(|a| a.window == w).collect::<Vec<_>>();
+    assert_eq!(by(Window::Tumbling(3600 * S))[0].failed_pairs, 8);
+    assert_eq!(by(Window::None)[0].failed_pairs, 10);
+    assert!(by(Window::Sliding(600 * S)).is_empty());
+}
+
+#[test]
+fn bad_states_are_refused_clearly() {
+    let e = Engine::new(cfg(&all_windows(), 0));
+    let mut v: serde_json::Value = serde_json::from_slice(&e.checkpoint().to_json()).unwrap();
+    v["format"] = 99.into();
+    let err = EngineState::from_json(v.to_string().as_bytes()).unwrap_err();
+    assert!(matches!(err, StateError::Version { found: 99 }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("engine state format 99 is not supported (this slowscan reads format 1)"),
+        "{err}"
+    );
+    let err = EngineState::from_json(b"{\"format\":1}").unwrap_err();
+    assert!(err.to_string().contains("slowscan-engine-state"), "{err}");
+    let err = EngineState::from_json(b"{\"kind\":\"slowscan-engine-st").unwrap_err();
+    assert!(
+        err.to_string().starts_with("not a slowscan engine state"),
+        "{err}"
+    );
+    v["format"] = 1.into();
+    v["sources"] = "many".into();
+    let err = EngineState::from_json(v.to_string().as_bytes()).unwrap_err();
+    assert!(err.to_string().contains("invalid type"), "{err}");
+}
