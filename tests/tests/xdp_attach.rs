@@ -184,3 +184,81 @@ fn stale_pins_from_another_format_are_refused() {
         "{err}"
     );
 }
+
+/// The same over IPv6 (documentation prefix 2001:db8::/32): one attempt
+/// record per probed port, every field from the IPv6 header.
+#[test]
+fn nmap_ipv6_syn_scan_one_record_per_port() {
+    if !privileged("nmap_ipv6_syn_scan_one_record_per_port") {
+        return;
+    }
+    let lab = VethLab::new();
+    let (a6, b6) = ("2001:db8:5:5::1", "2001:db8:5:5::2");
+    lab.a.exec(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        &format!("{a6}/64"),
+        "dev",
+        &lab.if_a,
+        "nodad",
+    ]);
+    lab.b.exec(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        &format!("{b6}/64"),
+        "dev",
+        &lab.if_b,
+        "nodad",
+    ]);
+    let iface = lab.if_b.clone();
+    let mut dp = lab.b.run(move || {
+        let mut dp = DataPlane::load(ProgramOptions::default()).expect("load");
+        dp.attach(&iface, AttachMode::Native)
+            .expect("native XDP attach on veth");
+        dp
+    });
+    let mut reader = dp.take_records().unwrap();
+    lab.a.exec(&[
+        "nmap",
+        "-6",
+        "-sS",
+        "-n",
+        "-Pn",
+        "--max-retries",
+        "0",
+        "-T4",
+        "-p",
+        "1-200",
+        b6,
+    ]);
+    let mut recs: Vec<PacketRecord> = Vec::new();
+    for _ in 0..2 {
+        reader.drain(&mut recs);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let src: std::net::Ipv6Addr = a6.parse().unwrap();
+    let dst: std::net::Ipv6Addr = b6.parse().unwrap();
+    let mut per_port = BTreeMap::new();
+    for r in recs.iter().filter(|r| r.is_attempt()) {
+        assert_eq!(r.family, slowscan_common::AF_INET6);
+        assert_eq!(
+            (r.src_addr, r.dst_addr),
+            (src.octets(), dst.octets()),
+            "{r:?}"
+        );
+        *per_port.entry(r.dst_port).or_insert(0) += 1;
+    }
+    assert!(
+        per_port.keys().copied().eq(1..=200),
+        "ports: {:?}",
+        per_port.keys().collect::<Vec<_>>()
+    );
+    assert!(per_port.values().all(|n| *n == 1));
+    let c = dp.counters().unwrap();
+    assert_eq!(c.get(Counter::RingFull), 0);
+    assert!(c.get(Counter::Ipv6) >= 200);
+}
