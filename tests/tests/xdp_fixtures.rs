@@ -221,3 +221,78 @@ fn pending_hints_stay_consistent_through_sweeps() {
         "a new handshake is tracked again"
     );
 }
+
+/// A full pending table is a counted outcome, never a silent loss: the
+/// attempt is still emitted, marked untracked, and `pending_full` counts it,
+/// so userspace does not mistake "could not track" for "failed".
+#[test]
+fn full_pending_table_marks_attempts_untracked() {
+    if !privileged("full_pending_table_marks_attempts_untracked") {
+        return;
+    }
+    let (mut dp, mut reader) = load(Mode::Prefilter, false);
+    let mut got = Vec::new();
+    let distinct = |i: u32| {
+        let mut t = Tcp::syn(i);
+        t.src_port = 1024 + (i % 60_000) as u16;
+        t.dst_port = 1 + (i / 60_000) as u16;
+        frames::tcp4(&t)
+    };
+    let max = slowscan_common::PENDING_MAX;
+    for i in 0..max {
+        dp.test_run(&distinct(i), 1).unwrap();
+        if i % 100_000 == 0 {
+            got.clear();
+            reader.drain(&mut got);
+        }
+    }
+    got.clear();
+    reader.drain(&mut got);
+    let before = dp.counters().unwrap();
+    dp.test_run(&distinct(max), 1).unwrap();
+    // A known 5-tuple still updates in place.
+    dp.test_run(&distinct(0), 1).unwrap();
+    let delta = dp.counters().unwrap().since(&before);
+    got.clear();
+    reader.drain(&mut got);
+    assert_eq!(got.len(), 2, "both attempts are emitted");
+    assert_eq!(
+        got[0].status & slowscan_common::STATUS_UNTRACKED,
+        slowscan_common::STATUS_UNTRACKED
+    );
+    assert_eq!(got[1].status & slowscan_common::STATUS_UNTRACKED, 0);
+    assert_eq!(delta.get(Counter::PendingFull), 1);
+    assert_eq!(delta.get(Counter::AttemptsEmitted), 2);
+    assert_eq!(dp.pending_len().unwrap(), max as usize);
+    assert_eq!(
+        dp.hints().total(),
+        u64::from(max),
+        "an untracked attempt leaves no hint behind"
+    );
+}
+
+/// A full whitelist map is a clear error naming the limit.
+#[test]
+fn full_whitelist_map_is_a_clear_error() {
+    if !privileged("full_whitelist_map_is_a_clear_error") {
+        return;
+    }
+    let (mut dp, _reader) = load(Mode::Prefilter, false);
+    let mut wl = dp.whitelist().unwrap();
+    let key = |i: u32| {
+        let mut a = [0u8; 16];
+        a[..4].copy_from_slice(&[203, 0, 113, (i % 256) as u8]);
+        WhitelistKey::new(slowscan_common::AF_INET, a, 1 + (i / 256) as u16)
+    };
+    for i in 0..slowscan_common::WHITELIST_MAX {
+        wl.insert(key(i)).unwrap();
+    }
+    let err = format!(
+        "{:#}",
+        wl.insert(key(slowscan_common::WHITELIST_MAX)).unwrap_err()
+    );
+    assert!(
+        err.contains("full") && err.contains(&slowscan_common::WHITELIST_MAX.to_string()),
+        "{err}"
+    );
+}
