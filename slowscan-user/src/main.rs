@@ -3,12 +3,13 @@
 
 mod cmd;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> std::process::ExitCode {
     cmd::init_logging();
-    let cli = cmd::Cli::parse();
-    match cmd::run(cli) {
+    let matches = cmd::Cli::command().get_matches();
+    let cli = cmd::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match cmd::run(cli, &matches) {
         Ok(code) => code,
         Err(e) => {
             // One clear line (with its causes) and a non-zero exit.

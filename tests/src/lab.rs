@@ -546,6 +546,23 @@ impl Sensor {
         parse_alerts(&fs::read_to_string(&self.alerts).unwrap_or_default())
     }
 
+    /// SIGKILL (a crash: no final checkpoint, no clean detach), then reap it.
+    pub fn kill(mut self) -> anyhow::Result<SensorResult> {
+        // SAFETY: signalling a child we started and have not reaped.
+        unsafe { libc::kill(self.proc.pid() as libc::pid_t, libc::SIGKILL) };
+        let status = self.proc.wait(Duration::from_secs(10))?;
+        Ok(SensorResult {
+            status,
+            alerts: parse_alerts(&fs::read_to_string(&self.alerts).unwrap_or_default()),
+            log: fs::read_to_string(&self.log).unwrap_or_default(),
+        })
+    }
+
+    /// Its stderr so far.
+    pub fn log_so_far(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// SIGTERM, wait for the final summary.
     pub fn stop(mut self) -> anyhow::Result<SensorResult> {
         let status = self.proc.stop(Duration::from_secs(10))?;

@@ -33,9 +33,11 @@ enum Command {
     Learn(Box<learn::Args>),
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Runs the command; `matches` (the whole command line's) tell `run` which
+/// options were given as flags, to override its `--config` file.
+pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run(a) => run::run(*a),
+        Command::Run(a) => run::run(*a, matches.subcommand_matches("run")),
         Command::Whitelist(a) => whitelist::run(a),
         Command::Replay(a) => replay::run(*a),
         Command::Learn(a) => learn::run(*a),

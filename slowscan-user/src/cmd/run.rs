@@ -1,7 +1,24 @@
 //! `slowscan run --iface IF …`: the live sensor (see `slowscan::daemon`).
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode, str::FromStr, time::Duration};
+//!
+//! `--config FILE`: a TOML file holding any of the options below under their
+//! flag names (`iface = "eth1"`, `threshold = 9`, `handshake-timeout = "60"`,
+//! `mirror = true`; `_` may stand for `-`); flags given on the command line
+//! override the file. Unknown keys and bad values are errors naming the key.
+use std::{
+    ffi::OsString,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    str::FromStr,
+    time::Duration,
+};
 
-use clap::{Args as ClapArgs, ValueEnum};
+use anyhow::{Context, anyhow};
+use clap::{
+    ArgMatches, Args as ClapArgs, CommandFactory, Parser, ValueEnum,
+    error::{ContextKind, ContextValue},
+    parser::ValueSource,
+};
 use slowscan::{
     daemon::{self, DaemonConfig},
     engine::{DetectorConfig, EngineConfig, LearnConfig, SECOND_NS, Whitelist, Window},
@@ -10,9 +27,12 @@ use slowscan::{
 
 #[derive(ClapArgs)]
 pub struct Args {
+    /// TOML file holding any of these options (flag names as keys); flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Interface to watch (a mirror/SPAN port, or a host's own interface).
-    #[arg(long)]
-    iface: String,
+    #[arg(long, required_unless_present = "config")]
+    iface: Option<String>,
     /// R6.1 time window in seconds, or `none` (never cleared).
     #[arg(long, default_value = "3600", value_name = "SECONDS|none")]
     window: WindowLen,
@@ -59,6 +79,152 @@ pub struct Args {
     /// Stop by itself after this long (e.g. 90s, 2h).
     #[arg(long = "for", value_name = "DURATION")]
     run_for: Option<HumanDuration>,
+    /// Engine state file: restored at start if present, checkpointed
+    /// atomically (so a slow scan straddling a restart is still detected).
+    #[arg(long, value_name = "PATH")]
+    state: Option<PathBuf>,
+    /// Start afresh, ignoring the state file (overwritten at the first checkpoint).
+    #[arg(long, requires = "state")]
+    state_reset: bool,
+    /// Checkpoint the engine state this often (also at SIGTERM/SIGINT).
+    #[arg(long, default_value = "60", value_name = "SECONDS")]
+    checkpoint_every: HumanDuration,
+}
+
+/// `slowscan run`'s options alone, to parse a command line rebuilt from the
+/// config file and the flags.
+#[derive(Parser)]
+#[command(name = "slowscan run", no_binary_name = false)]
+struct RunOnly {
+    #[command(flatten)]
+    args: Args,
+}
+
+/// A clap error on one line, without its `error: ` prefix and usage hint.
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = lines.join(" ");
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
+}
+
+/// A TOML scalar as the text a flag would take.
+fn scalar(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        _ => None,
+    }
+}
+
+/// `a`, with the options of its `--config` file that were not given as flags
+/// (`matches`: the `run` subcommand's).
+fn with_config(a: Args, matches: &ArgMatches) -> anyhow::Result<Args> {
+    let Some(path) = a.config.clone() else {
+        return Ok(a);
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the config file {}", path.display()))?;
+    merge_config(&path, &text, matches)
+}
+
+fn merge_config(path: &Path, text: &str, matches: &ArgMatches) -> anyhow::Result<Args> {
+    let file = path.display();
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let at = e
+            .span()
+            .map(|s| format!(" (line {})", text[..s.start].lines().count().max(1)))
+            .unwrap_or_default();
+        anyhow!("config file {file}: {}{at}", e.message().trim_end())
+    })?;
+    let cmd = RunOnly::command();
+    let options: Vec<&clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.get_long().is_some_and(|l| l != "config"))
+        .collect();
+    let on_command_line =
+        |a: &clap::Arg| matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine);
+    let mut argv: Vec<OsString> = vec!["slowscan run".into()];
+    // (flag, key) of the options taken from the file.
+    let mut from_file: Vec<(String, String)> = Vec::new();
+    for (key, value) in &table {
+        let long = key.replace('_', "-");
+        let Some(arg) = options.iter().find(|a| a.get_long() == Some(long.as_str())) else {
+            let known: Vec<&str> = options.iter().filter_map(|a| a.get_long()).collect();
+            return Err(anyhow!(
+                "config file {file}: unknown key `{key}` (known keys: {})",
+                known.join(", ")
+            ));
+        };
+        let bad = |why: String| anyhow!("config file {file}: bad value for `{key}`: {why}");
+        if on_command_line(arg) {
+            continue;
+        }
+        if !arg.get_action().takes_values() {
+            match value {
+                toml::Value::Boolean(true) => argv.push(format!("--{long}").into()),
+                toml::Value::Boolean(false) => {}
+                _ => return Err(bad("write true or false".into())),
+            }
+            continue;
+        }
+        let pieces: Vec<String> = match value {
+            toml::Value::Array(items) if arg.get_value_delimiter().is_some() => items
+                .iter()
+                .map(|v| scalar(v).ok_or_else(|| bad(format!("`{v}` is not a number or string"))))
+                .collect::<anyhow::Result<_>>()?,
+            v => match scalar(v) {
+                Some(s) if arg.get_value_delimiter().is_some() => {
+                    s.split(',').map(|p| p.trim().to_string()).collect()
+                }
+                Some(s) => vec![s],
+                None => return Err(bad(format!("`{v}` is not a number or string"))),
+            },
+        };
+        argv.push(format!("--{long}={}", pieces.join(",")).into());
+        from_file.push((format!("--{long}"), key.clone()));
+    }
+    for arg in options.iter().filter(|a| on_command_line(a)) {
+        let long = arg.get_long().expect("options have a long name");
+        let id = arg.get_id().as_str();
+        if !arg.get_action().takes_values() {
+            if matches.get_flag(id) {
+                argv.push(format!("--{long}").into());
+            }
+            continue;
+        }
+        for v in matches.get_raw(id).into_iter().flatten() {
+            let mut o = OsString::from(format!("--{long}="));
+            o.push(v);
+            argv.push(o);
+        }
+    }
+    let merged = RunOnly::try_parse_from(argv).map_err(|e| {
+        // The option clap names, if it came from the file: name its key.
+        let named = match e.get(ContextKind::InvalidArg) {
+            Some(ContextValue::String(s)) => s.split_whitespace().next().map(str::to_string),
+            _ => None,
+        };
+        match from_file
+            .iter()
+            .find(|(flag, _)| named.as_deref() == Some(flag))
+        {
+            Some((_, key)) => anyhow!(
+                "config file {file}: bad value for `{key}`: {}",
+                clap_message(&e)
+            ),
+            None => anyhow!("{} (with the config file {file})", clap_message(&e)),
+        }
+    })?;
+    let mut a = merged.args;
+    a.config = Some(path.to_path_buf());
+    Ok(a)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -131,7 +297,15 @@ impl FromStr for MetricsAddr {
     }
 }
 
-pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
+    let a = match matches {
+        Some(m) => with_config(a, m)?,
+        None => a,
+    };
+    let iface = a
+        .iface
+        .clone()
+        .context("--iface (or `iface` in the --config file) is required")?;
     let window = match (a.window.0, a.window_mode) {
         (None, _) => Window::None,
         (Some(s), WindowMode::Tumbling) => Window::Tumbling(s * SECOND_NS),
@@ -146,8 +320,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         !timeout.is_zero(),
         "--handshake-timeout must be longer than 0 s"
     );
+    let checkpoint_every = a.checkpoint_every.0;
+    anyhow::ensure!(
+        !checkpoint_every.is_zero(),
+        "--checkpoint-every must be longer than 0 s"
+    );
     let cfg = DaemonConfig {
-        iface: a.iface,
+        iface,
         attach: if a.generic {
             AttachMode::Generic
         } else {
@@ -174,8 +353,82 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         summary_every: a.summary_every.map(|d| d.0),
         run_for: a.run_for.map(|d| d.0),
         sweep_every: Duration::from_secs(5).min(timeout.max(Duration::from_secs(1))),
+        state: a.state,
+        state_reset: a.state_reset,
+        checkpoint_every,
     };
     let summary = daemon::run(cfg)?;
     eprint!("{summary}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merged(text: &str, flags: &[&str]) -> Result<Args, String> {
+        let argv = ["slowscan run", "--config", "/etc/slowscan/run.toml"]
+            .into_iter()
+            .chain(flags.iter().copied());
+        let m = RunOnly::command().get_matches_from(argv);
+        merge_config(Path::new("/etc/slowscan/run.toml"), text, &m).map_err(|e| format!("{e:#}"))
+    }
+
+    const FILE: &str = r#"
+iface = "eth1"
+window = "600"
+window-mode = "sliding"
+threshold = 9
+handshake_timeout = "2s"
+alerts = "/var/log/slowscan/alerts.json"
+mirror = true
+eligible-high-ports = [3128, 8080]
+metrics = "off"
+state = "/var/lib/slowscan/state.json"
+checkpoint-every = 30
+"#;
+
+    #[test]
+    fn values_come_from_the_file_and_flags_override_them() {
+        let a = merged(FILE, &["--threshold", "4", "--iface", "eth2"]).unwrap();
+        assert_eq!(a.iface.as_deref(), Some("eth2"));
+        assert_eq!(a.threshold, 4);
+        assert_eq!(a.window.0, Some(600));
+        assert!(matches!(a.window_mode, WindowMode::Sliding));
+        assert_eq!(a.handshake_timeout.0, Duration::from_secs(2));
+        assert_eq!(a.alerts, PathBuf::from("/var/log/slowscan/alerts.json"));
+        assert!(a.mirror && !a.generic);
+        assert_eq!(a.eligible_high_ports, vec![3128, 8080]);
+        assert!(a.metrics.0.is_none());
+        assert_eq!(a.state, Some(PathBuf::from("/var/lib/slowscan/state.json")));
+        assert_eq!(a.checkpoint_every.0, Duration::from_secs(30));
+        let a = merged(FILE, &[]).unwrap();
+        assert_eq!((a.iface.as_deref(), a.threshold), (Some("eth1"), 9));
+        // Defaults stay for what neither gives.
+        let a = merged("iface = \"eth1\"", &[]).unwrap();
+        assert_eq!((a.threshold, a.window.0), (9, Some(3600)));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let cases = [
+            ("colour = \"blue\"", "unknown key `colour`"),
+            ("threshold = \"many\"", "bad value for `threshold`"),
+            ("window = \"soon\"", "bad value for `window`"),
+            ("mirror = \"yes\"", "bad value for `mirror`"),
+            ("window-mode = \"hopping\"", "bad value for `window-mode`"),
+            ("metrics = [1, 2]", "bad value for `metrics`"),
+            ("iface = \"eth1\"\nthreshold = ", "line 2"),
+        ];
+        for (text, want) in cases {
+            let e = merged(text, &[])
+                .err()
+                .unwrap_or_else(|| panic!("{text} accepted"));
+            assert!(e.contains(want), "{text}: {e}");
+            assert!(
+                e.contains("config file /etc/slowscan/run.toml"),
+                "{text}: {e}"
+            );
+        }
+    }
 }

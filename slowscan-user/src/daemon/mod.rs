@@ -13,7 +13,15 @@
 //! Established connections on eligible ports (R4.2, R4.3); at the end they go
 //! into the kernel whitelist map (R4.4) and detection starts with a fresh
 //! engine.
+//!
+//! State (`state`): the detection engine starts from the checkpoint on disk,
+//! if any (read before attaching: a bad file stops the start), and is
+//! checkpointed every `checkpoint_every` (serialised and written off the
+//! loop's thread) and at SIGINT/SIGTERM/`--for` (see [`checkpoint`]). The
+//! engine runs on CLOCK_MONOTONIC + [`ENGINE_CLOCK_BIAS_NS`], so failure
+//! times from before a reboot, restored from a checkpoint, stay representable.
 
+pub mod checkpoint;
 pub mod metrics;
 pub mod sink;
 
@@ -23,6 +31,8 @@ use std::{
     path::PathBuf,
     time::{Duration, Instant},
 };
+
+use crate::engine::{EngineState, Restored, rfc3339};
 
 use anyhow::{Context, bail};
 use slowscan_common::{Counter, PacketRecord};
@@ -63,6 +73,12 @@ pub struct DaemonConfig {
     pub run_for: Option<Duration>,
     /// How often the kernel pre-filter table is swept and metrics published.
     pub sweep_every: Duration,
+    /// Engine state file: loaded at start if present, checkpointed.
+    pub state: Option<PathBuf>,
+    /// Ignore the state file at start (it is overwritten by the next checkpoint).
+    pub state_reset: bool,
+    /// How often the engine state is checkpointed.
+    pub checkpoint_every: Duration,
 }
 
 /// What the daemon knows at one moment: for metrics, periodic and final
@@ -255,17 +271,132 @@ pub fn wall_clock_offset_ns() -> i64 {
     clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)
 }
 
+/// Added to CLOCK_MONOTONIC (kernel record times) to make the engine's time:
+/// 2^62 ns (146 years), so that times before this boot, restored from a
+/// checkpoint, are still positive.
+pub const ENGINE_CLOCK_BIAS_NS: u64 = 1 << 62;
+
+/// The engine clock now: CLOCK_MONOTONIC + [`ENGINE_CLOCK_BIAS_NS`].
+pub fn engine_now_ns() -> u64 {
+    monotonic_ns() + ENGINE_CLOCK_BIAS_NS
+}
+
+/// Feeds (and empties) `recs` to the engine, in its time base.
+fn feed(engine: &mut Engine, recs: &mut Vec<PacketRecord>, alerts: &mut Vec<Alert>) {
+    for r in recs.iter_mut() {
+        r.ts_ns = r.ts_ns.wrapping_add(ENGINE_CLOCK_BIAS_NS);
+    }
+    engine.process_batch(recs, alerts);
+    recs.clear();
+}
+
+/// The detection engine: restored from `saved` if there is one.
+fn detection_engine(
+    cfg: EngineConfig,
+    saved: &mut Option<EngineState>,
+    path: Option<&PathBuf>,
+) -> Engine {
+    let Some(state) = saved.take() else {
+        return Engine::new(cfg);
+    };
+    let (engine, r) = Engine::restore(cfg, state, engine_now_ns());
+    log_restored(&r, path);
+    engine
+}
+
+fn log_restored(r: &Restored, path: Option<&PathBuf>) {
+    let now = clock_ns(libc::CLOCK_REALTIME);
+    info!(
+        "engine state restored from {} (saved {}, {:.0} s ago): {} sources, {} pending attempts; dropped {} \
+         attempts whose handshake deadline passed while stopped, {} failed pairs and {} sources out of every window",
+        path.map_or_else(|| "?".into(), |p| p.display().to_string()),
+        rfc3339::format(r.saved_at_ns),
+        (now - r.saved_at_ns) as f64 / 1e9,
+        r.sources,
+        r.pending,
+        r.pending_dropped,
+        r.pairs_dropped,
+        r.sources_dropped,
+    );
+    for w in &r.new_windows {
+        warn!(
+            "window {w:?} is not in the saved state: it counts afresh from the saved failed pairs"
+        );
+    }
+}
+
+/// Checkpoints written off the loop's thread, one at a time.
+struct Checkpointer {
+    path: PathBuf,
+    every: Duration,
+    last: Instant,
+    writing: Option<tokio::task::JoinHandle<anyhow::Result<usize>>>,
+}
+
+impl Checkpointer {
+    /// Due, and the previous write has finished.
+    fn due(&mut self) -> bool {
+        if self.writing.as_ref().is_some_and(|h| !h.is_finished()) {
+            return false;
+        }
+        self.last.elapsed() >= self.every
+    }
+
+    async fn collect(&mut self) {
+        if let Some(h) = self.writing.take() {
+            match h.await {
+                Ok(Ok(n)) => tracing::debug!(
+                    "engine state checkpointed to {} ({n} bytes)",
+                    self.path.display()
+                ),
+                Ok(Err(e)) => warn!("checkpointing the engine state: {e:#}"),
+                Err(e) => warn!("checkpointing the engine state: {e}"),
+            }
+        }
+    }
+
+    async fn start(&mut self, state: EngineState) {
+        self.collect().await;
+        self.last = Instant::now();
+        let path = self.path.clone();
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            checkpoint::save(&path, &state)
+        }));
+    }
+
+    /// The final checkpoint, written now.
+    async fn finish(&mut self, state: &EngineState) -> anyhow::Result<usize> {
+        self.collect().await;
+        checkpoint::save(&self.path, state)
+    }
+}
+
 /// Checks, loads, attaches and runs until a signal or `run_for`; returns the
 /// final summary. The program is detached and its pins removed on every exit
 /// path after attaching.
 pub fn run(cfg: DaemonConfig) -> anyhow::Result<Summary> {
     check_interface(&cfg.iface)?;
     check_privileges()?;
+    // Before attaching: a bad state file stops the start.
+    let saved = match &cfg.state {
+        Some(p) => checkpoint::load(p, cfg.state_reset)?,
+        None => None,
+    };
+    if let Some(p) = &cfg.state {
+        match (&saved, cfg.state_reset) {
+            (_, true) => info!(
+                "--state-reset: starting afresh; {} will be overwritten",
+                p.display()
+            ),
+            (None, false) => info!("no engine state at {} yet: starting afresh", p.display()),
+            (Some(_), false) => {}
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    rt.block_on(run_async(cfg))
+    rt.block_on(run_async(cfg, saved))
 }
 
 /// Removes the pins (and detaches, through `DataPlane`'s drop) however the
@@ -285,7 +416,10 @@ enum Phase {
     Detecting,
 }
 
-async fn run_async(mut cfg: DaemonConfig) -> anyhow::Result<Summary> {
+async fn run_async(
+    mut cfg: DaemonConfig,
+    mut saved: Option<EngineState>,
+) -> anyhow::Result<Summary> {
     let start = Instant::now();
     let mut sink = AlertSink::open(&cfg.alerts)?;
     if let Some(addr) = cfg.metrics {
@@ -322,7 +456,7 @@ async fn run_async(mut cfg: DaemonConfig) -> anyhow::Result<Summary> {
         .into_async()
         .context("registering the ring buffer with tokio")?;
 
-    cfg.engine.wall_clock_offset_ns = wall_clock_offset_ns();
+    cfg.engine.wall_clock_offset_ns = wall_clock_offset_ns() - ENGINE_CLOCK_BIAS_NS as i64;
     let timeout_ns = cfg.engine.handshake_timeout_ns;
     let (mut engine, mut phase) = match cfg.learn_for {
         Some(d) => {
@@ -343,8 +477,26 @@ async fn run_async(mut cfg: DaemonConfig) -> anyhow::Result<Summary> {
                 },
             )
         }
-        None => (Engine::new(cfg.engine.clone()), Phase::Detecting),
+        None => (
+            detection_engine(cfg.engine.clone(), &mut saved, cfg.state.as_ref()),
+            Phase::Detecting,
+        ),
     };
+    let mut checkpointer = cfg.state.clone().map(|path| Checkpointer {
+        path,
+        every: cfg.checkpoint_every,
+        last: Instant::now(),
+        writing: None,
+    });
+    if let (Some(c), Phase::Detecting) = (&mut checkpointer, &phase) {
+        // At once: the file is known writable (and holds the restored state).
+        let n = c.finish(&engine.checkpoint()).await?;
+        info!(
+            "engine state checkpointed to {} every {} s and at exit ({n} bytes)",
+            c.path.display(),
+            c.every.as_secs_f64()
+        );
+    }
     let detectors: Vec<String> = cfg
         .engine
         .detectors
@@ -394,18 +546,14 @@ async fn run_async(mut cfg: DaemonConfig) -> anyhow::Result<Summary> {
         tokio::select! {
             r = reader.read(&mut recs) => {
                 r.context("reading the record ring buffer")?;
-                for rec in recs.drain(..) {
-                    engine.process(&rec, &mut alerts);
-                }
+                feed(&mut engine, &mut recs, &mut alerts);
             }
             _ = tick.tick() => {
                 // Records already in the ring first, so a follow-up that came
                 // before `now` is never judged after its attempt's deadline.
                 reader.get_mut().drain(&mut recs);
-                for rec in recs.drain(..) {
-                    engine.process(&rec, &mut alerts);
-                }
-                engine.advance_to(monotonic_ns(), &mut alerts);
+                feed(&mut engine, &mut recs, &mut alerts);
+                engine.advance_to(engine_now_ns(), &mut alerts);
                 if let Phase::Learning { until } = phase
                     && Instant::now() >= until
                 {
@@ -423,7 +571,11 @@ async fn run_async(mut cfg: DaemonConfig) -> anyhow::Result<Summary> {
                     for (k, e) in wl.iter() {
                         merged.insert(*k, *e);
                     }
-                    engine = Engine::new(EngineConfig { whitelist: Some(merged), ..cfg.engine.clone() });
+                    engine = detection_engine(
+                        EngineConfig { whitelist: Some(merged), ..cfg.engine.clone() },
+                        &mut saved,
+                        cfg.state.as_ref(),
+                    );
                     phase = Phase::Detecting;
                     info!("detecting");
                 }
@@ -470,20 +622,38 @@ async fn run_async(mut cfg: DaemonConfig) -> anyhow::Result<Summary> {
                 a.distinct_ports
             );
         }
+        // After the alerts the engine decided are sent, so that a restart
+        // from this checkpoint neither repeats nor loses one.
+        if let (Some(c), Phase::Detecting) = (&mut checkpointer, &phase)
+            && c.due()
+        {
+            c.start(engine.checkpoint()).await;
+        }
     };
     info!("stopping ({stop_reason})");
 
     // Records still in the ring, then time up to now; attempts still within
     // their handshake timeout stay undecided (they are not failures yet).
     reader.get_mut().drain(&mut recs);
-    for rec in recs.drain(..) {
-        engine.process(&rec, &mut alerts);
-    }
-    engine.advance_to(monotonic_ns(), &mut alerts);
+    feed(&mut engine, &mut recs, &mut alerts);
+    engine.advance_to(engine_now_ns(), &mut alerts);
     if matches!(phase, Phase::Detecting) {
         for a in alerts.drain(..) {
             sink.send(&a)?;
             alerts_sent += 1;
+        }
+    }
+    // After the alerts it decided are sent: a restart never repeats them.
+    if let (Some(c), Phase::Detecting) = (&mut checkpointer, &phase) {
+        let st = engine.checkpoint();
+        match c.finish(&st).await {
+            Ok(n) => info!(
+                "engine state saved to {} ({} sources, {} pending attempts, {n} bytes)",
+                c.path.display(),
+                st.sources.len(),
+                st.pending.len()
+            ),
+            Err(e) => tracing::error!("saving the engine state at exit: {e:#}"),
         }
     }
     let snap = snapshot(

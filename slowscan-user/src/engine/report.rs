@@ -76,7 +76,7 @@ impl ReportState {
                 (*k, [a.attempts, a.established, a.failed], pairs)
             })
             .collect();
-        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        v.sort_unstable_by_key(|s| s.0);
         v
     }
 

@@ -59,8 +59,7 @@ pub enum StateError {
     #[error("not a slowscan engine state: {0}")]
     Malformed(String),
     #[error(
-        "engine state format {found} is not supported (this slowscan reads format {STATE_FORMAT}); \
-         start afresh (slowscan run --state-reset) or use the slowscan that wrote it"
+        "engine state format {found} is not supported (this slowscan reads format {STATE_FORMAT})"
     )]
     Version { found: u64 },
 }
