@@ -14,14 +14,16 @@ use std::{
 };
 
 use anyhow::{Context, anyhow};
+
+use super::options::{EngineArgs, HumanDuration};
 use clap::{
-    ArgMatches, Args as ClapArgs, CommandFactory, Parser, ValueEnum,
+    ArgMatches, Args as ClapArgs, CommandFactory, Parser,
     error::{ContextKind, ContextValue},
     parser::ValueSource,
 };
 use slowscan::{
     daemon::{self, DaemonConfig},
-    engine::{DetectorConfig, EngineConfig, LearnConfig, SECOND_NS, Whitelist, Window},
+    engine::{EngineConfig, LearnConfig},
     kernel::AttachMode,
 };
 
@@ -33,21 +35,10 @@ pub struct Args {
     /// Interface to watch (a mirror/SPAN port, or a host's own interface).
     #[arg(long, required_unless_present = "config")]
     iface: Option<String>,
-    /// R6.1 time window in seconds, or `none` (never cleared).
-    #[arg(long, default_value = "3600", value_name = "SECONDS|none")]
-    window: WindowLen,
-    /// R6.1: `tumbling` (the paper's, cleared when the window elapses) or `sliding`.
-    #[arg(long, value_enum, default_value_t = WindowMode::Tumbling)]
-    window_mode: WindowMode,
-    /// R6: alert when a source's distinct failed (host, port) pairs exceed this.
-    #[arg(long, default_value_t = 9)]
-    threshold: u32,
-    /// R5.1: an attempt not Established this long after its SYN failed (seconds).
-    #[arg(long, default_value = "60", value_name = "SECONDS")]
-    handshake_timeout: HumanDuration,
-    /// Whitelist file (R4, `slowscan learn` output), loaded into the kernel map at start.
-    #[arg(long, value_name = "FILE")]
-    whitelist: Option<PathBuf>,
+    /// Detection options, shared with `replay` and `learn`; the whitelist is
+    /// also loaded into the kernel map at start.
+    #[command(flatten)]
+    engine: EngineArgs,
     /// Dedicated mirror/SPAN port: drop every frame after inspection.
     #[arg(long)]
     mirror: bool,
@@ -227,61 +218,6 @@ fn merge_config(path: &Path, text: &str, matches: &ArgMatches) -> anyhow::Result
     Ok(a)
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum WindowMode {
-    Tumbling,
-    Sliding,
-}
-
-/// Seconds, or `none`.
-#[derive(Clone, Copy)]
-struct WindowLen(Option<u64>);
-
-impl FromStr for WindowLen {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.eq_ignore_ascii_case("none") {
-            return Ok(Self(None));
-        }
-        let d: HumanDuration = s.parse()?;
-        if d.0.is_zero() {
-            return Err("a window must be longer than 0 s (or `none`)".into());
-        }
-        Ok(Self(Some(d.0.as_secs())))
-    }
-}
-
-/// `90`, `90s`, `500ms`, `5m`, `2h`, `1d` (a bare number is seconds).
-#[derive(Clone, Copy, Debug)]
-pub struct HumanDuration(pub Duration);
-
-impl FromStr for HumanDuration {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let t = s.trim();
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let n: f64 = num.parse().map_err(|_| {
-            format!("`{s}` is not a duration: write e.g. 90, 90s, 500ms, 5m, 2h or 1d")
-        })?;
-        let mul = match unit {
-            "" | "s" => 1.0,
-            "ms" => 0.001,
-            "m" | "min" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
-            _ => {
-                return Err(format!(
-                    "`{s}`: unknown unit `{unit}` (use ms, s, m, h or d)"
-                ));
-            }
-        };
-        Ok(Self(Duration::from_secs_f64(n * mul)))
-    }
-}
-
 #[derive(Clone, Copy)]
 struct MetricsAddr(Option<SocketAddr>);
 
@@ -306,20 +242,11 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         .iface
         .clone()
         .context("--iface (or `iface` in the --config file) is required")?;
-    let window = match (a.window.0, a.window_mode) {
-        (None, _) => Window::None,
-        (Some(s), WindowMode::Tumbling) => Window::Tumbling(s * SECOND_NS),
-        (Some(s), WindowMode::Sliding) => Window::Sliding(s * SECOND_NS),
+    let engine = EngineConfig {
+        report: !a.no_source_totals,
+        ..a.engine.engine_config()?
     };
-    let whitelist = match &a.whitelist {
-        Some(p) => Some(Whitelist::load(p)?),
-        None => None,
-    };
-    let timeout = a.handshake_timeout.0;
-    anyhow::ensure!(
-        !timeout.is_zero(),
-        "--handshake-timeout must be longer than 0 s"
-    );
+    let timeout = a.engine.handshake_timeout.0;
     let checkpoint_every = a.checkpoint_every.0;
     anyhow::ensure!(
         !checkpoint_every.is_zero(),
@@ -333,16 +260,7 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
             AttachMode::Auto
         },
         mirror: a.mirror,
-        engine: EngineConfig {
-            handshake_timeout_ns: timeout.as_nanos() as u64,
-            detectors: vec![DetectorConfig {
-                window,
-                threshold: a.threshold,
-            }],
-            whitelist,
-            report: !a.no_source_totals,
-            ..EngineConfig::default()
-        },
+        engine,
         alerts: a.alerts,
         metrics: a.metrics.0,
         learn_for: a.learn_for.map(|d| d.0),
@@ -364,6 +282,8 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
+    use slowscan::engine::{SECOND_NS, Window};
+
     use super::*;
 
     fn merged(text: &str, flags: &[&str]) -> Result<Args, String> {
@@ -392,10 +312,9 @@ checkpoint-every = 30
     fn values_come_from_the_file_and_flags_override_them() {
         let a = merged(FILE, &["--threshold", "4", "--iface", "eth2"]).unwrap();
         assert_eq!(a.iface.as_deref(), Some("eth2"));
-        assert_eq!(a.threshold, 4);
-        assert_eq!(a.window.0, Some(600));
-        assert!(matches!(a.window_mode, WindowMode::Sliding));
-        assert_eq!(a.handshake_timeout.0, Duration::from_secs(2));
+        assert_eq!(a.engine.threshold, 4);
+        assert_eq!(a.engine.window(), Window::Sliding(600 * SECOND_NS));
+        assert_eq!(a.engine.handshake_timeout.0, Duration::from_secs(2));
         assert_eq!(a.alerts, PathBuf::from("/var/log/slowscan/alerts.json"));
         assert!(a.mirror && !a.generic);
         assert_eq!(a.eligible_high_ports, vec![3128, 8080]);
@@ -403,10 +322,13 @@ checkpoint-every = 30
         assert_eq!(a.state, Some(PathBuf::from("/var/lib/slowscan/state.json")));
         assert_eq!(a.checkpoint_every.0, Duration::from_secs(30));
         let a = merged(FILE, &[]).unwrap();
-        assert_eq!((a.iface.as_deref(), a.threshold), (Some("eth1"), 9));
+        assert_eq!((a.iface.as_deref(), a.engine.threshold), (Some("eth1"), 9));
         // Defaults stay for what neither gives.
         let a = merged("iface = \"eth1\"", &[]).unwrap();
-        assert_eq!((a.threshold, a.window.0), (9, Some(3600)));
+        assert_eq!(
+            (a.engine.threshold, a.engine.window()),
+            (9, Window::Tumbling(3600 * SECOND_NS))
+        );
     }
 
     #[test]
