@@ -51,6 +51,26 @@ pub fn external_captures(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// True when every tool is on PATH. Otherwise the test skips with a notice,
+/// except under `CI=true`, where a missing tool is a failure.
+pub fn tools_present(test: &str, tools: &[&str]) -> bool {
+    let has = |tool: &&str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let missing: Vec<&str> = tools.iter().filter(|t| !has(t)).copied().collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if is_ci() {
+        panic!("{test}: missing tools {missing:?} (`cargo xtask setup` installs them)");
+    }
+    eprintln!("SKIP {test}: missing tools {missing:?}");
+    false
+}
+
 /// A name unique to this process and call, short enough for an interface (≤ 15).
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);

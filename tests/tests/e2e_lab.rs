@@ -20,27 +20,7 @@ use slowscan_tests::{
 
 const TIMEOUT_S: u64 = 2;
 
-fn has(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn tools_present(test: &str) -> bool {
-    let missing: Vec<&str> = ["nmap", "tc", "python3", "setpriv", "nsenter"]
-        .into_iter()
-        .filter(|t| !has(t))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if slowscan_tests::is_ci() {
-        panic!("{test}: missing tools {missing:?} (`cargo xtask setup` installs them)");
-    }
-    eprintln!("SKIP {test}: missing tools {missing:?}");
-    false
-}
+const TOOLS: &[&str] = &["nmap", "tc", "python3", "setpriv", "nsenter"];
 
 fn source(a: &Value) -> &str {
     a["source"]["ip"]
@@ -62,7 +42,7 @@ fn per_source(summary: &str, ip: &str, field: &str) -> u64 {
 #[test]
 fn slow_scans_in_the_lab_alert_exactly_the_scanners() {
     let name = "slow_scans_in_the_lab_alert_exactly_the_scanners";
-    if !privileged(name) || !tools_present(name) {
+    if !privileged(name) || !slowscan_tests::tools_present(name, TOOLS) {
         return;
     }
     let bin = slowscan_bin();
@@ -285,7 +265,7 @@ fn slow_scans_in_the_lab_alert_exactly_the_scanners() {
 #[test]
 fn run_errors_are_one_clear_line() {
     let name = "run_errors_are_one_clear_line";
-    if !privileged(name) || !tools_present(name) {
+    if !privileged(name) || !slowscan_tests::tools_present(name, TOOLS) {
         return;
     }
     let bin = slowscan_bin();

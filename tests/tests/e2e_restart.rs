@@ -13,7 +13,7 @@
 //! And `--config FILE`: values from the file, a flag overriding one, an
 //! unknown key refused with its name.
 
-use std::{fs, process::Command, time::Duration};
+use std::{fs, time::Duration};
 
 use serde_json::Value;
 use slowscan::engine::rfc3339;
@@ -25,27 +25,7 @@ use slowscan_tests::{
 
 const TIMEOUT_S: u64 = 2;
 
-fn has(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn tools_present(test: &str) -> bool {
-    let missing: Vec<&str> = ["nmap", "tc", "python3"]
-        .into_iter()
-        .filter(|t| !has(t))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if slowscan_tests::is_ci() {
-        panic!("{test}: missing tools {missing:?} (`cargo xtask setup` installs them)");
-    }
-    eprintln!("SKIP {test}: missing tools {missing:?}");
-    false
-}
+const TOOLS: &[&str] = &["nmap", "tc", "python3"];
 
 fn source(a: &Value) -> &str {
     a["source"]["ip"].as_str().unwrap_or("")
@@ -77,7 +57,7 @@ fn scan(lab: &Lab, who: Scanner, targets: &[&str]) {
 #[test]
 fn slow_scans_straddling_restarts_are_detected() {
     let name = "slow_scans_straddling_restarts_are_detected";
-    if !privileged(name) || !tools_present(name) {
+    if !privileged(name) || !slowscan_tests::tools_present(name, TOOLS) {
         return;
     }
     let bin = slowscan_bin();
