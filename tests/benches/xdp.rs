@@ -27,7 +27,9 @@ fn ns(d: Duration) -> f64 {
     d.as_nanos() as f64
 }
 
-/// Mean ns per run of `frame`, chunked so every attempt's record fits the ring.
+/// Mean ns per run of `frame` as the kernel reports it (whole nanoseconds
+/// per run: wall time around the syscall would add the milliseconds the
+/// kernel spends switching the XDP dispatcher for a repeated run), chunked so every attempt's record fits the ring.
 fn cost(dp: &mut DataPlane, reader: &mut RecordReader, frame: &[u8]) -> f64 {
     let mut sink = Vec::with_capacity(CHUNK as usize);
     let mut total = 0.0;
