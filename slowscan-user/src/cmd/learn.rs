@@ -6,9 +6,14 @@
 //! last time seen.
 use std::{path::PathBuf, process::ExitCode};
 
-use anyhow::bail;
+use std::time::Duration;
+
 use clap::Args as ClapArgs;
-use slowscan::engine::{Engine, LearnConfig, Whitelist};
+use slowscan::{
+    daemon,
+    engine::{Engine, LearnConfig, Whitelist},
+    kernel::AttachMode,
+};
 
 use super::options::{EngineArgs, HumanDuration};
 use super::replay::{Input, Progress, check_inputs, feed};
@@ -30,22 +35,24 @@ pub struct Args {
     eligible_high_ports: Vec<u16>,
     #[command(flatten)]
     engine: EngineArgs,
-    /// Learning on a live interface is done by the sensor (`slowscan run
-    /// --learn-for`).
-    #[arg(long, value_name = "IF")]
+    /// Learn on this live interface instead of from capture files (R4.1, as
+    /// the paper does: attach, watch for `--for`, write `--out`, detach).
+    #[arg(long, value_name = "IF", conflicts_with = "files", requires_all = ["learn_for", "out"])]
     iface: Option<String>,
-    /// With --iface: see `slowscan run --learn-for`.
+    /// With --iface: how long the whitelist-creation period lasts (e.g. 9h).
     #[arg(long = "for", value_name = "DURATION", requires = "iface")]
     learn_for: Option<HumanDuration>,
+    /// With --iface: dedicated mirror/SPAN port, drop every frame after inspection.
+    #[arg(long, requires = "iface")]
+    mirror: bool,
+    /// With --iface: generic (skb) XDP instead of native.
+    #[arg(long, requires = "iface")]
+    generic: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    if let Some(iface) = &a.iface {
-        bail!(
-            "learning from an interface: use `slowscan run --iface {iface} --learn-for DURATION \
-             --learn-out FILE` (it learns, saves the whitelist, loads it into the kernel, then \
-             detects); `slowscan learn` reads capture files"
-        );
+    if let Some(iface) = a.iface.clone() {
+        return learn_live(a, iface);
     }
     let out = a.out.expect("clap requires --out without --iface");
     let mut cfg = a.engine.engine_config()?;
@@ -91,4 +98,41 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             input.frames.frames
         ))),
     }
+}
+
+/// `slowscan learn --iface IF --for DURATION --out FILE`: the sensor's
+/// learning phase alone (`slowscan run --learn-for` then goes on to detect).
+fn learn_live(a: Args, iface: String) -> anyhow::Result<ExitCode> {
+    let learn_for = a
+        .learn_for
+        .map(|d| d.0)
+        .expect("clap requires --for with --iface");
+    anyhow::ensure!(!learn_for.is_zero(), "--for must be longer than 0 s");
+    let cfg = daemon::DaemonConfig {
+        iface,
+        attach: if a.generic {
+            AttachMode::Generic
+        } else {
+            AttachMode::Auto
+        },
+        mirror: a.mirror,
+        engine: a.engine.engine_config()?,
+        alerts: "-".into(),
+        metrics: None,
+        learn_for: Some(learn_for),
+        learn: LearnConfig {
+            eligible_high_ports: a.eligible_high_ports,
+        },
+        learn_out: a.out,
+        learn_only: true,
+        summary_every: None,
+        run_for: None,
+        sweep_every: Duration::from_secs(5),
+        state: None,
+        state_reset: false,
+        checkpoint_every: Duration::from_secs(60),
+    };
+    let summary = daemon::run(cfg)?;
+    eprint!("{summary}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -67,6 +67,8 @@ pub struct DaemonConfig {
     pub learn: LearnConfig,
     /// Where to save the learned whitelist, if anywhere.
     pub learn_out: Option<PathBuf>,
+    /// Stop once learning is done (`slowscan learn --iface`) instead of detecting.
+    pub learn_only: bool,
     /// Log a one-line summary this often.
     pub summary_every: Option<Duration>,
     /// Stop by itself after this long.
@@ -566,6 +568,9 @@ async fn run_async(
                     }
                     learned = Some(wl.len());
                     whitelist_entries += wl.len();
+                    if cfg.learn_only {
+                        break "learning done";
+                    }
                     base = add_stats(base, engine.stats());
                     let mut merged = cfg.engine.whitelist.clone().unwrap_or_default();
                     for (k, e) in wl.iter() {

@@ -1,0 +1,131 @@
+//! Learning as the paper does it (R4.1–R4.3, §5.1): `slowscan learn --iface
+//! IF --for DURATION --out FILE` on a live interface, with real connections
+//! from one namespace to real servers in another. Established connections to
+//! an eligible port become entries; an ineligible high port does not.
+
+use std::{
+    process::{Child, Stdio},
+    time::Duration,
+};
+
+use slowscan_tests::{LAB_B, VethLab, privileged, slowscan_bin, tools_present};
+
+/// A child process killed (by its PID) and reaped on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_server(lab: &VethLab, port: u16) -> Proc {
+    let child = lab
+        .b
+        .command("python3")
+        .args(["-m", "http.server", &port.to_string(), "--bind", LAB_B])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+fn fetch(lab: &VethLab, port: u16) {
+    let url = format!("http://{LAB_B}:{port}/");
+    let script = format!(
+        "import urllib.request,time\nfor i in range(40):\n  try:\n    urllib.request.urlopen('{url}', timeout=2).read(); break\n  except Exception: time.sleep(0.1)\nelse: raise SystemExit('no server')"
+    );
+    lab.a.exec(&["python3", "-c", &script]);
+}
+
+#[test]
+fn learn_on_a_live_interface_writes_the_eligible_destinations() {
+    let name = "learn_on_a_live_interface_writes_the_eligible_destinations";
+    if !privileged(name) || !tools_present(name, &["python3"]) {
+        return;
+    }
+    let lab = VethLab::new();
+    let dir = std::env::temp_dir().join(slowscan_tests::unique("sslearn"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("whitelist.json");
+    let _web = http_server(&lab, 80);
+    let _alt = http_server(&lab, 8080);
+    let sensor = lab
+        .b
+        .command(slowscan_bin().to_str().unwrap())
+        .args([
+            "learn",
+            "--iface",
+            &lab.if_b,
+            "--for",
+            "4s",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut sensor = Proc(sensor);
+    // Give the sensor time to attach before the connections start.
+    std::thread::sleep(Duration::from_millis(1500));
+    for _ in 0..3 {
+        fetch(&lab, 80);
+        fetch(&lab, 8080);
+    }
+    let status = wait(&mut sensor.0, Duration::from_secs(20));
+    let mut log = String::new();
+    use std::io::Read;
+    sensor
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(status.success(), "slowscan learn failed: {log}");
+    let wl: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let entries: Vec<(String, u64, u64)> = wl["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["ip"].as_str().unwrap().to_string(),
+                e["port"].as_u64().unwrap(),
+                e["established"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        entries.len(),
+        1,
+        "only the eligible destination (R4.3): {entries:?}"
+    );
+    assert_eq!((entries[0].0.as_str(), entries[0].1), (LAB_B, 80));
+    assert!(
+        entries[0].2 >= 3,
+        "three established connections at least: {entries:?}"
+    );
+    // The sensor detached on its own: nothing is left on the interface.
+    let link = String::from_utf8(lab.b.exec(&["ip", "link", "show", &lab.if_b]).stdout).unwrap();
+    assert!(!link.contains("xdp"), "{link}");
+}
+
+fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "slowscan learn did not stop by itself"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
