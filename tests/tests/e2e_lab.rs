@@ -48,10 +48,17 @@ fn slow_scans_in_the_lab_alert_exactly_the_scanners() {
     let bin = slowscan_bin();
     let mut lab = Lab::new().expect("building the lab");
     lab.start_services().expect("server services");
+    // The sensor's on-disk whitelist, which `slowscan whitelist` keeps in step.
+    let wl_dir = std::env::temp_dir().join(slowscan_tests::unique("sswl"));
+    std::fs::create_dir_all(&wl_dir).unwrap();
+    let wl_file = wl_dir.join("whitelist.json");
+    std::fs::write(&wl_file, r#"{"version":1,"entries":[]}"#).unwrap();
     let sensor = lab
         .start_sensor(
             &bin,
             &[
+                "--whitelist",
+                wl_file.to_str().unwrap(),
                 "--window",
                 "300",
                 "--window-mode",
@@ -112,6 +119,12 @@ fn slow_scans_in_the_lab_alert_exactly_the_scanners() {
         "whitelist add: {}",
         String::from_utf8_lossy(&push.stderr)
     );
+    // … and the sensor's whitelist file follows, so a restart keeps it.
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&wl_file).unwrap()).unwrap();
+    assert_eq!(kept["entries"][0]["ip"], SERVER, "{kept}");
+    assert_eq!(kept["entries"][0]["port"], 8080, "{kept}");
+    std::fs::remove_dir_all(&wl_dir).unwrap();
 
     // After attaching it keeps only CAP_NET_ADMIN (12) and CAP_BPF (39).
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -125,6 +125,7 @@ fn learn_live(a: Args, iface: String) -> anyhow::Result<ExitCode> {
         },
         learn_out: a.out,
         learn_only: true,
+        whitelist_file: None,
         summary_every: None,
         run_for: None,
         sweep_every: Duration::from_secs(5),

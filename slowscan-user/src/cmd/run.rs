@@ -269,6 +269,7 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         },
         learn_out: a.learn_out,
         learn_only: false,
+        whitelist_file: a.engine.whitelist.clone(),
         summary_every: a.summary_every.map(|d| d.0),
         run_for: a.run_for.map(|d| d.0),
         sweep_every: Duration::from_secs(5).min(timeout.max(Duration::from_secs(1))),

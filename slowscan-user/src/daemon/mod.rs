@@ -23,6 +23,7 @@
 
 pub mod checkpoint;
 pub mod metrics;
+pub mod runtime;
 pub mod sink;
 
 use std::{
@@ -67,6 +68,9 @@ pub struct DaemonConfig {
     pub learn: LearnConfig,
     /// Where to save the learned whitelist, if anywhere.
     pub learn_out: Option<PathBuf>,
+    /// The `--whitelist` file, kept in step by `slowscan whitelist …` so that a
+    /// restart keeps live changes (recorded in the sensor's runtime file).
+    pub whitelist_file: Option<PathBuf>,
     /// Stop once learning is done (`slowscan learn --iface`) instead of detecting.
     pub learn_only: bool,
     /// Log a one-line summary this often.
@@ -298,6 +302,12 @@ fn detection_engine(
     saved: &mut Option<EngineState>,
     path: Option<&PathBuf>,
 ) -> Engine {
+    // Live, the kernel map is the whitelist (R4.4): a copy in the engine would
+    // keep ignoring a destination after `slowscan whitelist remove`.
+    let cfg = EngineConfig {
+        whitelist: None,
+        ..cfg
+    };
     let Some(state) = saved.take() else {
         return Engine::new(cfg);
     };
@@ -401,8 +411,8 @@ pub fn run(cfg: DaemonConfig) -> anyhow::Result<Summary> {
     rt.block_on(run_async(cfg, saved))
 }
 
-/// Removes the pins (and detaches, through `DataPlane`'s drop) however the
-/// daemon exits.
+/// Removes the pins and the runtime file (and detaches, through
+/// `DataPlane`'s drop) however the daemon exits.
 struct PinGuard(String);
 
 impl Drop for PinGuard {
@@ -410,6 +420,7 @@ impl Drop for PinGuard {
         if let Err(e) = remove_pins(&self.0) {
             warn!("{e:#}");
         }
+        runtime::remove(&self.0);
     }
 }
 
@@ -446,6 +457,9 @@ async fn run_async(
     if let Some(wl) = &cfg.engine.whitelist {
         load_into_kernel(&mut dp, wl)?;
         info!("{} whitelist entries loaded into the kernel map", wl.len());
+    }
+    if let Err(e) = runtime::write(&cfg.iface, cfg.whitelist_file.as_deref()) {
+        warn!("`slowscan whitelist` will not keep the whitelist file in step: {e:#}");
     }
     // Attached, pinned, whitelist loaded: keep only what running and
     // detaching still need.
