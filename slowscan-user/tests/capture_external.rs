@@ -5,10 +5,10 @@
 //! notice, except under `CI=true`, where a missing directory fails.
 
 mod capture_builder;
-
-use std::path::PathBuf;
+mod common;
 
 use capture_builder::*;
+use common::external_dir;
 use slowscan::capture::{CaptureReader, read_records};
 use slowscan::frame::{FrameCounters, LinkType, parse_frame};
 use slowscan_common::PacketRecord;
@@ -27,23 +27,6 @@ const EXPECTED: [(&str, u64, u64, u64, u64); 9] = [
     ("single_syn_ack.pcap", 1, 1, 0, 0),
     ("single_rst.pcap", 1, 1, 0, 0),
 ];
-
-fn external_dir() -> Option<PathBuf> {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let Some(dir) = std::env::var_os("SLOWSCAN_EXTERNAL_CAPTURES").map(PathBuf::from) else {
-        assert!(!ci, "CI=true but SLOWSCAN_EXTERNAL_CAPTURES is not set");
-        eprintln!(
-            "notice: SLOWSCAN_EXTERNAL_CAPTURES is not set; skipping the external-capture tests"
-        );
-        return None;
-    };
-    assert!(
-        dir.is_dir(),
-        "SLOWSCAN_EXTERNAL_CAPTURES={} is not a directory (it should hold the external captures, see their README.md)",
-        dir.display()
-    );
-    Some(dir)
-}
 
 fn records_of(path: &std::path::Path) -> (Vec<PacketRecord>, FrameCounters) {
     let mut records = Vec::new();

@@ -1,0 +1,21 @@
+//! Helpers shared by this crate's integration tests.
+use std::path::PathBuf;
+
+/// The external captures directory (`SLOWSCAN_EXTERNAL_CAPTURES`), or None
+/// with a notice; under `CI=true` a missing directory is a failure.
+pub fn external_dir() -> Option<PathBuf> {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let Some(dir) = std::env::var_os("SLOWSCAN_EXTERNAL_CAPTURES").map(PathBuf::from) else {
+        assert!(!ci, "CI=true but SLOWSCAN_EXTERNAL_CAPTURES is not set");
+        eprintln!(
+            "notice: SLOWSCAN_EXTERNAL_CAPTURES is not set; skipping the external-capture tests"
+        );
+        return None;
+    };
+    assert!(
+        dir.is_dir(),
+        "SLOWSCAN_EXTERNAL_CAPTURES={} is not a directory (it should hold the external captures, see their README.md)",
+        dir.display()
+    );
+    Some(dir)
+}
