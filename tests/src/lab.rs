@@ -423,9 +423,16 @@ impl Lab {
         let mut c = self
             .sensor
             .command(slowscan.to_str().context("slowscan path is not UTF-8")?);
-        c.args(["run", "--iface", SENSOR_IF, "--mirror", "--alerts"])
-            .arg(&alerts)
-            .args(extra);
+        c.args([
+            "run",
+            "--iface",
+            SENSOR_IF,
+            "--mirror",
+            "--source-totals",
+            "--alerts",
+        ])
+        .arg(&alerts)
+        .args(extra);
         c.stdout(Stdio::null()).stderr(fs::File::create(&log)?);
         let mut proc = Proc::spawn("slowscan run", c)?;
         let end = Instant::now() + Duration::from_secs(15);

@@ -63,10 +63,10 @@ pub struct Args {
     /// Log a one-line summary to stderr this often (e.g. 60, 5m).
     #[arg(long, value_name = "DURATION")]
     summary_every: Option<HumanDuration>,
-    /// Keep no per-source totals for the final summary (they grow with the
-    /// number of sources seen, without a cap: use this on busy networks).
+    /// Keep per-source totals for the final summary. Off by default: they grow
+    /// with every source ever seen, and a sensor's memory must stay bounded.
     #[arg(long)]
-    no_source_totals: bool,
+    source_totals: bool,
     /// Stop by itself after this long (e.g. 90s, 2h).
     #[arg(long = "for", value_name = "DURATION")]
     run_for: Option<HumanDuration>,
@@ -243,7 +243,7 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         .clone()
         .context("--iface (or `iface` in the --config file) is required")?;
     let engine = EngineConfig {
-        report: !a.no_source_totals,
+        report: a.source_totals,
         ..a.engine.engine_config()?
     };
     let timeout = a.engine.handshake_timeout.0;
