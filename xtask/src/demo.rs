@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use crate::{build_ebpf, cargo, run, setup};
 
 pub fn demo(args: &[String]) -> anyhow::Result<()> {
-    if !crate::nix_is_root() {
+    if !crate::is_root() {
         bail!(
             "the demo builds network namespaces and loads an XDP program: run `cargo xtask demo` as root"
         );

@@ -132,7 +132,7 @@ fn build_ebpf() -> anyhow::Result<()> {
 
 fn test(args: &[String]) -> anyhow::Result<()> {
     // The privileged tests need root; say so up front rather than fail later.
-    if !nix_is_root() {
+    if !is_root() {
         eprintln!(
             "xtask: not root: tests that need BPF or namespaces will skip (they fail under CI=true)"
         );
@@ -148,7 +148,7 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     run(cargo().args(["bench", "--workspace"]).arg("--").args(args))
 }
 
-fn nix_is_root() -> bool {
+fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc_geteuid() == 0 }
 }
