@@ -131,6 +131,18 @@ impl Netns {
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e))
     }
+
+    /// Spawns a thread inside this namespace; the caller joins it.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            enter(&path);
+            f()
+        })
+    }
 }
 
 fn enter(path: &str) {
