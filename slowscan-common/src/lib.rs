@@ -5,6 +5,7 @@
 #![cfg_attr(not(feature = "user"), no_std)]
 
 pub mod tcp;
+pub mod wire;
 
 /// Bumped whenever a record, key or map layout changes. Pinned maps carry it in
 /// their path so a sensor never reuses maps written by an older build.

@@ -3,7 +3,13 @@
 //! bounds-checked against `data_end` right before it.
 
 use aya_ebpf::programs::XdpContext;
-use slowscan_common::{AF_INET, AF_INET6};
+use slowscan_common::{
+    wire::{
+        ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_TCP, MAX_IPV6_EXT_HEADERS,
+        MAX_VLAN_TAGS,
+    },
+    AF_INET, AF_INET6,
+};
 
 /// Why a frame produced no record; each maps to one counter.
 #[derive(Clone, Copy)]
@@ -27,14 +33,6 @@ pub struct Segment {
     pub tcp_flags: u8,
     pub vlan_tags: u8,
 }
-
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86DD;
-const ETH_P_8021Q: u16 = 0x8100;
-const ETH_P_8021AD: u16 = 0x88A8;
-const IPPROTO_TCP: u8 = 6;
-const MAX_VLAN_TAGS: usize = 2;
-const MAX_IPV6_EXT: usize = 4;
 
 /// A pointer to `N` bytes at `off`, or `Malformed` if the frame is shorter.
 #[inline(always)]
@@ -172,7 +170,7 @@ fn ipv6(ctx: &XdpContext, off: usize, vlan_tags: u8) -> Result<Segment, Skip> {
     ];
     let mut next = ip[6];
     let mut cur = off + 40;
-    for _ in 0..MAX_IPV6_EXT {
+    for _ in 0..MAX_IPV6_EXT_HEADERS {
         match next {
             0 | 43 | 60 => {
                 let h = bytes_at::<2>(ctx, cur)?;

@@ -7,7 +7,13 @@
 //! snap-length-truncated capture still yields correct records. Never panics,
 //! never allocates.
 
-use slowscan_common::{AF_INET, AF_INET6, Counter, PacketRecord};
+use slowscan_common::{
+    AF_INET, AF_INET6, Counter, PacketRecord,
+    wire::{
+        ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_TCP, MAX_IPV6_EXT_HEADERS,
+        MAX_VLAN_TAGS,
+    },
+};
 
 /// The link-layer framing of a captured packet (pcap `LINKTYPE_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -156,14 +162,6 @@ pub fn parse_frame_info(
     };
     (outcome, info)
 }
-
-const ETH_P_IPV4: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86DD;
-const ETH_P_8021Q: u16 = 0x8100;
-const ETH_P_8021AD: u16 = 0x88A8;
-const MAX_VLAN_TAGS: u8 = 2;
-const MAX_IPV6_EXT_HEADERS: usize = 4;
-const IPPROTO_TCP: u8 = 6;
 
 /// The network layer a link header announced.
 enum Net {
@@ -369,7 +367,7 @@ impl Frame<'_> {
 /// Ethernet step 3 (also used by the cooked-capture headers).
 fn ethertype(ether_type: u16) -> Step<Net> {
     match ether_type {
-        ETH_P_IPV4 => Ok(Net::V4),
+        ETH_P_IP => Ok(Net::V4),
         ETH_P_IPV6 => Ok(Net::V6),
         _ => Err(FrameOutcome::NonIp),
     }
