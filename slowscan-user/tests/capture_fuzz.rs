@@ -8,6 +8,8 @@
 //! strictly after the previous one, and stay finished afterwards.
 //! `SLOWSCAN_FUZZ_CASES=N` sets the proptest cases per test.
 
+mod common;
+
 mod capture_builder;
 mod frame_builder;
 
@@ -15,20 +17,12 @@ use std::{cell::Cell, io::Cursor};
 
 use capture_builder::*;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 use slowscan::capture::{CaptureReader, MAX_PACKET};
 use slowscan::frame::parse_frame;
 
 fn runner(default_cases: u32) -> TestRunner {
-    let cases = std::env::var("SLOWSCAN_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default_cases);
-    TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    })
+    common::fuzz_runner(default_cases)
 }
 
 /// Reads `bytes` to the end; returns the packets read.

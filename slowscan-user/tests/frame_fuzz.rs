@@ -5,13 +5,15 @@
 //! sized for the CI budget); `PROPTEST_RNG_SEED` replays a run. Each case
 //! feeds many inputs to the parser; the totals are printed.
 
+mod common;
+
 mod frame_builder;
 
 use std::cell::Cell;
 
 use frame_builder::catalogue;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 use slowscan::frame::{FrameOutcome, LinkType, parse_frame, parse_frame_info};
 use slowscan_common::{AF_INET, AF_INET6};
 
@@ -26,15 +28,7 @@ const LINKS: [LinkType; 7] = [
 ];
 
 fn runner(default_cases: u32) -> TestRunner {
-    let cases = std::env::var("SLOWSCAN_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default_cases);
-    TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    })
+    common::fuzz_runner(default_cases)
 }
 
 /// What any record must satisfy, whatever the input.

@@ -43,9 +43,15 @@ fn attempts_per_port(reader: &mut RecordReader) -> BTreeMap<u16, usize> {
 }
 
 fn nmap(lab: &VethLab, ports: &str) {
-    // --max-retries 0: one probe per port, so "exactly one record" is exact.
-    lab.a.exec(&[
-        "nmap",
+    nmap_to(lab, &[], ports, LAB_B);
+}
+
+/// `nmap -sS` from host a; --max-retries 0: one probe per port, so "exactly
+/// one record" is exact.
+fn nmap_to(lab: &VethLab, extra: &[&str], ports: &str, target: &str) {
+    let mut args = vec!["nmap"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
         "-sS",
         "-n",
         "-Pn",
@@ -54,8 +60,9 @@ fn nmap(lab: &VethLab, ports: &str) {
         "-T4",
         "-p",
         ports,
-        LAB_B,
+        target,
     ]);
+    lab.a.exec(&args);
 }
 
 #[test]
@@ -222,19 +229,7 @@ fn nmap_ipv6_syn_scan_one_record_per_port() {
         dp
     });
     let mut reader = dp.take_records().unwrap();
-    lab.a.exec(&[
-        "nmap",
-        "-6",
-        "-sS",
-        "-n",
-        "-Pn",
-        "--max-retries",
-        "0",
-        "-T4",
-        "-p",
-        "1-200",
-        b6,
-    ]);
+    nmap_to(&lab, &["-6"], "1-200", b6);
     let mut recs: Vec<PacketRecord> = Vec::new();
     for _ in 0..2 {
         reader.drain(&mut recs);

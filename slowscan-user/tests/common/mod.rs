@@ -1,5 +1,23 @@
-//! Helpers shared by this crate's integration tests.
+//! Helpers shared by this crate's integration tests (each test crate uses
+//! some of them).
+#![allow(dead_code)]
+
 use std::path::PathBuf;
+
+use proptest::test_runner::{Config, TestRunner};
+
+/// A proptest runner with `default_cases`, or `SLOWSCAN_FUZZ_CASES` for longer runs.
+pub fn fuzz_runner(default_cases: u32) -> TestRunner {
+    let cases = std::env::var("SLOWSCAN_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_cases);
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
 
 /// The external captures directory (`SLOWSCAN_EXTERNAL_CAPTURES`), or None
 /// with a notice; under `CI=true` a missing directory is a failure.
