@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Args as ClapArgs;
 use slowscan::{
     daemon,
-    engine::{Engine, LearnConfig, Whitelist},
+    engine::{Engine, Whitelist},
     kernel::AttachMode,
 };
 
@@ -28,11 +28,6 @@ pub struct Args {
     /// `slowscan replay --whitelist` read it).
     #[arg(long, value_name = "FILE", required_unless_present = "iface")]
     out: Option<PathBuf>,
-    /// Ports ≥ 1024 eligible besides 1–1023 (R4.3), comma-separated.
-    #[arg(long, value_delimiter = ',', value_name = "PORT,…",
-          value_parser = clap::value_parser!(u16).range(1..),
-          default_values_t = LearnConfig::default().eligible_high_ports)]
-    eligible_high_ports: Vec<u16>,
     #[command(flatten)]
     engine: EngineArgs,
     /// Learn on this live interface instead of from capture files (R4.1, as
@@ -57,9 +52,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let out = a.out.expect("clap requires --out without --iface");
     let mut cfg = a.engine.engine_config()?;
     // The detectors are not needed, but they cost little; learning needs R5 only.
-    cfg.learn = Some(LearnConfig {
-        eligible_high_ports: a.eligible_high_ports,
-    });
+    cfg.learn = Some(a.engine.learn_config());
     // A given whitelist is kept: its destinations are not analysed (R4.4) and
     // stay in the output beside the newly learned ones.
     let start = cfg.whitelist.clone().unwrap_or_default();
@@ -120,9 +113,7 @@ fn learn_live(a: Args, iface: String) -> anyhow::Result<ExitCode> {
         alerts: "-".into(),
         metrics: None,
         learn_for: Some(learn_for),
-        learn: LearnConfig {
-            eligible_high_ports: a.eligible_high_ports,
-        },
+        learn: a.engine.learn_config(),
         learn_out: a.out,
         learn_only: true,
         whitelist_file: None,

@@ -9,25 +9,36 @@ use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use slowscan::engine::{
-    DEFAULT_MAX_PENDING, DEFAULT_MAX_SOURCES, DetectorConfig, EngineConfig, Whitelist, Window,
+    DEFAULT_MAX_PENDING, DEFAULT_MAX_SOURCES, DetectorConfig, EngineConfig, IgnoreList,
+    LearnConfig, MAX_WINDOW_NS, ServiceMapConfig, Whitelist, Window,
+    services::{DEFAULT_MAX_SERVICES, DEFAULT_SERVICE_MEMORY_NS},
 };
 
-/// Engine options: R5.1 handshake timeout, R6 window and threshold, R4.4
-/// whitelist, memory caps.
+/// Engine options: R5.1 handshake timeout, R6 detectors, R4.3–R4.6
+/// whitelist, service map and ignore list, memory caps.
 #[derive(Args, Clone, Debug)]
-#[command(next_help_heading = "Detection (METHOD.md R4–R6)")]
+#[command(next_help_heading = "Detection (docs/method.md R4–R6)")]
 pub struct EngineArgs {
-    /// R6.1 time window: seconds (also 90s, 10m, 1h), or `none` (never cleared).
-    #[arg(long, default_value = "3600", value_name = "SECONDS|none")]
-    pub window: WindowLen,
-    /// R6.1: `tumbling` (the paper's: all counts cleared when the window
-    /// elapses) or `sliding` (failures within the last window length).
-    #[arg(long, value_enum, default_value_t = WindowMode::Tumbling)]
-    pub window_mode: WindowMode,
-    /// R6: a source is reported when its distinct failed (host, port) pairs
-    /// in the window exceed N.
-    #[arg(long, default_value_t = 9, value_name = "N")]
-    pub threshold: u32,
+    /// A detector: alert when a source's distinct failed (host, port) pairs
+    /// within WINDOW exceed THRESHOLD (R6), e.g. `1h:9`, `30d:24`, `none:9`;
+    /// windows up to 90d. Repeat for several. Default: the ladder 1h:9, 1d:16,
+    /// 7d:20, 30d:24 (docs/detectors.md).
+    #[arg(long = "detector", value_name = "WINDOW:THRESHOLD",
+          conflicts_with_all = ["window", "threshold"])]
+    pub detectors: Vec<DetectorSpec>,
+    /// One detector's window instead of the ladder: seconds (also 90s, 10m,
+    /// 1h, 30d), or `none` (never cleared); threshold from --threshold (9).
+    #[arg(long, value_name = "SECONDS|none")]
+    pub window: Option<WindowLen>,
+    /// One detector's threshold instead of the ladder (window from --window,
+    /// 1h): alert when the distinct failed pairs exceed N (N ≥ 1).
+    #[arg(long, value_name = "N", value_parser = parse_threshold)]
+    pub threshold: Option<u32>,
+    /// How windows move (R6.1): `sliding` (phase-free: failures within the
+    /// last window length; the default) or `tumbling` (the paper's: aligned
+    /// to the clock, all counts cleared when the window elapses).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub window_mode: Option<WindowMode>,
     /// R5.1: an attempt not Established this long after its SYN failed
     /// (seconds, or 500ms, 2m …).
     #[arg(long, default_value = "60", value_name = "SECONDS")]
@@ -36,6 +47,29 @@ pub struct EngineArgs {
     /// destinations is not analysed.
     #[arg(long, value_name = "FILE")]
     pub whitelist: Option<PathBuf>,
+    /// R4.6: sources never analysed (vulnerability scanners, monitoring):
+    /// comma-separated IPv4/IPv6 prefixes (198.51.100.0/24,2001:db8::/32) or
+    /// a file of them, one per line.
+    #[arg(long, value_name = "CIDR,…|FILE")]
+    pub ignore_sources: Option<String>,
+    /// R4.5: a destination Established within this long is a live service;
+    /// failures to it are outages, counted toward no detector.
+    #[arg(long, default_value = "30d", value_name = "DURATION")]
+    pub service_memory: HumanDuration,
+    /// R4.5: turn the service map off (every failure counts).
+    #[arg(long)]
+    pub no_service_map: bool,
+    /// Cap on live services; when full, the least recently Established of a
+    /// sample is forgotten (counted).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SERVICES as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_services: u64,
+    /// R4.3: ports ≥ 1024 that are services besides 1–1023 (for learning and
+    /// the service map), comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "PORT,…",
+          default_values_t = LearnConfig::default().eligible_high_ports,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub eligible_high_ports: Vec<u16>,
     /// Cap on pending attempts; when full, the oldest is decided Failed early
     /// (counted as evicted).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PENDING as u64,
@@ -48,41 +82,124 @@ pub struct EngineArgs {
     pub max_sources: u64,
 }
 
+fn parse_threshold(s: &str) -> Result<u32, String> {
+    let n: i64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number"))?;
+    if n < 1 {
+        return Err(format!(
+            "`{s}`: a threshold must be at least 1 (an alert fires when the count exceeds it)"
+        ));
+    }
+    u32::try_from(n).map_err(|_| format!("`{s}` is too large"))
+}
+
+/// `WINDOW:THRESHOLD` as given to `--detector`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DetectorSpec {
+    pub window: WindowLen,
+    pub threshold: u32,
+}
+
+impl FromStr for DetectorSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (w, t) = s
+            .rsplit_once(':')
+            .ok_or_else(|| format!("`{s}` is not WINDOW:THRESHOLD (e.g. 1h:9, 30d:24, none:9)"))?;
+        Ok(Self {
+            window: w.parse()?,
+            threshold: parse_threshold(t)?,
+        })
+    }
+}
+
 impl EngineArgs {
-    /// The R6.1 window selected by `--window` and `--window-mode`.
-    pub fn window(&self) -> Window {
-        self.window.window(self.window_mode)
+    /// The mode windows move in: `--window-mode`, else sliding (or `default`).
+    pub fn mode_or(&self, default: WindowMode) -> WindowMode {
+        self.window_mode.unwrap_or(default)
     }
 
-    /// The one detector selected by `--window`, `--window-mode`, `--threshold`.
-    pub fn detector(&self) -> DetectorConfig {
-        DetectorConfig {
-            window: self.window(),
-            threshold: self.threshold,
+    /// The detectors selected: `--detector`s, or one from `--window` and
+    /// `--threshold`, or the default ladder; in `--window-mode` (sliding).
+    pub fn detectors(&self) -> anyhow::Result<Vec<DetectorConfig>> {
+        let mode = self.mode_or(WindowMode::Sliding);
+        let specs: Vec<DetectorSpec> = if !self.detectors.is_empty() {
+            self.detectors.clone()
+        } else if self.window.is_some() || self.threshold.is_some() {
+            vec![DetectorSpec {
+                window: self.window.unwrap_or(WindowLen(Some(3600 * 1_000_000_000))),
+                threshold: self.threshold.unwrap_or(9),
+            }]
+        } else {
+            return Ok(DetectorConfig::default_ladder()
+                .into_iter()
+                .map(|d| DetectorConfig {
+                    window: WindowLen(d.window.length_ns()).window(mode),
+                    ..d
+                })
+                .collect());
+        };
+        let mut out: Vec<DetectorConfig> = Vec::new();
+        for s in specs {
+            let d = DetectorConfig {
+                window: s.window.window(mode),
+                threshold: s.threshold,
+            };
+            anyhow::ensure!(!out.contains(&d), "--detector {} is given twice", d.name());
+            out.push(d);
+        }
+        Ok(out)
+    }
+
+    /// R4.3 eligibility (learning and the service map).
+    pub fn learn_config(&self) -> LearnConfig {
+        LearnConfig {
+            eligible_high_ports: self.eligible_high_ports.clone(),
         }
     }
 
-    /// The engine configuration (one detector, no per-source report, no
-    /// learning): loads and checks the whitelist file.
+    /// The ignore list of `--ignore-sources`, if given.
+    pub fn ignore_list(&self) -> anyhow::Result<Option<IgnoreList>> {
+        self.ignore_sources
+            .as_deref()
+            .map(|spec| IgnoreList::parse_spec(spec).context("--ignore-sources"))
+            .transpose()
+    }
+
+    /// The engine configuration (no per-source report, no learning): loads
+    /// and checks the whitelist and ignore files.
     pub fn engine_config(&self) -> anyhow::Result<EngineConfig> {
         let timeout = self.handshake_timeout.0;
         anyhow::ensure!(
             !timeout.is_zero(),
-            "--handshake-timeout must be longer than 0 s (the paper's project default is 60)"
+            "--handshake-timeout must be longer than 0 s (the project's default is 60)"
         );
         let handshake_timeout_ns = u64::try_from(timeout.as_nanos())
             .ok()
             .context("--handshake-timeout is too long (at most about 584 years)")?;
+        let memory = self.service_memory.0;
+        anyhow::ensure!(
+            !memory.is_zero(),
+            "--service-memory must be longer than 0 s (or turn the map off with --no-service-map)"
+        );
         let whitelist = match &self.whitelist {
             Some(path) => Some(Whitelist::load(path)?),
             None => None,
         };
         Ok(EngineConfig {
             handshake_timeout_ns,
-            detectors: vec![self.detector()],
+            detectors: self.detectors()?,
             max_pending: usize::try_from(self.max_pending).unwrap_or(usize::MAX),
             max_sources: usize::try_from(self.max_sources).unwrap_or(usize::MAX),
             whitelist,
+            services: (!self.no_service_map).then(|| ServiceMapConfig {
+                memory_ns: u64::try_from(memory.as_nanos()).unwrap_or(DEFAULT_SERVICE_MEMORY_NS),
+                max_services: usize::try_from(self.max_services).unwrap_or(usize::MAX),
+                eligible: self.learn_config(),
+            }),
+            ignore: self.ignore_list()?,
             ..EngineConfig::default()
         })
     }
@@ -119,8 +236,12 @@ impl FromStr for WindowLen {
         if d.0.is_zero() {
             return Err("a window must be longer than 0 s (or `none`, never cleared)".into());
         }
-        let ns = u64::try_from(d.0.as_nanos())
-            .map_err(|_| format!("`{s}` is too long for a window (use `none`)"))?;
+        let ns = u64::try_from(d.0.as_nanos()).unwrap_or(u64::MAX);
+        if ns > MAX_WINDOW_NS {
+            return Err(format!(
+                "`{s}` is longer than the longest window, 90d (or `none`, never cleared)"
+            ));
+        }
         Ok(Self(Some(ns)))
     }
 }
@@ -192,48 +313,97 @@ mod tests {
         let cfg = parse(&[]).unwrap().engine_config().unwrap();
         let def = EngineConfig::default();
         assert_eq!(cfg.detectors, def.detectors);
+        assert_eq!(cfg.detectors, DetectorConfig::default_ladder());
+        assert!(
+            cfg.detectors
+                .iter()
+                .all(|d| matches!(d.window, Window::Sliding(_)))
+        );
         assert_eq!(cfg.handshake_timeout_ns, def.handshake_timeout_ns);
         assert_eq!(cfg.max_pending, def.max_pending);
         assert_eq!(cfg.max_sources, def.max_sources);
+        assert_eq!(cfg.services, def.services);
         assert!(cfg.whitelist.is_none() && cfg.learn.is_none() && !cfg.report);
     }
 
     #[test]
-    fn r6_1_windows_and_modes() {
+    fn r6_3_detectors_and_single_window() {
         let s = 1_000_000_000;
-        let a = parse(&["--window", "none", "--threshold", "4"]).unwrap();
+        let d = parse(&["--detector", "1h:9", "--detector", "30d:24"])
+            .unwrap()
+            .detectors()
+            .unwrap();
         assert_eq!(
-            a.detector(),
-            DetectorConfig {
+            d,
+            vec![
+                DetectorConfig {
+                    window: Window::Sliding(3600 * s),
+                    threshold: 9
+                },
+                DetectorConfig {
+                    window: Window::Sliding(30 * 86400 * s),
+                    threshold: 24
+                }
+            ]
+        );
+        assert_eq!(d[1].name(), "30d:24");
+        let d = parse(&["--detector", "90d:40", "--detector", "none:9"])
+            .unwrap()
+            .detectors()
+            .unwrap();
+        assert_eq!(d[1].window, Window::None);
+        let d = parse(&["--detector", "10m:4", "--window-mode", "tumbling"])
+            .unwrap()
+            .detectors()
+            .unwrap();
+        assert_eq!(d[0].window, Window::Tumbling(600 * s));
+        // --window/--threshold: one detector, the other defaulted.
+        let d = parse(&["--window", "none", "--threshold", "4"])
+            .unwrap()
+            .detectors()
+            .unwrap();
+        assert_eq!(
+            d,
+            vec![DetectorConfig {
                 window: Window::None,
                 threshold: 4
-            }
+            }]
         );
-        let a = parse(&["--window", "10m", "--window-mode", "sliding"]).unwrap();
-        assert_eq!(a.window(), Window::Sliding(600 * s));
-        let a = parse(&["--window", "600"]).unwrap();
-        assert_eq!(a.window(), Window::Tumbling(600 * s));
-        assert_eq!(a.window.to_string(), "600 s");
-        let a = parse(&["--window", "1.5"]).unwrap();
-        assert_eq!(a.window(), Window::Tumbling(1_500_000_000));
+        let d = parse(&["--window", "600"]).unwrap().detectors().unwrap();
+        assert_eq!(
+            d,
+            vec![DetectorConfig {
+                window: Window::Sliding(600 * s),
+                threshold: 9
+            }]
+        );
+        let d = parse(&["--threshold", "5", "--window-mode", "tumbling"])
+            .unwrap()
+            .detectors()
+            .unwrap();
+        assert_eq!(d[0].window, Window::Tumbling(3600 * s));
+        assert_eq!(WindowLen(Some(1_500_000_000)).to_string(), "1.5 s");
         assert_eq!(WindowLen(None).to_string(), "none");
     }
 
     #[test]
     fn bad_values_are_explained() {
-        let cases: [(&[&str], &str); 9] = [
+        let cases: [(&[&str], &str); 15] = [
             (&["--window", "0"], "longer than 0 s"),
             (&["--window", "soon"], "not a duration"),
             (&["--window", "5 parsecs"], "unknown unit"),
-            (&["--window-mode", "hopping"], "tumbling"),
+            (&["--window", "91d"], "90d"),
+            (&["--detector", "91d:30"], "90d"),
+            (&["--detector", "1h"], "WINDOW:THRESHOLD"),
+            (&["--detector", "1h:0"], "at least 1"),
+            (&["--detector", "1h:-3"], "at least 1"),
+            (&["--threshold", "0"], "at least 1"),
             (&["--threshold", "many"], "--threshold"),
-            (&["--handshake-timeout", "five"], "not a duration"),
-            (
-                &["--handshake-timeout", "99999999999999999999d"],
-                "too long",
-            ),
+            (&["--detector", "1h:9", "--window", "1h"], "--window"),
+            (&["--detector", "1h:9", "--threshold", "4"], "--threshold"),
+            (&["--window-mode", "hopping"], "tumbling"),
+            (&["--eligible-high-ports", "0"], "--eligible-high-ports"),
             (&["--max-pending", "0"], "--max-pending"),
-            (&["--max-sources", "lots"], "--max-sources"),
         ];
         for (args, want) in cases {
             let e = parse(args)
@@ -241,6 +411,14 @@ mod tests {
                 .unwrap_or_else(|| panic!("{args:?} accepted"));
             assert!(e.contains(want), "{args:?}: {e}");
         }
+        let e = parse(&["--detector", "1h:9", "--detector", "1h:9"])
+            .unwrap()
+            .engine_config()
+            .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("--detector 1h:9 is given twice"),
+            "{e:#}"
+        );
         let e = parse(&["--handshake-timeout", "0"])
             .unwrap()
             .engine_config()

@@ -23,7 +23,7 @@ use clap::{
 };
 use slowscan::{
     daemon::{self, DaemonConfig},
-    engine::{EngineConfig, LearnConfig},
+    engine::EngineConfig,
     kernel::AttachMode,
 };
 
@@ -57,9 +57,6 @@ pub struct Args {
     /// With --learn-for: also save the learned whitelist to this file.
     #[arg(long, value_name = "FILE", requires = "learn_for")]
     learn_out: Option<PathBuf>,
-    /// Ports ≥ 1024 eligible for learning besides 1–1023 (R4.3), comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = LearnConfig::default().eligible_high_ports)]
-    eligible_high_ports: Vec<u16>,
     /// Log a one-line summary to stderr this often (e.g. 60, 5m).
     #[arg(long, value_name = "DURATION")]
     summary_every: Option<HumanDuration>,
@@ -165,6 +162,16 @@ fn merge_config(path: &Path, text: &str, matches: &ArgMatches) -> anyhow::Result
             }
             continue;
         }
+        let repeatable = matches!(arg.get_action(), clap::ArgAction::Append);
+        if let (toml::Value::Array(items), true) = (value, repeatable) {
+            // `detector = ["1h:9", "30d:24"]`: the flag once per item.
+            for v in items {
+                let v = scalar(v).ok_or_else(|| bad(format!("`{v}` is not a string")))?;
+                argv.push(format!("--{long}={v}").into());
+            }
+            from_file.push((format!("--{long}"), key.clone()));
+            continue;
+        }
         let pieces: Vec<String> = match value {
             toml::Value::Array(items) if arg.get_value_delimiter().is_some() => items
                 .iter()
@@ -264,9 +271,7 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         alerts: a.alerts,
         metrics: a.metrics.0,
         learn_for: a.learn_for.map(|d| d.0),
-        learn: LearnConfig {
-            eligible_high_ports: a.eligible_high_ports,
-        },
+        learn: a.engine.learn_config(),
         learn_out: a.learn_out,
         learn_only: false,
         whitelist_file: a.engine.whitelist.clone(),
@@ -314,23 +319,53 @@ checkpoint-every = 30
     fn values_come_from_the_file_and_flags_override_them() {
         let a = merged(FILE, &["--threshold", "4", "--iface", "eth2"]).unwrap();
         assert_eq!(a.iface.as_deref(), Some("eth2"));
-        assert_eq!(a.engine.threshold, 4);
-        assert_eq!(a.engine.window(), Window::Sliding(600 * SECOND_NS));
+        assert_eq!(a.engine.threshold, Some(4));
+        assert_eq!(
+            a.engine.detectors().unwrap()[0].window,
+            Window::Sliding(600 * SECOND_NS)
+        );
         assert_eq!(a.engine.handshake_timeout.0, Duration::from_secs(2));
         assert_eq!(a.alerts, PathBuf::from("/var/log/slowscan/alerts.json"));
         assert!(a.mirror && !a.generic);
-        assert_eq!(a.eligible_high_ports, vec![3128, 8080]);
+        assert_eq!(a.engine.eligible_high_ports, vec![3128, 8080]);
         assert!(a.metrics.0.is_none());
         assert_eq!(a.state, Some(PathBuf::from("/var/lib/slowscan/state.json")));
         assert_eq!(a.checkpoint_every.0, Duration::from_secs(30));
         let a = merged(FILE, &[]).unwrap();
-        assert_eq!((a.iface.as_deref(), a.engine.threshold), (Some("eth1"), 9));
-        // Defaults stay for what neither gives.
+        assert_eq!(
+            (a.iface.as_deref(), a.engine.threshold),
+            (Some("eth1"), Some(9))
+        );
+        // Defaults stay for what neither gives: the ladder.
         let a = merged("iface = \"eth1\"", &[]).unwrap();
         assert_eq!(
-            (a.engine.threshold, a.engine.window()),
-            (9, Window::Tumbling(3600 * SECOND_NS))
+            a.engine.detectors().unwrap(),
+            slowscan::engine::DetectorConfig::default_ladder()
         );
+    }
+
+    #[test]
+    fn detectors_come_from_the_file_unless_given_as_flags() {
+        let file = "iface = \"eth1\"\ndetector = [\"1h:9\", \"30d:24\"]\n";
+        let a = merged(file, &[]).unwrap();
+        let names: Vec<String> = a
+            .engine
+            .detectors()
+            .unwrap()
+            .iter()
+            .map(|d| d.name())
+            .collect();
+        assert_eq!(names, ["1h:9", "30d:24"]);
+        let a = merged(file, &["--detector", "7d:20"]).unwrap();
+        assert_eq!(a.engine.detectors().unwrap()[0].name(), "7d:20");
+        assert_eq!(a.engine.detectors().unwrap().len(), 1);
+        // A window in the file and detectors: the conflict names both.
+        let e = merged("window = \"1h\"\ndetector = [\"1d:16\"]", &[])
+            .err()
+            .unwrap();
+        assert!(e.contains("--window") && e.contains("--detector"), "{e}");
+        let e = merged("detector = [\"1d:0\"]", &[]).err().unwrap();
+        assert!(e.contains("bad value for `detector`"), "{e}");
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn load(path: &Path, reset: bool) -> anyhow::Result<Option<EngineState>> {
             return Err(e).with_context(|| format!("reading the engine state {}", path.display()));
         }
     };
-    match EngineState::from_json(&bytes) {
+    match EngineState::from_bytes(&bytes) {
         Ok(s) => Ok(Some(s)),
         Err(e) => bail!(
             "engine state {}: {e}; move the file away, or start afresh with --state-reset",
@@ -50,7 +50,7 @@ pub fn load(path: &Path, reset: bool) -> anyhow::Result<Option<EngineState>> {
 /// Writes `state` to `path` atomically (see the module documentation);
 /// returns its size in bytes.
 pub fn save(path: &Path, state: &EngineState) -> anyhow::Result<usize> {
-    save_bytes(path, &state.to_json())
+    save_bytes(path, &state.to_bytes())
 }
 
 /// [`save`] of already serialised bytes.

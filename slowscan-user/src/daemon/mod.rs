@@ -319,20 +319,29 @@ fn detection_engine(
 fn log_restored(r: &Restored, path: Option<&PathBuf>) {
     let now = clock_ns(libc::CLOCK_REALTIME);
     info!(
-        "engine state restored from {} (saved {}, {:.0} s ago): {} sources, {} pending attempts; dropped {} \
-         attempts whose handshake deadline passed while stopped, {} failed pairs and {} sources out of every window",
+        "engine state restored from {} (format {}{}, saved {}, {:.0} s ago): {} sources, {} pending attempts, \
+         {} live services; dropped {} attempts whose handshake deadline passed while stopped and {} sources \
+         out of every window",
         path.map_or_else(|| "?".into(), |p| p.display().to_string()),
+        r.format,
+        if r.format != crate::engine::STATE_FORMAT {
+            ", migrated"
+        } else {
+            ""
+        },
         rfc3339::format(r.saved_at_ns),
         (now - r.saved_at_ns) as f64 / 1e9,
         r.sources,
         r.pending,
+        r.services,
         r.pending_dropped,
-        r.pairs_dropped,
         r.sources_dropped,
     );
-    for w in &r.new_windows {
+    for d in &r.new_detectors {
         warn!(
-            "window {w:?} is not in the saved state: it counts afresh from the saved failed pairs"
+            "detector {} ({}) is not in the saved state: it starts armed, counting the saved failed pairs",
+            d.name(),
+            d.window.mode()
         );
     }
 }
@@ -748,15 +757,19 @@ fn add_stats(a: EngineStats, b: EngineStats) -> EngineStats {
     EngineStats {
         records: a.records + b.records,
         whitelisted_records: a.whitelisted_records + b.whitelisted_records,
+        ignored_records: a.ignored_records + b.ignored_records,
         attempts: a.attempts + b.attempts,
         established: a.established + b.established,
         failed: a.failed + b.failed,
+        outage_failures: a.outage_failures + b.outage_failures,
         untracked: a.untracked + b.untracked,
         retransmissions: a.retransmissions + b.retransmissions,
         evicted_pending: a.evicted_pending + b.evicted_pending,
         evicted_sources: a.evicted_sources + b.evicted_sources,
+        expired_sources: a.expired_sources + b.expired_sources,
+        evicted_services: a.evicted_services + b.evicted_services,
         alerts: a.alerts + b.alerts,
-        pending: b.pending,
-        sources: b.sources,
+        alerts_suppressed: a.alerts_suppressed + b.alerts_suppressed,
+        ..b
     }
 }

@@ -6,12 +6,12 @@
 //!           "action":"slow-scan-detected","dataset":"slowscan.alert"},
 //!  "rule":{"name":"slowscan.failed_attempts"},
 //!  "source":{"ip":"192.0.2.9"},"network":{"transport":"tcp"},
-//!  "slowscan":{"failed_pairs":10,"threshold":9,
-//!              "window":{"mode":"tumbling","seconds":3600},
+//!  "slowscan":{"failed_pairs":10,"count_estimated":false,"threshold":9,
+//!              "detector":"1h:9","detector_index":0,
+//!              "window":{"mode":"sliding","seconds":3600,"start":"…","end":"…"},
 //!              "first_failure":"…","last_failure":"…","shape":"vertical",
 //!              "distinct_hosts":1,"distinct_ports":10,
-//!              "targets":[{"ip":"192.0.2.1","port":22}],"alert_seq":1,
-//!              "detector":0}}
+//!              "targets":[{"ip":"192.0.2.1","port":22}],"alert_seq":1}}
 //! ```
 
 use std::net::IpAddr;
@@ -65,8 +65,15 @@ pub struct Alert {
     pub detector: usize,
     /// Distinct failed (destination IP, destination port) pairs in the window.
     pub failed_pairs: u32,
+    /// `failed_pairs` is a sketch's estimate (the source failed more pairs
+    /// than the exact cap, R6.3); shape, hosts and ports then describe the
+    /// targets sample.
+    pub estimated: bool,
     pub threshold: u32,
     pub window: Window,
+    /// Start of the window (wall clock, Unix ns; `None` for `none`); it ends
+    /// at `last_failure_ns`.
+    pub window_start_ns: Option<i64>,
     /// SYN times (wall clock, Unix ns) of the first and latest failure in the
     /// window.
     pub first_failure_ns: i64,
@@ -128,7 +135,11 @@ struct TransportJson {
 #[derive(serde::Serialize)]
 struct SlowscanJson<'a> {
     failed_pairs: u32,
+    count_estimated: bool,
     threshold: u32,
+    /// `1h:9`: the detector that fired (window length, threshold).
+    detector: String,
+    detector_index: usize,
     window: WindowJson,
     first_failure: String,
     last_failure: String,
@@ -137,22 +148,28 @@ struct SlowscanJson<'a> {
     distinct_ports: u32,
     targets: &'a [Target],
     alert_seq: u32,
-    detector: usize,
 }
 
-struct WindowJson(Window);
+/// `{"mode":"sliding","seconds":3600,"start":"…","end":"…"}`.
+struct WindowJson {
+    window: Window,
+    start: Option<String>,
+    end: String,
+}
 
 impl Serialize for WindowJson {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(2))?;
-        m.serialize_entry("mode", self.0.mode())?;
-        match self.0.length_ns() {
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("mode", self.window.mode())?;
+        match self.window.length_ns() {
             None => m.serialize_entry("seconds", &None::<u64>)?,
             Some(ns) if ns % 1_000_000_000 == 0 => {
                 m.serialize_entry("seconds", &(ns / 1_000_000_000))?
             }
             Some(ns) => m.serialize_entry("seconds", &(ns as f64 / 1e9))?,
         }
+        m.serialize_entry("start", &self.start)?;
+        m.serialize_entry("end", &self.end)?;
         m.end()
     }
 }
@@ -174,8 +191,19 @@ impl Serialize for Alert {
             network: TransportJson { transport: "tcp" },
             slowscan: SlowscanJson {
                 failed_pairs: self.failed_pairs,
+                count_estimated: self.estimated,
                 threshold: self.threshold,
-                window: WindowJson(self.window),
+                detector: super::DetectorConfig {
+                    window: self.window,
+                    threshold: self.threshold,
+                }
+                .name(),
+                detector_index: self.detector,
+                window: WindowJson {
+                    window: self.window,
+                    start: self.window_start_ns.map(rfc3339::format),
+                    end: rfc3339::format(self.last_failure_ns),
+                },
                 first_failure: rfc3339::format(self.first_failure_ns),
                 last_failure: rfc3339::format(self.last_failure_ns),
                 shape: self.shape,
@@ -183,7 +211,6 @@ impl Serialize for Alert {
                 distinct_ports: self.distinct_ports,
                 targets: &self.targets,
                 alert_seq: self.alert_seq,
-                detector: self.detector,
             },
         }
         .serialize(s)

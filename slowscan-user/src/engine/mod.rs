@@ -23,29 +23,32 @@
 //! (records from several CPUs) is tolerated: nothing panics and nothing is
 //! lost; a late record is judged against its own timestamp.
 //!
-//! # Counting (R6)
+//! # Counting (R6, R6.3)
 //! Failures are counted in SYN order (closed attempts wait in the deadline
 //! queue behind older pending ones), per source address, as distinct
-//! (destination IP, destination port) pairs in the window. The time of a
-//! failure is its SYN time (made monotone: a failure whose SYN is older than
-//! one already counted, possible only with disordered input, takes the later
-//! time). Detectors sharing a [`Window`] share one state.
-//! * `Tumbling(W)` (R6.1, the paper's): windows are aligned to multiples of W
+//! (destination IP, destination port) pairs in each detector's window. The
+//! time of a failure is its SYN time (made monotone: a failure whose SYN is
+//! older than one already counted, possible only with disordered input, takes
+//! the later time). Detectors sharing a [`Window`] share one count.
+//! * `Sliding(W)` (the default): failures with SYN time in `(t − W, t]`, t
+//!   being the SYN time of the failure being counted — phase-free.
+//! * `Tumbling(W)` (R6.1, the paper's): windows aligned to multiples of W
 //!   since the Unix epoch in wall-clock time (record time +
-//!   `wall_clock_offset_ns`); the first failure in a new window clears the
-//!   source's count.
-//! * `Sliding(W)`: failures with SYN time in `(t − W, t]`, t being the SYN time
-//!   of the failure being counted.
+//!   `wall_clock_offset_ns`); a new window starts the count afresh.
 //! * `None`: never cleared.
 //!
-//! # Alerts (R8): the re-alert rule
-//! For each (source, detector): an alert when the count first exceeds the
-//! threshold (count = threshold + 1, `alert_seq` 1); then again each time the
-//! count reaches twice the count of the previous alert (threshold + 1 = 10 →
-//! 20, 40, 80 …; `alert_seq` 2, 3 …). A new tumbling window, or a sliding
-//! count falling back to ≤ threshold, re-arms the first-crossing alert
-//! (`alert_seq` starts again at 1). A slow scan of n targets therefore raises
-//! about log2(n / threshold) alerts per window, never a flood.
+//! Failures to a live service (R4.5, [`services`]) are outages and count
+//! toward no detector; sources in the ignore list (R4.6) are not analysed.
+//! Per-source memory is bounded: exact up to [`EXACT_CAP`] pairs, then a
+//! sliding HyperLogLog (see `counting`).
+//!
+//! # Alerts (R8)
+//! Per (source, detector): an alert when the count first exceeds the
+//! threshold, then at each doubling; a count back at or below the threshold
+//! re-arms. Across the detectors of one source, an alert is withheld when one
+//! with at least half its count was already written inside its window (see
+//! `counting` for the rule). A slow scan of n targets therefore raises about
+//! log2(n / threshold) alerts, never a flood.
 //!
 //! The alert's `@timestamp` is when the deciding failure was decided: its
 //! deadline when it timed out, otherwise (closed by a new SYN, evicted, end of
@@ -53,12 +56,10 @@
 //!
 //! # Bounded memory
 //! `max_pending` caps pending attempts: when full, the oldest is decided
-//! Failed early (`evicted_pending`). `max_sources` caps tracked sources: when
-//! full, the oldest source with a single failed pair is forgotten, else the
-//! lowest count of 16 sampled (`evicted_sources`). A scanner survives as long
-//! as fewer than `max_sources` single-failure sources appear between its first
-//! two failures. Per-source pair sets are not capped (a source's distinct
-//! failed targets), nor is the `report` state (replay only).
+//! Failed early (`evicted_pending`). `max_sources` caps tracked sources (see
+//! `counting`). Sources and pairs out of every window are forgotten by a
+//! sweep every [`SWEEP_EVERY_NS`] of engine time. The `report` state (replay
+//! only) is not bounded.
 //!
 //! # Checkpoints
 //! [`Engine::checkpoint`] and [`Engine::restore`] carry the failure state,
@@ -66,12 +67,13 @@
 //! `state.rs` for what is kept and what restore drops).
 
 mod alert;
+mod counting;
 mod handshake;
 mod index;
 mod report;
 pub mod rfc3339;
+pub mod services;
 mod state;
-mod window;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -81,25 +83,47 @@ use slowscan_common::{AF_INET, FlowKey, PacketRecord, STATUS_UNTRACKED, Whitelis
 pub use self::alert::{Alert, Shape, Target};
 pub use self::report::{Report, SourceTotals};
 pub use self::state::{EngineState, Restored, STATE_FORMAT, StateError};
+pub use crate::ignore::IgnoreList;
 pub use crate::whitelist::{LearnConfig, Whitelist};
 
+pub use self::counting::EXACT_CAP;
+use self::counting::{Counting, Pair, SourceKey};
 use self::handshake::{Attempt, Pending, Popped};
 use self::report::ReportState;
-use self::window::{Counting, Pair, SourceKey};
+use self::services::ServiceMap;
+pub use self::services::ServiceMapConfig;
 
 pub const SECOND_NS: u64 = 1_000_000_000;
+pub const HOUR_NS: u64 = 3600 * SECOND_NS;
+pub const DAY_NS: u64 = 24 * HOUR_NS;
+/// The longest window a detector may have (R6.3).
+pub const MAX_WINDOW_NS: u64 = 90 * DAY_NS;
+/// How often (engine time) sources and services out of every window are
+/// forgotten.
+pub const SWEEP_EVERY_NS: u64 = 300 * SECOND_NS;
 
 /// R5.1: default handshake timeout.
 pub const DEFAULT_HANDSHAKE_TIMEOUT_NS: u64 = 60 * SECOND_NS;
 /// Default cap on pending attempts (≈ 84–97 MB at the measured 80–92 bytes
 /// per attempt).
 pub const DEFAULT_MAX_PENDING: usize = 1 << 20;
-/// Default cap on tracked sources (≈ 190 MB at the measured 184 bytes per
+/// Default cap on tracked sources (≈ 90 MB at the measured bytes per
 /// single-failure source). With both defaults a flood of 10 million spoofed
-/// SYNs from random sources peaks at ≈ 270 MiB of heap, well under 1 GiB
-/// (`benches/engine.rs`).
+/// SYNs from random sources stays well under 1 GiB (`benches/engine.rs`).
 pub const DEFAULT_MAX_SOURCES: usize = 1 << 20;
 pub const DEFAULT_MAX_TARGETS_IN_ALERT: usize = 32;
+
+/// The default detectors (R6.3), all sliding: the paper's hour with its
+/// recommended threshold (R6.2), then a day, a week and a month, whose
+/// thresholds were chosen on long synthetic networks (docs/detectors.md): the
+/// paper's pace (12 probes 300 s apart) down to one probe a day for a month
+/// alert, while a host with up to 8 distinct failed pairs in 30 days does not.
+pub const DEFAULT_LADDER: [(u64, u32); 4] = [
+    (HOUR_NS, 9),
+    (DAY_NS, 16),
+    (7 * DAY_NS, 20),
+    (30 * DAY_NS, 24),
+];
 
 /// R6.1 time window; lengths in nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,6 +152,29 @@ impl Window {
             Window::Tumbling(ns) | Window::Sliding(ns) => Some(ns),
         }
     }
+
+    /// The length as users write it: `30d`, `1h`, `90s`, `1.5s`, `none`.
+    pub fn length_label(&self) -> String {
+        match self.length_ns() {
+            None => "none".into(),
+            Some(ns) => duration_label(ns),
+        }
+    }
+}
+
+/// `30d`, `36h`, `1h`, `10m`, `90s`, `1.5s`: the largest unit that divides.
+pub fn duration_label(ns: u64) -> String {
+    for (unit, len) in [
+        ("d", DAY_NS),
+        ("h", HOUR_NS),
+        ("m", 60 * SECOND_NS),
+        ("s", SECOND_NS),
+    ] {
+        if ns >= len && ns % len == 0 {
+            return format!("{}{unit}", ns / len);
+        }
+    }
+    format!("{}s", ns as f64 / 1e9)
 }
 
 /// One (window, threshold) cell: alert when a source's distinct failed pairs
@@ -136,6 +183,24 @@ impl Window {
 pub struct DetectorConfig {
     pub window: Window,
     pub threshold: u32,
+}
+
+impl DetectorConfig {
+    /// `1h:9`, `30d:24`, `none:9` (the mode is the window's).
+    pub fn name(&self) -> String {
+        format!("{}:{}", self.window.length_label(), self.threshold)
+    }
+
+    /// [`DEFAULT_LADDER`] as detectors.
+    pub fn default_ladder() -> Vec<DetectorConfig> {
+        DEFAULT_LADDER
+            .iter()
+            .map(|&(w, threshold)| DetectorConfig {
+                window: Window::Sliding(w),
+                threshold,
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -156,47 +221,59 @@ pub struct EngineConfig {
     pub max_targets_in_alert: usize,
     /// R4.4: records to whitelisted (destination, port) are ignored entirely.
     pub whitelist: Option<Whitelist>,
+    /// R4.5: the continuous service map (`None`: off).
+    pub services: Option<ServiceMapConfig>,
+    /// R4.6: sources never analysed.
+    pub ignore: Option<IgnoreList>,
     /// R4.1–R4.3: learn a whitelist from Established attempts.
     pub learn: Option<LearnConfig>,
     /// Keep per-source totals for [`Engine::report`] (unbounded; for replay).
     pub report: bool,
+    /// R8 across detectors: withhold an alert when one with at least half
+    /// its count was written inside its window (off for `replay --sweep`,
+    /// whose cells count every detector's alerts, as Table 4 does).
+    pub dedup_across_detectors: bool,
 }
 
 impl Default for EngineConfig {
-    /// 60 s handshake timeout (R5.1) and one detector: tumbling 3600 s,
-    /// threshold 9 — the paper's default window (R6.1) with its recommended
-    /// "about 10" (R6.2): an alert at 10 distinct failed pairs in an hour. In
-    /// Table 4 that cell raised no false alert and still caught the nmap scan.
+    /// 60 s handshake timeout (R5.1), the default ladder of sliding detectors
+    /// ([`DEFAULT_LADDER`]), the service map on with a 30-day memory (R4.5).
     fn default() -> Self {
         Self {
             handshake_timeout_ns: DEFAULT_HANDSHAKE_TIMEOUT_NS,
-            detectors: vec![DetectorConfig {
-                window: Window::Tumbling(3600 * SECOND_NS),
-                threshold: 9,
-            }],
+            detectors: DetectorConfig::default_ladder(),
             max_pending: DEFAULT_MAX_PENDING,
             max_sources: DEFAULT_MAX_SOURCES,
             wall_clock_offset_ns: 0,
             max_targets_in_alert: DEFAULT_MAX_TARGETS_IN_ALERT,
             whitelist: None,
+            services: Some(ServiceMapConfig::default()),
+            ignore: None,
             learn: None,
             report: false,
+            dedup_across_detectors: true,
         }
     }
 }
 
-/// Counters (monotonic) and gauges (`pending`, `sources`).
+/// Counters (monotonic) and gauges (`pending`, `sources`, `sketched_sources`,
+/// `services`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EngineStats {
     /// Records processed.
     pub records: u64,
     /// Records ignored because their destination is whitelisted (R4.4).
     pub whitelisted_records: u64,
+    /// Records ignored because their source is in the ignore list (R4.6).
+    pub ignored_records: u64,
     /// Attempts opened (R5; retransmissions and untracked excluded).
     pub attempts: u64,
     pub established: u64,
-    /// Failed attempts counted (includes `evicted_pending`).
+    /// Failed attempts (includes `evicted_pending` and `outage_failures`).
     pub failed: u64,
+    /// Failed attempts to a live service (R4.5): counted toward no detector.
+    pub outage_failures: u64,
     /// Attempts marked untracked by the kernel (neither Failed nor Established).
     pub untracked: u64,
     /// Retransmitted SYNs (same FlowKey and sequence number, R5.1).
@@ -205,12 +282,34 @@ pub struct EngineStats {
     pub evicted_pending: u64,
     /// Sources forgotten because `max_sources` was reached.
     pub evicted_sources: u64,
+    /// Sources forgotten because no failed pair was left in any window.
+    pub expired_sources: u64,
+    /// Live services forgotten because `max_services` was reached.
+    pub evicted_services: u64,
     /// Attempts now pending (gauge).
     pub pending: u64,
     /// Sources now tracked (gauge).
     pub sources: u64,
+    /// Sources whose failed pairs exceed the exact cap, held in a sketch (gauge).
+    pub sketched_sources: u64,
+    /// Live services now known (gauge).
+    pub services: u64,
     /// Alerts raised.
     pub alerts: u64,
+    /// Alerts withheld by the cross-detector rule (R8).
+    pub alerts_suppressed: u64,
+}
+
+/// One tracked source, for `slowscan status` and `slowscan explain`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SourceStatus {
+    pub ip: IpAddr,
+    /// Every detector with the source's count in its window.
+    pub detectors: Vec<(DetectorConfig, u32)>,
+    /// Counts are a sketch's estimates, and `failed_pairs` a sample.
+    pub estimated: bool,
+    /// (destination, port, latest failure: wall-clock Unix ns), latest first.
+    pub failed_pairs: Vec<(IpAddr, u16, i64)>,
 }
 
 /// Bytes the engine holds, by structure (allocated capacity).
@@ -218,8 +317,10 @@ pub struct EngineStats {
 pub struct MemoryUsage {
     /// Pending attempts: slab, hash index, deadline queue.
     pub pending_bytes: usize,
-    /// Tracked sources: slab, window state, index, eviction FIFO, pair sets.
+    /// Tracked sources: slab, index, eviction FIFO, pair sets and sketches.
     pub source_bytes: usize,
+    /// The service map (R4.5).
+    pub service_bytes: usize,
 }
 
 /// The address in a record or key (network order, IPv4 in the first 4 bytes).
@@ -245,8 +346,10 @@ pub struct Engine {
     max_pending: usize,
     offset: i64,
     whitelist: Option<Whitelist>,
+    ignore: Option<IgnoreList>,
     learn: Option<LearnConfig>,
     learned: Option<Whitelist>,
+    services: Option<ServiceMap>,
     pending: Pending,
     /// `EngineConfig::detectors` (checkpoints name them).
     detectors: Vec<DetectorConfig>,
@@ -256,6 +359,8 @@ pub struct Engine {
     now: u64,
     /// Largest failure time counted (keeps window time monotone).
     count_clock: u64,
+    /// Engine time of the next sweep of sources and services.
+    next_sweep: u64,
     st: EngineStats,
 }
 
@@ -267,8 +372,10 @@ impl Engine {
             max_pending: cfg.max_pending.max(1),
             offset: cfg.wall_clock_offset_ns,
             whitelist: cfg.whitelist.filter(|w| !w.is_empty()),
+            ignore: cfg.ignore.filter(|i| !i.is_empty()),
             learn: cfg.learn,
             learned,
+            services: cfg.services.map(ServiceMap::new),
             pending: Pending::new(),
             detectors: cfg.detectors.clone(),
             counting: Counting::new(
@@ -276,10 +383,12 @@ impl Engine {
                 cfg.max_sources,
                 cfg.wall_clock_offset_ns,
                 cfg.max_targets_in_alert,
+                cfg.dedup_across_detectors,
             ),
             report: cfg.report.then(ReportState::default),
             now: 0,
             count_clock: 0,
+            next_sweep: 0,
             st: EngineStats::default(),
         }
     }
@@ -338,6 +447,13 @@ impl Engine {
             self.st.whitelisted_records += 1;
             return;
         }
+        if let Some(ig) = &self.ignore
+            && ig.contains(rec.family, &rec.src_addr)
+        {
+            // R4.6: an ignored source is never counted.
+            self.st.ignored_records += 1;
+            return;
+        }
         let flags = rec.tcp_flags;
         if tcp::is_attempt(flags) {
             if rec.status & STATUS_UNTRACKED != 0 {
@@ -389,7 +505,12 @@ impl Engine {
         EngineStats {
             pending: self.pending.pending() as u64,
             sources: self.counting.sources() as u64,
+            sketched_sources: self.counting.sketched as u64,
             evicted_sources: self.counting.evicted,
+            expired_sources: self.counting.expired,
+            alerts_suppressed: self.counting.suppressed,
+            services: self.services.as_ref().map_or(0, |s| s.len() as u64),
+            evicted_services: self.services.as_ref().map_or(0, |s| s.evicted),
             ..self.st
         }
     }
@@ -415,6 +536,48 @@ impl Engine {
         self.learned.clone()
     }
 
+    /// What the engine holds about one source: its count in every window
+    /// and its failed pairs, latest first (`None`: not tracked).
+    pub fn source_status(&self, ip: IpAddr) -> Option<SourceStatus> {
+        let (family, addr) = state::addr_of(ip);
+        let v = self.counting.view(&SourceKey {
+            addr: canonical(family, &addr),
+            family,
+        })?;
+        Some(self.status_of(v))
+    }
+
+    /// [`Engine::source_status`] of every tracked source, highest count in
+    /// any window first, at most `n`.
+    pub fn top_sources(&self, n: usize) -> Vec<SourceStatus> {
+        let mut v: Vec<_> = self.counting.views().collect();
+        v.sort_unstable_by_key(|s| std::cmp::Reverse(s.counts.iter().copied().max()));
+        v.truncate(n);
+        v.into_iter().map(|s| self.status_of(s)).collect()
+    }
+
+    fn status_of(&self, v: counting::SourceView) -> SourceStatus {
+        let windows = self.counting.windows();
+        let wall = |t| rfc3339::wall(t, self.offset);
+        SourceStatus {
+            ip: ip_from(v.key.family, &v.key.addr),
+            detectors: self
+                .detectors
+                .iter()
+                .map(|d| {
+                    let g = windows.iter().position(|w| *w == d.window).unwrap_or(0);
+                    (*d, v.counts.get(g).copied().unwrap_or(0))
+                })
+                .collect(),
+            estimated: v.estimated,
+            failed_pairs: v
+                .pairs
+                .iter()
+                .map(|(p, t)| (ip_from(v.key.family, &p.addr), p.port, wall(*t)))
+                .collect(),
+        }
+    }
+
     /// The engine clock: the largest record time seen (or advanced to).
     pub fn now_ns(&self) -> u64 {
         self.now
@@ -425,6 +588,7 @@ impl Engine {
         MemoryUsage {
             pending_bytes: self.pending.allocated_bytes(),
             source_bytes: self.counting.allocated_bytes(),
+            service_bytes: self.services.as_ref().map_or(0, |s| s.allocated_bytes()),
         }
     }
 
@@ -477,8 +641,19 @@ impl Engine {
         {
             return;
         }
-        self.pending.resolve(hash, slot);
+        let a = self.pending.resolve(hash, slot);
         self.st.established += 1;
+        if let Some(svc) = &mut self.services {
+            // R4.5: the destination is a live service.
+            svc.established(
+                WhitelistKey::new(
+                    key.family,
+                    canonical(key.family, &key.dst_addr),
+                    key.dst_port,
+                ),
+                a.syn_ts,
+            );
+        }
         if let Some(r) = &mut self.report {
             r.established(source_key(&key));
         }
@@ -498,6 +673,23 @@ impl Engine {
     fn expire(&mut self, out: &mut Vec<Alert>) {
         while let Some(p) = self.pending.pop_decided(self.now, self.timeout, false) {
             self.decided(p, false, out);
+        }
+        if self.now >= self.next_sweep {
+            self.sweep();
+        }
+    }
+
+    /// Forgets sources and services out of every window. Every attempt still
+    /// queued has its SYN after `now − timeout` (the deadline queue was just
+    /// drained), so no failure is counted before that any more; the failure
+    /// clock moves there, which keeps that true for disordered input too.
+    fn sweep(&mut self) {
+        self.next_sweep = self.now.saturating_add(SWEEP_EVERY_NS);
+        let t = self.count_clock.max(self.now.saturating_sub(self.timeout));
+        self.count_clock = t;
+        self.counting.sweep(t);
+        if let Some(svc) = &mut self.services {
+            svc.expire(t);
         }
     }
 
@@ -525,6 +717,16 @@ impl Engine {
         };
         if let Some(r) = &mut self.report {
             r.failed(src, pair);
+        }
+        if let Some(svc) = &self.services
+            && svc.is_live(
+                &WhitelistKey::new(a.key.family, pair.addr, pair.port),
+                a.syn_ts,
+            )
+        {
+            // R4.5: an outage of a live service, not reconnaissance.
+            self.st.outage_failures += 1;
+            return;
         }
         let t = a.syn_ts.max(self.count_clock);
         self.count_clock = t;

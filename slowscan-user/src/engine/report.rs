@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::counting::{Pair, SourceKey};
 use super::ip_from;
-use super::window::{Pair, SourceKey};
 
 type Hasher = foldhash::fast::RandomState;
 

@@ -447,10 +447,23 @@ fn r6_detectors_share_one_pass() {
     let (out, ..) = run(c.clone(), &probes(0, 300 * S, 5, 1));
     let dets: Vec<_> = out.iter().map(|a| a.detector).collect();
     assert_eq!(dets, vec![1]);
-    let (out, ..) = run(c, &probes(0, S, 5, 1));
+    let (out, ..) = run(c.clone(), &probes(0, S, 5, 1));
+    let mut dets: Vec<_> = out.iter().map(|a| a.detector).collect();
+    dets.sort();
+    // R8 across detectors: the first crossing (detector 0 at 4) is written;
+    // detector 1 at 4 and detector 2 at 5 hold less than twice that.
+    assert_eq!(dets, vec![0]);
+    let (out, st, _) = run(
+        EngineConfig {
+            dedup_across_detectors: false,
+            ..c
+        },
+        &probes(0, S, 5, 1),
+    );
     let mut dets: Vec<_> = out.iter().map(|a| a.detector).collect();
     dets.sort();
     assert_eq!(dets, vec![0, 1, 2]);
+    assert_eq!(st.alerts_suppressed, 0);
 }
 
 #[test]
@@ -479,8 +492,11 @@ fn r8_alert_json_is_ecs() {
     assert_eq!(s["threshold"], 2);
     assert_eq!(
         s["window"],
-        serde_json::json!({"mode": "tumbling", "seconds": 3600})
+        serde_json::json!({"mode": "tumbling", "seconds": 3600,
+            "start": "2014-06-25T09:00:00Z", "end": "2014-06-25T09:00:02Z"})
     );
+    assert_eq!(s["detector"], "1h:2");
+    assert_eq!(s["count_estimated"], false);
     assert_eq!(s["first_failure"], "2014-06-25T09:00:00Z");
     assert_eq!(s["last_failure"], "2014-06-25T09:00:02Z");
     assert_eq!(s["shape"], "vertical");
@@ -497,7 +513,8 @@ fn r8_alert_json_is_ecs() {
     let v: serde_json::Value = serde_json::from_str(&out[0].to_json_line()).unwrap();
     assert_eq!(
         v["slowscan"]["window"],
-        serde_json::json!({"mode": "none", "seconds": null})
+        serde_json::json!({"mode": "none", "seconds": null, "start": null,
+            "end": "1970-01-01T00:00:00Z"})
     );
 }
 
