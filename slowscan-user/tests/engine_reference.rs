@@ -66,6 +66,7 @@ struct Failure {
 fn naive(
     all: &[PacketRecord],
     wl: &[WhitelistKey],
+    dedup: bool,
 ) -> (Totals, Vec<AlertKey>, BTreeMap<IpAddr, SourceTotals>) {
     let mut tot = Totals::default();
     let recs: Vec<&PacketRecord> = all.iter().filter(|r| !whitelisted(wl, r)).collect();
@@ -159,8 +160,9 @@ fn naive(
         })
         .collect();
 
-    // R6 + R8, from scratch for every failure.
-    let mut alerts = Vec::new();
+    // R6 + R8, from scratch for every failure: each detector's candidate
+    // alerts as (failure index, detector, seq, count).
+    let mut candidates = Vec::new();
     for (d, det) in detectors().iter().enumerate() {
         let in_window = |m: &Failure, t: u64| match det.window {
             Window::None => true,
@@ -198,26 +200,49 @@ fn naive(
             if fire {
                 st.0 = count;
                 st.1 += 1;
-                alerts.push((f.src, d, st.1, count));
+                candidates.push((k, d, st.1, count));
             }
         }
+    }
+    // R8 across detectors: in failure order, then detector order, an alert
+    // is withheld when one already written for its source inside its window
+    // holds at least half its count.
+    candidates.sort();
+    let mut written: HashMap<IpAddr, Vec<(u32, u64)>> = HashMap::new();
+    let mut alerts = Vec::new();
+    for (k, d, seq, count) in candidates {
+        let f = &failures[k];
+        let start = match detectors()[d].window {
+            Window::None => 0,
+            Window::Tumbling(w) => f.t / w * w,
+            Window::Sliding(w) => (f.t + 1).saturating_sub(w),
+        };
+        let w = written.entry(f.src).or_default();
+        if dedup && w.iter().any(|&(c, t)| t >= start && count < 2 * c) {
+            continue;
+        }
+        w.push((count, f.t));
+        alerts.push((f.src, d, seq, count));
     }
     alerts.sort();
     (tot, alerts, report)
 }
 
-fn engine_config(wl: &[WhitelistKey]) -> EngineConfig {
+/// The service map (R4.5) is off: the reference does not model it.
+fn engine_config(wl: &[WhitelistKey], dedup: bool) -> EngineConfig {
     EngineConfig {
         handshake_timeout_ns: TIMEOUT,
         detectors: detectors(),
         whitelist: Some(wl.iter().copied().collect::<Whitelist>()),
         report: true,
+        services: None,
+        dedup_across_detectors: dedup,
         ..Default::default()
     }
 }
 
 fn run_engine(recs: &[PacketRecord], wl: &[WhitelistKey]) -> (Totals, Vec<AlertKey>, Report) {
-    run_engine_batched(recs, wl, 0)
+    run_engine_batched(recs, wl, 0, true)
 }
 
 /// `batch` 0: one `process` call per record; otherwise `process_batch` on
@@ -226,8 +251,9 @@ fn run_engine_batched(
     recs: &[PacketRecord],
     wl: &[WhitelistKey],
     batch: usize,
+    dedup: bool,
 ) -> (Totals, Vec<AlertKey>, Report) {
-    let mut e = Engine::new(engine_config(wl));
+    let mut e = Engine::new(engine_config(wl, dedup));
     let mut out = Vec::new();
     if batch == 0 {
         for r in recs {
@@ -357,9 +383,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
-    fn r5_r6_r8_engine_matches_naive_reference((recs, wl) in stream()) {
-        let (nt, na, nr) = naive(&recs, &wl);
-        let (et, ea, er) = run_engine(&recs, &wl);
+    fn r5_r6_r8_engine_matches_naive_reference((recs, wl) in stream(), dedup in any::<bool>()) {
+        let (nt, na, nr) = naive(&recs, &wl, dedup);
+        let (et, ea, er) = run_engine_batched(&recs, &wl, 0, dedup);
         prop_assert_eq!(&et, &nt);
         prop_assert_eq!(&ea, &na);
         prop_assert_eq!(&er.sources, &nr);
@@ -369,7 +395,7 @@ proptest! {
 
     #[test]
     fn process_batch_gives_same_answers_as_process((recs, wl) in stream(), batch in 1usize..40) {
-        let (bt, ba, br) = run_engine_batched(&recs, &wl, batch);
+        let (bt, ba, br) = run_engine_batched(&recs, &wl, batch, true);
         let (et, ea, er) = run_engine(&recs, &wl);
         prop_assert_eq!(&bt, &et);
         prop_assert_eq!(&ba, &ea);
@@ -409,7 +435,7 @@ fn r5_reference_sanity() {
         mk(2, SYN, 5, 81),
         mk(3, SYN, 5, 82),
     ];
-    let (t, a, _) = naive(&recs, &[]);
+    let (t, a, _) = naive(&recs, &[], true);
     assert_eq!((t.attempts, t.established, t.failed), (3, 1, 2));
     // threshold 0 (detector 0, window none) alerts at 1 and 2 failed pairs.
     assert!(a.contains(&(ip_from(AF_INET, &addr(AF_INET, 1)), 0, 1, 1)));

@@ -53,9 +53,10 @@ pub struct EngineArgs {
     #[arg(long, value_name = "CIDR,…|FILE")]
     pub ignore_sources: Option<String>,
     /// R4.5: a destination Established within this long is a live service;
-    /// failures to it are outages, counted toward no detector.
-    #[arg(long, default_value = "30d", value_name = "DURATION")]
-    pub service_memory: HumanDuration,
+    /// failures to it are outages, counted toward no detector [default: 30d;
+    /// with replay --sweep: no service map unless given].
+    #[arg(long, value_name = "DURATION")]
+    pub service_memory: Option<HumanDuration>,
     /// R4.5: turn the service map off (every failure counts).
     #[arg(long)]
     pub no_service_map: bool,
@@ -179,7 +180,9 @@ impl EngineArgs {
         let handshake_timeout_ns = u64::try_from(timeout.as_nanos())
             .ok()
             .context("--handshake-timeout is too long (at most about 584 years)")?;
-        let memory = self.service_memory.0;
+        let memory = self
+            .service_memory
+            .map_or(Duration::from_nanos(DEFAULT_SERVICE_MEMORY_NS), |d| d.0);
         anyhow::ensure!(
             !memory.is_zero(),
             "--service-memory must be longer than 0 s (or turn the map off with --no-service-map)"
@@ -195,7 +198,7 @@ impl EngineArgs {
             max_sources: usize::try_from(self.max_sources).unwrap_or(usize::MAX),
             whitelist,
             services: (!self.no_service_map).then(|| ServiceMapConfig {
-                memory_ns: u64::try_from(memory.as_nanos()).unwrap_or(DEFAULT_SERVICE_MEMORY_NS),
+                memory_ns: u64::try_from(memory.as_nanos()).unwrap_or(u64::MAX),
                 max_services: usize::try_from(self.max_services).unwrap_or(usize::MAX),
                 eligible: self.learn_config(),
             }),

@@ -53,8 +53,9 @@ pub(crate) type Hasher = foldhash::fast::RandomState;
 
 /// Distinct failed pairs a source keeps exactly; beyond, a sketch (R6.3).
 pub const EXACT_CAP: usize = 128;
-/// Written alerts remembered per source for the cross-detector rule.
-const WRITTEN_KEPT: usize = 8;
+/// Written alerts remembered per source for the cross-detector rule (a
+/// frontier: newer ones have fewer failed pairs, so it stays short).
+const WRITTEN_KEPT: usize = 16;
 /// `Source::only_t` of a slot with no failure yet.
 const NO_FAILURE: u64 = u64::MAX;
 
@@ -452,6 +453,9 @@ impl Counting {
                 self.suppressed += 1;
                 continue;
             }
+            // An alert written earlier with no more failed pairs can never
+            // withhold one that this one would not: keep the frontier.
+            d.written.retain(|&(c, _)| c > count);
             if d.written.len() == WRITTEN_KEPT {
                 d.written.remove(0);
             }
