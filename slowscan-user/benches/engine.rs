@@ -1,16 +1,13 @@
-//! Engine throughput with 1M pending attempts and 100k tracked sources, bytes
-//! per pending attempt and per tracked source, and the peak heap of a flood of
-//! 10 million spoofed SYNs under the default caps.
+//! The engine's figures of R6.3, all with the default detector ladder:
+//! throughput with 1M pending attempts and 100k tracked sources; bytes per
+//! pending attempt and per single-failure source; bytes for one source that
+//! failed 100,000 pairs over 30 days; the peak heap of a flood of 10 million
+//! spoofed SYNs with a slow scanner inside (which must still alert); and a
+//! checkpoint of 1M tracked sources (write time, size, exact restore).
 //!
-//! `cargo bench -p slowscan-user --bench engine` (about 50 s). Under
-//! `cargo test --benches` it only smoke-tests on a small stream.
-//!
-//! Measured on the 2-core development VM (shared with other builds, so
-//! ±30 %): `process_batch` 8.9 M records/s, `process` 7.8 M records/s at
-//! 1M pending / 100k sources; 92 bytes per pending attempt (80 when the
-//! queue holds no Established leftovers), 184 bytes per single-failure
-//! source, ≈ 250 per source with two inline pairs; 10M spoofed SYNs in
-//! 4.3 s with a 272 MiB heap peak.
+//! `cargo bench -p slowscan-user --bench engine` (about a minute). Under
+//! `cargo test --benches` it only smoke-tests on small inputs. The figures
+//! measured are in BENCHMARKS.md.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -18,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use slowscan::engine::{Alert, Engine, EngineConfig, SECOND_NS};
+use slowscan::engine::{Alert, DAY_NS, Engine, EngineConfig, EngineState, SECOND_NS};
 use slowscan_common::tcp::{ACK, SYN};
 use slowscan_common::{AF_INET, PacketRecord};
 
@@ -205,7 +202,25 @@ fn flood_memory(quick: bool) {
     let mut alerts = Vec::new();
     let t = Instant::now();
     let n: u64 = if quick { 100_000 } else { 10_000_000 };
+    // A slow scanner inside: 30 probes to distinct ports of one host, spread
+    // evenly over the flood.
+    let scanner = v4(0xc633_6409);
+    let every = n / 30;
     for i in 0..n {
+        if i % every == every / 2 {
+            let r = PacketRecord {
+                ts_ns: i * 1_000,
+                src_addr: scanner,
+                dst_addr: v4(0xcb00_7107),
+                seq: 7,
+                src_port: 40_000,
+                dst_port: 1 + (i / every) as u16,
+                family: AF_INET,
+                tcp_flags: SYN,
+                ..Default::default()
+            };
+            e.process(&r, &mut alerts);
+        }
         let h = mix(i);
         let r = PacketRecord {
             ts_ns: i * 1_000, // 1M SYN/s
@@ -220,6 +235,7 @@ fn flood_memory(quick: bool) {
         };
         e.process(&r, &mut alerts);
     }
+    e.finish(&mut alerts);
     let el = t.elapsed();
     let mem = e.memory_usage();
     let st = e.stats();
@@ -245,6 +261,115 @@ fn flood_memory(quick: bool) {
         peak < 1 << 30,
         "10M spoofed SYNs must stay under 1 GiB (peak {peak} bytes)"
     );
+    let found = alerts
+        .iter()
+        .filter(|a| a.source == std::net::IpAddr::from([198, 51, 100, 9]))
+        .count();
+    println!(
+        "flood: the slow scanner inside raised {found} alert(s); {} alerts in all",
+        alerts.len()
+    );
+    assert!(found > 0, "the scanner inside the flood was not found");
+}
+
+/// One source failing 100,000 distinct pairs over 30 days: its bytes.
+fn long_scanner_memory() {
+    let mut e = Engine::new(EngineConfig::default());
+    let before = e.memory_usage().source_bytes;
+    let mut alerts = Vec::new();
+    let n = 100_000u64;
+    for i in 0..n {
+        let r = PacketRecord {
+            ts_ns: DAY_NS + i * (30 * DAY_NS / n),
+            src_addr: v4(0xc633_6409),
+            dst_addr: v4(0xcb00_7100 + (i / 60_000) as u32),
+            seq: 7,
+            src_port: 40_000,
+            dst_port: 1 + (i % 60_000) as u16,
+            family: AF_INET,
+            tcp_flags: SYN,
+            ..Default::default()
+        };
+        e.process(&r, &mut alerts);
+    }
+    e.finish(&mut alerts);
+    let bytes = e.memory_usage().source_bytes - before;
+    let st = e.stats();
+    let last = alerts.last().map(|a| (a.failed_pairs, a.estimated));
+    println!(
+        "long scanner: 100,000 failed pairs over 30 days held in {bytes} bytes ({:.1} KiB; sketched sources {}); {} alerts, the last {:?}",
+        bytes as f64 / 1024.0,
+        st.sketched_sources,
+        alerts.len(),
+        last
+    );
+}
+
+/// A checkpoint of 1M tracked sources (one failed pair each, and 1,000 with
+/// 50): serialise + write + fsync time, size, and an exact restore.
+fn checkpoint_1m(quick: bool) {
+    let n: u64 = if quick { 10_000 } else { 1_000_000 };
+    let mut e = Engine::new(EngineConfig::default());
+    let mut alerts = Vec::new();
+    for i in 0..n {
+        let h = mix(i);
+        let r = PacketRecord {
+            ts_ns: DAY_NS + i * 1_000,
+            src_addr: v4(h as u32),
+            dst_addr: v4(0x0a01_0000 + ((h >> 32) & 0xffff) as u32),
+            seq: (h >> 16) as u32,
+            src_port: (h >> 48) as u16,
+            dst_port: 80,
+            family: AF_INET,
+            tcp_flags: SYN,
+            ..Default::default()
+        };
+        e.process(&r, &mut alerts);
+    }
+    for s in 0..1_000u32 {
+        for p in 0..50u16 {
+            let r = PacketRecord {
+                ts_ns: DAY_NS + n * 1_000 + u64::from(s) * 100 + u64::from(p),
+                src_addr: v4(0xcb00_7100 ^ s << 8),
+                dst_addr: v4(0xc633_6400 + u32::from(p)),
+                seq: 1,
+                src_port: 40_000,
+                dst_port: 22,
+                family: AF_INET,
+                tcp_flags: SYN,
+                ..Default::default()
+            };
+            e.process(&r, &mut alerts);
+        }
+    }
+    e.advance_to(DAY_NS + n * 1_000 + 200 * SECOND_NS, &mut alerts);
+    let sources = e.stats().sources;
+    let path = std::env::temp_dir().join(format!("slowscan-bench-state-{}", std::process::id()));
+    let t = Instant::now();
+    let state = e.checkpoint();
+    let bytes = state.to_bytes();
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(&bytes).unwrap();
+        f.sync_all().unwrap();
+    }
+    let write = t.elapsed();
+    let t = Instant::now();
+    let back = EngineState::from_bytes(&std::fs::read(&path).unwrap()).unwrap();
+    let (r, _) = Engine::restore(EngineConfig::default(), back, e.now_ns());
+    let read = t.elapsed();
+    let again = r.checkpoint();
+    let exact = again == state;
+    std::fs::remove_file(&path).unwrap();
+    println!(
+        "checkpoint: {sources} tracked sources, {} pending; written and fsynced in {:.2} s, {:.1} MiB on disk; read and restored in {:.2} s; restored exactly: {exact}",
+        state.pending.len(),
+        write.as_secs_f64(),
+        bytes.len() as f64 / (1 << 20) as f64,
+        read.as_secs_f64(),
+    );
+    assert!(exact, "the restored engine's checkpoint differs");
 }
 
 fn main() {
@@ -253,6 +378,8 @@ fn main() {
     if std::env::var_os("SLOWSCAN_BENCH_NO_FLOOD").is_none() {
         flood_memory(quick);
     }
+    long_scanner_memory();
+    checkpoint_1m(quick);
     let mut c = Criterion::default().configure_from_args();
     throughput(&mut c, quick);
     c.final_summary();

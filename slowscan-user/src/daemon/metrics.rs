@@ -3,11 +3,14 @@
 //! Names: `slowscan_kernel_<counter>_total` for each kernel outcome counter
 //! (frames, whitelisted, ring_full …), `slowscan_records_lost_total` (ring
 //! buffer full + malformed ring items), `slowscan_engine_<stat>_total` for
-//! engine counters, `slowscan_evictions_total{kind="pending"|"sources"}`,
-//! `slowscan_alerts_total`, and the gauges `slowscan_pending_attempts`,
-//! `slowscan_tracked_sources`, `slowscan_kernel_pending_entries`,
-//! `slowscan_kernel_whitelist_entries`, `slowscan_engine_memory_bytes`,
-//! `slowscan_learning`.
+//! engine counters (`…_outage_failures_total`: failures to live services,
+//! R4.5), `slowscan_evictions_total{kind="pending"|"sources"|"services"}`,
+//! `slowscan_expired_sources_total`, `slowscan_alerts_total`,
+//! `slowscan_alerts_suppressed_total` (R8 across detectors), and the gauges
+//! `slowscan_pending_attempts`, `slowscan_tracked_sources`,
+//! `slowscan_sketched_sources`, `slowscan_live_services`,
+//! `slowscan_kernel_pending_entries`, `slowscan_kernel_whitelist_entries`,
+//! `slowscan_engine_memory_bytes`, `slowscan_learning`.
 use std::net::SocketAddr;
 
 use anyhow::Context;
@@ -37,7 +40,23 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     );
     metrics::describe_gauge!(
         "slowscan_tracked_sources",
-        "Sources with failed attempts in the window (R6)"
+        "Sources with failed attempts in some detector's window (R6)"
+    );
+    metrics::describe_gauge!(
+        "slowscan_sketched_sources",
+        "Sources whose failed pairs exceed the exact cap, counted by a sketch (R6.3)"
+    );
+    metrics::describe_gauge!(
+        "slowscan_live_services",
+        "Destinations Established within the service memory (R4.5)"
+    );
+    metrics::describe_counter!(
+        "slowscan_engine_outage_failures_total",
+        "Failed attempts to live services: outages, counted toward no detector (R4.5)"
+    );
+    metrics::describe_counter!(
+        "slowscan_alerts_suppressed_total",
+        "Detector crossings withheld because an alert with at least half the count was written in the window (R8)"
     );
     Ok(())
 }
@@ -58,7 +77,14 @@ pub fn publish(s: &Snapshot) {
     counter!("slowscan_engine_retransmissions_total").absolute(e.retransmissions);
     counter!("slowscan_evictions_total", "kind" => "pending").absolute(e.evicted_pending);
     counter!("slowscan_evictions_total", "kind" => "sources").absolute(e.evicted_sources);
+    counter!("slowscan_evictions_total", "kind" => "services").absolute(e.evicted_services);
+    counter!("slowscan_engine_outage_failures_total").absolute(e.outage_failures);
+    counter!("slowscan_engine_ignored_records_total").absolute(e.ignored_records);
+    counter!("slowscan_expired_sources_total").absolute(e.expired_sources);
     counter!("slowscan_alerts_total").absolute(s.alerts_sent);
+    counter!("slowscan_alerts_suppressed_total").absolute(e.alerts_suppressed);
+    gauge!("slowscan_sketched_sources").set(e.sketched_sources as f64);
+    gauge!("slowscan_live_services").set(e.services as f64);
     gauge!("slowscan_pending_attempts").set(e.pending as f64);
     gauge!("slowscan_tracked_sources").set(e.sources as f64);
     gauge!("slowscan_engine_memory_bytes").set(s.memory_bytes as f64);

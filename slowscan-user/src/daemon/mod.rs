@@ -522,24 +522,16 @@ async fn run_async(
             c.every.as_secs_f64()
         );
     }
-    let detectors: Vec<String> = cfg
-        .engine
-        .detectors
-        .iter()
-        .map(|d| match d.window.length_ns() {
-            Some(ns) => format!(
-                "{} {} s, threshold {}",
-                d.window.mode(),
-                ns / SECOND_NS,
-                d.threshold
-            ),
-            None => format!("window none, threshold {}", d.threshold),
-        })
-        .collect();
+    let detectors: Vec<String> = cfg.engine.detectors.iter().map(|d| d.name()).collect();
+    let mode = cfg.engine.detectors.first().map_or("sliding", |d| d.window.mode());
     info!(
-        "detecting on {}: {}; handshake timeout {} s; alerts to {}",
+        "detecting on {}: detectors {} ({mode}; service map {}); handshake timeout {} s; alerts to {}",
         cfg.iface,
-        detectors.join("; "),
+        detectors.join(", "),
+        match &cfg.engine.services {
+            Some(s) => format!("{}", crate::engine::duration_label(s.memory_ns)),
+            None => "off".into(),
+        },
         timeout_ns / SECOND_NS,
         sink.describe()
     );
