@@ -230,8 +230,10 @@ fn slow_scans_straddling_restarts_are_detected() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "--state-reset: {err}");
-    let saved: Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
-    assert_eq!(saved["format"], 1);
+    // Overwritten with a fresh state of the current format (2, binary).
+    let saved = fs::read(&state).unwrap();
+    assert_eq!(&saved[..14], b"SLOWSCAN-STATE");
+    assert_eq!(saved[14..18], 2u32.to_le_bytes());
 }
 
 #[test]
@@ -280,7 +282,7 @@ for = "2s"
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let want = format!(
-        "detecting on {}: sliding 600 s, threshold 5; handshake timeout 2 s; alerts to {}",
+        "detecting on {}: detectors 10m:5 (sliding; service map 30d); handshake timeout 2 s; alerts to {}",
         lab.if_b,
         alerts.display()
     );

@@ -167,6 +167,8 @@ pub(crate) struct Counting {
     max_targets: usize,
     /// Apply the cross-detector rule (R8).
     dedup: bool,
+    /// Scratch: each window's start at the failure being counted.
+    starts: Vec<u64>,
 }
 
 /// One tracked source in a checkpoint, times in engine time.
@@ -247,6 +249,7 @@ impl Counting {
             offset_ns,
             max_targets,
             dedup,
+            starts: Vec::new(),
         }
     }
 
@@ -339,8 +342,9 @@ impl Counting {
         decided_wall: i64,
         out: &mut Vec<Alert>,
     ) {
-        let ng = self.windows.len();
-        let starts: Vec<u64> = (0..ng).map(|g| self.start(g, t)).collect();
+        let mut starts = std::mem::take(&mut self.starts);
+        starts.clear();
+        starts.extend((0..self.windows.len()).map(|g| self.start(g, t)));
         let horizon = starts.iter().copied().min().unwrap_or(u64::MAX);
         let h = &self.hasher;
         let Detail {
@@ -417,6 +421,7 @@ impl Counting {
         if to_sketch {
             self.to_sketch(slot, t);
         }
+        self.starts = starts;
     }
 
     /// R8 for every detector of a source that just failed at `t`, with the

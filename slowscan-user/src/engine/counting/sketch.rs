@@ -30,6 +30,19 @@ const RANK_MASK: u32 = (1 << RANK_BITS) - 1;
 /// Ticks fit in 26 bits (127 years after the sketch's base).
 const MAX_TICK: u64 = (1 << (32 - RANK_BITS)) - 1;
 
+/// 2^-rank for every rank a register can hold.
+const INV_POW2: [f64; 64] = {
+    let mut t = [0.0; 64];
+    let mut i = 0;
+    let mut v = 1.0;
+    while i < 64 {
+        t[i] = v;
+        v /= 2.0;
+        i += 1;
+    }
+    t
+};
+
 /// The stable 64-bit hash of a failed pair (address words and port); stable
 /// across processes and builds, because sketches are checkpointed.
 pub(crate) fn pair_hash(addr: &[u8; 16], port: u16) -> u64 {
@@ -118,7 +131,7 @@ impl SlidingHll {
             if rank == 0 {
                 zeros += 1;
             }
-            sum += f64::from(rank).exp2().recip();
+            sum += INV_POW2[rank as usize];
         }
         let m = REGISTERS as f64;
         let alpha = 0.7213 / (1.0 + 1.079 / m);
