@@ -38,6 +38,15 @@ use serde_json::Value;
 /// default ladder); `SLOWSCAN_LADDER` tries another.
 const LADDER: &str = "1h:9,1d:16,7d:18,30d:20";
 
+/// Ladders compared by `reference_analysis_of_the_month`.
+const CANDIDATES: [&str; 5] = [
+    "1h:9,1d:16,7d:20,30d:24",
+    "1h:9,1d:16,7d:18,30d:20",
+    "1h:9,1d:15,7d:17,30d:18",
+    "1h:9,1d:16,30d:20",
+    "1h:9,6h:12,1d:16,14d:19,30d:20",
+];
+
 /// Windows of the reference table.
 const WINDOWS_S: [u64; 6] = [HOUR_S, 6 * HOUR_S, DAY_S, 7 * DAY_S, 14 * DAY_S, 30 * DAY_S];
 
@@ -47,7 +56,7 @@ fn ladder() -> Vec<Detector> {
 
 /// A fresh directory, removed when the test passes (kept when it fails, or
 /// with `SLOWSCAN_KEEP_TEMP=1`).
-struct TempDir(PathBuf);
+struct TempDir(PathBuf, bool);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
@@ -55,13 +64,18 @@ impl TempDir {
             std::env::temp_dir().join(format!("slowscan-horizon-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
+        TempDir(dir, false)
+    }
+
+    /// Keeps the directory for a look (a failure found without panicking).
+    fn keep(&mut self) {
+        self.1 = true;
     }
 }
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        if std::thread::panicking() || std::env::var_os("SLOWSCAN_KEEP_TEMP").is_some() {
+        if self.1 || std::thread::panicking() || std::env::var_os("SLOWSCAN_KEEP_TEMP").is_some() {
             eprintln!("kept {}", self.0.display());
         } else {
             let _ = fs::remove_dir_all(&self.0);
@@ -189,10 +203,11 @@ fn month_with_the_defaults_alerts_every_scanner_and_no_benign_host() {
     }
 }
 
-/// Alerts for `specs` scanning alone (no other host), checked for exactly
-/// those scanners.
-fn scanners_alone_alert(name: &str, duration_s: u64, scans: Vec<ScanSpec>) {
-    let dir = TempDir::new(name);
+/// Replays `scans` alone (no other host) with the defaults; returns the
+/// scans not detected and any other alert (the directory is kept when
+/// there are some).
+fn scanners_alone(name: &str, duration_s: u64, scans: Vec<ScanSpec>) -> Vec<String> {
+    let mut dir = TempDir::new(name);
     let cfg = Config {
         scans,
         ..Config::quiet(duration_s)
@@ -213,22 +228,29 @@ fn scanners_alone_alert(name: &str, duration_s: u64, scans: Vec<ScanSpec>) {
         report["established"], 0,
         "{name}: every probe failed (R5.2)"
     );
-    let lost: Vec<String> = net
+    let got = alerting(&alerts);
+    let mut problems: Vec<String> = net
         .scanners
         .iter()
-        .filter(|s| !alerting(&alerts).contains(&s.addr))
+        .filter(|s| !got.contains(&s.addr))
         .map(|s| {
             let phase = (s.first_probe_ns / SECOND_NS) % HOUR_S;
             format!(
-                "{} ({}, first probe {phase} s past the hour)",
+                "{name}: no alert for {} ({}, first probe {phase} s past the hour)",
                 s.addr,
                 s.pace.label()
             )
         })
         .collect();
-    assert!(lost.is_empty(), "{name}: scans not detected: {lost:#?}");
-    let other = unexpected(&net, &want, &alerts);
-    assert!(other.is_empty(), "{name}: {other:#?}");
+    problems.extend(
+        unexpected(&net, &want, &alerts)
+            .into_iter()
+            .map(|p| format!("{name}: {p}")),
+    );
+    if !problems.is_empty() {
+        dir.keep();
+    }
+    problems
 }
 
 #[test]
@@ -246,11 +268,13 @@ fn the_papers_scan_alerts_at_every_start_phase() {
             shape: [ScanShape::Vertical, ScanShape::Horizontal, ScanShape::Mixed][k % 3],
         })
         .collect();
-    scanners_alone_alert("phases", DAY_S, scans);
+    let problems = scanners_alone("phases", DAY_S, scans);
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 #[test]
 fn each_required_pace_alerts_alone() {
+    let mut problems = Vec::new();
     for pace in Pace::ALL {
         for family in [Family::V4, Family::V6] {
             let length = pace.interval_s() * u64::from(pace.probes());
@@ -260,7 +284,7 @@ fn each_required_pace_alerts_alone() {
                 Family::V4 => ScanShape::Horizontal,
                 Family::V6 => ScanShape::Vertical,
             };
-            scanners_alone_alert(
+            problems.extend(scanners_alone(
                 &format!("{pace:?}-{family:?}"),
                 start_s + length + HOUR_S,
                 vec![ScanSpec {
@@ -269,9 +293,10 @@ fn each_required_pace_alerts_alone() {
                     start_s,
                     shape,
                 }],
-            );
+            ));
         }
     }
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 #[test]
@@ -363,6 +388,7 @@ fn reference_analysis_of_the_month() {
     println!("{}", scanner_table(&net, &truth, &ladder));
     println!("{}", pace_table(&ladder));
     println!("{}", variants_table(&ladder));
+    println!("{}", candidates_table(&net, &truth));
 
     let month = THIRTY_DAYS_S * SECOND_NS;
     for (addr, role) in &net.hosts {
@@ -633,6 +659,79 @@ fn variants_table(ladder: &[Detector]) -> String {
         let _ = write!(t, "| {name} | {} |", failures.len());
         let first = fire_times(&mut t, &failures, ladder);
         let _ = writeln!(t, " {} |", first.map_or("never".into(), span_label));
+    }
+    t
+}
+
+/// Candidate ladders side by side: first alert per required pace (month
+/// network), the probes each pace may lose, and the benign headroom.
+fn candidates_table(net: &Network, truth: &Analysis) -> String {
+    let mut t = String::from(
+        "Candidate ladders: first alert per required pace (month network), spare probes (of the pace's probes, how many may go uncounted), benign headroom (threshold − worst benign count in that window)\n",
+    );
+    t.push_str("| ladder |");
+    for pace in Pace::ALL {
+        let _ = write!(t, " {} |", pace.label());
+    }
+    t.push_str(
+        " daily, weekdays only | spare probes per pace | benign headroom per detector |\n|---|",
+    );
+    t.push_str(&"---|".repeat(Pace::ALL.len() + 3));
+    t.push('\n');
+    let benign: Vec<&reference::Source> = net
+        .benign_addrs()
+        .iter()
+        .map(|a| &truth.sources[a])
+        .collect();
+    for candidate in CANDIDATES {
+        let ladder = reference::ladder(candidate);
+        let first = |failures: &[reference::Failure]| {
+            ladder
+                .iter()
+                .filter_map(|d| first_exceeding(failures, d.window_ns(), d.threshold))
+                .min()
+        };
+        let _ = write!(t, "| {candidate} |");
+        for pace in Pace::ALL {
+            let s = net
+                .scanners
+                .iter()
+                .find(|s| s.pace == pace)
+                .expect("a scanner per pace");
+            let cell = first(&truth.sources[&s.addr].counted)
+                .map_or("never".into(), |at| span_label(at - s.first_probe_ns));
+            let _ = write!(t, " {cell} |");
+        }
+        // Day 0 is a Monday; probes at 09:00.
+        let weekdays: Vec<reference::Failure> = reference::paced_failures(DAY_S, 30)
+            .into_iter()
+            .filter(|&(ts, _)| (ts / (DAY_S * SECOND_NS)) % 7 < 5)
+            .collect();
+        let _ = write!(
+            t,
+            " {} |",
+            first(&weekdays).map_or("never".into(), span_label)
+        );
+        let spare: Vec<String> = Pace::ALL
+            .iter()
+            .map(|&pace| {
+                let needed = (1..=pace.probes())
+                    .find(|&n| first(&reference::paced_failures(pace.interval_s(), n)).is_some());
+                needed.map_or("—".into(), |n| (pace.probes() - n).to_string())
+            })
+            .collect();
+        let headroom: Vec<String> = ladder
+            .iter()
+            .map(|d| {
+                let worst = benign
+                    .iter()
+                    .map(|s| s.max_distinct(d.window_ns()))
+                    .max()
+                    .unwrap_or(0);
+                (d.threshold as i64 - worst as i64).to_string()
+            })
+            .collect();
+        let _ = writeln!(t, " {} | {} |", spare.join(" / "), headroom.join(" / "));
     }
     t
 }
