@@ -131,7 +131,8 @@ fn detector_of(alert: &Value) -> String {
         Some(w) => duration_label(w),
         None => "none".into(),
     };
-    format!("{window}:{} {}", s["threshold"], s["window"]["mode"])
+    let mode = s["window"]["mode"].as_str().unwrap_or("?");
+    format!("{window}:{} {mode}", s["threshold"])
 }
 
 /// The sources of `want` that raised no alert, with their role.
