@@ -22,7 +22,7 @@ pub struct EngineArgs {
     /// A detector: alert when a source's distinct failed (host, port) pairs
     /// within WINDOW exceed THRESHOLD (R6), e.g. `1h:9`, `30d:24`, `none:9`;
     /// windows up to 90d. Repeat for several. Default: the ladder 1h:9, 1d:16,
-    /// 7d:20, 30d:24 (docs/detectors.md).
+    /// 7d:18, 30d:20 (docs/detectors.md).
     #[arg(long = "detector", value_name = "WINDOW:THRESHOLD",
           conflicts_with_all = ["window", "threshold"])]
     pub detectors: Vec<DetectorSpec>,

@@ -121,8 +121,8 @@ pub const DEFAULT_MAX_TARGETS_IN_ALERT: usize = 32;
 pub const DEFAULT_LADDER: [(u64, u32); 4] = [
     (HOUR_NS, 9),
     (DAY_NS, 16),
-    (7 * DAY_NS, 20),
-    (30 * DAY_NS, 24),
+    (7 * DAY_NS, 18),
+    (30 * DAY_NS, 20),
 ];
 
 /// R6.1 time window; lengths in nanoseconds.
