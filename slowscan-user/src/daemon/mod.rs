@@ -523,7 +523,11 @@ async fn run_async(
         );
     }
     let detectors: Vec<String> = cfg.engine.detectors.iter().map(|d| d.name()).collect();
-    let mode = cfg.engine.detectors.first().map_or("sliding", |d| d.window.mode());
+    let mode = cfg
+        .engine
+        .detectors
+        .first()
+        .map_or("sliding", |d| d.window.mode());
     info!(
         "detecting on {}: detectors {} ({mode}; service map {}); handshake timeout {} s; alerts to {}",
         cfg.iface,

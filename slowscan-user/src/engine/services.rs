@@ -14,8 +14,9 @@
 //! gives way (counted); entries older than the memory are dropped by
 //! [`ServiceMap::expire`].
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
+use hashbrown::HashTable;
 use slowscan_common::WhitelistKey;
 
 use super::SECOND_NS;
@@ -47,26 +48,33 @@ impl Default for ServiceMapConfig {
 
 pub(crate) struct ServiceMap {
     cfg: ServiceMapConfig,
-    /// (destination, SYN time of its latest Established attempt).
-    entries: Vec<(WhitelistKey, u64)>,
-    index: HashMap<WhitelistKey, u32, foldhash::fast::RandomState>,
+    /// (destination, SYN time of its latest Established attempt), in one
+    /// table: a lookup costs one cache miss.
+    table: HashTable<(WhitelistKey, u64)>,
+    hasher: foldhash::fast::RandomState,
     pub evicted: u64,
-    rng: u64,
 }
 
 impl ServiceMap {
     pub fn new(cfg: ServiceMapConfig) -> Self {
         Self {
             cfg,
-            entries: Vec::new(),
-            index: HashMap::default(),
+            table: HashTable::new(),
+            hasher: Default::default(),
             evicted: 0,
-            rng: 0x2545_f491_4f6c_dd1d,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.table.len()
+    }
+
+    fn hash(&self, k: &WhitelistKey) -> u64 {
+        let w = |b: &[u8]| u64::from_ne_bytes(b.try_into().expect("8 bytes"));
+        self.hasher.hash_one((
+            w(&k.addr[..8]),
+            w(&k.addr[8..]) ^ u64::from(k.port) << 8 ^ u64::from(k.family),
+        ))
     }
 
     /// An attempt to `key` with its SYN at `syn_t` was Established.
@@ -74,90 +82,63 @@ impl ServiceMap {
         if !self.cfg.eligible.is_eligible(key.port) {
             return;
         }
-        if let Some(&i) = self.index.get(&key) {
-            let e = &mut self.entries[i as usize].1;
-            *e = (*e).max(syn_t);
+        let h = self.hash(&key);
+        if let Some((_, t)) = self.table.find_mut(h, |(k, _)| *k == key) {
+            *t = (*t).max(syn_t);
             return;
         }
-        if self.entries.len() >= self.cfg.max_services.max(1) {
+        if self.table.len() >= self.cfg.max_services.max(1) {
             self.evict_batch();
         }
-        self.index.insert(key, self.entries.len() as u32);
-        self.entries.push((key, syn_t));
+        let hasher = &self.hasher;
+        let rehash = |(k, _): &(WhitelistKey, u64)| {
+            let w = |b: &[u8]| u64::from_ne_bytes(b.try_into().expect("8 bytes"));
+            hasher.hash_one((
+                w(&k.addr[..8]),
+                w(&k.addr[8..]) ^ u64::from(k.port) << 8 ^ u64::from(k.family),
+            ))
+        };
+        self.table.insert_unique(h, (key, syn_t), rehash);
     }
 
     /// Is `key` a live service for a failure whose SYN was at `t`?
     #[inline]
     pub fn is_live(&self, key: &WhitelistKey, t: u64) -> bool {
-        !self.entries.is_empty()
-            && self.index.get(key).is_some_and(|&i| {
-                self.entries[i as usize]
-                    .1
-                    .saturating_add(self.cfg.memory_ns)
-                    >= t
-            })
+        !self.table.is_empty()
+            && self
+                .table
+                .find(self.hash(key), |(k, _)| k == key)
+                .is_some_and(|&(_, e)| e.saturating_add(self.cfg.memory_ns) >= t)
     }
 
     /// Forgets services not Established since `t − memory`.
     pub fn expire(&mut self, t: u64) {
-        let mut i = 0;
-        while i < self.entries.len() {
-            if self.entries[i].1.saturating_add(self.cfg.memory_ns) < t {
-                self.remove_at(i);
-            } else {
-                i += 1;
-            }
-        }
+        let memory = self.cfg.memory_ns;
+        self.table.retain(|(_, e)| e.saturating_add(memory) >= t);
     }
 
-    /// Makes room: the least recently Established eighth or so goes at
-    /// once (its cutoff estimated from 64 sampled entries), so that a full
-    /// map costs one sequential pass per many insertions, not random probes
-    /// on every one.
+    /// Makes room: about the least recently Established eighth goes at once
+    /// (the cutoff estimated from 64 entries, which the table's hash order
+    /// makes a random sample), so a full map costs one sequential pass per
+    /// many insertions, not random probes on every one.
     fn evict_batch(&mut self) {
-        let n = self.entries.len() as u64;
-        let mut sample: Vec<u64> = (0..64)
-            .map(|_| {
-                self.rng ^= self.rng >> 12;
-                self.rng ^= self.rng << 25;
-                self.rng ^= self.rng >> 27;
-                let i = (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) % n) as usize;
-                self.entries[i].1
-            })
-            .collect();
+        let mut sample: Vec<u64> = self.table.iter().take(64).map(|&(_, t)| t).collect();
         sample.sort_unstable();
-        let cutoff = sample[7];
-        let before = self.entries.len();
-        let mut i = 0;
-        while i < self.entries.len() {
-            if self.entries[i].1 <= cutoff {
-                self.remove_at(i);
-            } else {
-                i += 1;
-            }
-        }
-        if self.entries.len() == before {
-            self.remove_at(0);
-        }
-        self.evicted += (before - self.entries.len()) as u64;
-    }
-
-    fn remove_at(&mut self, i: usize) {
-        let (key, _) = self.entries.swap_remove(i);
-        self.index.remove(&key);
-        if let Some(&(moved, _)) = self.entries.get(i) {
-            self.index.insert(moved, i as u32);
-        }
+        let cutoff = sample[(sample.len() / 8).min(sample.len() - 1)];
+        let before = self.table.len();
+        self.table.retain(|(_, t)| *t > cutoff);
+        self.evicted += (before - self.table.len()) as u64;
     }
 
     /// Every live service with the SYN time of its latest Established attempt.
-    pub fn entries(&self) -> &[(WhitelistKey, u64)] {
-        &self.entries
+    pub fn entries(&self) -> Vec<(WhitelistKey, u64)> {
+        let mut v: Vec<_> = self.table.iter().copied().collect();
+        v.sort_unstable_by_key(|(k, t)| (*t, k.family, k.addr, k.port));
+        v
     }
 
     pub fn allocated_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<(WhitelistKey, u64)>()
-            + self.index.capacity() * (std::mem::size_of::<(WhitelistKey, u32)>() + 1)
+        self.table.allocation_size()
     }
 }
 
@@ -205,9 +186,5 @@ mod tests {
         assert!(m.is_live(&key(200, 22), 1_000));
         // The oldest went, the newest stayed.
         assert!(!m.is_live(&key(0, 80), 0) && m.is_live(&key(99, 80), 99));
-        // Every key still indexed where it is.
-        for (i, (k, _)) in m.entries().iter().enumerate() {
-            assert_eq!(m.index[k] as usize, i);
-        }
     }
 }

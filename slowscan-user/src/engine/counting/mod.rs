@@ -12,8 +12,9 @@
 //! Per source, memory is bounded however many pairs it fails:
 //! * one failed pair (the spoofed-SYN flood, the misconfigured client of the
 //!   paper's Fig. 6) is held inline in the source's slot, nothing allocated;
-//! * up to [`EXACT_CAP`] pairs: exactly (`exact.rs`), each with its latest
-//!   failure, and counts kept incrementally;
+//! * up to [`EXACT_CAP`] pairs: exactly, each with its latest failure — a
+//!   plain list scanned for each count while there are few, then an index
+//!   and a log over which counts are kept incrementally (`exact.rs`);
 //! * beyond: a sliding HyperLogLog (`sketch.rs`, ≈ 13 KiB) answers every
 //!   window at minute resolution; alerts then say their count is estimated.
 //!   Crossings of thresholds below the cap are exact.
@@ -53,6 +54,9 @@ pub(crate) type Hasher = foldhash::fast::RandomState;
 
 /// Distinct failed pairs a source keeps exactly; beyond, a sketch (R6.3).
 pub const EXACT_CAP: usize = 128;
+/// Pairs a source keeps in a plain list (counted by scanning it) before the
+/// indexed exact set.
+const SMALL_CAP: usize = 16;
 /// Written alerts remembered per source for the cross-detector rule (a
 /// frontier: newer ones have fewer failed pairs, so it stays short).
 const WRITTEN_KEPT: usize = 16;
@@ -106,6 +110,8 @@ struct DetState {
 }
 
 enum Set {
+    /// Up to [`SMALL_CAP`] pairs: scanned directly, no log.
+    Small(Vec<(Pair, u64)>),
     Exact(Exact),
     Sketch(Box<Sketched>),
 }
@@ -169,6 +175,8 @@ pub(crate) struct Counting {
     dedup: bool,
     /// Scratch: each window's start at the failure being counted.
     starts: Vec<u64>,
+    /// [`SMALL_CAP`] (tests vary it to compare both exact representations).
+    small_cap: usize,
 }
 
 /// One tracked source in a checkpoint, times in engine time.
@@ -250,6 +258,7 @@ impl Counting {
             max_targets,
             dedup,
             starts: Vec::new(),
+            small_cap: SMALL_CAP,
         }
     }
 
@@ -314,16 +323,16 @@ impl Counting {
     fn promote(&mut self, slot: usize) {
         let ng = self.windows.len();
         let s = &mut self.slab[slot];
-        let mut set = Exact::new();
+        let mut set = Vec::with_capacity(4);
         let mut groups = vec![GroupState::default(); ng].into_boxed_slice();
         if s.only_t != NO_FAILURE {
-            set.upsert(&self.hasher, s.only, s.only_t);
+            set.push((s.only, s.only_t));
             for g in groups.iter_mut() {
                 g.count = 1;
             }
         }
         s.detail = Some(Box::new(Detail {
-            set: Set::Exact(set),
+            set: Set::Small(set),
             groups,
             dets: vec![DetState::default(); self.thresholds.len()].into_boxed_slice(),
             written: Vec::new(),
@@ -366,7 +375,28 @@ impl Counting {
             }
         };
         let mut to_sketch = false;
+        let mut to_exact = false;
         match set {
+            Set::Small(v) => {
+                let count = |v: &[(Pair, u64)], start: u64| {
+                    v.iter().filter(|&&(_, pt)| pt >= start).count() as u32
+                };
+                for (g, gs) in groups.iter_mut().enumerate() {
+                    gs.count = count(v, starts[g]);
+                    rearm(g, gs.count, dets);
+                }
+                if let Some(p) = pair {
+                    match v.iter_mut().find(|(q, _)| *q == p) {
+                        Some((_, pt)) => *pt = t,
+                        None => v.push((p, t)),
+                    }
+                }
+                v.retain(|&(_, pt)| pt >= horizon);
+                for (g, gs) in groups.iter_mut().enumerate() {
+                    gs.count = count(v, starts[g]);
+                }
+                to_exact = v.len() > self.small_cap;
+            }
             Set::Exact(e) => {
                 for (g, gs) in groups.iter_mut().enumerate() {
                     gs.count -= e.advance(h, &mut gs.cursor, starts[g]);
@@ -414,6 +444,13 @@ impl Counting {
             }
         }
         written.retain(|&(_, wt)| wt >= horizon);
+        if to_exact && let Set::Small(v) = set {
+            let e = Exact::from_pairs(h, std::mem::take(v));
+            for (g, gs) in groups.iter_mut().enumerate() {
+                gs.cursor = e.cursor_at(starts[g]);
+            }
+            *set = Set::Exact(e);
+        }
         if pair.is_some() {
             *latest = t;
             self.decide_alerts(slot, &starts, t, decided_wall, out);
@@ -507,6 +544,15 @@ impl Counting {
         let source = &self.slab[slot];
         let d = source.detail.as_ref().expect("a detailed source");
         let (mut pairs, first, estimated): (Vec<(u64, Pair)>, u64, bool) = match &d.set {
+            Set::Small(v) => {
+                let v: Vec<(u64, Pair)> = v
+                    .iter()
+                    .filter(|&&(_, pt)| pt >= start)
+                    .map(|&(p, pt)| (pt, p))
+                    .collect();
+                let first = v.iter().map(|&(pt, _)| pt).min().unwrap_or(t);
+                (v, first, false)
+            }
             Set::Exact(e) => {
                 let v: Vec<(u64, Pair)> = e
                     .pairs()
@@ -600,6 +646,7 @@ impl Counting {
         self.update(slot, None, t, 0, &mut none);
         let d = self.slab[slot].detail.as_ref().expect("a detailed source");
         let empty = match &d.set {
+            Set::Small(v) => v.is_empty(),
             Set::Exact(e) => e.len() == 0,
             Set::Sketch(sk) => sk.recent.is_empty() && d.groups.iter().all(|g| g.count == 0),
         };
@@ -755,6 +802,7 @@ impl Counting {
                 counts: d.groups.iter().map(|g| g.count).collect(),
                 estimated: matches!(d.set, Set::Sketch(_)),
                 pairs: match &d.set {
+                    Set::Small(v) => v.clone(),
                     Set::Exact(e) => e.pairs().collect(),
                     Set::Sketch(sk) => sk.recent.iter().map(|&(t, p)| (p, t)).collect(),
                 },
@@ -787,6 +835,11 @@ impl Counting {
                 Some(d) => SourceSnapshot {
                     key: src.key,
                     set: match &d.set {
+                        Set::Small(v) => {
+                            let mut pairs = v.clone();
+                            pairs.sort_unstable();
+                            SetSnapshot::Exact(pairs)
+                        }
                         Set::Exact(e) => {
                             let mut pairs: Vec<(Pair, u64)> = e.pairs().collect();
                             pairs.sort_unstable();
@@ -834,7 +887,11 @@ impl Counting {
                     self.expire_source(slot, at);
                     return self.slab[slot].live;
                 }
-                (Set::Exact(Exact::from_pairs(h, pairs)), latest)
+                if pairs.len() <= self.small_cap {
+                    (Set::Small(pairs), latest)
+                } else {
+                    (Set::Exact(Exact::from_pairs(h, pairs)), latest)
+                }
             }
             SetSnapshot::Sketch {
                 registers,
@@ -862,6 +919,7 @@ impl Counting {
         for (g, gs) in groups.iter_mut().enumerate() {
             let start = self.start(g, latest);
             match &set {
+                Set::Small(v) => gs.count = v.iter().filter(|&&(_, t)| t >= start).count() as u32,
                 Set::Exact(e) => {
                     gs.cursor = e.cursor_at(start);
                     gs.count = e.pairs().filter(|&(_, t)| t >= start).count() as u32;
@@ -906,6 +964,7 @@ impl Counting {
                         + d.dets.len() * std::mem::size_of::<DetState>()
                         + d.written.capacity() * 16
                         + match &d.set {
+                            Set::Small(v) => v.capacity() * std::mem::size_of::<(Pair, u64)>(),
                             Set::Exact(e) => e.allocated_bytes(),
                             Set::Sketch(sk) => {
                                 std::mem::size_of::<Sketched>()
