@@ -1,7 +1,7 @@
 //! Records shared by the slowscan XDP program (kernel) and its userspace daemon.
 //!
 //! Every type here is `#[repr(C)]` with explicit padding so that the kernel and
-//! userspace agree byte for byte. Rule numbers (R1, R5 …) refer to METHOD.md.
+//! userspace agree byte for byte. Rule numbers (R1, R5 …) refer to docs/method.md.
 #![cfg_attr(not(feature = "user"), no_std)]
 
 pub mod tcp;

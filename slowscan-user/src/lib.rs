@@ -1,4 +1,4 @@
-//! slowscan: detects slow TCP SYN scans with the NICT 2014 method (METHOD.md).
+//! slowscan: detects slow TCP SYN scans with the NICT 2014 method (docs/method.md).
 //!
 //! The engine knows nothing about where records come from: the XDP ring
 //! buffer (`kernel`) and offline captures (`capture` + `frame`) feed it the

@@ -1,4 +1,4 @@
-//! `slowscan`: slow TCP SYN scan detection (METHOD.md) — live on an interface
+//! `slowscan`: slow TCP SYN scan detection (docs/method.md) — live on an interface
 //! with XDP, or offline over capture files.
 
 mod cmd;

@@ -512,6 +512,17 @@ fn bad_inputs_are_clear_errors() {
         (&["--handshake-timeout", "0"], "longer than 0 s"),
         (&["--sweep-thresholds", "4,5"], "--sweep"),
         (&["--sweep", "--threshold", "4"], "cannot be used with"),
+        (&["--sweep", "--detector", "1h:4"], "cannot be used with"),
+        // R6.3: detectors' bad input names the flag.
+        (&["--detector", "91d:30"], "90d"),
+        (&["--detector", "1h:0"], "at least 1"),
+        (&["--detector", "1h:-1"], "at least 1"),
+        (&["--threshold", "0"], "at least 1"),
+        (&["--detector", "1h"], "WINDOW:THRESHOLD"),
+        (&["--detector", "1h:9", "--detector", "1h:9"], "--detector 1h:9 is given twice"),
+        (&["--detector", "1h:9", "--window", "1d"], "--window"),
+        (&["--service-memory", "0"], "--service-memory"),
+        (&["--ignore-sources", "/nonexistent/ignore.txt"], "/nonexistent/ignore.txt"),
         (&["--sweep", "--alerts", "-"], "give --alerts a file"),
         (
             &["--whitelist", "/nonexistent/wl.json"],

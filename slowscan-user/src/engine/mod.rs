@@ -1,4 +1,4 @@
-//! The detection engine: the paper's method (METHOD.md R4–R8) over a stream
+//! The detection engine: the paper's method (docs/method.md R4–R8) over a stream
 //! of [`PacketRecord`]s. It knows nothing about where records come from, so
 //! replay and live give the same answers; time comes only from the records
 //! (and [`Engine::advance_to`]).

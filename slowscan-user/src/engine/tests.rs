@@ -1,4 +1,4 @@
-//! Unit tests, one or more per rule (METHOD.md).
+//! Unit tests, one or more per rule (docs/method.md).
 
 use super::*;
 use slowscan_common::tcp::{ACK, ECE, FIN, PSH, RST, SYN};
