@@ -482,6 +482,14 @@ impl Engine {
             self.counting
                 .prefetch_entry(self.counting.hash(&source_key(&a.key)));
         }
+        if let Some(a) = self.pending.queued(3) {
+            self.counting
+                .prefetch_detail(self.counting.hash(&source_key(&a.key)));
+        }
+        if let Some(a) = self.pending.queued(1) {
+            self.counting
+                .prefetch_pairs(self.counting.hash(&source_key(&a.key)));
+        }
     }
 
     /// Advance time without a record (live: a timer tick) — fails attempts

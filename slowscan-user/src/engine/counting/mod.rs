@@ -678,6 +678,30 @@ impl Counting {
         }
     }
 
+    /// Prefetch stage 3 (slot cached): the source's details, if any.
+    #[inline]
+    pub fn prefetch_detail(&self, hash: u64) {
+        if let Some(s) = self.index.peek(hash)
+            && let Some(d) = &self.slab[s as usize].detail
+        {
+            prefetch(&**d as *const Detail);
+        }
+    }
+
+    /// Prefetch stage 4 (details cached): what counting reads behind them.
+    #[inline]
+    pub fn prefetch_pairs(&self, hash: u64) {
+        if let Some(s) = self.index.peek(hash)
+            && let Some(d) = &self.slab[s as usize].detail
+        {
+            prefetch(d.groups.as_ptr());
+            prefetch(d.dets.as_ptr());
+            if let Set::Small(v) = &d.set {
+                prefetch(v.as_ptr());
+            }
+        }
+    }
+
     fn find(&self, key: &SourceKey) -> Option<u32> {
         let slab = &self.slab;
         self.index
