@@ -605,7 +605,7 @@ impl Engine {
         let hash = hash.unwrap_or_else(|| self.pending.hash(&key));
         let mut closed = false;
         if let Some((slot, a)) = self.pending.find(hash, &key) {
-            let live = a.syn_ts.saturating_add(self.timeout) >= rec.ts_ns;
+            let live = a.is_live_at(rec.ts_ns, self.timeout);
             if live && a.seq == rec.seq {
                 // R5.1: a retransmission is the same attempt.
                 self.st.retransmissions += 1;
@@ -645,7 +645,7 @@ impl Engine {
         // R5: same 5-tuple and direction, ts ≥ SYN time, seq S + 1 (mod 2^32).
         if !tcp::is_next_seq(a.seq, rec.seq)
             || rec.ts_ns < a.syn_ts
-            || rec.ts_ns > a.syn_ts.saturating_add(self.timeout)
+            || !a.is_live_at(rec.ts_ns, self.timeout)
         {
             return;
         }
@@ -703,7 +703,7 @@ impl Engine {
 
     fn decided(&mut self, p: Popped, evicting: bool, out: &mut Vec<Alert>) {
         let (a, decided_at) = match p {
-            Popped::TimedOut(a) => (a, a.syn_ts.saturating_add(self.timeout)),
+            Popped::TimedOut(a) => (a, a.deadline(self.timeout)),
             Popped::Closed(a) => (a, self.now),
             Popped::Forced(a) => {
                 if evicting {

@@ -794,13 +794,6 @@ impl Engine {
             let (family, src) = addr_of(p.src);
             let (_, dst) = addr_of(p.dst);
             let syn = t(p.syn_ns);
-            let deadline = syn.saturating_add(timeout);
-            // Not timed out at the checkpoint, timed out now: its deadline
-            // passed while nothing watched.
-            if !p.closed && deadline >= saved_now && deadline < e.now {
-                r.pending_dropped += 1;
-                continue;
-            }
             let key = FlowKey {
                 src_addr: canonical(family, &src),
                 dst_addr: canonical(family, &dst),
@@ -810,6 +803,13 @@ impl Engine {
                 _pad0: 0,
                 _pad1: 0,
             };
+            let a = super::handshake::Attempt::new(key, p.seq, syn);
+            // Not timed out at the checkpoint, timed out now: its deadline
+            // passed while nothing watched.
+            if !p.closed && a.is_live_at(saved_now, timeout) && !a.is_live_at(e.now, timeout) {
+                r.pending_dropped += 1;
+                continue;
+            }
             e.pending.push_restored(key, p.seq, syn, p.closed);
             r.pending += 1;
         }
