@@ -427,6 +427,10 @@ impl Engine {
                 && tcp::is_follow_up(r.tcp_flags)
             {
                 self.pending.prefetch_entry(hashes[(i + AHEAD / 2) % RING]);
+                // A follow-up usually Establishes: its service (R4.5).
+                if let Some(svc) = &self.services {
+                    svc.prefetch_bucket(svc.hash(&dest_key(&r.flow())));
+                }
             }
             let hash = candidate(rec).then_some(hashes[i % RING]);
             self.process_hashed(rec, hash, out);
@@ -475,6 +479,9 @@ impl Engine {
         self.pending.prefetch_queued(24);
         if let Some(a) = self.pending.queued(12) {
             self.pending.prefetch_bucket(self.pending.hash(&a.key));
+            if let Some(svc) = &self.services {
+                svc.prefetch_bucket(svc.hash(&dest_key(&a.key)));
+            }
             self.counting
                 .prefetch_bucket(self.counting.hash(&source_key(&a.key)));
         }
@@ -485,6 +492,9 @@ impl Engine {
         if let Some(a) = self.pending.queued(3) {
             self.counting
                 .prefetch_detail(self.counting.hash(&source_key(&a.key)));
+            if let Some(svc) = &self.services {
+                svc.prefetch_entry(svc.hash(&dest_key(&a.key)));
+            }
         }
         if let Some(a) = self.pending.queued(1) {
             self.counting
@@ -743,6 +753,12 @@ impl Engine {
             .record_failure(src, pair, t, rfc3339::wall(decided_at, self.offset), out);
         self.st.alerts += (out.len() - before) as u64;
     }
+}
+
+/// The destination of a flow as a service (R4.5) key.
+#[inline]
+fn dest_key(k: &FlowKey) -> WhitelistKey {
+    WhitelistKey::new(k.family, canonical(k.family, &k.dst_addr), k.dst_port)
 }
 
 fn source_key(k: &FlowKey) -> SourceKey {
