@@ -9,5 +9,6 @@ pub mod daemon;
 pub mod dest;
 pub mod engine;
 pub mod frame;
+pub mod ignore;
 pub mod kernel;
 pub mod whitelist;

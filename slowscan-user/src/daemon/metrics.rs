@@ -2,7 +2,8 @@
 //!
 //! Names: `slowscan_kernel_<counter>_total` for each kernel outcome counter
 //! (frames, whitelisted, ring_full …), `slowscan_records_lost_total` (ring
-//! buffer full + malformed ring items), `slowscan_engine_<stat>_total` for
+//! buffer full + malformed ring items), `slowscan_kernel_pending_forgotten_total`
+//! (attempts the kernel's LRU pending table forgot), `slowscan_engine_<stat>_total` for
 //! engine counters, `slowscan_evictions_total{kind="pending"|"sources"}`,
 //! `slowscan_alerts_total`, and the gauges `slowscan_pending_attempts`,
 //! `slowscan_tracked_sources`, `slowscan_kernel_pending_entries`,
@@ -48,6 +49,7 @@ pub fn publish(s: &Snapshot) {
         counter!(format!("slowscan_kernel_{name}_total")).absolute(v);
     }
     counter!("slowscan_records_lost_total").absolute(s.records_lost());
+    counter!("slowscan_kernel_pending_forgotten_total").absolute(s.kernel_forgotten);
     let e = &s.engine;
     counter!("slowscan_engine_records_total").absolute(e.records);
     counter!("slowscan_engine_whitelisted_records_total").absolute(e.whitelisted_records);
