@@ -337,6 +337,99 @@ fn full_pending_table_forgets_the_oldest_attempts() {
     assert_eq!(stats.swept, entries);
 }
 
+/// The sweep takes stale hint counts back beside a running program without
+/// ever taking a live entry's: while one thread floods the program with new
+/// attempts, follow-ups and new sequence numbers, and a sweeper on another
+/// thread corrects (and, in a first round, expires entries older than
+/// 200 ms, so its deletes race the follow-ups; in a second, the table
+/// overflows and the LRU evicts), no entry left at the end has fewer counts
+/// in its slot than entries hashing there (so the correction lost no
+/// follow-up). Once quiet, a last sweep leaves exactly the live entries' counts.
+#[test]
+fn hint_correction_beside_a_flood_never_undercounts() {
+    if !privileged("hint_correction_beside_a_flood_never_undercounts") {
+        return;
+    }
+    let (mut dp, mut reader) = load(Mode::Prefilter, false);
+    let mut sweeper = Some(dp.take_sweeper().unwrap());
+    let max = slowscan_common::PENDING_MAX;
+    for (round, expire, attempts) in [(0u32, true, 200_000u32), (1, false, max + 60_000)] {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sweeping = {
+            let stop = stop.clone();
+            let mut sweeper = sweeper.take().unwrap();
+            std::thread::spawn(move || {
+                let mut sweeps = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let now = if expire {
+                        slowscan::daemon::monotonic_ns()
+                    } else {
+                        0
+                    };
+                    sweeper.sweep(now, 200_000_000).unwrap();
+                    sweeps += 1;
+                }
+                (sweeper, sweeps)
+            })
+        };
+        let mut got = Vec::new();
+        for i in 0..attempts {
+            let mut t = Tcp::syn(i.wrapping_mul(2_654_435_761));
+            t.src_port = 1024 + (i % 60_000) as u16;
+            t.dst_port = 1 + (i / 60_000) as u16 + 100 * round as u16;
+            dp.test_run(&frames::tcp4(&t), 1).unwrap();
+            match i % 6 {
+                0 => {
+                    // Completes at once.
+                    let mut a = t.clone();
+                    a.flags = slowscan_common::tcp::ACK;
+                    a.seq = t.seq.wrapping_add(1);
+                    dp.test_run(&frames::tcp4(&a), 1).unwrap();
+                }
+                3 => {
+                    // A new S on the same 5-tuple moves its hint.
+                    let mut r = t.clone();
+                    r.seq ^= 0x5555;
+                    dp.test_run(&frames::tcp4(&r), 1).unwrap();
+                }
+                _ => {}
+            }
+            if i % 20_000 == 0 {
+                got.clear();
+                reader.drain(&mut got);
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (s, sweeps) = sweeping.join().unwrap();
+        sweeper = Some(s);
+        assert!(sweeps >= 2, "round {round}: the sweeper ran {sweeps} times");
+        let mut per_slot = std::collections::HashMap::new();
+        for (k, v) in dp.pending_entries().unwrap() {
+            *per_slot.entry(k.hint_slot(v.seq)).or_insert(0u64) += 1;
+        }
+        for (slot, live) in &per_slot {
+            assert!(
+                dp.hints().get(*slot) >= *live,
+                "round {round}, slot {slot}: {} counts for {live} live entries",
+                dp.hints().get(*slot)
+            );
+        }
+    }
+    let mut sweeper = sweeper.unwrap();
+    let stats = sweeper.stats();
+    assert!(
+        stats.swept > 0 && stats.forgotten > 0 && stats.stale_hints_released > 0,
+        "{stats:?}"
+    );
+    // Quiet now: a last sweep that expires nothing leaves exact counts.
+    sweeper.sweep(0, 0).unwrap();
+    assert_eq!(dp.hints().total(), dp.pending_len().unwrap() as u64);
+    assert!(
+        dp.sweep_pending(0, 0).is_err(),
+        "one sweeper per table: the data plane's was taken"
+    );
+}
+
 /// R4.6: an ignored source's SYN takes no pending entry (its follow-up,
 /// once the source is no longer ignored, is bulk data), and the follow-up of
 /// an attempt pending from before its source was ignored is suppressed and

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::{
     Counters, HintArray, IgnoreMap, RecordReader, WhitelistMap,
-    pending::{self, PendingStats},
+    pending::{self, PendingStats, PendingSweeper},
     pins,
 };
 
@@ -59,7 +59,7 @@ pub struct DataPlane {
     ignore_v6: Map,
     ignore_active: Map,
     hints: HintArray,
-    pending_stats: PendingStats,
+    sweeper: Option<PendingSweeper>,
     link: Option<(String, XdpLinkId)>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
 }
@@ -95,7 +95,9 @@ impl DataPlane {
         let ignore_v4 = take(&mut ebpf, maps::IGNORE_V4)?;
         let ignore_v6 = take(&mut ebpf, maps::IGNORE_V6)?;
         let ignore_active = take(&mut ebpf, maps::IGNORE_ACTIVE)?;
-        let hints = HintArray::map(&take(&mut ebpf, maps::HINTS)?)?;
+        let hints_map = take(&mut ebpf, maps::HINTS)?;
+        let hints = HintArray::map(&hints_map)?;
+        let sweeper = PendingSweeper::new(&pending, &counters, &hints_map)?;
         Ok(Self {
             ebpf,
             records: Some(records),
@@ -106,7 +108,7 @@ impl DataPlane {
             ignore_v6,
             ignore_active,
             hints,
-            pending_stats: PendingStats::default(),
+            sweeper: Some(sweeper),
             link: None,
             logger,
         })
@@ -227,23 +229,31 @@ impl DataPlane {
     /// number of entries removed. One batched walk of the table (a syscall
     /// per 8192 entries) plus a syscall per removed entry, and two 1 ms
     /// pauses (see `kernel::pending`). `now_ns` is CLOCK_MONOTONIC, the base
-    /// of the kernel records' coarse clock.
+    /// of the kernel records' coarse clock. Fails once the sweeper was taken
+    /// ([`Self::take_sweeper`]).
     pub fn sweep_pending(&mut self, now_ns: u64, timeout_ns: u64) -> anyhow::Result<usize> {
-        let counters = &self.counters;
-        pending::sweep(
-            &mut self.pending,
-            &self.hints,
-            || Counters::read(&PerCpuArray::try_from(counters)?),
-            now_ns,
-            timeout_ns,
-            &mut self.pending_stats,
-        )
+        self.sweeper
+            .as_mut()
+            .context("the pending-table sweeper was taken: sweep through it")?
+            .sweep(now_ns, timeout_ns)
     }
 
     /// The pending table as the last sweep found it: entries, swept,
-    /// forgotten (LRU evictions), stale hints taken back.
+    /// forgotten (LRU evictions), stale hints taken back. All zero once the
+    /// sweeper was taken: ask the sweeper.
     pub fn pending_stats(&self) -> PendingStats {
-        self.pending_stats
+        self.sweeper
+            .as_ref()
+            .map(PendingSweeper::stats)
+            .unwrap_or_default()
+    }
+
+    /// The pending-table sweeper, to run on a thread of its own (it holds
+    /// its own map handles); can be taken once.
+    pub fn take_sweeper(&mut self) -> anyhow::Result<PendingSweeper> {
+        self.sweeper
+            .take()
+            .context("the pending-table sweeper was already taken")
     }
 
     /// The pre-filter's hint array (tests check it against the table).

@@ -16,7 +16,7 @@ pub use counters::Counters;
 pub use hints::HintArray;
 pub use ignore_map::IgnoreMap;
 pub use loader::{AttachMode, DataPlane, ProgramOptions};
-pub use pending::PendingStats;
+pub use pending::{PendingStats, PendingSweeper};
 pub use pins::{PinnedMaps, ensure_bpffs, pin_dir, remove_pins};
 pub use records::{AsyncRecordReader, RecordReader, decode};
 pub use whitelist_map::WhitelistMap;

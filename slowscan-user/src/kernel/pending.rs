@@ -29,9 +29,9 @@ use std::{
     time::Duration,
 };
 
-use anyhow::bail;
-use aya::maps::{Map, MapData};
-use slowscan_common::{Counter, FlowKey, HINT_SLOTS, PendingValue, hint_count};
+use anyhow::{Context, bail};
+use aya::maps::{Map, MapData, PerCpuArray};
+use slowscan_common::{Counter, CounterBlock, FlowKey, HINT_SLOTS, PendingValue, hint_count};
 
 use super::{Counters, HintArray};
 
@@ -134,71 +134,115 @@ pub fn entries(map: &MapData) -> anyhow::Result<Vec<(FlowKey, PendingValue)>> {
     }
 }
 
-/// The sweep: expire entries older than `timeout_ns` at `now_ns`, take back
-/// stale hint counts, update `stats`. Returns the number of entries removed.
-pub(super) fn sweep(
-    map: &mut Map,
-    hints: &HintArray,
-    counters: impl Fn() -> anyhow::Result<Counters>,
-    now_ns: u64,
-    timeout_ns: u64,
-    stats: &mut PendingStats,
-) -> anyhow::Result<usize> {
-    let snapshot = hints.snapshot();
-    std::thread::sleep(PAUSE);
-    let inserted = counters()?.get(Counter::PendingInserted);
-    let seen = entries(map_data(map)?)?;
-    std::thread::sleep(PAUSE);
-    let resolved = counters()?.get(Counter::PendingResolved);
+/// The pending table's sweeper: owns its own handles on the PENDING and
+/// COUNTERS maps and its own mapping of HINTS, so it can run on a thread of
+/// its own (`DataPlane::take_sweeper`). Use one sweeper per table: the
+/// forgotten count relies on it seeing every sweep.
+pub struct PendingSweeper {
+    pending: MapData,
+    counters: Map,
+    hints: HintArray,
+    stats: PendingStats,
+}
 
-    let forgotten =
-        i128::from(inserted) - i128::from(resolved) - i128::from(stats.swept) - seen.len() as i128;
-    stats.forgotten = stats.forgotten.max(forgotten.max(0) as u64);
-
-    let mut live = vec![0u64; HINT_SLOTS as usize];
-    for (k, v) in &seen {
-        live[k.hint_slot(v.seq) as usize] += 1;
-    }
-    for (i, (&before, &live)) in snapshot.iter().zip(live.iter()).enumerate() {
-        let count = hint_count(before);
-        if count <= live {
-            continue;
-        }
-        let releases_before = before >> 32;
-        stats.stale_hints_released += hints.take_back(i as u32, |releases_now| {
-            let released = releases_now.wrapping_sub(releases_before) & 0xffff_ffff;
-            count.saturating_sub(live + released)
-        });
-    }
-
-    let fd = map_data(map)?.fd().as_fd().as_raw_fd();
-    let mut pending: aya::maps::HashMap<&mut MapData, FlowKey, PendingValue> =
-        aya::maps::HashMap::try_from(map)?;
-    let mut swept = 0;
-    for (k, v) in &seen {
-        if v.ts_ns.saturating_add(timeout_ns) >= now_ns {
-            continue;
-        }
-        // Taken out with its value as it is now, so the hint released is the
-        // one of the attempt actually removed. Already gone means the
-        // follow-up came (or the LRU took it) meanwhile.
-        let Some(gone) = lookup_and_delete(fd, k)? else {
-            continue;
+impl PendingSweeper {
+    /// Handles of its own on `pending` (an LRU hash map) and `counters`
+    /// (duplicated file descriptors), and `hints` mapped again.
+    pub(super) fn new(pending: &Map, counters: &Map, hints: &Map) -> anyhow::Result<Self> {
+        let dup = |m: &MapData, name: &str| -> anyhow::Result<MapData> {
+            let fd = m
+                .fd()
+                .as_fd()
+                .try_clone_to_owned()
+                .with_context(|| format!("duplicating the {name} map's descriptor"))?;
+            MapData::from_fd(fd).with_context(|| format!("opening the {name} map again"))
         };
-        let slot = k.hint_slot(gone.seq);
-        if gone.ts_ns.saturating_add(timeout_ns) >= now_ns {
-            // A retransmission refreshed it since the walk: put it back
-            // (its hint count stays; the kernel may have re-inserted meanwhile).
-            if pending.insert(k, gone, BPF_NOEXIST).is_ok() {
+        let counters = match counters {
+            Map::PerCpuArray(d) => Map::PerCpuArray(dup(d, "COUNTERS")?),
+            _ => bail!("the COUNTERS map is not a per-CPU array"),
+        };
+        Ok(Self {
+            pending: dup(map_data(pending)?, "PENDING")?,
+            counters,
+            hints: HintArray::map(hints)?,
+            stats: PendingStats::default(),
+        })
+    }
+
+    /// What the sweeps so far learned.
+    pub fn stats(&self) -> PendingStats {
+        self.stats
+    }
+
+    /// Every entry of the table (a batched walk).
+    pub fn entries(&self) -> anyhow::Result<Vec<(FlowKey, PendingValue)>> {
+        entries(&self.pending)
+    }
+
+    fn counters(&self) -> anyhow::Result<Counters> {
+        let m: PerCpuArray<&MapData, CounterBlock> = PerCpuArray::try_from(&self.counters)?;
+        Counters::read(&m)
+    }
+
+    /// Expires entries older than `timeout_ns` at `now_ns` (their handshake
+    /// can no longer succeed, R5.1), takes back stale hint counts, updates
+    /// [`Self::stats`]. Returns the number of entries removed.
+    pub fn sweep(&mut self, now_ns: u64, timeout_ns: u64) -> anyhow::Result<usize> {
+        let snapshot = self.hints.snapshot();
+        std::thread::sleep(PAUSE);
+        let inserted = self.counters()?.get(Counter::PendingInserted);
+        let seen = entries(&self.pending)?;
+        std::thread::sleep(PAUSE);
+        let resolved = self.counters()?.get(Counter::PendingResolved);
+
+        let stats = &mut self.stats;
+        let forgotten = i128::from(inserted)
+            - i128::from(resolved)
+            - i128::from(stats.swept)
+            - seen.len() as i128;
+        stats.forgotten = stats.forgotten.max(forgotten.max(0) as u64);
+
+        let mut live = vec![0u64; HINT_SLOTS as usize];
+        for (k, v) in &seen {
+            live[k.hint_slot(v.seq) as usize] += 1;
+        }
+        for (i, (&before, &live)) in snapshot.iter().zip(live.iter()).enumerate() {
+            let count = hint_count(before);
+            if count <= live {
                 continue;
             }
+            let releases_before = before >> 32;
+            stats.stale_hints_released += self.hints.take_back(i as u32, |releases_now| {
+                let released = releases_now.wrapping_sub(releases_before) & 0xffff_ffff;
+                count.saturating_sub(live + released)
+            });
         }
-        hints.release(slot);
-        swept += 1;
+
+        let fd = self.pending.fd().as_fd().as_raw_fd();
+        let mut swept = 0;
+        for (k, v) in &seen {
+            if v.ts_ns.saturating_add(timeout_ns) >= now_ns {
+                continue;
+            }
+            // Taken out with its value as it is now, so the hint released is
+            // the one of the attempt actually removed. Already gone means the
+            // follow-up came (or the LRU took it) meanwhile.
+            let Some(gone) = lookup_and_delete(fd, k)? else {
+                continue;
+            };
+            let slot = k.hint_slot(gone.seq);
+            // A retransmission refreshed it since the walk: put it back (its
+            // hint count stays), unless the kernel re-inserted it meanwhile.
+            if gone.ts_ns.saturating_add(timeout_ns) >= now_ns && insert_new(fd, k, &gone)? {
+                continue;
+            }
+            self.hints.release(slot);
+            swept += 1;
+        }
+        self.stats.swept += swept as u64;
+        self.stats.entries = (seen.len() - swept) as u64;
+        Ok(swept)
     }
-    stats.swept += swept as u64;
-    stats.entries = (seen.len() - swept) as u64;
-    Ok(swept)
 }
 
 /// `union bpf_attr` for the BPF_MAP_*_ELEM commands.
@@ -212,7 +256,42 @@ struct ElemAttr {
     flags: u64,
 }
 
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_LOOKUP_AND_DELETE_ELEM: libc::c_long = 21;
+
+fn elem_syscall(cmd: libc::c_long, attr: &mut ElemAttr) -> std::io::Result<()> {
+    // SAFETY: the callers' attr points at a FlowKey and a PendingValue, the
+    // map's key and value types.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            std::ptr::from_mut(attr),
+            size_of::<ElemAttr>(),
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Inserts `key` if absent (BPF_NOEXIST); false if it is present.
+fn insert_new(fd: i32, key: &FlowKey, value: &PendingValue) -> anyhow::Result<bool> {
+    let mut attr = ElemAttr {
+        map_fd: fd as u32,
+        key: std::ptr::from_ref(key) as u64,
+        value: std::ptr::from_ref(value) as u64,
+        flags: BPF_NOEXIST,
+        ..ElemAttr::default()
+    };
+    match elem_syscall(BPF_MAP_UPDATE_ELEM, &mut attr) {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
+        Err(e) => bail!("putting a refreshed entry back into the kernel pending table: {e}"),
+    }
+}
 
 /// Removes `key` and returns the value it had (None if absent), atomically
 /// (hash maps: Linux 5.14+).
@@ -224,22 +303,9 @@ fn lookup_and_delete(fd: i32, key: &FlowKey) -> anyhow::Result<Option<PendingVal
         value: (&raw mut value) as u64,
         ..ElemAttr::default()
     };
-    // SAFETY: key and value point at a FlowKey and a PendingValue, the
-    // map's key and value types.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_MAP_LOOKUP_AND_DELETE_ELEM,
-            &raw mut attr,
-            size_of::<ElemAttr>(),
-        )
-    };
-    if r == 0 {
-        return Ok(Some(value));
+    match elem_syscall(BPF_MAP_LOOKUP_AND_DELETE_ELEM, &mut attr) {
+        Ok(()) => Ok(Some(value)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => bail!("removing an expired entry from the kernel pending table: {e}"),
     }
-    let e = std::io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ENOENT) {
-        return Ok(None);
-    }
-    bail!("removing an expired entry from the kernel pending table: {e}")
 }
