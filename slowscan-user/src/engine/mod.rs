@@ -233,6 +233,20 @@ pub struct EngineConfig {
     /// its count was written inside its window (off for `replay --sweep`,
     /// whose cells count every detector's alerts, as Table 4 does).
     pub dedup_across_detectors: bool,
+    /// Keep every counted failure for [`Engine::drain_failures`] (a fleet of
+    /// sensors shares them; the caller must drain them regularly).
+    pub export_failures: bool,
+}
+
+/// A Failed attempt counted toward the detectors (R6): not an outage (R4.5),
+/// not from an ignored source (R4.6). What a fleet of sensors shares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CountedFailure {
+    pub source: IpAddr,
+    pub destination: IpAddr,
+    pub port: u16,
+    /// Its SYN time (the time R6 counts it at), wall-clock Unix ns.
+    pub at_ns: i64,
 }
 
 impl Default for EngineConfig {
@@ -252,6 +266,7 @@ impl Default for EngineConfig {
             learn: None,
             report: false,
             dedup_across_detectors: true,
+            export_failures: false,
         }
     }
 }
@@ -361,6 +376,8 @@ pub struct Engine {
     count_clock: u64,
     /// Engine time of the next sweep of sources and services.
     next_sweep: u64,
+    /// Counted failures not yet drained (with `export_failures`).
+    exported: Option<Vec<CountedFailure>>,
     st: EngineStats,
 }
 
@@ -389,7 +406,16 @@ impl Engine {
             now: 0,
             count_clock: 0,
             next_sweep: 0,
+            exported: cfg.export_failures.then(Vec::new),
             st: EngineStats::default(),
+        }
+    }
+
+    /// Moves the failures counted since the last call into `out` (with
+    /// `EngineConfig::export_failures`; otherwise nothing).
+    pub fn drain_failures(&mut self, out: &mut Vec<CountedFailure>) {
+        if let Some(v) = &mut self.exported {
+            out.append(v);
         }
     }
 
@@ -748,6 +774,14 @@ impl Engine {
         }
         let t = a.syn_ts.max(self.count_clock);
         self.count_clock = t;
+        if let Some(v) = &mut self.exported {
+            v.push(CountedFailure {
+                source: ip_from(src.family, &src.addr),
+                destination: ip_from(a.key.family, &pair.addr),
+                port: pair.port,
+                at_ns: rfc3339::wall(t, self.offset),
+            });
+        }
         let before = out.len();
         self.counting
             .record_failure(src, pair, t, rfc3339::wall(decided_at, self.offset), out);
