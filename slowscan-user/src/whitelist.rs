@@ -21,7 +21,7 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use slowscan_common::{AF_INET, AF_INET6, WhitelistKey};
+use slowscan_common::WhitelistKey;
 
 use crate::engine::rfc3339;
 
@@ -131,22 +131,13 @@ struct EntryRepr {
 
 /// The whitelist key of a destination given as an address.
 pub fn key_of(ip: IpAddr, port: u16) -> WhitelistKey {
-    let mut addr = [0u8; 16];
-    match ip {
-        IpAddr::V4(v4) => {
-            addr[..4].copy_from_slice(&v4.octets());
-            WhitelistKey::new(AF_INET, addr, port)
-        }
-        IpAddr::V6(v6) => {
-            addr.copy_from_slice(&v6.octets());
-            WhitelistKey::new(AF_INET6, addr, port)
-        }
-    }
+    let (family, addr) = crate::addr::addr_of(ip);
+    WhitelistKey::new(family, addr, port)
 }
 
-/// The address of a whitelist key (network order, IPv4 in the first 4 bytes).
+/// The address of a whitelist key.
 pub fn ip_of(key: &WhitelistKey) -> IpAddr {
-    crate::engine::ip_from(key.family, &key.addr)
+    crate::addr::ip_from(key.family, &key.addr)
 }
 
 impl Whitelist {

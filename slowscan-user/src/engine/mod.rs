@@ -75,14 +75,16 @@ pub mod rfc3339;
 pub mod services;
 mod state;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use slowscan_common::{AF_INET, FlowKey, PacketRecord, STATUS_UNTRACKED, WhitelistKey, tcp};
+use slowscan_common::{FlowKey, PacketRecord, STATUS_UNTRACKED, WhitelistKey, tcp};
 
 pub use self::alert::{Alert, Shape, Target};
 pub use self::report::{Report, SourceTotals};
 pub use self::state::{EngineState, Restored, STATE_FORMAT, StateError};
+use crate::addr::canonical;
+pub use crate::addr::ip_from;
 pub use crate::ignore::IgnoreList;
 pub use crate::whitelist::{LearnConfig, Whitelist};
 
@@ -338,23 +340,6 @@ pub struct MemoryUsage {
     pub service_bytes: usize,
 }
 
-/// The address in a record or key (network order, IPv4 in the first 4 bytes).
-pub fn ip_from(family: u8, addr: &[u8; 16]) -> IpAddr {
-    if family == AF_INET {
-        IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]))
-    } else {
-        IpAddr::V6(Ipv6Addr::from(*addr))
-    }
-}
-
-fn canonical(family: u8, addr: &[u8; 16]) -> [u8; 16] {
-    let mut a = *addr;
-    if family == AF_INET {
-        a[4..].fill(0);
-    }
-    a
-}
-
 /// The detection engine. See the module documentation for the rules.
 pub struct Engine {
     timeout: u64,
@@ -583,7 +568,7 @@ impl Engine {
     /// What the engine holds about one source: its count in every window
     /// and its failed pairs, latest first (`None`: not tracked).
     pub fn source_status(&self, ip: IpAddr) -> Option<SourceStatus> {
-        let (family, addr) = state::addr_of(ip);
+        let (family, addr) = crate::addr::addr_of(ip);
         let v = self.counting.view(&SourceKey {
             addr: canonical(family, &addr),
             family,

@@ -46,7 +46,9 @@ use std::net::IpAddr;
 
 use bytes::{Buf, BufMut};
 use serde::{Deserialize, Serialize};
-use slowscan_common::{AF_INET, AF_INET6, FlowKey, WhitelistKey};
+use slowscan_common::{FlowKey, WhitelistKey};
+
+use crate::addr::addr_of;
 
 use super::counting::{Pair, SetSnapshot, SourceKey, SourceSnapshot};
 use super::{DetectorConfig, Engine, EngineConfig, EngineStats, canonical, ip_from, rfc3339};
@@ -637,17 +639,6 @@ mod v1 {
             services: Vec::new(),
             report: s.report,
         })
-    }
-}
-
-pub(super) fn addr_of(ip: IpAddr) -> (u8, [u8; 16]) {
-    let mut a = [0u8; 16];
-    match ip {
-        IpAddr::V4(v4) => {
-            a[..4].copy_from_slice(&v4.octets());
-            (AF_INET, a)
-        }
-        IpAddr::V6(v6) => (AF_INET6, v6.octets()),
     }
 }
 

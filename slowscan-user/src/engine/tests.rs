@@ -1,7 +1,9 @@
 //! Unit tests, one or more per rule (docs/method.md).
 
 use super::*;
+use slowscan_common::AF_INET;
 use slowscan_common::tcp::{ACK, ECE, FIN, PSH, RST, SYN};
+use std::net::Ipv6Addr;
 
 const S: u64 = SECOND_NS;
 const T: u64 = 60 * S; // handshake timeout used below
