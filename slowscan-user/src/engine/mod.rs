@@ -456,7 +456,7 @@ impl Engine {
             self.expire(out);
         }
         if let Some(wl) = &self.whitelist
-            && wl.contains(&WhitelistKey::new(rec.family, rec.dst_addr, rec.dst_port))
+            && wl.contains(&rec.whitelist_key())
         {
             // R4.4: not analysed at all.
             self.st.whitelisted_records += 1;
@@ -674,14 +674,7 @@ impl Engine {
         self.st.established += 1;
         if let Some(svc) = &mut self.services {
             // R4.5: the destination is a live service.
-            svc.established(
-                WhitelistKey::new(
-                    key.family,
-                    canonical(key.family, &key.dst_addr),
-                    key.dst_port,
-                ),
-                a.syn_ts,
-            );
+            svc.established(dest_key(&key), a.syn_ts);
         }
         if let Some(r) = &mut self.report {
             r.established(source_key(&key));
@@ -690,12 +683,7 @@ impl Engine {
             && learn.is_eligible(key.dst_port)
         {
             // R4.2–R4.3: an Established connection to an eligible port.
-            let wk = WhitelistKey::new(
-                key.family,
-                canonical(key.family, &key.dst_addr),
-                key.dst_port,
-            );
-            learned.record_established(wk, rfc3339::wall(rec.ts_ns, self.offset));
+            learned.record_established(dest_key(&key), rfc3339::wall(rec.ts_ns, self.offset));
         }
     }
 
@@ -748,10 +736,7 @@ impl Engine {
             r.failed(src, pair);
         }
         if let Some(svc) = &self.services
-            && svc.is_live(
-                &WhitelistKey::new(a.key.family, pair.addr, pair.port),
-                a.syn_ts,
-            )
+            && svc.is_live(&dest_key(&a.key), a.syn_ts)
         {
             // R4.5: an outage of a live service, not reconnaissance.
             self.st.outage_failures += 1;
