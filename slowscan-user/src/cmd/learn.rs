@@ -123,6 +123,8 @@ fn learn_live(a: Args, iface: String) -> anyhow::Result<ExitCode> {
         state: None,
         state_reset: false,
         checkpoint_every: Duration::from_secs(60),
+        ignore: None,
+        ignore_file: None,
     };
     let summary = daemon::run(cfg)?;
     eprint!("{summary}");

@@ -281,6 +281,8 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         state: a.state,
         state_reset: a.state_reset,
         checkpoint_every,
+        ignore: None,
+        ignore_file: None,
     };
     let summary = daemon::run(cfg)?;
     eprint!("{summary}");

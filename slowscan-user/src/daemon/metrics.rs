@@ -2,7 +2,8 @@
 //!
 //! Names: `slowscan_kernel_<counter>_total` for each kernel outcome counter
 //! (frames, whitelisted, ring_full …), `slowscan_records_lost_total` (ring
-//! buffer full + malformed ring items), `slowscan_engine_<stat>_total` for
+//! buffer full + malformed ring items), `slowscan_kernel_pending_forgotten_total`
+//! (attempts the kernel's LRU pending table forgot), `slowscan_engine_<stat>_total` for
 //! engine counters (`…_outage_failures_total`: failures to live services,
 //! R4.5), `slowscan_evictions_total{kind="pending"|"sources"|"services"}`,
 //! `slowscan_expired_sources_total`, `slowscan_alerts_total`,
@@ -67,6 +68,7 @@ pub fn publish(s: &Snapshot) {
         counter!(format!("slowscan_kernel_{name}_total")).absolute(v);
     }
     counter!("slowscan_records_lost_total").absolute(s.records_lost());
+    counter!("slowscan_kernel_pending_forgotten_total").absolute(s.kernel_forgotten);
     let e = &s.engine;
     counter!("slowscan_engine_records_total").absolute(e.records);
     counter!("slowscan_engine_whitelisted_records_total").absolute(e.whitelisted_records);
