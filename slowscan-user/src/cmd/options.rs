@@ -169,6 +169,14 @@ impl EngineArgs {
             .transpose()
     }
 
+    /// The file `--ignore-sources` names, when it names one (not a list of
+    /// prefixes): a running sensor rereads it at SIGHUP and `slowscan
+    /// ignore` keeps it in step.
+    pub fn ignore_file(&self) -> Option<PathBuf> {
+        let spec = self.ignore_sources.as_deref()?;
+        (!IgnoreList::spec_is_list(spec)).then(|| PathBuf::from(spec.trim()))
+    }
+
     /// The engine configuration (no per-source report, no learning): loads
     /// and checks the whitelist and ignore files.
     pub fn engine_config(&self) -> anyhow::Result<EngineConfig> {
