@@ -9,6 +9,10 @@
 
 mod parse;
 
+// `hint_count_at` reads a slot's count as its first 4 bytes.
+#[cfg(not(target_endian = "little"))]
+compile_error!("slowscan's XDP program assumes a little-endian target (bpfel)");
+
 use aya_ebpf::{
     bindings::xdp_action,
     bindings::{
@@ -24,9 +28,9 @@ use core::intrinsics::{atomic_xadd, AtomicOrdering};
 use parse::{Flags, Segment, Skip};
 
 use slowscan_common::{
-    hint_count, hint_slot, tcp, Counter, CounterBlock, FlowKey, PacketRecord, PendingValue,
-    WhitelistKey, AF_INET6, COUNTER_SLOTS, HINT_RAISE, HINT_RELEASE, HINT_SLOTS, IGNORE_MAX,
-    PENDING_MAX, RING_BYTES, STATUS_FOLLOW_UP, STATUS_UNTRACKED, WHITELIST_MAX,
+    hint_slot, tcp, Counter, CounterBlock, FlowKey, PacketRecord, PendingValue, WhitelistKey,
+    AF_INET6, COUNTER_SLOTS, HINT_RAISE, HINT_RELEASE, HINT_SLOTS, IGNORE_MAX, PENDING_MAX,
+    RING_BYTES, STATUS_FOLLOW_UP, STATUS_UNTRACKED, WHITELIST_MAX,
 };
 
 /// One CPU's counters.
@@ -68,6 +72,8 @@ static HINTS: Array<u64> = Array::with_max_entries(HINT_SLOTS, BPF_F_MMAPABLE);
 static COUNTERS: PerCpuArray<CounterBlock> = PerCpuArray::with_max_entries(1, 0);
 
 /// R4.6: sources never counted, by prefix (network-order address bytes).
+/// The value is the prefix's length, for userspace's exact-match test; the
+/// kernel only tests presence.
 #[map(name = "IGNORE_V4")]
 static IGNORE_V4: LpmTrie<u32, u8> = LpmTrie::with_max_entries(IGNORE_MAX, 0);
 #[map(name = "IGNORE_V6")]
@@ -185,7 +191,7 @@ fn prefilter(seg: &Segment, counts: &mut Counts) {
         // Most segments are bulk data of established connections: a zero
         // hint proves no pending attempt waits for this (5-tuple, seq).
         let slot = hint(seg, seg.seq);
-        if hint_count(hint_get(slot)) == 0 {
+        if hint_count_at(slot) == 0 {
             return;
         }
         let key = flow(seg);
@@ -300,10 +306,15 @@ fn hint(seg: &Segment, next_seq: u32) -> u32 {
     )
 }
 
+/// The count half of a hint slot: its low 32 bits, which on this
+/// little-endian target are the slot's first 4 bytes (one 32-bit load, no
+/// masking). A torn read is impossible: the load is aligned.
 #[inline(always)]
-fn hint_get(slot: u32) -> u64 {
-    match HINTS.get(slot) {
-        Some(v) => *v,
+fn hint_count_at(slot: u32) -> u32 {
+    match HINTS.get_ptr(slot) {
+        // SAFETY: an 8-aligned u64 slot of an array map; its first 4 bytes
+        // are the count (`slowscan_common::HINT_COUNT_MASK`).
+        Some(p) => unsafe { core::ptr::read(p as *const u32) },
         // Out of range cannot happen (slot is masked); be conservative.
         None => 1,
     }

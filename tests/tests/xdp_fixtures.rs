@@ -512,3 +512,31 @@ fn full_whitelist_map_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// A full ignore trie is a clear error naming the cap, and the prefixes
+/// already in it keep working.
+#[test]
+fn full_ignore_map_is_a_clear_error() {
+    if !privileged("full_ignore_map_is_a_clear_error") {
+        return;
+    }
+    let (mut dp, _reader) = load(Mode::Prefilter, false);
+    let mut map = dp.ignore().unwrap();
+    let host = |i: u32| -> slowscan::ignore::Prefix {
+        let a = std::net::Ipv4Addr::from(0xc000_0000u32 | i); // 192.0.0.0/8 hosts
+        slowscan::ignore::Prefix::host(a.into())
+    };
+    let max = slowscan_common::IGNORE_MAX;
+    for i in 0..max {
+        map.insert(&host(i)).unwrap();
+    }
+    let err = format!("{:#}", map.insert(&host(max)).unwrap_err());
+    assert!(
+        err.contains("full") && err.contains(&max.to_string()),
+        "{err}"
+    );
+    assert!(map.contains(&host(max - 1)));
+    assert!(!map.contains(&host(max)));
+    // The IPv6 trie has its own room.
+    map.insert(&"2001:db8::/32".parse().unwrap()).unwrap();
+}
