@@ -519,10 +519,16 @@ fn bad_inputs_are_clear_errors() {
         (&["--detector", "1h:-1"], "at least 1"),
         (&["--threshold", "0"], "at least 1"),
         (&["--detector", "1h"], "WINDOW:THRESHOLD"),
-        (&["--detector", "1h:9", "--detector", "1h:9"], "--detector 1h:9 is given twice"),
+        (
+            &["--detector", "1h:9", "--detector", "1h:9"],
+            "--detector 1h:9 is given twice",
+        ),
         (&["--detector", "1h:9", "--window", "1d"], "--window"),
         (&["--service-memory", "0"], "--service-memory"),
-        (&["--ignore-sources", "/nonexistent/ignore.txt"], "/nonexistent/ignore.txt"),
+        (
+            &["--ignore-sources", "/nonexistent/ignore.txt"],
+            "/nonexistent/ignore.txt",
+        ),
         (&["--sweep", "--alerts", "-"], "give --alerts a file"),
         (
             &["--whitelist", "/nonexistent/wl.json"],

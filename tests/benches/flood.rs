@@ -47,9 +47,28 @@ fn main() {
     let (tx_if, rx_if) = (unique("ssft"), unique("ssfr"));
     let q = cpus.to_string();
     sh(&[
-        "ip", "link", "add", "name", &tx_if, "netns", &tx.name, "numtxqueues", &q, "numrxqueues",
-        &q, "type", "veth", "peer", "name", &rx_if, "netns", &rx.name, "numtxqueues", &q,
-        "numrxqueues", &q,
+        "ip",
+        "link",
+        "add",
+        "name",
+        &tx_if,
+        "netns",
+        &tx.name,
+        "numtxqueues",
+        &q,
+        "numrxqueues",
+        &q,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &rx_if,
+        "netns",
+        &rx.name,
+        "numtxqueues",
+        &q,
+        "numrxqueues",
+        &q,
     ]);
     tx.exec(&["ip", "link", "set", &tx_if, "up"]);
     rx.exec(&["ip", "link", "set", &rx_if, "up"]);
@@ -80,21 +99,36 @@ fn main() {
     )
     .expect("starting slowscan run");
     let pid = sensor.pid();
-    eprintln!("flood bench: {cpus} sender thread(s) for {} s; daemon {}", FLOOD.as_secs(), bin.display());
+    eprintln!(
+        "flood bench: {cpus} sender thread(s) for {} s; daemon {}",
+        FLOOD.as_secs(),
+        bin.display()
+    );
 
-    let dst6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0x51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    let dst6 = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0x51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+    ];
     let (rx0, cpu0, t0) = (rx_packets(&rx, &rx_if), cpu_ticks(pid), Instant::now());
     let flood = Flood::start(&tx, &tx_if, dst6, cpus, None);
     std::thread::sleep(INSIDE);
     let ifname = tx_if.clone();
     let fd = tx.run(move || raw_socket(&ifname));
     for i in 0..30u16 {
-        for f in handshake4(BENIGN, TARGET, 50_000 + i, 2_000 + i, 0x7000_0000 + u32::from(i)) {
+        for f in handshake4(
+            BENIGN,
+            TARGET,
+            50_000 + i,
+            2_000 + i,
+            0x7000_0000 + u32::from(i),
+        ) {
             send(&fd, &f);
         }
     }
     for p in 1..=15u16 {
-        send(&fd, &tcp4(SCANNER, TARGET, 41_000, p, 0x1000 + u32::from(p), tcp::SYN));
+        send(
+            &fd,
+            &tcp4(SCANNER, TARGET, 41_000, p, 0x1000 + u32::from(p), tcp::SYN),
+        );
     }
     let probed = Instant::now();
     std::thread::sleep(FLOOD.saturating_sub(t0.elapsed()));
@@ -106,7 +140,9 @@ fn main() {
     std::thread::sleep((Duration::from_secs(TIMEOUT_S + 6)).saturating_sub(probed.elapsed()));
     let hwm_kib = peak_rss_kib(pid);
     sensor.signal(libc::SIGTERM);
-    let r = sensor.wait(Duration::from_secs(60)).expect("the sensor stops");
+    let r = sensor
+        .wait(Duration::from_secs(60))
+        .expect("the sensor stops");
     assert!(r.status.success(), "{}", r.log);
 
     // SAFETY: sysconf cannot fail for _SC_CLK_TCK.
@@ -147,9 +183,15 @@ fn main() {
     );
     println!("| measure | figure | target |");
     println!("|---|---|---|");
-    println!("| frames/s received (sender's ceiling with the sensor attached) | {} | |", thousands(rx_fps));
+    println!(
+        "| frames/s received (sender's ceiling with the sensor attached) | {} | |",
+        thousands(rx_fps)
+    );
     println!("| frames sent | {} | |", thousands(sent as f64));
-    println!("| records lost (ring full) | {lost} | 0: {} |", met(lost == 0));
+    println!(
+        "| records lost (ring full) | {lost} | 0: {} |",
+        met(lost == 0)
+    );
     println!(
         "| attempts the kernel table forgot (LRU) | {} | counted |",
         thousands(counter("pending_forgotten") as f64)
@@ -158,8 +200,14 @@ fn main() {
         "| attempts decided Failed early at the engine's cap | {} | counted |",
         thousands(field("engine:", "evicted_pending"))
     );
-    println!("| scanner found | {scanner_found} | yes: {} |", met(scanner_found));
-    println!("| benign client quiet | {benign_quiet} | yes: {} |", met(benign_quiet));
+    println!(
+        "| scanner found | {scanner_found} | yes: {} |",
+        met(scanner_found)
+    );
+    println!(
+        "| benign client quiet | {benign_quiet} | yes: {} |",
+        met(benign_quiet)
+    );
     println!("| alerts | {} ({}) | |", sources.len(), sources.join(", "));
     println!("| daemon CPU (% of one core, all threads) | {cpu_pct:.1} | |");
     println!(
@@ -168,10 +216,7 @@ fn main() {
         met(hwm_kib <= 1 << 20)
     );
     println!("| ring reader's worst lag | {lag_ms:.1} ms | |");
-    println!(
-        "| records/s into the ring | {} | |",
-        thousands(record_rate)
-    );
+    println!("| records/s into the ring | {} | |", thousands(record_rate));
     println!(
         "| ring bytes the worst lag needs at that rate | {:.0} KiB (the ring: 16 MiB, {:.0}×) | |",
         ring_needed / 1024.0,
@@ -188,14 +233,19 @@ fn release_binary() -> PathBuf {
             return p;
         }
     }
-    eprintln!("flood bench: no release `slowscan` beside {}: run `cargo build --release -p slowscan-user` first", exe.display());
+    eprintln!(
+        "flood bench: no release `slowscan` beside {}: run `cargo build --release -p slowscan-user` first",
+        exe.display()
+    );
     std::process::exit(1);
 }
 
 fn rx_packets(ns: &Netns, iface: &str) -> u64 {
     let out = ns.exec(&["ip", "-s", "-j", "link", "show", "dev", iface]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
-    v[0]["stats64"]["rx"]["packets"].as_u64().expect("rx packets")
+    v[0]["stats64"]["rx"]["packets"]
+        .as_u64()
+        .expect("rx packets")
 }
 
 /// utime + stime of a process (all threads), clock ticks.
@@ -211,7 +261,14 @@ fn peak_rss_kib(pid: u32) -> u64 {
     fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix("VmHWM:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0)
 }
 

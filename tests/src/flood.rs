@@ -23,7 +23,11 @@ pub fn raw_socket(ifname: &str) -> OwnedFd {
     // SAFETY: plain syscalls on values we own; results checked.
     unsafe {
         let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0);
-        assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+        assert!(
+            fd >= 0,
+            "AF_PACKET socket: {}",
+            std::io::Error::last_os_error()
+        );
         let fd = OwnedFd::from_raw_fd(fd);
         let name = std::ffi::CString::new(ifname).unwrap();
         let index = libc::if_nametoindex(name.as_ptr());
@@ -72,7 +76,11 @@ pub fn tcp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, seq: u32, flags:
         dst_port: dport,
         ..frames::Tcp::new(flags, seq)
     };
-    frames::ethernet(&[], 0x0800, &frames::ipv4(src, dst, 6, &[], 0x4000, &t.bytes()))
+    frames::ethernet(
+        &[],
+        0x0800,
+        &frames::ipv4(src, dst, 6, &[], 0x4000, &t.bytes()),
+    )
 }
 
 /// The frames of a completed handshake as the client sends them (R5): the
@@ -109,7 +117,13 @@ fn flood_frame(dst: [u8; 16]) -> Vec<u8> {
 impl Flood {
     /// `threads` senders (each pinned to a core) in `ns` on `ifname`, each at
     /// most `rate` frames/s (None: as fast as it can).
-    pub fn start(ns: &Netns, ifname: &str, dst: [u8; 16], threads: usize, rate: Option<u64>) -> Self {
+    pub fn start(
+        ns: &Netns,
+        ifname: &str,
+        dst: [u8; 16],
+        threads: usize,
+        rate: Option<u64>,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
         let threads = (0..threads)
@@ -157,7 +171,8 @@ fn send_loop(
     let proto = flood_frame(dst);
     let len = proto.len();
     let mut buf: Vec<u8> = proto.repeat(BATCH);
-    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15 ^ ((thread as u64 + 1) << 32) ^ u64::from(std::process::id());
+    let mut rng: u64 =
+        0x9e37_79b9_7f4a_7c15 ^ ((thread as u64 + 1) << 32) ^ u64::from(std::process::id());
     let mut next = || {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -197,7 +212,12 @@ fn send_loop(
         while done < BATCH && !stop.load(Ordering::Relaxed) {
             // SAFETY: hdrs[done..] are valid mmsghdrs pointing into buf.
             let r = unsafe {
-                libc::sendmmsg(fd.as_raw_fd(), hdrs.as_mut_ptr().add(done), (BATCH - done) as u32, 0)
+                libc::sendmmsg(
+                    fd.as_raw_fd(),
+                    hdrs.as_mut_ptr().add(done),
+                    (BATCH - done) as u32,
+                    0,
+                )
             };
             if r < 0 {
                 std::thread::yield_now();

@@ -603,7 +603,10 @@ impl Sensor {
                 return Ok(log);
             }
             if Instant::now() > end {
-                bail!("the sensor's log has no `{text}` after {} s:\n{log}", limit.as_secs());
+                bail!(
+                    "the sensor's log has no `{text}` after {} s:\n{log}",
+                    limit.as_secs()
+                );
             }
             sleep(Duration::from_millis(50))?;
         }

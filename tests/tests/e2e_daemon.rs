@@ -41,7 +41,10 @@ fn scratch(name: &str) -> PathBuf {
 /// Failed attempts (SYNs never followed up) from the scanner to `ports`.
 fn probe(fd: &OwnedFd, ports: std::ops::RangeInclusive<u16>) {
     for p in ports {
-        send(fd, &tcp4(SCANNER, TARGET, 41_000, p, 0x1000 + u32::from(p), tcp::SYN));
+        send(
+            fd,
+            &tcp4(SCANNER, TARGET, 41_000, p, 0x1000 + u32::from(p), tcp::SYN),
+        );
     }
 }
 
@@ -82,16 +85,14 @@ fn cli(ns: &Netns, args: &[&str]) -> std::process::Output {
 }
 
 fn ok(o: &std::process::Output) -> String {
-    assert!(
-        o.status.success(),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn pins_of(ns: &Netns, iface: &str) -> PathBuf {
-    Path::new("/sys/fs/bpf/slowscan").join(netns_key(ns)).join(iface)
+    Path::new("/sys/fs/bpf/slowscan")
+        .join(netns_key(ns))
+        .join(iface)
 }
 
 fn runtime_of(ns: &Netns, iface: &str) -> PathBuf {
@@ -116,8 +117,15 @@ fn start(lab: &VethLab, dir: &Path, extra: &[&str]) -> Sensor {
     ];
     args.extend_from_slice(extra);
     let log = dir.join(unique("sensor-") + ".log");
-    Sensor::start_in(&lab.b, &slowscan_bin(), &args, alerts.clone(), log, "detecting on")
-        .expect("starting slowscan run")
+    Sensor::start_in(
+        &lab.b,
+        &slowscan_bin(),
+        &args,
+        alerts.clone(),
+        log,
+        "detecting on",
+    )
+    .expect("starting slowscan run")
 }
 
 fn injector(lab: &VethLab) -> OwnedFd {
@@ -167,7 +175,11 @@ fn signals_reload_report_and_stop_cleanly() {
     s.wait_log("reopened", WAIT).unwrap();
     probe(&fd, 5..=8);
     assert_eq!(wait_lines(&alerts, 1).len(), 1);
-    assert_eq!(lines(&rotated).len(), 1, "the rotated file keeps the first alert");
+    assert_eq!(
+        lines(&rotated).len(),
+        1,
+        "the rotated file keeps the first alert"
+    );
 
     // logrotate `copytruncate`: copied, emptied in place, no signal; the next
     // alert (16) starts the emptied file, without a hole before it.
@@ -204,7 +216,10 @@ fn signals_reload_report_and_stop_cleanly() {
     // SIGUSR1: a checkpoint and a summary now.
     s.signal(libc::SIGUSR1);
     let log = s.wait_log("summary (SIGUSR1)", WAIT).unwrap();
-    assert!(log.contains("SIGUSR1: engine state checkpointed to"), "{log}");
+    assert!(
+        log.contains("SIGUSR1: engine state checkpointed to"),
+        "{log}"
+    );
 
     // SIGQUIT, like every terminating signal, is a clean stop.
     let (pins, runtime) = (pins_of(&lab.b, &lab.if_b), runtime_of(&lab.b, &lab.if_b));
@@ -215,7 +230,11 @@ fn signals_reload_report_and_stop_cleanly() {
     assert!(r.summary().contains("(SIGQUIT)"), "{}", r.log);
     assert!(r.log.contains("engine state saved to"), "{}", r.log);
     assert!(!pins.exists(), "pins left in {}", pins.display());
-    assert!(!runtime.exists(), "runtime file left: {}", runtime.display());
+    assert!(
+        !runtime.exists(),
+        "runtime file left: {}",
+        runtime.display()
+    );
     let link = String::from_utf8(lab.b.exec(&["ip", "link", "show", &lab.if_b]).stdout).unwrap();
     assert!(!link.contains("xdp"), "still attached: {link}");
     fs::remove_dir_all(&dir).unwrap();
@@ -243,9 +262,16 @@ fn every_terminating_signal_stops_cleanly() {
         s.signal(sig);
         let r = s.wait(WAIT).unwrap();
         assert!(r.status.success(), "{label}: {}", r.log);
-        assert!(r.summary().contains(&format!("({label})")), "{label}: {}", r.log);
+        assert!(
+            r.summary().contains(&format!("({label})")),
+            "{label}: {}",
+            r.log
+        );
         assert!(!pins_of(&lab.b, &lab.if_b).exists(), "{label}: pins left");
-        assert!(!runtime_of(&lab.b, &lab.if_b).exists(), "{label}: runtime file left");
+        assert!(
+            !runtime_of(&lab.b, &lab.if_b).exists(),
+            "{label}: runtime file left"
+        );
     }
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -256,7 +282,15 @@ struct Tmpfs(PathBuf);
 impl Tmpfs {
     fn new(at: PathBuf, size: &str) -> Self {
         fs::create_dir_all(&at).unwrap();
-        sh(&["mount", "-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", at.to_str().unwrap()]);
+        sh(&[
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size}"),
+            "tmpfs",
+            at.to_str().unwrap(),
+        ]);
         Self(at)
     }
 }
@@ -284,9 +318,9 @@ fn metric(ns: &Netns, name: &str) -> Option<f64> {
         ])
         .output()
         .ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-        l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()
-    })
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 #[test]
@@ -333,16 +367,24 @@ fn a_full_disk_does_not_stop_detection() {
 
     probe(&fd, 1..=4);
     s.wait_log("writing alerts to", WAIT).unwrap();
-    s.wait_log("checkpointing the engine state fails", WAIT).unwrap();
+    s.wait_log("checkpointing the engine state fails", WAIT)
+        .unwrap();
     // Detection goes on: the doubling alert is decided and queued too.
     probe(&fd, 5..=8);
     let end = std::time::Instant::now() + WAIT;
     while metric(&lab.b, "slowscan_alerts_queued") != Some(2.0) {
-        assert!(std::time::Instant::now() < end, "two alerts never queued:\n{}", s.log_so_far());
+        assert!(
+            std::time::Instant::now() < end,
+            "two alerts never queued:\n{}",
+            s.log_so_far()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(metric(&lab.b, "slowscan_alert_write_errors_total").unwrap_or(0.0) >= 1.0);
-    assert!(lines(&alerts_path).is_empty(), "nothing fit on the full disk");
+    assert!(
+        lines(&alerts_path).is_empty(),
+        "nothing fit on the full disk"
+    );
 
     // Space returns: the queue is written, in order, and checkpoints resume.
     fs::remove_file(&filler).unwrap();
@@ -350,7 +392,10 @@ fn a_full_disk_does_not_stop_detection() {
     s.wait_log("again after", WAIT).unwrap();
     let got = wait_lines(&alerts_path, 2);
     assert_eq!(
-        (got[0]["slowscan"]["failed_pairs"].as_u64(), got[1]["slowscan"]["failed_pairs"].as_u64()),
+        (
+            got[0]["slowscan"]["failed_pairs"].as_u64(),
+            got[1]["slowscan"]["failed_pairs"].as_u64()
+        ),
         (Some(4), Some(8))
     );
     s.wait_log("checkpointed to", WAIT).unwrap();
@@ -376,7 +421,9 @@ fn sensors_in_two_network_namespaces_stay_apart() {
     let (n1, n2) = (Netns::new("ssn1"), Netns::new("ssn2"));
     let mut sensors = Vec::new();
     for (i, ns) in [&n1, &n2].into_iter().enumerate() {
-        ns.exec(&["ip", "link", "add", &iface, "type", "veth", "peer", "name", &peer]);
+        ns.exec(&[
+            "ip", "link", "add", &iface, "type", "veth", "peer", "name", &peer,
+        ]);
         ns.exec(&["ip", "link", "set", &iface, "up"]);
         ns.exec(&["ip", "link", "set", &peer, "up"]);
         let wl = dir.join(format!("wl{i}.json"));
@@ -404,28 +451,54 @@ fn sensors_in_two_network_namespaces_stay_apart() {
     assert_ne!(netns_key(&n1), netns_key(&n2));
     assert!(runtime_of(&n1, &iface).exists() && runtime_of(&n2, &iface).exists());
 
-    ok(&cli(&n1, &["whitelist", "add", "198.51.100.7:80", "--iface", &iface]));
-    ok(&cli(&n2, &["ignore", "add", "203.0.113.0/24", "--iface", &iface]));
+    ok(&cli(
+        &n1,
+        &["whitelist", "add", "198.51.100.7:80", "--iface", &iface],
+    ));
+    ok(&cli(
+        &n2,
+        &["ignore", "add", "203.0.113.0/24", "--iface", &iface],
+    ));
     assert_eq!(
         ok(&cli(&n1, &["whitelist", "list", "--iface", &iface])).trim(),
         "198.51.100.7:80"
     );
-    assert_eq!(ok(&cli(&n2, &["whitelist", "list", "--iface", &iface])).trim(), "");
-    assert_eq!(ok(&cli(&n1, &["ignore", "list", "--iface", &iface])).trim(), "");
-    assert!(fs::read_to_string(&sensors[0].1).unwrap().contains("198.51.100.7"));
-    assert!(!fs::read_to_string(&sensors[1].1).unwrap().contains("198.51.100.7"));
+    assert_eq!(
+        ok(&cli(&n2, &["whitelist", "list", "--iface", &iface])).trim(),
+        ""
+    );
+    assert_eq!(
+        ok(&cli(&n1, &["ignore", "list", "--iface", &iface])).trim(),
+        ""
+    );
+    assert!(
+        fs::read_to_string(&sensors[0].1)
+            .unwrap()
+            .contains("198.51.100.7")
+    );
+    assert!(
+        !fs::read_to_string(&sensors[1].1)
+            .unwrap()
+            .contains("198.51.100.7")
+    );
 
     // A sensor killed without a clean stop: its pins are stale, and the
     // command says so instead of reporting success.
     let (s1, _) = sensors.remove(0);
     let killed = s1.kill().unwrap();
     assert!(!killed.status.success());
-    let out = cli(&n1, &["whitelist", "add", "198.51.100.8:80", "--iface", &iface]);
+    let out = cli(
+        &n1,
+        &["whitelist", "add", "198.51.100.8:80", "--iface", &iface],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "added to a dead sensor: {err}");
     assert!(err.contains("has exited without a clean stop"), "{err}");
     // The other sensor is untouched.
-    ok(&cli(&n2, &["whitelist", "add", "198.51.100.9:80", "--iface", &iface]));
+    ok(&cli(
+        &n2,
+        &["whitelist", "add", "198.51.100.9:80", "--iface", &iface],
+    ));
 
     let _ = fs::remove_dir_all(pins_of(&n1, &iface).parent().unwrap());
     let _ = fs::remove_dir_all(runtime_of(&n1, &iface).parent().unwrap());
@@ -448,8 +521,19 @@ fn a_vanished_interface_is_reported_and_reattached() {
     s.wait_log("vanished", WAIT).unwrap();
     // The same names again, in the same namespaces.
     sh(&[
-        "ip", "link", "add", &lab.if_a, "netns", &lab.a.name, "type", "veth", "peer", "name",
-        &lab.if_b, "netns", &lab.b.name,
+        "ip",
+        "link",
+        "add",
+        &lab.if_a,
+        "netns",
+        &lab.a.name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &lab.if_b,
+        "netns",
+        &lab.b.name,
     ]);
     lab.a.exec(&["ip", "link", "set", &lab.if_a, "up"]);
     lab.b.exec(&["ip", "link", "set", &lab.if_b, "up"]);

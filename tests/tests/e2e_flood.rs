@@ -59,7 +59,9 @@ fn a_scanner_inside_a_syn_flood_is_found_and_nothing_is_lost() {
         "detecting on",
     )
     .expect("starting slowscan run");
-    let dst6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0x51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    let dst6 = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0x51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+    ];
     let flood = Flood::start(&lab.a, &lab.if_a, dst6, 1, Some(RATE));
     std::thread::sleep(Duration::from_secs(3));
 
@@ -68,12 +70,21 @@ fn a_scanner_inside_a_syn_flood_is_found_and_nothing_is_lost() {
     let ifname = lab.if_a.clone();
     let fd = lab.a.run(move || raw_socket(&ifname));
     for i in 0..30u16 {
-        for f in handshake4(BENIGN, TARGET, 50_000 + i, 2_000 + i, 0x7000_0000 + u32::from(i)) {
+        for f in handshake4(
+            BENIGN,
+            TARGET,
+            50_000 + i,
+            2_000 + i,
+            0x7000_0000 + u32::from(i),
+        ) {
             send(&fd, &f);
         }
     }
     for p in 1..=15u16 {
-        send(&fd, &tcp4(SCANNER, TARGET, 41_000, p, 0x1000 + u32::from(p), tcp::SYN));
+        send(
+            &fd,
+            &tcp4(SCANNER, TARGET, 41_000, p, 0x1000 + u32::from(p), tcp::SYN),
+        );
     }
     std::thread::sleep(Duration::from_secs(4));
     let sent = flood.sent();
@@ -95,7 +106,11 @@ fn a_scanner_inside_a_syn_flood_is_found_and_nothing_is_lost() {
         .iter()
         .map(|a| a["source"]["ip"].as_str().unwrap_or(""))
         .collect();
-    assert_eq!(sources, ["198.51.100.66"], "exactly the scanner alerts; {ctx}");
+    assert_eq!(
+        sources,
+        ["198.51.100.66"],
+        "exactly the scanner alerts; {ctx}"
+    );
     // The first crossing: 10 failed pairs > 9.
     assert_eq!(r.alerts[0]["slowscan"]["failed_pairs"], 10, "{ctx}");
     let established: u64 = r
@@ -107,6 +122,9 @@ fn a_scanner_inside_a_syn_flood_is_found_and_nothing_is_lost() {
                 .find_map(|kv| kv.strip_prefix("established=")?.parse().ok())
         })
         .unwrap_or(0);
-    assert!(established >= 30, "the benign handshakes were recognised; {ctx}");
+    assert!(
+        established >= 30,
+        "the benign handshakes were recognised; {ctx}"
+    );
     fs::remove_dir_all(&dir).unwrap();
 }

@@ -148,12 +148,23 @@ fn learning_output_is_checked_first_and_a_stop_keeps_what_was_learned() {
     let bad = lab
         .b
         .command(slowscan_bin().to_str().unwrap())
-        .args(["learn", "--iface", &lab.if_b, "--for", "9h", "--out", "/proc/slowscan-nope/wl.json"])
+        .args([
+            "learn",
+            "--iface",
+            &lab.if_b,
+            "--for",
+            "9h",
+            "--out",
+            "/proc/slowscan-nope/wl.json",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success(), "{err}");
-    assert!(err.contains("--out /proc/slowscan-nope/wl.json") && err.contains("cannot create"), "{err}");
+    assert!(
+        err.contains("--out /proc/slowscan-nope/wl.json") && err.contains("cannot create"),
+        "{err}"
+    );
     assert!(!err.contains("attached"), "{err}");
 
     let out = dir.join("new/sub/whitelist.json");
@@ -161,13 +172,24 @@ fn learning_output_is_checked_first_and_a_stop_keeps_what_was_learned() {
     let learner = Sensor::start_in(
         &lab.b,
         &slowscan_bin(),
-        &["learn", "--iface", &lab.if_b, "--for", "9h", "--out", out.to_str().unwrap()],
+        &[
+            "learn",
+            "--iface",
+            &lab.if_b,
+            "--for",
+            "9h",
+            "--out",
+            out.to_str().unwrap(),
+        ],
         dir.join("unused"),
         dir.join("learn.log"),
         "learning the whitelist",
     )
     .unwrap();
-    assert!(out.parent().unwrap().is_dir(), "the directory is made before learning");
+    assert!(
+        out.parent().unwrap().is_dir(),
+        "the directory is made before learning"
+    );
     for _ in 0..3 {
         fetch(&lab, 80);
     }
@@ -175,8 +197,16 @@ fn learning_output_is_checked_first_and_a_stop_keeps_what_was_learned() {
     std::thread::sleep(Duration::from_millis(700));
     learner.signal(libc::SIGTERM);
     let r = learner.wait(Duration::from_secs(15)).unwrap();
-    assert!(!r.status.success(), "a partial whitelist is not a success:\n{}", r.log);
-    assert!(r.log.contains("learning interrupted by SIGTERM"), "{}", r.log);
+    assert!(
+        !r.status.success(),
+        "a partial whitelist is not a success:\n{}",
+        r.log
+    );
+    assert!(
+        r.log.contains("learning interrupted by SIGTERM"),
+        "{}",
+        r.log
+    );
     assert!(r.log.contains("(a partial whitelist)"), "{}", r.log);
     let wl = slowscan::whitelist::Whitelist::load(&out).unwrap();
     let key = slowscan::whitelist::key_of(LAB_B.parse().unwrap(), 80);
@@ -224,7 +254,11 @@ fn a_learned_set_larger_than_the_kernel_map_is_written_first() {
     let r = sensor.wait(Duration::from_secs(20)).unwrap();
     assert!(!r.status.success(), "{}", r.log);
     assert!(r.log.contains("--whitelist-max"), "{}", r.log);
-    assert!(r.log.contains("kernel whitelist map is full (1 entries)"), "{}", r.log);
+    assert!(
+        r.log.contains("kernel whitelist map is full (1 entries)"),
+        "{}",
+        r.log
+    );
     let wl = slowscan::whitelist::Whitelist::load(&out).unwrap();
     assert_eq!(wl.len(), 2, "{}", wl.to_json());
     std::fs::remove_dir_all(&dir).unwrap();

@@ -9,9 +9,7 @@ use slowscan_common::PacketRecord;
 use tracing::{info, warn};
 
 use super::{
-    Snapshot,
-    learning,
-    metrics,
+    Snapshot, learning, metrics,
     sensor::{Flow, PUBLISH_EVERY, Phase, Sensor, detection_engine},
     signals::Sig,
 };
@@ -61,7 +59,9 @@ impl Sensor {
     pub(super) async fn on_signal(&mut self, sig: Sig) -> anyhow::Result<Flow> {
         match sig {
             Sig::Reload => {
-                info!("SIGHUP: reopening the alerts file, rereading the whitelist and ignore files");
+                info!(
+                    "SIGHUP: reopening the alerts file, rereading the whitelist and ignore files"
+                );
                 self.alerts.reopen();
                 self.reread_whitelist();
                 self.reread_ignore();
@@ -191,7 +191,10 @@ impl Sensor {
                             want.len()
                         );
                     }
-                    Err(e) => warn!("whitelist {} reread, but the kernel map: {e:#}", path.display()),
+                    Err(e) => warn!(
+                        "whitelist {} reread, but the kernel map: {e:#}",
+                        path.display()
+                    ),
                 }
             }
             Err(e) => warn!("rereading the whitelist (the kernel map is unchanged): {e}"),
@@ -234,7 +237,10 @@ impl Sensor {
                 path.display(),
                 list.len()
             ),
-            Err(e) => warn!("ignore list {} reread, but the kernel maps: {e:#}", path.display()),
+            Err(e) => warn!(
+                "ignore list {} reread, but the kernel maps: {e:#}",
+                path.display()
+            ),
         }
     }
 

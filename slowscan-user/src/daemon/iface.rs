@@ -101,7 +101,10 @@ impl IfaceWatch {
                     Err(e) => {
                         let msg = format!("{e:#}");
                         if self.attach_error.as_deref() != Some(&msg) {
-                            warn!("interface {} is back but attaching failed (retrying): {msg}", self.name);
+                            warn!(
+                                "interface {} is back but attaching failed (retrying): {msg}",
+                                self.name
+                            );
                             self.attach_error = Some(msg);
                         }
                     }

@@ -39,7 +39,10 @@ pub fn check_output(path: &Path, option: &str) -> anyhow::Result<()> {
             )
         })?;
     if path.is_dir() {
-        anyhow::bail!("{option} {} is a directory: give a file name", path.display());
+        anyhow::bail!(
+            "{option} {} is a directory: give a file name",
+            path.display()
+        );
     }
     Ok(())
 }

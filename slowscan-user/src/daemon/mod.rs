@@ -197,7 +197,6 @@ pub fn engine_now_ns() -> u64 {
     monotonic_ns() + ENGINE_CLOCK_BIAS_NS
 }
 
-
 fn log_restored(r: &Restored, path: Option<&PathBuf>) {
     let now = clock_ns(libc::CLOCK_REALTIME);
     info!(

@@ -89,7 +89,10 @@ impl Sensor {
     /// Opens the alert sink, loads and attaches the program, pins its maps,
     /// loads the whitelist and ignore list, drops capabilities, starts the
     /// reader and sweep threads and the first engine.
-    pub async fn start(mut cfg: DaemonConfig, mut saved: Option<EngineState>) -> anyhow::Result<Self> {
+    pub async fn start(
+        mut cfg: DaemonConfig,
+        mut saved: Option<EngineState>,
+    ) -> anyhow::Result<Self> {
         let started = Instant::now();
         let alerts = AlertPath::open(&cfg.alerts)?;
         if let Some(addr) = cfg.metrics {
@@ -110,7 +113,9 @@ impl Sensor {
                 dir.display(),
                 cfg.iface
             ),
-            Err(e) => warn!("maps not pinned, `slowscan whitelist` cannot reach this sensor: {e:#}"),
+            Err(e) => {
+                warn!("maps not pinned, `slowscan whitelist` cannot reach this sensor: {e:#}")
+            }
         }
         let file_whitelist = cfg.engine.whitelist.clone().unwrap_or_default();
         if !file_whitelist.is_empty() {
@@ -160,7 +165,11 @@ impl Sensor {
                 info!(
                     "learning the whitelist for {} s (R4.1), then {}",
                     d.as_secs(),
-                    if cfg.learn_only { "stopping" } else { "detecting" }
+                    if cfg.learn_only {
+                        "stopping"
+                    } else {
+                        "detecting"
+                    }
                 );
                 let learn_cfg = EngineConfig {
                     detectors: Vec::new(),
@@ -179,10 +188,7 @@ impl Sensor {
                     },
                 )
             }
-            None => (
-                detection_engine(&cfg, &mut saved),
-                Phase::Detecting,
-            ),
+            None => (detection_engine(&cfg, &mut saved), Phase::Detecting),
         };
         let mut checkpointer = cfg
             .state

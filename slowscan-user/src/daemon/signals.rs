@@ -44,10 +44,8 @@ pub fn listen() -> anyhow::Result<mpsc::UnboundedReceiver<Sig>> {
     // SAFETY: setting a signal's disposition to ignore.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let (tx, rx) = mpsc::unbounded_channel();
-    let mut all: Vec<(libc::c_int, Sig)> = vec![
-        (libc::SIGHUP, Sig::Reload),
-        (libc::SIGUSR1, Sig::Report),
-    ];
+    let mut all: Vec<(libc::c_int, Sig)> =
+        vec![(libc::SIGHUP, Sig::Reload), (libc::SIGUSR1, Sig::Report)];
     all.extend(STOP.iter().map(|&(n, name)| (n, Sig::Stop(name))));
     for (n, sig) in all {
         let mut s = signal(SignalKind::from_raw(n))

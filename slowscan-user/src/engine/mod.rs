@@ -170,7 +170,7 @@ pub fn duration_label(ns: u64) -> String {
         ("m", 60 * SECOND_NS),
         ("s", SECOND_NS),
     ] {
-        if ns >= len && ns % len == 0 {
+        if ns >= len && ns.is_multiple_of(len) {
             return format!("{}{unit}", ns / len);
         }
     }

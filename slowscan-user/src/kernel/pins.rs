@@ -24,9 +24,7 @@ pub fn pin_dir(iface: &str) -> anyhow::Result<PathBuf> {
 
 /// This network namespace's pins, one directory per interface.
 fn netns_dir() -> anyhow::Result<PathBuf> {
-    Ok(Path::new(BPFFS)
-        .join("slowscan")
-        .join(crate::netns::key()?))
+    Ok(Path::new(BPFFS).join("slowscan").join(crate::netns::key()?))
 }
 
 fn iface_dir(iface: &str) -> anyhow::Result<PathBuf> {
