@@ -252,6 +252,17 @@ impl IgnoreList {
         Self::default()
     }
 
+    /// Whether `spec` is a list of prefixes rather than a file path (the
+    /// rule of [`Self::parse_spec`]).
+    pub fn spec_is_list(spec: &str) -> bool {
+        let items: Vec<&str> = spec
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        !items.is_empty() && items.iter().all(|i| Prefix::looks_like(i))
+    }
+
     /// A list (`198.51.100.0/24,2001:db8::/32,203.0.113.9`) or a file path:
     /// a list when every comma-separated item has the shape of a prefix.
     pub fn parse_spec(spec: &str) -> anyhow::Result<Self> {

@@ -12,4 +12,5 @@ pub mod engine;
 pub mod frame;
 pub mod ignore;
 pub mod kernel;
+pub mod netns;
 pub mod whitelist;

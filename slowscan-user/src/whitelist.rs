@@ -274,6 +274,14 @@ impl Whitelist {
             || self.rules.iter().any(|(r, _)| r.contains(key))
     }
 
+    /// A whitelist of this one's rules alone (no exact entries).
+    pub fn rules_only(&self) -> Whitelist {
+        Whitelist {
+            entries: HashMap::default(),
+            rules: self.rules.clone(),
+        }
+    }
+
     /// The rules (prefixes and port ranges), in file order.
     pub fn rules(&self) -> impl Iterator<Item = &WhitelistRule> {
         self.rules.iter().map(|(r, _)| r)

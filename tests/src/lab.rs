@@ -543,7 +543,85 @@ impl SensorResult {
     }
 }
 
+/// The key of a namespace's runtime files and pins (`net<inode>`, see
+/// `slowscan::netns`).
+pub fn netns_key(ns: &Netns) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let ino = fs::metadata(format!("/run/netns/{}", ns.name))
+        .expect("namespace file")
+        .ino();
+    format!("net{ino}")
+}
+
 impl Sensor {
+    /// Starts `slowscan args…` in `ns`'s network namespace only (`nsenter
+    /// --net`: the test's mount namespace, so its pins and runtime file are
+    /// visible here), stderr to `log`; waits until its log says `ready`.
+    pub fn start_in(
+        ns: &Netns,
+        slowscan: &Path,
+        args: &[&str],
+        alerts: PathBuf,
+        log: PathBuf,
+        ready: &str,
+    ) -> anyhow::Result<Self> {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", ns.name))
+            .arg(slowscan)
+            .args(args);
+        c.stdout(Stdio::null()).stderr(fs::File::create(&log)?);
+        let mut proc = Proc::spawn("slowscan", c)?;
+        let end = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(ready) {
+                break;
+            }
+            if let Some(s) = proc.child.try_wait()? {
+                bail!("slowscan exited ({s}) before `{ready}`:\n{text}");
+            }
+            if Instant::now() > end {
+                bail!("slowscan did not say `{ready}` within 15 s:\n{text}");
+            }
+            sleep(Duration::from_millis(50))?;
+        }
+        Ok(Sensor { proc, alerts, log })
+    }
+
+    /// Sends signal `sig` to the sensor (by its PID).
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: signalling a child we started and have not reaped.
+        unsafe { libc::kill(self.proc.pid() as libc::pid_t, sig) };
+    }
+
+    /// Waits until its log contains `text` (up to `limit`).
+    pub fn wait_log(&self, text: &str, limit: Duration) -> anyhow::Result<String> {
+        let end = Instant::now() + limit;
+        loop {
+            let log = self.log_so_far();
+            if log.contains(text) {
+                return Ok(log);
+            }
+            if Instant::now() > end {
+                bail!(
+                    "the sensor's log has no `{text}` after {} s:\n{log}",
+                    limit.as_secs()
+                );
+            }
+            sleep(Duration::from_millis(50))?;
+        }
+    }
+
+    /// Waits for it to end by itself (after a signal), up to `limit`.
+    pub fn wait(mut self, limit: Duration) -> anyhow::Result<SensorResult> {
+        let status = self.proc.wait(limit)?;
+        Ok(SensorResult {
+            status,
+            alerts: parse_alerts(&fs::read_to_string(&self.alerts).unwrap_or_default()),
+            log: fs::read_to_string(&self.log).unwrap_or_default(),
+        })
+    }
+
     pub fn pid(&self) -> u32 {
         self.proc.pid()
     }

@@ -3,6 +3,7 @@
 //! and removes itself. Live test hosts use documentation addresses only.
 
 pub mod fixtures;
+pub mod flood;
 pub mod frames;
 pub mod lab;
 

@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use slowscan_tests::{LAB_B, VethLab, privileged, slowscan_bin, tools_present};
+use slowscan_tests::{LAB_B, VethLab, lab::Sensor, privileged, slowscan_bin, tools_present};
 
 /// A child process killed (by its PID) and reaped on drop.
 struct Proc(Child);
@@ -128,4 +128,138 @@ fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Learning never loses its result (R4.1): the output's missing directory
+/// is created before learning starts, an unwritable output stops the start
+/// at once, and SIGTERM during learning writes what was learned so far (and
+/// `slowscan learn` says, with a non-zero exit, that it is partial).
+#[test]
+fn learning_output_is_checked_first_and_a_stop_keeps_what_was_learned() {
+    let name = "learning_output_is_checked_first_and_a_stop_keeps_what_was_learned";
+    if !privileged(name) || !tools_present(name, &["python3", "nsenter"]) {
+        return;
+    }
+    let lab = VethLab::new();
+    let dir = std::env::temp_dir().join(slowscan_tests::unique("sslearn2"));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // Unwritable: refused before anything is attached.
+    let bad = lab
+        .b
+        .command(slowscan_bin().to_str().unwrap())
+        .args([
+            "learn",
+            "--iface",
+            &lab.if_b,
+            "--for",
+            "9h",
+            "--out",
+            "/proc/slowscan-nope/wl.json",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success(), "{err}");
+    assert!(
+        err.contains("--out /proc/slowscan-nope/wl.json") && err.contains("cannot create"),
+        "{err}"
+    );
+    assert!(!err.contains("attached"), "{err}");
+
+    let out = dir.join("new/sub/whitelist.json");
+    let _web = http_server(&lab, 80);
+    let learner = Sensor::start_in(
+        &lab.b,
+        &slowscan_bin(),
+        &[
+            "learn",
+            "--iface",
+            &lab.if_b,
+            "--for",
+            "9h",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.join("unused"),
+        dir.join("learn.log"),
+        "learning the whitelist",
+    )
+    .unwrap();
+    assert!(
+        out.parent().unwrap().is_dir(),
+        "the directory is made before learning"
+    );
+    for _ in 0..3 {
+        fetch(&lab, 80);
+    }
+    // Records reach the engine within the reader's poll and the tick.
+    std::thread::sleep(Duration::from_millis(700));
+    learner.signal(libc::SIGTERM);
+    let r = learner.wait(Duration::from_secs(15)).unwrap();
+    assert!(
+        !r.status.success(),
+        "a partial whitelist is not a success:\n{}",
+        r.log
+    );
+    assert!(
+        r.log.contains("learning interrupted by SIGTERM"),
+        "{}",
+        r.log
+    );
+    assert!(r.log.contains("(a partial whitelist)"), "{}", r.log);
+    let wl = slowscan::whitelist::Whitelist::load(&out).unwrap();
+    let key = slowscan::whitelist::key_of(LAB_B.parse().unwrap(), 80);
+    assert!(wl.contains(&key), "{}", wl.to_json());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A learned set larger than the kernel whitelist map is written to
+/// `--learn-out` first; the map-full error then names `--whitelist-max`.
+#[test]
+fn a_learned_set_larger_than_the_kernel_map_is_written_first() {
+    let name = "a_learned_set_larger_than_the_kernel_map_is_written_first";
+    if !privileged(name) || !tools_present(name, &["python3", "nsenter"]) {
+        return;
+    }
+    let lab = VethLab::new();
+    let dir = std::env::temp_dir().join(slowscan_tests::unique("sslearn3"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("whitelist.json");
+    let _web = http_server(&lab, 80);
+    let _tls = http_server(&lab, 443);
+    let sensor = Sensor::start_in(
+        &lab.b,
+        &slowscan_bin(),
+        &[
+            "run",
+            "--iface",
+            &lab.if_b,
+            "--metrics",
+            "off",
+            "--learn-for",
+            "4s",
+            "--learn-out",
+            out.to_str().unwrap(),
+            "--whitelist-max",
+            "1",
+        ],
+        dir.join("alerts"),
+        dir.join("run.log"),
+        "learning the whitelist",
+    )
+    .unwrap();
+    fetch(&lab, 80);
+    fetch(&lab, 443);
+    let r = sensor.wait(Duration::from_secs(20)).unwrap();
+    assert!(!r.status.success(), "{}", r.log);
+    assert!(r.log.contains("--whitelist-max"), "{}", r.log);
+    assert!(
+        r.log.contains("kernel whitelist map is full (1 entries)"),
+        "{}",
+        r.log
+    );
+    let wl = slowscan::whitelist::Whitelist::load(&out).unwrap();
+    assert_eq!(wl.len(), 2, "{}", wl.to_json());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

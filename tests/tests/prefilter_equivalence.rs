@@ -87,12 +87,14 @@ fn prefilter_on_and_off_detect_the_same() {
     let mut on = DataPlane::load(ProgramOptions {
         prefilter: true,
         mirror: false,
+        ..ProgramOptions::default()
     })
     .unwrap();
     let mut on_reader = on.take_records().unwrap();
     let mut off = DataPlane::load(ProgramOptions {
         prefilter: false,
         mirror: false,
+        ..ProgramOptions::default()
     })
     .unwrap();
     let mut off_reader = off.take_records().unwrap();

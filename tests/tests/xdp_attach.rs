@@ -79,6 +79,9 @@ fn nmap_syn_scan_then_live_whitelist_push() {
             dp.attach(&iface, AttachMode::Native)
                 .expect("native XDP attach on veth");
             dp.pin(&iface).expect("pin maps");
+            // This test process stands for the sensor `slowscan whitelist`
+            // checks is alive.
+            slowscan::daemon::runtime::write(&iface, None, None).expect("runtime file");
             dp
         }
     });
@@ -112,26 +115,29 @@ fn nmap_syn_scan_then_live_whitelist_push() {
     assert_eq!(delta.get(Counter::PendingInsertFailed), 0);
     assert_eq!(delta.get(Counter::AttemptsEmitted), 1000);
 
-    // A second process edits the whitelist through the pinned map.
-    let out = std::process::Command::new(slowscan_bin())
-        .args([
-            "whitelist",
-            "add",
-            &format!("{LAB_B}:22"),
-            "--iface",
-            &iface,
-        ])
-        .output()
-        .unwrap();
+    // A second process edits the whitelist through the pinned map, from the
+    // sensor's network namespace (pins and runtime files are keyed by it).
+    let in_b = |args: &[&str]| {
+        std::process::Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", lab.b.name))
+            .arg(slowscan_bin())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = in_b(&[
+        "whitelist",
+        "add",
+        &format!("{LAB_B}:22"),
+        "--iface",
+        &iface,
+    ]);
     assert!(
         out.status.success(),
         "whitelist add: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let list = std::process::Command::new(slowscan_bin())
-        .args(["whitelist", "list", "--iface", &iface])
-        .output()
-        .unwrap();
+    let list = in_b(&["whitelist", "list", "--iface", &iface]);
     assert_eq!(
         String::from_utf8_lossy(&list.stdout).trim(),
         format!("{LAB_B}:22")
@@ -163,8 +169,23 @@ fn nmap_syn_scan_then_live_whitelist_push() {
             .contains("no slowscan sensor is running on ssnosuchif0")
     );
 
+    // From the root namespace the sensor is not there: nothing collides.
+    let out = std::process::Command::new(slowscan_bin())
+        .args(["whitelist", "list", "--iface", &iface])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in this network namespace"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     dp.detach().unwrap();
-    slowscan::kernel::remove_pins(&iface).unwrap();
+    lab.b.run(move || {
+        slowscan::daemon::runtime::remove(&iface);
+        slowscan::kernel::remove_pins(&iface).unwrap();
+    });
 }
 
 /// Pins left by a build with another map format are refused with a message
@@ -176,8 +197,10 @@ fn stale_pins_from_another_format_are_refused() {
     }
     slowscan::kernel::ensure_bpffs().unwrap();
     let iface = slowscan_tests::unique("ssstale");
-    let stale = std::path::Path::new("/sys/fs/bpf/slowscan")
-        .join(&iface)
+    let stale = slowscan::kernel::pin_dir(&iface)
+        .unwrap()
+        .parent()
+        .unwrap()
         .join("v0");
     std::fs::create_dir_all(&stale).unwrap();
     let err = match slowscan::kernel::PinnedMaps::open(&iface) {

@@ -30,6 +30,7 @@ fn external_captures_kernel_equals_userspace() {
     let mut dp = DataPlane::load(ProgramOptions {
         prefilter: false,
         mirror: false,
+        ..ProgramOptions::default()
     })
     .unwrap();
     let mut reader = dp.take_records().unwrap();

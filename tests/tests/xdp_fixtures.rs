@@ -14,6 +14,7 @@ fn load(mode: Mode, mirror: bool) -> (DataPlane, RecordReader) {
     let mut dp = DataPlane::load(ProgramOptions {
         prefilter: mode == Mode::Prefilter,
         mirror,
+        ..ProgramOptions::default()
     })
     .expect("load the XDP program");
     let reader = dp.take_records().expect("record reader");

@@ -35,6 +35,7 @@ fn run(mode: Mode) {
     let mut dp = DataPlane::load(ProgramOptions {
         prefilter: mode == Mode::Prefilter,
         mirror: false,
+        ..ProgramOptions::default()
     })
     .unwrap();
     let mut reader = dp.take_records().unwrap();

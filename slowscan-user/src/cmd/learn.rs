@@ -43,6 +43,8 @@ pub struct Args {
     /// With --iface: generic (skb) XDP instead of native.
     #[arg(long, requires = "iface")]
     generic: bool,
+    #[command(flatten)]
+    maps: super::run::MapArgs,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -50,6 +52,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         return learn_live(a, iface);
     }
     let out = a.out.expect("clap requires --out without --iface");
+    // Before reading hours of captures: the result must have somewhere to go.
+    daemon::learning::check_output(&out, "--out")?;
     let mut cfg = a.engine.engine_config()?;
     // The detectors are not needed, but they cost little; learning needs R5 only.
     cfg.learn = Some(a.engine.learn_config());
@@ -126,8 +130,14 @@ fn learn_live(a: Args, iface: String) -> anyhow::Result<ExitCode> {
         checkpoint_every: Duration::from_secs(60),
         ignore: engine.ignore.clone(),
         ignore_file: a.engine.ignore_file(),
+        whitelist_max: a.maps.whitelist_max,
+        ring_bytes: a.maps.ring_bytes,
     };
     let summary = daemon::run(cfg)?;
     eprint!("{summary}");
-    Ok(ExitCode::SUCCESS)
+    match summary.learning_interrupted {
+        // A partial whitelist must not pass for a day's: `learn && run` stops.
+        Some(msg) => anyhow::bail!("{msg}"),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }

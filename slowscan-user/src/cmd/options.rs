@@ -161,19 +161,20 @@ impl EngineArgs {
         }
     }
 
-    /// The file `--ignore-sources` names, when it names one (not a list).
-    pub fn ignore_file(&self) -> Option<PathBuf> {
-        let spec = self.ignore_sources.as_deref()?;
-        let path = std::path::Path::new(spec);
-        path.is_file().then(|| path.to_path_buf())
-    }
-
     /// The ignore list of `--ignore-sources`, if given.
     pub fn ignore_list(&self) -> anyhow::Result<Option<IgnoreList>> {
         self.ignore_sources
             .as_deref()
             .map(|spec| IgnoreList::parse_spec(spec).context("--ignore-sources"))
             .transpose()
+    }
+
+    /// The file `--ignore-sources` names, when it names one (not a list of
+    /// prefixes): a running sensor rereads it at SIGHUP and `slowscan
+    /// ignore` keeps it in step.
+    pub fn ignore_file(&self) -> Option<PathBuf> {
+        let spec = self.ignore_sources.as_deref()?;
+        (!IgnoreList::spec_is_list(spec)).then(|| PathBuf::from(spec.trim()))
     }
 
     /// The engine configuration (no per-source report, no learning): loads

@@ -685,6 +685,7 @@ fn load_ground_truth(path: &Path) -> anyhow::Result<HashSet<IpAddr>> {
 /// The sweep as the paper's tables: Table 4 (alerts and distinct alerting
 /// hosts), and with a ground truth Table 6 (false-positive rate, %) and the
 /// scanners detected per cell.
+#[allow(clippy::too_many_arguments)]
 fn print_sweep(
     out: &mut impl Write,
     windows: &[WindowLen],

@@ -74,9 +74,26 @@ pub struct Args {
     /// Start afresh, ignoring the state file (overwritten at the first checkpoint).
     #[arg(long, requires = "state")]
     state_reset: bool,
-    /// Checkpoint the engine state this often (also at SIGTERM/SIGINT).
+    /// Checkpoint the engine state this often (also at SIGUSR1 and at exit).
     #[arg(long, default_value = "60", value_name = "SECONDS")]
     checkpoint_every: HumanDuration,
+    #[command(flatten)]
+    maps: MapArgs,
+}
+
+/// Kernel map sizes, shared by `run` and `learn --iface`.
+#[derive(ClapArgs, Clone, Copy)]
+pub struct MapArgs {
+    /// Size of the kernel whitelist map (entries): raise it for a larger
+    /// whitelist (learned or loaded).
+    #[arg(long, value_name = "N", default_value_t = slowscan_common::WHITELIST_MAX,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub whitelist_max: u32,
+    /// Size of the kernel's record ring buffer in bytes (a power of two):
+    /// what a burst of records may fill while the reader is away
+    /// (docs/operations.md, "Sizing the ring").
+    #[arg(long, value_name = "BYTES", default_value_t = slowscan_common::RING_BYTES)]
+    pub ring_bytes: u32,
 }
 
 /// `slowscan run`'s options alone, to parse a command line rebuilt from the
@@ -253,13 +270,20 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         report: a.source_totals,
         ..a.engine.engine_config()?
     };
-    let ignore_list = engine.ignore.clone();
+    // A bad size is refused before anything is attached.
+    slowscan::kernel::ProgramOptions {
+        whitelist_max: a.maps.whitelist_max,
+        ring_bytes: a.maps.ring_bytes,
+        ..Default::default()
+    }
+    .check()?;
     let timeout = a.engine.handshake_timeout.0;
     let checkpoint_every = a.checkpoint_every.0;
     anyhow::ensure!(
         !checkpoint_every.is_zero(),
         "--checkpoint-every must be longer than 0 s"
     );
+    let ignore = engine.ignore.clone();
     let cfg = DaemonConfig {
         iface,
         attach: if a.generic {
@@ -282,8 +306,10 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         state: a.state,
         state_reset: a.state_reset,
         checkpoint_every,
-        ignore: ignore_list,
+        ignore,
         ignore_file: a.engine.ignore_file(),
+        whitelist_max: a.maps.whitelist_max,
+        ring_bytes: a.maps.ring_bytes,
     };
     let summary = daemon::run(cfg)?;
     eprint!("{summary}");

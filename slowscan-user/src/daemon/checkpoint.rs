@@ -4,18 +4,29 @@
 //! A write goes to `PATH.tmp`, is fsynced, renamed over `PATH`, and the
 //! directory is fsynced: after a crash (even SIGKILL or power loss mid-write)
 //! `PATH` holds either the previous checkpoint or the new one, never a torn
-//! file. A `PATH.tmp` left by a crash is simply overwritten.
+//! file. A `PATH.tmp` left by a crash is simply overwritten; one left by a
+//! failed write (a full disk) is removed, to give the space back.
+//!
+//! [`Checkpointer`]: periodic checkpoints written off the loop's thread; a
+//! failure is logged once, retried every [`RETRY_EVERY`] (or sooner if
+//! checkpoints are more frequent) and exposed as the age of the last good
+//! checkpoint.
 
 use std::{
     ffi::OsString,
     fs::{self, File},
     io::Write,
     path::{Path, PathBuf},
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail};
+use tracing::{error, info};
 
 use crate::engine::EngineState;
+
+/// How soon a failed checkpoint is tried again (at most).
+pub const RETRY_EVERY: Duration = Duration::from_secs(5);
 
 /// `PATH.tmp`.
 pub fn tmp_path(path: &Path) -> PathBuf {
@@ -61,7 +72,10 @@ pub fn save_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<usize> {
         f.write_all(bytes)?;
         f.sync_all()
     };
-    write().with_context(|| format!("writing the engine state to {}", tmp.display()))?;
+    if let Err(e) = write() {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing the engine state to {}", tmp.display()));
+    }
     fs::rename(&tmp, path)
         .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     let dir = match path.parent() {
@@ -72,6 +86,116 @@ pub fn save_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<usize> {
         .and_then(|d| d.sync_all())
         .with_context(|| format!("syncing the directory {}", dir.display()))?;
     Ok(bytes.len())
+}
+
+/// Checkpoints written off the loop's thread, one at a time, retried on
+/// failure.
+pub struct Checkpointer {
+    pub path: PathBuf,
+    pub every: Duration,
+    next: Instant,
+    writing: Option<tokio::task::JoinHandle<anyhow::Result<usize>>>,
+    /// When the last checkpoint that reached the disk was taken.
+    last_good: Option<Instant>,
+    /// Since when checkpoints fail.
+    failing_since: Option<Instant>,
+    failures: u64,
+}
+
+impl Checkpointer {
+    pub fn new(path: PathBuf, every: Duration) -> Self {
+        Self {
+            path,
+            every,
+            next: Instant::now() + every,
+            writing: None,
+            last_good: None,
+            failing_since: None,
+            failures: 0,
+        }
+    }
+
+    /// Due, and the previous write has finished.
+    pub fn due(&self) -> bool {
+        self.writing.is_none() && Instant::now() >= self.next
+    }
+
+    /// Age of the last good checkpoint (None before the first).
+    pub fn age(&self) -> Option<Duration> {
+        self.last_good.map(|t| t.elapsed())
+    }
+
+    /// Failed checkpoints so far.
+    pub fn failures(&self) -> u64 {
+        self.failures
+    }
+
+    /// Collects a finished background write, if any (never waits).
+    pub async fn poll(&mut self) {
+        if self.writing.as_ref().is_some_and(|h| h.is_finished()) {
+            self.collect().await;
+        }
+    }
+
+    async fn collect(&mut self) {
+        if let Some(h) = self.writing.take() {
+            let r = h.await.unwrap_or_else(|e| Err(anyhow::anyhow!("{e}")));
+            // The state was taken when the write started.
+            let taken = self.next - self.every;
+            self.record(r.map(|_| ()), taken);
+        }
+    }
+
+    fn record(&mut self, r: anyhow::Result<()>, taken: Instant) {
+        match r {
+            Ok(()) => {
+                self.last_good = Some(taken);
+                if let Some(since) = self.failing_since.take() {
+                    info!(
+                        "engine state checkpointed to {} again after {:.0} s of failures",
+                        self.path.display(),
+                        since.elapsed().as_secs_f64()
+                    );
+                }
+            }
+            Err(e) => {
+                self.failures += 1;
+                let retry = self.every.min(RETRY_EVERY);
+                self.next = Instant::now() + retry;
+                if self.failing_since.is_none() {
+                    self.failing_since = Some(Instant::now());
+                    error!(
+                        "checkpointing the engine state fails: {e:#}; detection goes on, retried every {} s \
+                         (metric slowscan_checkpoint_age_seconds)",
+                        retry.as_secs_f64()
+                    );
+                }
+            }
+        }
+    }
+
+    /// Starts writing `state` in the background.
+    pub fn start(&mut self, state: EngineState) {
+        debug_assert!(self.writing.is_none());
+        let now = Instant::now();
+        self.next = now + self.every;
+        let path = self.path.clone();
+        self.writing = Some(tokio::task::spawn_blocking(move || save(&path, &state)));
+    }
+
+    /// A checkpoint written now (after any background write); the result
+    /// also counts toward the age and failures.
+    pub async fn write_now(&mut self, state: &EngineState) -> anyhow::Result<usize> {
+        self.collect().await;
+        let taken = Instant::now();
+        let r = save(&self.path, state);
+        self.next = Instant::now() + self.every;
+        match &r {
+            Ok(_) => self.record(Ok(()), taken),
+            Err(e) => self.record(Err(anyhow::anyhow!("{e:#}")), taken),
+        }
+        r
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,13 @@
 //! `slowscan_pending_attempts`, `slowscan_tracked_sources`,
 //! `slowscan_sketched_sources`, `slowscan_live_services`,
 //! `slowscan_kernel_pending_entries`, `slowscan_kernel_whitelist_entries`,
-//! `slowscan_engine_memory_bytes`, `slowscan_learning`.
+//! `slowscan_engine_memory_bytes`, `slowscan_learning`. The sensor's own
+//! health: `slowscan_reader_lag_seconds` (worst age of a record when the ring
+//! reader took it, over the last second) and `slowscan_reader_lag_max_seconds`
+//! (since start), `slowscan_alerts_queued`, `slowscan_alerts_dropped_total`,
+//! `slowscan_alert_write_errors_total`, `slowscan_checkpoint_age_seconds`,
+//! `slowscan_checkpoint_failures_total`, `slowscan_interface_attached`,
+//! `slowscan_interface_losses_total`.
 use std::net::SocketAddr;
 
 use anyhow::Context;
@@ -35,6 +41,30 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
         "Records the kernel could not hand to the daemon"
     );
     metrics::describe_counter!("slowscan_alerts_total", "Alerts written to the alert sink");
+    metrics::describe_gauge!(
+        "slowscan_alerts_queued",
+        "Alerts waiting in memory for a failing sink (full disk)"
+    );
+    metrics::describe_counter!(
+        "slowscan_alerts_dropped_total",
+        "Alerts dropped because the in-memory queue for a failing sink was full"
+    );
+    metrics::describe_gauge!(
+        "slowscan_reader_lag_seconds",
+        "Worst age of a record when the ring reader took it, over the last second"
+    );
+    metrics::describe_gauge!(
+        "slowscan_reader_lag_max_seconds",
+        "Worst age of a record when the ring reader took it, since start"
+    );
+    metrics::describe_gauge!(
+        "slowscan_checkpoint_age_seconds",
+        "Age of the last engine state checkpoint that reached the disk"
+    );
+    metrics::describe_gauge!(
+        "slowscan_interface_attached",
+        "1 while the program is attached to the interface, 0 while the interface is gone"
+    );
     metrics::describe_gauge!(
         "slowscan_pending_attempts",
         "Attempts waiting for their handshake (R5)"
@@ -83,7 +113,18 @@ pub fn publish(s: &Snapshot) {
     counter!("slowscan_engine_outage_failures_total").absolute(e.outage_failures);
     counter!("slowscan_engine_ignored_records_total").absolute(e.ignored_records);
     counter!("slowscan_expired_sources_total").absolute(e.expired_sources);
-    counter!("slowscan_alerts_total").absolute(s.alerts_sent);
+    counter!("slowscan_alerts_total").absolute(s.alerts.written);
+    gauge!("slowscan_alerts_queued").set(s.alerts.queued as f64);
+    counter!("slowscan_alerts_dropped_total").absolute(s.alerts.dropped);
+    counter!("slowscan_alert_write_errors_total").absolute(s.alerts.write_errors);
+    gauge!("slowscan_reader_lag_seconds").set(s.reader_lag_recent.as_secs_f64());
+    gauge!("slowscan_reader_lag_max_seconds").set(s.reader_lag_max.as_secs_f64());
+    if let Some(age) = s.checkpoint_age {
+        gauge!("slowscan_checkpoint_age_seconds").set(age.as_secs_f64());
+    }
+    counter!("slowscan_checkpoint_failures_total").absolute(s.checkpoint_failures);
+    gauge!("slowscan_interface_attached").set(if s.iface_attached { 1.0 } else { 0.0 });
+    counter!("slowscan_interface_losses_total").absolute(s.iface_losses);
     counter!("slowscan_alerts_suppressed_total").absolute(e.alerts_suppressed);
     gauge!("slowscan_sketched_sources").set(e.sketched_sources as f64);
     gauge!("slowscan_live_services").set(e.services as f64);

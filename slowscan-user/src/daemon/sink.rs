@@ -1,5 +1,7 @@
-//! Where alerts go (R8): JSON lines on stdout or appended to a file. An alert
-//! counts as sent only once it is flushed (and, for a file, on disk).
+//! Where alert lines go (R8): stdout or a file appended to. A line counts as
+//! written only once it is flushed (a file: on disk, `fdatasync`). A write
+//! that fails half-way is cut back off the file, so a retry never leaves a
+//! torn line in front of the whole one.
 use std::{
     fs::{File, OpenOptions},
     io::{self, Write},
@@ -8,12 +10,14 @@ use std::{
 
 use anyhow::Context;
 
-use crate::engine::Alert;
-
 /// The alert sink: `-` (stdout) or an append-only file.
 pub enum AlertSink {
     Stdout(io::Stdout),
     File { file: File, path: PathBuf },
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().append(true).create(true).open(path)
 }
 
 impl AlertSink {
@@ -23,10 +27,7 @@ impl AlertSink {
         if spec.as_os_str() == "-" {
             return Ok(Self::Stdout(io::stdout()));
         }
-        let file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(spec)
+        let file = open_append(spec)
             .with_context(|| format!("opening the alerts file {} for appending", spec.display()))?;
         Ok(Self::File {
             file,
@@ -34,22 +35,43 @@ impl AlertSink {
         })
     }
 
-    /// Writes one alert as a JSON line and flushes it (a file: to disk).
-    pub fn send(&mut self, alert: &Alert) -> anyhow::Result<()> {
-        let mut line = alert.to_json_line();
-        line.push('\n');
+    /// Writes one line (with its newline) and flushes it; on failure nothing
+    /// of it is left in a file.
+    pub fn write_line(&mut self, line: &str) -> io::Result<()> {
         match self {
             Self::Stdout(out) => {
                 let mut out = out.lock();
-                out.write_all(line.as_bytes())
-                    .and_then(|()| out.flush())
-                    .context("writing an alert to stdout")
+                out.write_all(line.as_bytes()).and_then(|()| out.flush())
             }
-            Self::File { file, path } => file
-                .write_all(line.as_bytes())
-                .and_then(|()| file.sync_data())
-                .with_context(|| format!("writing an alert to {}", path.display())),
+            Self::File { file, .. } => {
+                let before = file.metadata()?.len();
+                let r = file
+                    .write_all(line.as_bytes())
+                    .and_then(|()| file.sync_data());
+                if r.is_err() {
+                    // Only cut what this write appended (logrotate's
+                    // copytruncate may have emptied the file meanwhile).
+                    if file.metadata().is_ok_and(|m| m.len() > before) {
+                        let _ = file.set_len(before);
+                    }
+                }
+                r
+            }
         }
+    }
+
+    /// SIGHUP: the file opened again by its path (logrotate's `create`
+    /// renamed the old one away). On failure the old file stays in use.
+    pub fn reopen(&mut self) -> anyhow::Result<()> {
+        if let Self::File { file, path } = self {
+            *file = open_append(path).with_context(|| {
+                format!(
+                    "reopening the alerts file {} (still writing to the file opened before)",
+                    path.display()
+                )
+            })?;
+        }
+        Ok(())
     }
 
     /// Human name for logs.

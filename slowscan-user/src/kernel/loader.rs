@@ -19,13 +19,18 @@ use super::{
 const PROGRAM: &str = "slowscan";
 const BASELINE: &str = "baseline_pass";
 
-/// Load-time choices (see `slowscan_common::globals`).
+/// Load-time choices (see `slowscan_common::globals`) and map sizes.
 #[derive(Clone, Copy, Debug)]
 pub struct ProgramOptions {
     /// Emit only attempts and their first candidate follow-up (default on).
     pub prefilter: bool,
     /// Dedicated mirror/SPAN port: drop every frame after inspection.
     pub mirror: bool,
+    /// Entries of the kernel whitelist map (`--whitelist-max`).
+    pub whitelist_max: u32,
+    /// Bytes of the record ring buffer (`--ring-bytes`): a power of two, at
+    /// least a page.
+    pub ring_bytes: u32,
 }
 
 impl Default for ProgramOptions {
@@ -33,7 +38,26 @@ impl Default for ProgramOptions {
         Self {
             prefilter: true,
             mirror: false,
+            whitelist_max: slowscan_common::WHITELIST_MAX,
+            ring_bytes: slowscan_common::RING_BYTES,
         }
+    }
+}
+
+impl ProgramOptions {
+    /// Checks the sizes; the message names the option.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let page = 4096;
+        if !self.ring_bytes.is_power_of_two() || self.ring_bytes < page {
+            bail!(
+                "--ring-bytes {} must be a power of two of at least {page} (e.g. 16777216 for 16 MiB)",
+                self.ring_bytes
+            );
+        }
+        if self.whitelist_max == 0 {
+            bail!("--whitelist-max must be at least 1");
+        }
+        Ok(())
     }
 }
 
@@ -61,18 +85,22 @@ pub struct DataPlane {
     hints: HintArray,
     sweeper: Option<PendingSweeper>,
     link: Option<(String, XdpLinkId)>,
+    whitelist_max: u32,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
 }
 
 impl DataPlane {
     /// Verifies and loads the program without attaching it.
     pub fn load(opts: ProgramOptions) -> anyhow::Result<Self> {
+        opts.check()?;
         raise_memlock();
         let prefilter_off = u8::from(!opts.prefilter);
         let mirror = u8::from(opts.mirror);
         let mut ebpf = EbpfLoader::new()
             .override_global(globals::PREFILTER_OFF, &prefilter_off, true)
             .override_global(globals::MIRROR, &mirror, true)
+            .map_max_entries(maps::WHITELIST, opts.whitelist_max)
+            .map_max_entries(maps::RECORDS, opts.ring_bytes)
             .load(super::object()?)
             .context(
                 "loading the slowscan XDP object (is this root, with BPF enabled in the kernel?)",
@@ -110,6 +138,7 @@ impl DataPlane {
             hints,
             sweeper: Some(sweeper),
             link: None,
+            whitelist_max: opts.whitelist_max,
             logger,
         })
     }
@@ -148,6 +177,18 @@ impl DataPlane {
             program(&mut self.ebpf)?.detach(id)?;
         }
         Ok(())
+    }
+
+    /// Drops the attachment of an interface that vanished (the kernel
+    /// already removed the program from it), so [`Self::attach`] can attach
+    /// to its successor.
+    pub fn forget_link(&mut self) {
+        if let Some((_, id)) = self.link.take()
+            && let Ok(p) = program(&mut self.ebpf)
+        {
+            // A link on a deleted device is defunct: closing it is all there is.
+            let _ = p.detach(id);
+        }
     }
 
     /// Pins the whitelist, ignore, counter and pending maps under bpffs for
@@ -211,7 +252,10 @@ impl DataPlane {
     }
 
     pub fn whitelist(&mut self) -> anyhow::Result<WhitelistMap<&mut MapData>> {
-        Ok(WhitelistMap::new(HashMap::try_from(&mut self.whitelist)?))
+        Ok(WhitelistMap::new(
+            HashMap::try_from(&mut self.whitelist)?,
+            self.whitelist_max,
+        ))
     }
 
     /// The kernel ignore list (R4.6).

@@ -2,8 +2,10 @@
 //! `slowscan ignore …`) can change a running sensor's whitelist or ignore
 //! list at once.
 //!
-//! Layout: `/sys/fs/bpf/slowscan/<iface>/v<FORMAT_VERSION>/<MAP>`. The format
-//! version in the path means a pin left by an older build is never reused.
+//! Layout: `/sys/fs/bpf/slowscan/net<netns inode>/<iface>/v<FORMAT_VERSION>/<MAP>`.
+//! The network namespace in the path keeps sensors on same-named interfaces
+//! in different namespaces apart (`crate::netns`); the format version means a
+//! pin left by an older build is never reused.
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -15,13 +17,18 @@ use super::{Counters, IgnoreMap, WhitelistMap};
 pub const BPFFS: &str = "/sys/fs/bpf";
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 
-/// Where a sensor on `iface` pins its maps.
-pub fn pin_dir(iface: &str) -> PathBuf {
-    iface_dir(iface).join(format!("v{FORMAT_VERSION}"))
+/// Where a sensor on `iface` in this network namespace pins its maps.
+pub fn pin_dir(iface: &str) -> anyhow::Result<PathBuf> {
+    Ok(iface_dir(iface)?.join(format!("v{FORMAT_VERSION}")))
 }
 
-fn iface_dir(iface: &str) -> PathBuf {
-    Path::new(BPFFS).join("slowscan").join(iface)
+/// This network namespace's pins, one directory per interface.
+fn netns_dir() -> anyhow::Result<PathBuf> {
+    Ok(Path::new(BPFFS).join("slowscan").join(crate::netns::key()?))
+}
+
+fn iface_dir(iface: &str) -> anyhow::Result<PathBuf> {
+    Ok(netns_dir()?.join(iface))
 }
 
 /// Mounts bpffs at /sys/fs/bpf if nothing of that type is there yet.
@@ -48,7 +55,7 @@ pub fn ensure_bpffs() -> anyhow::Result<()> {
 /// Pins `maps` for `iface`, replacing pins a crashed sensor left behind.
 pub(super) fn pin_maps(iface: &str, maps: &[(&str, &Map)]) -> anyhow::Result<PathBuf> {
     ensure_bpffs()?;
-    let dir = pin_dir(iface);
+    let dir = pin_dir(iface)?;
     remove_pins(iface)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     for (name, map) in maps {
@@ -59,14 +66,20 @@ pub(super) fn pin_maps(iface: &str, maps: &[(&str, &Map)]) -> anyhow::Result<Pat
     Ok(dir)
 }
 
-/// Removes every pin (of any format version) for `iface`.
+/// Removes every pin (of any format version) for `iface` in this network
+/// namespace.
 pub fn remove_pins(iface: &str) -> anyhow::Result<()> {
-    let dir = iface_dir(iface);
+    let dir = iface_dir(iface)?;
     match std::fs::remove_dir_all(&dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("removing stale pins in {}", dir.display())),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("removing stale pins in {}", dir.display()));
+        }
     }
+    // The namespace's directory goes with its last sensor.
+    let _ = std::fs::remove_dir(netns_dir()?);
+    Ok(())
 }
 
 /// A running sensor's maps, opened from their pins by another process.
@@ -81,9 +94,9 @@ pub struct PinnedMaps {
 
 impl PinnedMaps {
     pub fn open(iface: &str) -> anyhow::Result<Self> {
-        let dir = pin_dir(iface);
+        let dir = pin_dir(iface)?;
         if !dir.exists() {
-            bail!("{}", missing_message(iface));
+            bail!("{}", missing_message(iface)?);
         }
         let open = |name: &str| {
             let p = dir.join(name);
@@ -110,8 +123,13 @@ impl PinnedMaps {
     }
 
     pub fn whitelist(&mut self) -> anyhow::Result<WhitelistMap<&mut MapData>> {
+        let capacity = match &self.whitelist {
+            Map::HashMap(d) => d.info().map(|i| i.max_entries()).unwrap_or(0),
+            _ => 0,
+        };
         Ok(WhitelistMap::new(
             HashMap::try_from(&mut self.whitelist).map_err(map_err)?,
+            capacity,
         ))
     }
 
@@ -127,9 +145,9 @@ fn map_err(e: aya::maps::MapError) -> anyhow::Error {
 }
 
 /// Explains why no pins exist for `iface`: no sensor, or one from another build.
-fn missing_message(iface: &str) -> String {
-    let root = Path::new(BPFFS).join("slowscan");
-    let others: Vec<String> = std::fs::read_dir(iface_dir(iface))
+fn missing_message(iface: &str) -> anyhow::Result<String> {
+    let root = netns_dir()?;
+    let others: Vec<String> = std::fs::read_dir(iface_dir(iface)?)
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -137,12 +155,12 @@ fn missing_message(iface: &str) -> String {
         })
         .unwrap_or_default();
     if !others.is_empty() {
-        return format!(
+        return Ok(format!(
             "the sensor on {iface} uses pinned-map format {} but this slowscan build uses v{FORMAT_VERSION}; \
              restart the sensor with this build (pins in {})",
             others.join(", "),
-            iface_dir(iface).display()
-        );
+            iface_dir(iface)?.display()
+        ));
     }
     let running: Vec<String> = std::fs::read_dir(&root)
         .map(|d| {
@@ -151,15 +169,15 @@ fn missing_message(iface: &str) -> String {
                 .collect()
         })
         .unwrap_or_default();
-    if running.is_empty() {
+    Ok(if running.is_empty() {
         format!(
-            "no slowscan sensor is running on {iface} (nothing pinned under {})",
+            "no slowscan sensor is running on {iface} in this network namespace (nothing pinned under {})",
             root.display()
         )
     } else {
         format!(
-            "no slowscan sensor is running on {iface}; sensors are running on: {}",
+            "no slowscan sensor is running on {iface} in this network namespace; sensors here run on: {}",
             running.join(", ")
         )
-    }
+    })
 }

@@ -30,6 +30,23 @@ impl RecordReader {
         n
     }
 
+    /// Appends at most `max` records available now, without waiting;
+    /// returns how many.
+    pub fn drain_max(&mut self, out: &mut Vec<PacketRecord>, max: usize) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some(item) = self.ring.next() else { break };
+            match decode(&item) {
+                Some(rec) => {
+                    out.push(rec);
+                    n += 1;
+                }
+                None => self.bad_items += 1,
+            }
+        }
+        n
+    }
+
     /// An async reader woken by the ring buffer's epoll notifications; needs a
     /// tokio runtime.
     pub fn into_async(self) -> std::io::Result<AsyncRecordReader> {

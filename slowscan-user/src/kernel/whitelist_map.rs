@@ -8,11 +8,17 @@ use slowscan_common::WhitelistKey;
 /// or borrowed from a loaded `DataPlane`.
 pub struct WhitelistMap<T> {
     map: HashMap<T, WhitelistKey, u8>,
+    /// The map's size (its max entries), for the map-full message.
+    capacity: u32,
 }
 
 impl<T: Borrow<MapData>> WhitelistMap<T> {
-    pub fn new(map: HashMap<T, WhitelistKey, u8>) -> Self {
-        Self { map }
+    pub fn new(map: HashMap<T, WhitelistKey, u8>, capacity: u32) -> Self {
+        Self { map, capacity }
+    }
+
+    pub fn capacity(&self) -> u32 {
+        self.capacity
     }
 
     pub fn contains(&self, key: &WhitelistKey) -> bool {
@@ -34,8 +40,9 @@ impl<T: BorrowMut<MapData>> WhitelistMap<T> {
         self.map.insert(key, 1, 0).map_err(|e| match e {
             MapError::SyscallError(ref s) if s.io_error.raw_os_error() == Some(libc::E2BIG) => {
                 anyhow::anyhow!(
-                    "the kernel whitelist map is full ({} entries): remove entries or raise the limit",
-                    slowscan_common::WHITELIST_MAX
+                    "the kernel whitelist map is full ({} entries): start the sensor with a larger \
+                     --whitelist-max (the map's size), or remove entries",
+                    self.capacity
                 )
             }
             e => anyhow::Error::new(e).context("adding a whitelist entry to the kernel map"),

@@ -1,0 +1,285 @@
+//! The sensor under a SYN flood at the sender's ceiling (root; prints a
+//! Markdown report for BENCHMARKS.md). Spoofed IPv6 SYNs from random sources
+//! in 2001:db8::/32, one AF_PACKET sender thread per core, unthrottled, for
+//! 60 s, into a 2-queue veth pair whose other end `slowscan run --mirror`
+//! (release build, default 60 s handshake timeout, detector 1h:9) watches.
+//! Inside the flood: a slow scanner (15 failed pairs) and a benign client
+//! (30 completed handshakes to distinct ports).
+//!
+//! Reported beside their targets: frames/s, records lost (0), attempts the
+//! kernel table forgot, the scanner found, the benign client quiet, the
+//! daemon's CPU and peak RSS (≤ 1 GiB), and the ring reader's worst lag with
+//! the ring size it implies at the measured record rate.
+
+use std::{
+    fs,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use slowscan_common::tcp;
+use slowscan_tests::{
+    Netns,
+    flood::{Flood, handshake4, raw_socket, send, tcp4},
+    lab::Sensor,
+    sh, unique,
+};
+
+const FLOOD: Duration = Duration::from_secs(60);
+/// When the scanner and the benign client send, after the flood started.
+const INSIDE: Duration = Duration::from_secs(10);
+const TIMEOUT_S: u64 = 60;
+const SCANNER: [u8; 4] = [198, 51, 100, 66];
+const BENIGN: [u8; 4] = [198, 51, 100, 20];
+const TARGET: [u8; 4] = [198, 51, 100, 2];
+/// Bytes a record takes in the ring: 56 + the ring's 8-byte header.
+const RING_RECORD: f64 = 64.0;
+
+fn main() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("flood bench: needs root (namespaces, XDP, AF_PACKET); skipped");
+        return;
+    }
+    let bin = release_binary();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (tx, rx) = (Netns::new("ssft"), Netns::new("ssfr"));
+    let (tx_if, rx_if) = (unique("ssft"), unique("ssfr"));
+    let q = cpus.to_string();
+    sh(&[
+        "ip",
+        "link",
+        "add",
+        "name",
+        &tx_if,
+        "netns",
+        &tx.name,
+        "numtxqueues",
+        &q,
+        "numrxqueues",
+        &q,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &rx_if,
+        "netns",
+        &rx.name,
+        "numtxqueues",
+        &q,
+        "numrxqueues",
+        &q,
+    ]);
+    tx.exec(&["ip", "link", "set", &tx_if, "up"]);
+    rx.exec(&["ip", "link", "set", &rx_if, "up"]);
+    let dir = std::env::temp_dir().join(unique("slowscan-flood-"));
+    fs::create_dir_all(&dir).unwrap();
+    let alerts = dir.join("alerts.jsonl");
+    let timeout = TIMEOUT_S.to_string();
+    let sensor = Sensor::start_in(
+        &rx,
+        &bin,
+        &[
+            "run",
+            "--iface",
+            &rx_if,
+            "--mirror",
+            "--detector",
+            "1h:9",
+            "--handshake-timeout",
+            &timeout,
+            "--metrics",
+            "off",
+            "--alerts",
+            alerts.to_str().unwrap(),
+        ],
+        alerts.clone(),
+        dir.join("sensor.log"),
+        "detecting on",
+    )
+    .expect("starting slowscan run");
+    let pid = sensor.pid();
+    eprintln!(
+        "flood bench: {cpus} sender thread(s) for {} s; daemon {}",
+        FLOOD.as_secs(),
+        bin.display()
+    );
+
+    let dst6 = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0x51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+    ];
+    let (rx0, cpu0, t0) = (rx_packets(&rx, &rx_if), cpu_ticks(pid), Instant::now());
+    let flood = Flood::start(&tx, &tx_if, dst6, cpus, None);
+    std::thread::sleep(INSIDE);
+    let ifname = tx_if.clone();
+    let fd = tx.run(move || raw_socket(&ifname));
+    for i in 0..30u16 {
+        for f in handshake4(
+            BENIGN,
+            TARGET,
+            50_000 + i,
+            2_000 + i,
+            0x7000_0000 + u32::from(i),
+        ) {
+            send(&fd, &f);
+        }
+    }
+    for p in 1..=15u16 {
+        send(
+            &fd,
+            &tcp4(SCANNER, TARGET, 41_000, p, 0x1000 + u32::from(p), tcp::SYN),
+        );
+    }
+    let probed = Instant::now();
+    std::thread::sleep(FLOOD.saturating_sub(t0.elapsed()));
+    let sent = flood.sent();
+    drop(flood);
+    let secs = t0.elapsed().as_secs_f64();
+    let (rx1, cpu1) = (rx_packets(&rx, &rx_if), cpu_ticks(pid));
+    // The scanner's attempts fail at their deadline; then a sweep.
+    std::thread::sleep((Duration::from_secs(TIMEOUT_S + 6)).saturating_sub(probed.elapsed()));
+    let hwm_kib = peak_rss_kib(pid);
+    sensor.signal(libc::SIGTERM);
+    let r = sensor
+        .wait(Duration::from_secs(60))
+        .expect("the sensor stops");
+    assert!(r.status.success(), "{}", r.log);
+
+    // SAFETY: sysconf cannot fail for _SC_CLK_TCK.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let cpu_pct = (cpu1 - cpu0) as f64 / hz / secs * 100.0;
+    let rx_fps = (rx1 - rx0) as f64 / secs;
+    let counter = |name: &str| r.kernel_counter(name).unwrap_or(0);
+    let field = |line: &str, name: &str| -> f64 {
+        r.log
+            .lines()
+            .find(|l| l.trim_start().starts_with(line))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+            })
+            .unwrap_or(f64::NAN)
+    };
+    let lag_ms = field("sensor:", "reader_lag_max_ms");
+    let attempts = counter("attempts_emitted");
+    let record_rate = attempts as f64 / secs;
+    let ring_needed = record_rate * RING_RECORD * lag_ms / 1e3;
+    let sources: Vec<String> = r
+        .alerts
+        .iter()
+        .map(|a| a["source"]["ip"].as_str().unwrap_or("").to_string())
+        .collect();
+    let scanner_found = sources.iter().any(|s| s == "198.51.100.66");
+    let benign_quiet = !sources.iter().any(|s| s == "198.51.100.20");
+    let lost = counter("records_lost");
+    let met = |ok: bool| if ok { "met" } else { "missed" };
+
+    println!("## SYN flood (`tests/benches/flood.rs`)\n");
+    println!(
+        "{cpus} AF_PACKET sender thread(s), unthrottled, {:.0} s; spoofed IPv6 SYNs from random sources in \
+         2001:db8::/32; `slowscan run --mirror --detector 1h:9` (default 60 s handshake timeout). Inside: a \
+         slow scanner (15 failed pairs) and a benign client (30 completed handshakes).\n",
+        secs
+    );
+    println!("| measure | figure | target |");
+    println!("|---|---|---|");
+    println!(
+        "| frames/s received (sender's ceiling with the sensor attached) | {} | |",
+        thousands(rx_fps)
+    );
+    println!("| frames sent | {} | |", thousands(sent as f64));
+    println!(
+        "| records lost (ring full) | {lost} | 0: {} |",
+        met(lost == 0)
+    );
+    println!(
+        "| attempts the kernel table forgot (LRU) | {} | counted |",
+        thousands(counter("pending_forgotten") as f64)
+    );
+    println!(
+        "| attempts decided Failed early at the engine's cap | {} | counted |",
+        thousands(field("engine:", "evicted_pending"))
+    );
+    println!(
+        "| scanner found | {scanner_found} | yes: {} |",
+        met(scanner_found)
+    );
+    println!(
+        "| benign client quiet | {benign_quiet} | yes: {} |",
+        met(benign_quiet)
+    );
+    println!("| alerts | {} ({}) | |", sources.len(), sources.join(", "));
+    println!("| daemon CPU (% of one core, all threads) | {cpu_pct:.1} | |");
+    println!(
+        "| daemon peak RSS (VmHWM) | {:.1} MiB | ≤ 1024 MiB: {} |",
+        hwm_kib as f64 / 1024.0,
+        met(hwm_kib <= 1 << 20)
+    );
+    println!("| ring reader's worst lag | {lag_ms:.1} ms | |");
+    println!("| records/s into the ring | {} | |", thousands(record_rate));
+    println!(
+        "| ring bytes the worst lag needs at that rate | {:.0} KiB (the ring: 16 MiB, {:.0}×) | |",
+        ring_needed / 1024.0,
+        16.0 * 1024.0 * 1024.0 / ring_needed
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+fn release_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    for d in exe.ancestors().skip(1).take(2) {
+        let p = d.join("slowscan");
+        if p.is_file() {
+            return p;
+        }
+    }
+    eprintln!(
+        "flood bench: no release `slowscan` beside {}: run `cargo build --release -p slowscan-user` first",
+        exe.display()
+    );
+    std::process::exit(1);
+}
+
+fn rx_packets(ns: &Netns, iface: &str) -> u64 {
+    let out = ns.exec(&["ip", "-s", "-j", "link", "show", "dev", iface]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
+    v[0]["stats64"]["rx"]["packets"]
+        .as_u64()
+        .expect("rx packets")
+}
+
+/// utime + stime of a process (all threads), clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmHWM:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+fn thousands(x: f64) -> String {
+    let s = format!("{x:.0}");
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

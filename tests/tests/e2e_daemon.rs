@@ -1,0 +1,551 @@
+//! The sensor as a daemon, end to end (root; a failure under `CI=true`): a
+//! veth pair, `slowscan run --mirror` on one end (in that namespace's
+//! network namespace only, so its pins and runtime file are visible here),
+//! frames injected at the other end.
+//! * signals: SIGHUP reopens the alerts file (logrotate's `create` and
+//!   `copytruncate`) and rereads the whitelist and ignore files; SIGUSR1
+//!   checkpoints and logs a summary; every terminating signal stops cleanly
+//!   (summary, checkpoint, pins and runtime file removed, program detached);
+//! * a full disk (a tiny tmpfs): alerts wait in memory and are written when
+//!   space returns; checkpoints fail, are retried and resume;
+//! * two sensors on same-named interfaces in two network namespaces stay
+//!   apart, and a killed sensor is reported as such;
+//! * a vanished interface is reported, and the sensor reattaches when it returns.
+
+use std::{
+    fs,
+    os::fd::OwnedFd,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use slowscan_common::tcp;
+use slowscan_tests::{
+    LAB_A, LAB_B, Netns, VethLab,
+    flood::{raw_socket, send, tcp4},
+    lab::{self, Sensor, netns_key},
+    privileged, sh, slowscan_bin, tools_present, unique,
+};
+
+const SCANNER: [u8; 4] = [198, 51, 100, 66];
+const TARGET: [u8; 4] = [198, 51, 100, 2];
+const WAIT: Duration = Duration::from_secs(15);
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(unique(name));
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Failed attempts (SYNs never followed up) from the scanner to `ports`.
+fn probe(fd: &OwnedFd, ports: std::ops::RangeInclusive<u16>) {
+    for p in ports {
+        send(
+            fd,
+            &tcp4(SCANNER, TARGET, 41_000, p, 0x1000 + u32::from(p), tcp::SYN),
+        );
+    }
+}
+
+fn lines(path: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .collect()
+}
+
+fn wait_lines(path: &Path, n: usize) -> Vec<serde_json::Value> {
+    let end = std::time::Instant::now() + WAIT;
+    loop {
+        let v = lines(path);
+        if v.len() >= n {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "{} has {} alert lines, not {n}",
+            path.display(),
+            v.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `slowscan args…` in `ns`'s network namespace.
+fn cli(ns: &Netns, args: &[&str]) -> std::process::Output {
+    Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", ns.name))
+        .arg(slowscan_bin())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn pins_of(ns: &Netns, iface: &str) -> PathBuf {
+    Path::new("/sys/fs/bpf/slowscan")
+        .join(netns_key(ns))
+        .join(iface)
+}
+
+fn runtime_of(ns: &Netns, iface: &str) -> PathBuf {
+    Path::new("/run/slowscan")
+        .join(netns_key(ns))
+        .join(format!("{iface}.json"))
+}
+
+fn start(lab: &VethLab, dir: &Path, extra: &[&str]) -> Sensor {
+    let alerts = dir.join("alerts.jsonl");
+    let mut args = vec![
+        "run",
+        "--iface",
+        &lab.if_b,
+        "--mirror",
+        "--detector",
+        "1h:3",
+        "--handshake-timeout",
+        "1",
+        "--alerts",
+        alerts.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let log = dir.join(unique("sensor-") + ".log");
+    Sensor::start_in(
+        &lab.b,
+        &slowscan_bin(),
+        &args,
+        alerts.clone(),
+        log,
+        "detecting on",
+    )
+    .expect("starting slowscan run")
+}
+
+fn injector(lab: &VethLab) -> OwnedFd {
+    let ifname = lab.if_a.clone();
+    lab.a.run(move || raw_socket(&ifname))
+}
+
+#[test]
+fn signals_reload_report_and_stop_cleanly() {
+    let name = "signals_reload_report_and_stop_cleanly";
+    if !privileged(name) || !tools_present(name, &["nsenter"]) {
+        return;
+    }
+    let lab = VethLab::new();
+    let dir = scratch("sssig");
+    let wl = dir.join("whitelist.json");
+    fs::write(&wl, r#"{"version":1,"entries":[]}"#).unwrap();
+    let ignore = dir.join("ignore.txt");
+    fs::write(&ignore, "203.0.113.0/24\n").unwrap();
+    let state = dir.join("state");
+    let s = start(
+        &lab,
+        &dir,
+        &[
+            "--metrics",
+            "off",
+            "--whitelist",
+            wl.to_str().unwrap(),
+            "--ignore-sources",
+            ignore.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    );
+    let alerts = dir.join("alerts.jsonl");
+    let fd = injector(&lab);
+
+    // The first alert (4 failed pairs > 3).
+    probe(&fd, 1..=4);
+    wait_lines(&alerts, 1);
+
+    // logrotate `create`: the file renamed away, SIGHUP; the next alert (the
+    // count doubled to 8) goes to a new file of the same name.
+    let rotated = dir.join("alerts.jsonl.1");
+    fs::rename(&alerts, &rotated).unwrap();
+    s.signal(libc::SIGHUP);
+    s.wait_log("reopened", WAIT).unwrap();
+    probe(&fd, 5..=8);
+    assert_eq!(wait_lines(&alerts, 1).len(), 1);
+    assert_eq!(
+        lines(&rotated).len(),
+        1,
+        "the rotated file keeps the first alert"
+    );
+
+    // logrotate `copytruncate`: copied, emptied in place, no signal; the next
+    // alert (16) starts the emptied file, without a hole before it.
+    fs::copy(&alerts, dir.join("alerts.jsonl.2")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&alerts)
+        .unwrap();
+    probe(&fd, 9..=16);
+    let after = wait_lines(&alerts, 1);
+    assert_eq!(after[0]["slowscan"]["failed_pairs"], 16, "{after:?}");
+    assert!(!fs::read(&alerts).unwrap().contains(&0), "a hole of NULs");
+
+    // SIGHUP rereads the whitelist file into the kernel map …
+    fs::write(
+        &wl,
+        format!(r#"{{"version":1,"entries":[{{"ip":"{LAB_B}","port":80}}]}}"#),
+    )
+    .unwrap();
+    s.signal(libc::SIGHUP);
+    s.wait_log("1 entries in the kernel map (1 added, 0 removed)", WAIT)
+        .unwrap();
+    let listed = ok(&cli(&lab.b, &["whitelist", "list", "--iface", &lab.if_b]));
+    assert_eq!(listed.trim(), format!("{LAB_B}:80"));
+    // … and the ignore file into the kernel ignore maps.
+    fs::write(&ignore, format!("203.0.113.0/24\n{LAB_A}/32\n")).unwrap();
+    s.signal(libc::SIGHUP);
+    s.wait_log("2 prefixes in the kernel maps (1 added, 0 removed)", WAIT)
+        .unwrap();
+    let listed = ok(&cli(&lab.b, &["ignore", "list", "--iface", &lab.if_b]));
+    assert_eq!(listed, format!("{LAB_A}/32\n203.0.113.0/24\n"));
+
+    // SIGUSR1: a checkpoint and a summary now.
+    s.signal(libc::SIGUSR1);
+    let log = s.wait_log("summary (SIGUSR1)", WAIT).unwrap();
+    assert!(
+        log.contains("SIGUSR1: engine state checkpointed to"),
+        "{log}"
+    );
+
+    // SIGQUIT, like every terminating signal, is a clean stop.
+    let (pins, runtime) = (pins_of(&lab.b, &lab.if_b), runtime_of(&lab.b, &lab.if_b));
+    assert!(pins.exists() && runtime.exists());
+    s.signal(libc::SIGQUIT);
+    let r = s.wait(WAIT).unwrap();
+    assert!(r.status.success(), "{}", r.log);
+    assert!(r.summary().contains("(SIGQUIT)"), "{}", r.log);
+    assert!(r.log.contains("engine state saved to"), "{}", r.log);
+    assert!(!pins.exists(), "pins left in {}", pins.display());
+    assert!(
+        !runtime.exists(),
+        "runtime file left: {}",
+        runtime.display()
+    );
+    let link = String::from_utf8(lab.b.exec(&["ip", "link", "show", &lab.if_b]).stdout).unwrap();
+    assert!(!link.contains("xdp"), "still attached: {link}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_terminating_signal_stops_cleanly() {
+    let name = "every_terminating_signal_stops_cleanly";
+    if !privileged(name) || !tools_present(name, &["nsenter"]) {
+        return;
+    }
+    let lab = VethLab::new();
+    let dir = scratch("ssstop");
+    let sigs = [
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGUSR2, "SIGUSR2"),
+        (libc::SIGALRM, "SIGALRM"),
+        (libc::SIGXCPU, "SIGXCPU"),
+        (libc::SIGPWR, "SIGPWR"),
+        (libc::SIGRTMIN() + 3, "a real-time signal"),
+    ];
+    for (sig, label) in sigs {
+        let s = start(&lab, &dir, &["--metrics", "off"]);
+        s.signal(sig);
+        let r = s.wait(WAIT).unwrap();
+        assert!(r.status.success(), "{label}: {}", r.log);
+        assert!(
+            r.summary().contains(&format!("({label})")),
+            "{label}: {}",
+            r.log
+        );
+        assert!(!pins_of(&lab.b, &lab.if_b).exists(), "{label}: pins left");
+        assert!(
+            !runtime_of(&lab.b, &lab.if_b).exists(),
+            "{label}: runtime file left"
+        );
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A tmpfs mounted for one test, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn new(at: PathBuf, size: &str) -> Self {
+        fs::create_dir_all(&at).unwrap();
+        sh(&[
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size}"),
+            "tmpfs",
+            at.to_str().unwrap(),
+        ]);
+        Self(at)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).output();
+    }
+}
+
+/// Writes `path` until the filesystem is full.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut f = fs::File::create(path).unwrap();
+    let chunk = vec![0x55u8; 4096];
+    while f.write_all(&chunk).is_ok() {}
+    let _ = f.sync_all();
+}
+
+fn metric(ns: &Netns, name: &str) -> Option<f64> {
+    let out = ns.command("python3")
+        .args([
+            "-c",
+            "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9464/metrics',timeout=5).read().decode())",
+        ])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn a_full_disk_does_not_stop_detection() {
+    let name = "a_full_disk_does_not_stop_detection";
+    if !privileged(name) || !tools_present(name, &["nsenter", "python3"]) {
+        return;
+    }
+    let lab = VethLab::new();
+    let dir = scratch("ssdisk");
+    let disk = Tmpfs::new(dir.join("disk"), "256k");
+    let state = disk.0.join("state");
+    let alerts_path = disk.0.join("alerts.jsonl");
+    let log = dir.join("sensor.log");
+    let s = Sensor::start_in(
+        &lab.b,
+        &slowscan_bin(),
+        &[
+            "run",
+            "--iface",
+            &lab.if_b,
+            "--mirror",
+            "--detector",
+            "1h:3",
+            "--handshake-timeout",
+            "1",
+            "--metrics",
+            "127.0.0.1:9464",
+            "--alerts",
+            alerts_path.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+            "--checkpoint-every",
+            "1",
+        ],
+        alerts_path.clone(),
+        log,
+        "detecting on",
+    )
+    .expect("starting slowscan run");
+    let filler = disk.0.join("filler");
+    fill(&filler);
+    let fd = injector(&lab);
+
+    probe(&fd, 1..=4);
+    s.wait_log("writing alerts to", WAIT).unwrap();
+    s.wait_log("checkpointing the engine state fails", WAIT)
+        .unwrap();
+    // Detection goes on: the doubling alert is decided and queued too.
+    probe(&fd, 5..=8);
+    let end = std::time::Instant::now() + WAIT;
+    while metric(&lab.b, "slowscan_alerts_queued") != Some(2.0) {
+        assert!(
+            std::time::Instant::now() < end,
+            "two alerts never queued:\n{}",
+            s.log_so_far()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(metric(&lab.b, "slowscan_alert_write_errors_total").unwrap_or(0.0) >= 1.0);
+    assert!(
+        lines(&alerts_path).is_empty(),
+        "nothing fit on the full disk"
+    );
+
+    // Space returns: the queue is written, in order, and checkpoints resume.
+    fs::remove_file(&filler).unwrap();
+    s.wait_log("writing alerts to", WAIT).unwrap();
+    s.wait_log("again after", WAIT).unwrap();
+    let got = wait_lines(&alerts_path, 2);
+    assert_eq!(
+        (
+            got[0]["slowscan"]["failed_pairs"].as_u64(),
+            got[1]["slowscan"]["failed_pairs"].as_u64()
+        ),
+        (Some(4), Some(8))
+    );
+    s.wait_log("checkpointed to", WAIT).unwrap();
+    s.wait_log("again after", WAIT).unwrap();
+    s.signal(libc::SIGTERM);
+    let r = s.wait(WAIT).unwrap();
+    assert!(r.status.success(), "{}", r.log);
+    assert!(r.log.contains("engine state saved to"), "{}", r.log);
+    assert!(r.summary().contains("alerts_dropped=0"), "{}", r.log);
+    drop(disk);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sensors_in_two_network_namespaces_stay_apart() {
+    let name = "sensors_in_two_network_namespaces_stay_apart";
+    if !privileged(name) || !tools_present(name, &["nsenter"]) {
+        return;
+    }
+    let iface = unique("ssdup");
+    let peer = unique("ssdp");
+    let dir = scratch("ssns");
+    let (n1, n2) = (Netns::new("ssn1"), Netns::new("ssn2"));
+    let mut sensors = Vec::new();
+    for (i, ns) in [&n1, &n2].into_iter().enumerate() {
+        ns.exec(&[
+            "ip", "link", "add", &iface, "type", "veth", "peer", "name", &peer,
+        ]);
+        ns.exec(&["ip", "link", "set", &iface, "up"]);
+        ns.exec(&["ip", "link", "set", &peer, "up"]);
+        let wl = dir.join(format!("wl{i}.json"));
+        fs::write(&wl, r#"{"version":1,"entries":[]}"#).unwrap();
+        let s = Sensor::start_in(
+            ns,
+            &slowscan_bin(),
+            &[
+                "run",
+                "--iface",
+                &iface,
+                "--mirror",
+                "--metrics",
+                "off",
+                "--whitelist",
+                wl.to_str().unwrap(),
+            ],
+            dir.join(format!("alerts{i}")),
+            dir.join(format!("sensor{i}.log")),
+            "detecting on",
+        )
+        .expect("starting slowscan run");
+        sensors.push((s, wl));
+    }
+    assert_ne!(netns_key(&n1), netns_key(&n2));
+    assert!(runtime_of(&n1, &iface).exists() && runtime_of(&n2, &iface).exists());
+
+    ok(&cli(
+        &n1,
+        &["whitelist", "add", "198.51.100.7:80", "--iface", &iface],
+    ));
+    ok(&cli(
+        &n2,
+        &["ignore", "add", "203.0.113.0/24", "--iface", &iface],
+    ));
+    assert_eq!(
+        ok(&cli(&n1, &["whitelist", "list", "--iface", &iface])).trim(),
+        "198.51.100.7:80"
+    );
+    assert_eq!(
+        ok(&cli(&n2, &["whitelist", "list", "--iface", &iface])).trim(),
+        ""
+    );
+    assert_eq!(
+        ok(&cli(&n1, &["ignore", "list", "--iface", &iface])).trim(),
+        ""
+    );
+    assert!(
+        fs::read_to_string(&sensors[0].1)
+            .unwrap()
+            .contains("198.51.100.7")
+    );
+    assert!(
+        !fs::read_to_string(&sensors[1].1)
+            .unwrap()
+            .contains("198.51.100.7")
+    );
+
+    // A sensor killed without a clean stop: its pins are stale, and the
+    // command says so instead of reporting success.
+    let (s1, _) = sensors.remove(0);
+    let killed = s1.kill().unwrap();
+    assert!(!killed.status.success());
+    let out = cli(
+        &n1,
+        &["whitelist", "add", "198.51.100.8:80", "--iface", &iface],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "added to a dead sensor: {err}");
+    assert!(err.contains("has exited without a clean stop"), "{err}");
+    // The other sensor is untouched.
+    ok(&cli(
+        &n2,
+        &["whitelist", "add", "198.51.100.9:80", "--iface", &iface],
+    ));
+
+    let _ = fs::remove_dir_all(pins_of(&n1, &iface).parent().unwrap());
+    let _ = fs::remove_dir_all(runtime_of(&n1, &iface).parent().unwrap());
+    let (s2, _) = sensors.remove(0);
+    s2.signal(libc::SIGTERM);
+    assert!(s2.wait(WAIT).unwrap().status.success());
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_vanished_interface_is_reported_and_reattached() {
+    let name = "a_vanished_interface_is_reported_and_reattached";
+    if !privileged(name) || !tools_present(name, &["nsenter"]) {
+        return;
+    }
+    let lab = VethLab::new();
+    let dir = scratch("ssgone");
+    let s = start(&lab, &dir, &["--metrics", "off"]);
+    lab.b.exec(&["ip", "link", "del", &lab.if_b]);
+    s.wait_log("vanished", WAIT).unwrap();
+    // The same names again, in the same namespaces.
+    sh(&[
+        "ip",
+        "link",
+        "add",
+        &lab.if_a,
+        "netns",
+        &lab.a.name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &lab.if_b,
+        "netns",
+        &lab.b.name,
+    ]);
+    lab.a.exec(&["ip", "link", "set", &lab.if_a, "up"]);
+    lab.b.exec(&["ip", "link", "set", &lab.if_b, "up"]);
+    s.wait_log("is back", WAIT).unwrap();
+    let fd = injector(&lab);
+    probe(&fd, 1..=4);
+    let got = wait_lines(&dir.join("alerts.jsonl"), 1);
+    assert_eq!(got[0]["source"]["ip"], "198.51.100.66");
+    s.signal(libc::SIGTERM);
+    let r = s.wait(WAIT).unwrap();
+    assert!(r.status.success(), "{}", r.log);
+    assert!(r.summary().contains("interface_losses=1"), "{}", r.log);
+    lab::sleep(Duration::from_millis(10)).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
