@@ -329,6 +329,21 @@ pub struct SourceStatus {
     pub failed_pairs: Vec<(IpAddr, u16, i64)>,
 }
 
+/// A source in one detector's window, for `slowscan status`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DetectorSource {
+    pub ip: IpAddr,
+    /// Distinct failed pairs in the window (estimated when `estimated`).
+    pub failed_pairs: u32,
+    pub estimated: bool,
+    /// Of the pairs known (a sample when estimated).
+    pub shape: Shape,
+    /// SYN times of the first and latest failure in the window (wall-clock
+    /// Unix ns), of the pairs known.
+    pub first_failure_ns: Option<i64>,
+    pub last_failure_ns: Option<i64>,
+}
+
 /// Bytes the engine holds, by structure (allocated capacity).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct MemoryUsage {
@@ -583,6 +598,44 @@ impl Engine {
         v.sort_unstable_by_key(|s| std::cmp::Reverse(s.counts.iter().copied().max()));
         v.truncate(n);
         v.into_iter().map(|s| self.status_of(s)).collect()
+    }
+
+    /// The `n` sources with the most failed pairs in detector `d`'s window
+    /// now, with the shape and first and latest failure of those pairs.
+    pub fn top_sources_for(&self, d: usize, n: usize) -> Vec<DetectorSource> {
+        let Some(det) = self.detectors.get(d) else {
+            return Vec::new();
+        };
+        let windows = self.counting.windows();
+        let Some(g) = windows.iter().position(|w| *w == det.window) else {
+            return Vec::new();
+        };
+        let start = counting::window_start(det.window, self.count_clock, self.offset);
+        let mut v: Vec<counting::SourceView> = self
+            .counting
+            .views()
+            .filter(|s| s.counts.get(g).copied().unwrap_or(0) > 0)
+            .collect();
+        v.sort_unstable_by_key(|s| std::cmp::Reverse(s.counts[g]));
+        v.truncate(n);
+        v.into_iter()
+            .map(|s| {
+                let inside: Vec<_> = s.pairs.iter().filter(|(_, t)| *t >= start).collect();
+                let hosts: std::collections::HashSet<_> =
+                    inside.iter().map(|(p, _)| p.addr).collect();
+                let ports: std::collections::HashSet<_> =
+                    inside.iter().map(|(p, _)| p.port).collect();
+                let wall = |t: u64| rfc3339::wall(t, self.offset);
+                DetectorSource {
+                    ip: ip_from(s.key.family, &s.key.addr),
+                    failed_pairs: s.counts[g],
+                    estimated: s.estimated,
+                    shape: Shape::classify(hosts.len(), ports.len()),
+                    first_failure_ns: inside.iter().map(|(_, t)| *t).min().map(wall),
+                    last_failure_ns: inside.iter().map(|(_, t)| *t).max().map(wall),
+                }
+            })
+            .collect()
     }
 
     fn status_of(&self, v: counting::SourceView) -> SourceStatus {
