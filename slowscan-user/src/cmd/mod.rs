@@ -1,5 +1,6 @@
 //! Command-line front end. Logs go to stderr; alerts never do.
 
+mod generate;
 mod learn;
 mod options;
 mod replay;
@@ -13,7 +14,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "slowscan",
-    version,
+    version = generate::VERSION,
     about = "Detects slow TCP SYN scans (NICT 2014 method) with XDP"
 )]
 pub struct Cli {
@@ -31,6 +32,12 @@ enum Command {
     Replay(Box<replay::Args>),
     /// Learn a whitelist (R4.1–R4.3) from capture files.
     Learn(Box<learn::Args>),
+    /// Shell completions from these definitions (for packaging).
+    #[command(hide = true)]
+    Completions(generate::CompletionsArgs),
+    /// Man pages from these definitions (for packaging).
+    #[command(hide = true)]
+    Manpages(generate::ManpagesArgs),
 }
 
 /// Runs the command; `matches` (the whole command line's) tell `run` which
@@ -41,6 +48,8 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Whitelist(a) => whitelist::run(a),
         Command::Replay(a) => replay::run(*a),
         Command::Learn(a) => learn::run(*a),
+        Command::Completions(a) => generate::completions(a),
+        Command::Manpages(a) => generate::manpages(a),
     }
 }
 
