@@ -80,7 +80,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use serde::{Deserialize, Serialize};
 use slowscan_common::{AF_INET, FlowKey, PacketRecord, STATUS_UNTRACKED, WhitelistKey, tcp};
 
-pub use self::alert::{Alert, Shape, Target};
+pub use self::alert::{Alert, ECS_VERSION, Observer, Shape, Target};
 pub use self::report::{Report, SourceTotals};
 pub use self::state::{EngineState, Restored, STATE_FORMAT, StateError};
 pub use crate::ignore::IgnoreList;
