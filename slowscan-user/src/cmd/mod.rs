@@ -3,6 +3,7 @@
 mod generate;
 mod learn;
 mod options;
+mod plots;
 mod replay;
 mod run;
 mod whitelist;
