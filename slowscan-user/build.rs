@@ -15,7 +15,10 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn commit() -> String {
     println!("cargo:rerun-if-env-changed=SLOWSCAN_GIT_COMMIT");
-    if let Some(c) = env::var("SLOWSCAN_GIT_COMMIT").ok().filter(|c| !c.is_empty()) {
+    if let Some(c) = env::var("SLOWSCAN_GIT_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty())
+    {
         return c;
     }
     let Some(commit) = git(&["rev-parse", "--short", "HEAD"]) else {

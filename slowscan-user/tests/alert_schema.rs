@@ -132,7 +132,9 @@ fn r8_engine_alerts_with_observer_match_the_schema() {
         ("count as a string", |a| {
             a["slowscan"]["failed_pairs"] = "10".into()
         }),
-        ("unknown shape", |a| a["slowscan"]["shape"] = "diagonal".into()),
+        ("unknown shape", |a| {
+            a["slowscan"]["shape"] = "diagonal".into()
+        }),
         ("not an address", |a| a["source"]["ip"] = "10.9.9".into()),
         ("sliding window without a start", |a| {
             a["slowscan"]["window"]["start"] = Value::Null

@@ -25,7 +25,11 @@ use slowscan::{
 };
 use slowscan_common::tcp;
 
-const FIGURES: [&str; 3] = ["hosts-by-ports-used", "hosts-by-failed-pairs", "alerts-timeline"];
+const FIGURES: [&str; 3] = [
+    "hosts-by-ports-used",
+    "hosts-by-failed-pairs",
+    "alerts-timeline",
+];
 
 /// Hosts per bucket of `plots.json`'s histogram, for counts `n`.
 fn bucketed(hist: &Value, counts: impl Iterator<Item = u64>) -> Vec<u64> {
@@ -87,12 +91,17 @@ fn replay_plots_draws_the_papers_figures_from_the_report() {
     // Six figures, each what its extension says.
     for name in FIGURES {
         let svg = fs::read_to_string(plots.join(format!("{name}.svg"))).unwrap();
-        let root = svg.find("<svg").unwrap_or_else(|| panic!("{name}.svg: no <svg"));
+        let root = svg
+            .find("<svg")
+            .unwrap_or_else(|| panic!("{name}.svg: no <svg"));
         assert!(
             svg[..root].trim().is_empty() || svg[..root].trim_start().starts_with("<?xml"),
             "{name}.svg: the root element is not <svg>"
         );
-        assert!(svg.trim_end().ends_with("</svg>"), "{name}.svg is cut short");
+        assert!(
+            svg.trim_end().ends_with("</svg>"),
+            "{name}.svg is cut short"
+        );
         assert!(svg.contains("<text"), "{name}.svg has no text");
         let png = fs::read(plots.join(format!("{name}.png"))).unwrap();
         assert!(png.len() > 2000, "{name}.png: {} bytes", png.len());
@@ -103,8 +112,8 @@ fn replay_plots_draws_the_papers_figures_from_the_report() {
         let h = u32::from_be_bytes(png[20..24].try_into().unwrap());
         assert_eq!((w, h), (960, 600), "{name}.png");
     }
-    let pj: Value = serde_json::from_str(&fs::read_to_string(plots.join("plots.json")).unwrap())
-        .unwrap();
+    let pj: Value =
+        serde_json::from_str(&fs::read_to_string(plots.join("plots.json")).unwrap()).unwrap();
     let r: Value = serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
     let listed: Vec<&str> = pj["files"]
         .as_array()
@@ -124,11 +133,20 @@ fn replay_plots_draws_the_papers_figures_from_the_report() {
     let fig6 = &pj["hosts_by_failed_pairs"];
     assert_eq!(hosts(fig6), bucketed(fig6, failed.iter().copied()));
     assert_eq!(fig6["hosts"].as_u64().unwrap(), failed.len() as u64);
-    assert!(failed.len() > 10, "too few failing hosts to mean much: {failed:?}");
+    assert!(
+        failed.len() > 10,
+        "too few failing hosts to mean much: {failed:?}"
+    );
     // The scanner (36 probes, one port each) is alone in its bucket.
-    let scanner = sources[&SCANNER.to_string()]["failed_pairs"].as_u64().unwrap();
+    let scanner = sources[&SCANNER.to_string()]["failed_pairs"]
+        .as_u64()
+        .unwrap();
     assert_eq!(scanner, 36, "{}", sources[&SCANNER.to_string()]);
-    assert_eq!(bucketed(fig6, [scanner].into_iter())[6], 1, "36 is in 33–64");
+    assert_eq!(
+        bucketed(fig6, [scanner].into_iter())[6],
+        1,
+        "36 is in 33–64"
+    );
     assert_eq!(hosts(fig6)[6], 1, "{fig6}");
 
     // Fig. 1: distinct destination ports of each source's attempts (R1),
@@ -163,7 +181,12 @@ fn replay_plots_draws_the_papers_figures_from_the_report() {
     assert_eq!(timeline.len(), detectors.len());
     let by_name: BTreeMap<&str, u64> = timeline
         .iter()
-        .map(|d| (d["detector"].as_str().unwrap(), d["alerts"].as_u64().unwrap()))
+        .map(|d| {
+            (
+                d["detector"].as_str().unwrap(),
+                d["alerts"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let total: u64 = by_name.values().sum();
     assert_eq!(total, r["alerts"].as_u64().unwrap());

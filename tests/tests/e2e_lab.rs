@@ -188,7 +188,10 @@ fn slow_scans_in_the_lab_alert_exactly_the_scanners() {
         .expect("docs/alert.schema.json is a JSON Schema");
     for a in &r.alerts {
         let errors: Vec<String> = schema.iter_errors(a).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "live alert {a} fails the schema: {errors:?}");
+        assert!(
+            errors.is_empty(),
+            "live alert {a} fails the schema: {errors:?}"
+        );
     }
 
     // Exactly the scanners, each with its shape.

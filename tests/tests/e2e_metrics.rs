@@ -19,7 +19,10 @@ const METRICS: &str = "127.0.0.1:9464";
 
 /// Metric names in the dashboard's queries and template variables.
 fn dashboard_metrics() -> BTreeSet<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../contrib/grafana/slowscan.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../contrib/grafana/slowscan.json"
+    );
     let dash: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut exprs = Vec::new();
     for p in dash["panels"].as_array().expect("panels") {
@@ -145,7 +148,13 @@ fn dashboard_queries_use_metrics_the_sensor_exports() {
         }
         if let Ok(Some(status)) = sensor.0.try_wait() {
             let mut err = String::new();
-            sensor.0.stderr.take().unwrap().read_to_string(&mut err).ok();
+            sensor
+                .0
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .ok();
             panic!("the sensor exited ({status}):\n{err}");
         }
     }
@@ -186,7 +195,10 @@ fn dashboard_queries_use_metrics_the_sensor_exports() {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("no {name} in\n{page}"))
     };
-    assert!(value("slowscan_kernel_attempts_emitted_total") >= 2.0, "{page}");
+    assert!(
+        value("slowscan_kernel_attempts_emitted_total") >= 2.0,
+        "{page}"
+    );
     assert_eq!(value("slowscan_records_lost_total"), 0.0, "{page}");
 
     // SIGTERM: a clean stop.
@@ -194,6 +206,12 @@ fn dashboard_queries_use_metrics_the_sensor_exports() {
     unsafe { libc::kill(sensor.0.id() as i32, libc::SIGTERM) };
     let status = sensor.0.wait().unwrap();
     let mut err = String::new();
-    sensor.0.stderr.take().unwrap().read_to_string(&mut err).ok();
+    sensor
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .ok();
     assert!(status.success(), "{err}");
 }

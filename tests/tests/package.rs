@@ -15,7 +15,14 @@ use std::{
 
 use slowscan_tests::{is_ci, privileged, sh, tools_present};
 
-const TOOLS: &[&str] = &["dpkg", "dpkg-query", "systemd-analyze", "logrotate", "bash", "gzip"];
+const TOOLS: &[&str] = &[
+    "dpkg",
+    "dpkg-query",
+    "systemd-analyze",
+    "logrotate",
+    "bash",
+    "gzip",
+];
 
 fn run(args: &[&str]) -> Output {
     Command::new(args[0])
@@ -89,13 +96,20 @@ fn debian_package_installs_verifies_and_purges() {
     // The control data.
     let deb_s = deb.to_str().unwrap();
     let info = text(&sh(&["dpkg-deb", "--field", deb_s]));
-    for want in ["Package: slowscan", "Depends: libc6 (>= 2.", "Recommends: logrotate"] {
+    for want in [
+        "Package: slowscan",
+        "Depends: libc6 (>= 2.",
+        "Recommends: logrotate",
+    ] {
         assert!(info.contains(want), "no `{want}` in:\n{info}");
     }
     let conffiles = text(&sh(&["dpkg-deb", "--info", deb_s, "conffiles"]));
     assert_eq!(
         conffiles.lines().collect::<Vec<_>>(),
-        ["/etc/slowscan/slowscan.toml.example", "/etc/logrotate.d/slowscan"]
+        [
+            "/etc/slowscan/slowscan.toml.example",
+            "/etc/logrotate.d/slowscan"
+        ]
     );
 
     sh(&["dpkg", "-i", deb_s]);
@@ -204,7 +218,10 @@ fn debian_package_installs_verifies_and_purges() {
         example
             .replace("iface = \"eth0\"", "iface = \"ssnone0\"")
             .replace("/var/lib/slowscan/eth0.state", state.to_str().unwrap())
-            .replace("/var/log/slowscan/eth0.alerts.jsonl", alerts.to_str().unwrap()),
+            .replace(
+                "/var/log/slowscan/eth0.alerts.jsonl",
+                alerts.to_str().unwrap(),
+            ),
     )
     .unwrap();
     let out = run(&[
@@ -224,13 +241,27 @@ fn debian_package_installs_verifies_and_purges() {
     std::fs::remove_dir_all(&dir).unwrap();
 
     // Man pages (roff, with every option) and completions that load.
-    let man = text(&sh(&["gzip", "-dc", "/usr/share/man/man1/slowscan-run.1.gz"]));
-    assert!(man.contains(".TH slowscan-run 1"), "{}", &man[..200.min(man.len())]);
+    let man = text(&sh(&[
+        "gzip",
+        "-dc",
+        "/usr/share/man/man1/slowscan-run.1.gz",
+    ]));
+    assert!(
+        man.contains(".TH slowscan-run 1"),
+        "{}",
+        &man[..200.min(man.len())]
+    );
     for opt in ["iface", "detector", "state", "checkpoint\\-every"] {
-        assert!(man.contains(&format!("\\-\\-{opt}")), "slowscan-run.1 lacks --{opt}");
+        assert!(
+            man.contains(&format!("\\-\\-{opt}")),
+            "slowscan-run.1 lacks --{opt}"
+        );
     }
     let top = text(&sh(&["gzip", "-dc", "/usr/share/man/man1/slowscan.1.gz"]));
-    assert!(top.contains(&commit), "slowscan.1 does not name the commit {commit}");
+    assert!(
+        top.contains(&commit),
+        "slowscan.1 does not name the commit {commit}"
+    );
     let complete = sh(&[
         "bash",
         "-c",
@@ -242,9 +273,13 @@ fn debian_package_installs_verifies_and_purges() {
         text(&complete)
     );
     let zsh = std::fs::read_to_string("/usr/share/zsh/vendor-completions/_slowscan").unwrap();
-    assert!(zsh.starts_with("#compdef slowscan"), "{}", &zsh[..40.min(zsh.len())]);
-    let fish = std::fs::read_to_string("/usr/share/fish/vendor_completions.d/slowscan.fish")
-        .unwrap();
+    assert!(
+        zsh.starts_with("#compdef slowscan"),
+        "{}",
+        &zsh[..40.min(zsh.len())]
+    );
+    let fish =
+        std::fs::read_to_string("/usr/share/fish/vendor_completions.d/slowscan.fish").unwrap();
     assert!(fish.contains("complete -c slowscan"), "fish completions");
 
     // Removal takes the binary; purge the configuration too.

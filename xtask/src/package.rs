@@ -31,14 +31,23 @@ const NAME: &str = "slowscan";
 /// Builds the package; returns its path.
 pub fn package() -> anyhow::Result<PathBuf> {
     eprintln!("xtask: building slowscan (release) for the package");
-    run(cargo().args(["build", "--release", "-p", "slowscan-user", "--bin", "slowscan"]))?;
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "slowscan-user",
+        "--bin",
+        "slowscan",
+    ]))?;
     let target = target_dir();
     let bin = target.join("release/slowscan");
     check_embeds_xdp(&bin)?;
 
     let version = env!("CARGO_PKG_VERSION");
     let arch = output(Command::new("dpkg").arg("--print-architecture"))?;
-    let stage = target.join("debian").join(format!("{NAME}_{version}-1_{arch}"));
+    let stage = target
+        .join("debian")
+        .join(format!("{NAME}_{version}-1_{arch}"));
     if stage.exists() {
         fs::remove_dir_all(&stage).with_context(|| format!("removing {}", stage.display()))?;
     }
@@ -87,7 +96,11 @@ pub fn package() -> anyhow::Result<PathBuf> {
     for (shell, dir, file) in [
         ("bash", "usr/share/bash-completion/completions", "slowscan"),
         ("zsh", "usr/share/zsh/vendor-completions", "_slowscan"),
-        ("fish", "usr/share/fish/vendor_completions.d", "slowscan.fish"),
+        (
+            "fish",
+            "usr/share/fish/vendor_completions.d",
+            "slowscan.fish",
+        ),
     ] {
         let text = Command::new(&installed)
             .args(["completions", shell])
@@ -220,8 +233,12 @@ fn commit_date() -> anyhow::Result<String> {
 }
 
 fn commit() -> String {
-    output(Command::new("git").args(["rev-parse", "--short", "HEAD"]).current_dir(root()))
-        .unwrap_or_else(|_| "unknown".into())
+    output(
+        Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .current_dir(root()),
+    )
+    .unwrap_or_else(|_| "unknown".into())
 }
 
 /// The target directory cargo uses (CARGO_TARGET_DIR or ./target).

@@ -117,7 +117,10 @@ mod tests {
             "`slowscan run` options missing from contrib/debian/slowscan.toml.example: {missing:?}"
         );
         let unknown: Vec<_> = keys.difference(&longs).collect();
-        assert!(unknown.is_empty(), "not `slowscan run` options: {unknown:?}");
+        assert!(
+            unknown.is_empty(),
+            "not `slowscan run` options: {unknown:?}"
+        );
         // The active settings parse as one config file.
         let active: String = EXAMPLE
             .lines()
@@ -182,12 +185,22 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("slowscan-man-{}", std::process::id()));
         manpages(ManpagesArgs { dir: dir.clone() }).unwrap();
         let run = std::fs::read_to_string(dir.join("slowscan-run.1")).unwrap();
-        assert!(run.starts_with(".ie"), "not roff: {}", &run[..40.min(run.len())]);
+        assert!(
+            run.starts_with(".ie"),
+            "not roff: {}",
+            &run[..40.min(run.len())]
+        );
         for long in run_options().iter().filter_map(|a| a.get_long()) {
-            assert!(run.contains(&long.replace('-', "\\-")), "slowscan-run.1: no --{long}");
+            assert!(
+                run.contains(&long.replace('-', "\\-")),
+                "slowscan-run.1: no --{long}"
+            );
         }
         let top = std::fs::read_to_string(dir.join("slowscan.1")).unwrap();
-        assert!(top.contains(env!("SLOWSCAN_GIT_COMMIT")), "no version in slowscan.1");
+        assert!(
+            top.contains(env!("SLOWSCAN_GIT_COMMIT")),
+            "no version in slowscan.1"
+        );
         // The hidden packaging commands get no page.
         assert!(!dir.join("slowscan-completions.1").exists());
         std::fs::remove_dir_all(&dir).unwrap();

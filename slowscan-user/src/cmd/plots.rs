@@ -89,7 +89,10 @@ impl PortsUsed {
                 self.not_counted += 1;
                 return;
             }
-            None => self.sources.entry(src).or_insert(Ports::Some(HashSet::new())),
+            None => self
+                .sources
+                .entry(src)
+                .or_insert(Ports::Some(HashSet::new())),
         };
         if let Ports::Some(set) = ports {
             set.insert(rec.dst_port);
@@ -349,11 +352,13 @@ fn histogram<DB: DrawingBackend>(
         .into_text_style(area)
         .pos(Pos::new(HPos::Center, VPos::Bottom));
     chart
-        .draw_series(
-            bars().map(|(i, n)| {
-                Text::new(format!("{n}"), (SegmentValue::CenterOf(i), n * 1.08), &above)
-            }),
-        )
+        .draw_series(bars().map(|(i, n)| {
+            Text::new(
+                format!("{n}"),
+                (SegmentValue::CenterOf(i), n * 1.08),
+                &above,
+            )
+        }))
         .map_err(plot_err)?;
     Ok(())
 }
@@ -424,7 +429,9 @@ fn timeline<DB: DrawingBackend>(
                 1 => format!("{name}: 1 alert"),
                 n => format!("{name}: {n} alerts"),
             })
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
         chart
             .draw_series(
                 ts.iter()
@@ -453,10 +460,22 @@ mod tests {
         let labels: Vec<String> = (0..BUCKETS).map(bucket_label).collect();
         assert_eq!(labels[..4], ["1", "2", "3–4", "5–8"]);
         assert_eq!(labels[BUCKETS - 1], "≥1025");
-        for (n, b) in [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (1024, 10), (1025, 11), (65535, 11)] {
+        for (n, b) in [
+            (1, 0),
+            (2, 1),
+            (3, 2),
+            (4, 2),
+            (5, 3),
+            (1024, 10),
+            (1025, 11),
+            (65535, 11),
+        ] {
             assert_eq!(bucket(n), b, "{n}");
             let (min, max) = bucket_range(b);
-            assert!(n >= min && max.is_none_or(|m| n <= m), "{n} in {min}..{max:?}");
+            assert!(
+                n >= min && max.is_none_or(|m| n <= m),
+                "{n} in {min}..{max:?}"
+            );
         }
     }
 }

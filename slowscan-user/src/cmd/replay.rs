@@ -229,7 +229,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             &totals,
             &detectors,
             &alert_times,
-            input.first_ts_ns.zip(input.last_ts_ns).map(|(a, b)| (a as i64, b as i64)),
+            input
+                .first_ts_ns
+                .zip(input.last_ts_ns)
+                .map(|(a, b)| (a as i64, b as i64)),
         )?;
     }
     if a.sweep {

@@ -102,10 +102,7 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
         "slowscan_kernel_pending_full_total",
         "Attempts the kernel pre-filter table had no room for (their follow-ups are sent unfiltered)"
     );
-    metrics::describe_counter!(
-        "slowscan_kernel_ipv6_total",
-        "IPv6 packets inspected"
-    );
+    metrics::describe_counter!("slowscan_kernel_ipv6_total", "IPv6 packets inspected");
     metrics::describe_counter!(
         "slowscan_kernel_vlan_tagged_total",
         "Frames with at least one VLAN tag"

@@ -311,7 +311,10 @@ mod tests {
         assert_eq!(plain["ecs"]["version"], "8.11");
         assert!(plain.get("observer").is_none(), "{plain}");
         assert_eq!(plain["@timestamp"], "2014-06-25T10:05:00.000000001Z");
-        assert_eq!(plain["slowscan"]["last_failure"], "2014-06-25T10:04:00.500000000Z");
+        assert_eq!(
+            plain["slowscan"]["last_failure"],
+            "2014-06-25T10:04:00.500000000Z"
+        );
         let o = Observer {
             name: "sensor-1".into(),
             interface: Some("eth1".into()),

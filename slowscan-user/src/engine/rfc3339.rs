@@ -7,9 +7,8 @@ use time::{
 
 /// One shape for every timestamp slowscan writes: UTC, `Z`, always nine
 /// fractional digits (so the strings sort as the instants do).
-const SHAPE: &[BorrowedFormatItem<'static>] = format_description!(
-    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
-);
+const SHAPE: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
 
 /// Nanoseconds since the Unix epoch (wall clock) as RFC 3339 in UTC with
 /// nine fractional digits, e.g. `2014-06-25T09:00:00.500000000Z`. Instants
@@ -46,7 +45,10 @@ mod tests {
         assert_eq!(s, "2014-06-25T09:00:00.500000000Z");
         assert_eq!(parse(&s), Some(ns));
         // Whole seconds and single nanoseconds keep the same shape.
-        assert_eq!(format(1_403_686_800_000_000_000), "2014-06-25T09:00:00.000000000Z");
+        assert_eq!(
+            format(1_403_686_800_000_000_000),
+            "2014-06-25T09:00:00.000000000Z"
+        );
         assert_eq!(format(1), "1970-01-01T00:00:00.000000001Z");
         assert_eq!(format(-1), "1969-12-31T23:59:59.999999999Z");
         assert_eq!(format(i64::MAX), "2262-04-11T23:47:16.854775807Z");
