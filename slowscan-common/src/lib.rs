@@ -9,15 +9,20 @@ pub mod wire;
 
 /// Bumped whenever a record, key or map layout changes. Pinned maps carry it in
 /// their path so a sensor never reuses maps written by an older build.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: PENDING is an LRU hash map, HINTS slots carry a release count, the
+/// ignore-list maps (IGNORE_V4, IGNORE_V6, IGNORE_ACTIVE) exist.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Address family values used in records and keys.
 pub const AF_INET: u8 = 4;
 pub const AF_INET6: u8 = 6;
 
-/// `PacketRecord::status` bit: the kernel pending table was full when this
-/// attempt was seen, so its follow-up may never be emitted. Userspace must not
-/// count such an attempt as Failed.
+/// `PacketRecord::status` bit: the kernel could not remember this attempt in
+/// its pending table (the insert failed), so its follow-up may never be
+/// emitted. Userspace must not count such an attempt as Failed. The table is
+/// an LRU map, so being full is not such a failure: the oldest entries give
+/// way instead (`Counter::PendingInserted`, and the forgotten count derived
+/// from it, say how many).
 pub const STATUS_UNTRACKED: u8 = 1;
 /// `PacketRecord::status` bit: emitted by the pre-filter as the follow-up that
 /// matched a pending attempt (informational; the engine re-checks R5 itself).
@@ -145,13 +150,30 @@ pub enum Counter {
     FollowUpsEmitted,
     OtherEmitted,
     RingFull,
-    PendingFull,
+    /// An attempt the pending table could not take (its record carries
+    /// `STATUS_UNTRACKED`). With the LRU table only an allocation failure
+    /// does this; a full table evicts its oldest entries instead.
+    PendingInsertFailed,
     Ipv6,
     VlanTagged,
+    /// Records suppressed because the source is on the ignore list (R4.6):
+    /// attempts, and follow-ups of attempts pending from before the source
+    /// was ignored (or, pre-filter off, every segment).
+    Ignored,
+    /// New entries inserted into the pending table (an attempt on a 5-tuple
+    /// not pending yet).
+    PendingInserted,
+    /// Pending entries removed by their follow-up (emitted or suppressed).
+    /// `inserted − resolved − swept − entries` is what the LRU forgot.
+    PendingResolved,
 }
 
+/// Slots of a [`CounterBlock`]: every [`Counter`] has one. Growing it changes
+/// the per-CPU value's size (bump [`FORMAT_VERSION`]).
+pub const COUNTER_SLOTS: usize = 16;
+
 impl Counter {
-    pub const COUNT: u32 = 13;
+    pub const COUNT: u32 = 16;
     pub const ALL: [Counter; Counter::COUNT as usize] = [
         Counter::Frames,
         Counter::NonIp,
@@ -163,9 +185,12 @@ impl Counter {
         Counter::FollowUpsEmitted,
         Counter::OtherEmitted,
         Counter::RingFull,
-        Counter::PendingFull,
+        Counter::PendingInsertFailed,
         Counter::Ipv6,
         Counter::VlanTagged,
+        Counter::Ignored,
+        Counter::PendingInserted,
+        Counter::PendingResolved,
     ];
 
     /// Stable snake_case name used in metrics, reports and tests.
@@ -181,19 +206,25 @@ impl Counter {
             Counter::FollowUpsEmitted => "follow_ups_emitted",
             Counter::OtherEmitted => "other_emitted",
             Counter::RingFull => "ring_full",
-            Counter::PendingFull => "pending_full",
+            Counter::PendingInsertFailed => "pending_insert_failed",
             Counter::Ipv6 => "ipv6",
             Counter::VlanTagged => "vlan_tagged",
+            Counter::Ignored => "ignored",
+            Counter::PendingInserted => "pending_inserted",
+            Counter::PendingResolved => "pending_resolved",
         }
     }
 }
+
+// Every counter has a slot.
+const _: () = assert!(Counter::COUNT as usize <= COUNTER_SLOTS);
 
 /// All counters of one CPU in one per-CPU array slot, so the hot path pays
 /// for a single map lookup per frame.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct CounterBlock {
-    pub counts: [u64; 16],
+    pub counts: [u64; COUNTER_SLOTS],
 }
 
 impl CounterBlock {
@@ -209,14 +240,41 @@ pub mod maps {
     pub const PENDING: &str = "PENDING";
     pub const HINTS: &str = "HINTS";
     pub const COUNTERS: &str = "COUNTERS";
+    /// Ignore list (R4.6), LPM tries keyed by source prefix.
+    pub const IGNORE_V4: &str = "IGNORE_V4";
+    pub const IGNORE_V6: &str = "IGNORE_V6";
+    /// Two u32 slots (0: IPv4, 1: IPv6): non-zero when that family's trie
+    /// has entries, so the kernel skips the trie lookup while it is empty.
+    pub const IGNORE_ACTIVE: &str = "IGNORE_ACTIVE";
 }
 
 /// Slots of the pre-filter's hint array: a counting Bloom filter (one hash)
-/// over (5-tuple, S + 1) of the pending attempts, a u64 count per slot. A zero slot proves that a
-/// segment cannot be a follow-up, so bulk data skips the hash-map lookup.
+/// over (5-tuple, S + 1) of the pending attempts, a u64 per slot. A slot
+/// whose count is zero proves that a segment cannot be a follow-up, so bulk
+/// data skips the hash-map lookup.
 /// 512 KiB: small enough to stay in cache, large enough that a few thousand
 /// pending attempts (a busy network's normal) leave most slots at zero.
+///
+/// A slot's low 32 bits ([`HINT_COUNT_MASK`]) count the pending attempts
+/// hashing there (plus stale ones the LRU evicted without a release); the
+/// high 32 bits count releases, so that userspace can tell, while it
+/// rebuilds the counts, whether a slot was released meanwhile.
 pub const HINT_SLOTS: u32 = 1 << 16;
+
+/// The count part of a hint slot.
+pub const HINT_COUNT_MASK: u64 = 0xffff_ffff;
+/// Added to a slot to raise its count by one.
+pub const HINT_RAISE: u64 = 1;
+/// Added to a slot to release one count and count the release, in one
+/// atomic add: + 2^32 − 1 (the count is ≥ 1 before a release, so nothing
+/// borrows from the release half).
+pub const HINT_RELEASE: u64 = (1 << 32) - 1;
+
+/// The count part of a hint slot's value.
+#[inline(always)]
+pub const fn hint_count(slot_value: u64) -> u64 {
+    slot_value & HINT_COUNT_MASK
+}
 
 /// The hint slot of a follow-up on a 5-tuple carrying `next_seq` (= S + 1).
 /// Addresses are the raw words of the address bytes (`u32::from_ne_bytes`),
@@ -269,7 +327,11 @@ impl FlowKey {
 
 /// Default map sizes (entries); the ring buffer size is in bytes.
 pub const WHITELIST_MAX: u32 = 65_536;
+/// Capacity of the pending table (an LRU map: when it is full, a new attempt
+/// evicts the least recently used entries).
 pub const PENDING_MAX: u32 = 262_144;
+/// Prefixes per family in the ignore list (each LPM trie).
+pub const IGNORE_MAX: u32 = 16_384;
 pub const RING_BYTES: u32 = 16 * 1024 * 1024;
 
 #[cfg(feature = "user")]
@@ -299,5 +361,20 @@ mod tests {
         for (i, c) in Counter::ALL.iter().enumerate() {
             assert_eq!(*c as usize, i, "{}", c.name());
         }
+    }
+
+    #[test]
+    fn hint_release_lowers_the_count_and_counts_the_release() {
+        let mut v = 0u64;
+        v = v.wrapping_add(HINT_RAISE).wrapping_add(HINT_RAISE);
+        assert_eq!(hint_count(v), 2);
+        v = v.wrapping_add(HINT_RELEASE);
+        assert_eq!(hint_count(v), 1);
+        assert_eq!(v >> 32, 1);
+        v = v.wrapping_add(HINT_RELEASE);
+        assert_eq!((hint_count(v), v >> 32), (0, 2));
+        // The release half wraps without touching the count.
+        let w = (u64::from(u32::MAX) << 32 | 1).wrapping_add(HINT_RELEASE);
+        assert_eq!((hint_count(w), w >> 32), (0, 0));
     }
 }

@@ -1,6 +1,6 @@
 //! slowscan's XDP data plane: parse every frame, drop whitelisted
-//! destinations in-kernel (R4.4) and send compact records of the TCP segments
-//! that matter to userspace through a ring buffer.
+//! destinations (R4.4) and ignored sources (R4.6) in-kernel, and send compact
+//! records of the TCP segments that matter to userspace through a ring buffer.
 #![no_std]
 #![no_main]
 // Atomic add on map memory: the bpf target exposes no atomic types.
@@ -9,6 +9,10 @@
 
 mod parse;
 
+// `hint_count_at` reads a slot's count as its first 4 bytes.
+#[cfg(not(target_endian = "little"))]
+compile_error!("slowscan's XDP program assumes a little-endian target (bpfel)");
+
 use aya_ebpf::{
     bindings::xdp_action,
     bindings::{
@@ -16,7 +20,7 @@ use aya_ebpf::{
     },
     helpers::bpf_ktime_get_coarse_ns,
     macros::{map, xdp},
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use aya_log_ebpf::error;
@@ -25,8 +29,12 @@ use parse::{Flags, Segment, Skip};
 
 use slowscan_common::{
     hint_slot, tcp, Counter, CounterBlock, FlowKey, PacketRecord, PendingValue, WhitelistKey,
-    HINT_SLOTS, PENDING_MAX, RING_BYTES, STATUS_FOLLOW_UP, STATUS_UNTRACKED, WHITELIST_MAX,
+    AF_INET6, COUNTER_SLOTS, HINT_RAISE, HINT_RELEASE, HINT_SLOTS, IGNORE_MAX, PENDING_MAX,
+    RING_BYTES, STATUS_FOLLOW_UP, STATUS_UNTRACKED, WHITELIST_MAX,
 };
+
+/// One CPU's counters.
+type Counts = [u64; COUNTER_SLOTS];
 
 const EEXIST: i32 = 17;
 /// Unread bytes in the ring at which the reader is woken (about 1000 records).
@@ -43,18 +51,38 @@ static WHITELIST: HashMap<WhitelistKey, u8> = HashMap::with_max_entries(WHITELIS
 
 /// Pre-filter: attempts whose follow-up (R5) has not been seen yet. Entries of
 /// attempts that fail are expired by userspace after the handshake timeout.
+/// An LRU map: under a flood the least recently used entries give way, so a
+/// new attempt is always tracked; a forgotten attempt's follow-up is then
+/// not emitted, and the engine decides it Failed at its deadline (never a
+/// wrong Established). Userspace derives how many were forgotten from the
+/// `pending_*` counters.
 #[map(name = "PENDING")]
-static PENDING: HashMap<FlowKey, PendingValue> = HashMap::with_max_entries(PENDING_MAX, 0);
+static PENDING: LruHashMap<FlowKey, PendingValue> = LruHashMap::with_max_entries(PENDING_MAX, 0);
 
 /// Pre-filter hints: per slot, how many pending attempts expect a follow-up
-/// hashing there (`slowscan_common::hint_slot`). Zero means "no pending
-/// attempt can match", which spares bulk data the PENDING lookup. Memory-mapped
-/// so the userspace sweeper can decrement atomically too.
+/// hashing there (`slowscan_common::hint_slot`) in the low 32 bits, releases
+/// in the high 32. A zero count means "no pending attempt can match", which
+/// spares bulk data the PENDING lookup. An entry the LRU evicts keeps its
+/// count (a stale count only costs a lookup); the userspace sweep takes stale
+/// counts back. Memory-mapped so userspace can update it atomically too.
 #[map(name = "HINTS")]
 static HINTS: Array<u64> = Array::with_max_entries(HINT_SLOTS, BPF_F_MMAPABLE);
 
 #[map(name = "COUNTERS")]
 static COUNTERS: PerCpuArray<CounterBlock> = PerCpuArray::with_max_entries(1, 0);
+
+/// R4.6: sources never counted, by prefix (network-order address bytes).
+/// The value is the prefix's length, for userspace's exact-match test; the
+/// kernel only tests presence.
+#[map(name = "IGNORE_V4")]
+static IGNORE_V4: LpmTrie<u32, u8> = LpmTrie::with_max_entries(IGNORE_MAX, 0);
+#[map(name = "IGNORE_V6")]
+static IGNORE_V6: LpmTrie<[u32; 4], u8> = LpmTrie::with_max_entries(IGNORE_MAX, 0);
+
+/// Slot 0 (IPv4) and 1 (IPv6): non-zero while that family's ignore trie has
+/// entries (kept by userspace), so an empty list costs one array load.
+#[map(name = "IGNORE_ACTIVE")]
+static IGNORE_ACTIVE: Array<u32> = Array::with_max_entries(2, 0);
 
 /// Set at load time (see `slowscan_common::globals`).
 #[no_mangle]
@@ -91,12 +119,12 @@ pub fn baseline_pass(_ctx: XdpContext) -> u32 {
 }
 
 #[inline(always)]
-fn bump(counts: &mut [u64; 16], c: Counter) {
+fn bump(counts: &mut Counts, c: Counter) {
     counts[c as usize] += 1;
 }
 
 #[inline(always)]
-fn inspect(ctx: &XdpContext, counts: &mut [u64; 16]) {
+fn inspect(ctx: &XdpContext, counts: &mut Counts) {
     bump(counts, Counter::Frames);
     let mut flags = Flags {
         ipv6: false,
@@ -131,11 +159,16 @@ fn inspect(ctx: &XdpContext, counts: &mut [u64; 16]) {
     }
 }
 
-/// Validation mode: every non-whitelisted TCP segment leaves the kernel.
+/// Validation mode: every non-whitelisted TCP segment from a source not
+/// ignored leaves the kernel.
 #[inline(always)]
-fn emit_all(seg: &Segment, counts: &mut [u64; 16]) {
+fn emit_all(seg: &Segment, counts: &mut Counts) {
     if whitelisted(seg) {
         bump(counts, Counter::Whitelisted);
+        return;
+    }
+    if ignored(seg) {
+        bump(counts, Counter::Ignored);
         return;
     }
     let ts = now();
@@ -151,14 +184,14 @@ fn emit_all(seg: &Segment, counts: &mut [u64; 16]) {
 /// follow-up (R5 flags and seq + 1) of a pending attempt, so bulk data never
 /// reaches the ring buffer.
 #[inline(always)]
-fn prefilter(seg: &Segment, counts: &mut [u64; 16]) {
+fn prefilter(seg: &Segment, counts: &mut Counts) {
     if tcp::is_attempt(seg.tcp_flags) {
         attempt(seg, counts);
     } else if tcp::is_follow_up(seg.tcp_flags) {
         // Most segments are bulk data of established connections: a zero
         // hint proves no pending attempt waits for this (5-tuple, seq).
         let slot = hint(seg, seg.seq);
-        if hint_get(slot) == 0 {
+        if hint_count_at(slot) == 0 {
             return;
         }
         let key = flow(seg);
@@ -173,11 +206,17 @@ fn prefilter(seg: &Segment, counts: &mut [u64; 16]) {
         }
         // Only the CPU whose delete succeeds releases the hint.
         if PENDING.remove(&key).is_ok() {
-            hint_add(slot, u64::MAX);
+            hint_add(slot, HINT_RELEASE);
+            bump(counts, Counter::PendingResolved);
         }
         if whitelisted(seg) {
             // Whitelisted after its SYN was emitted: keep it out all the same.
             bump(counts, Counter::Whitelisted);
+            return;
+        }
+        if ignored(seg) {
+            // Ignored after its SYN was emitted: likewise.
+            bump(counts, Counter::Ignored);
             return;
         }
         emit(
@@ -192,11 +231,16 @@ fn prefilter(seg: &Segment, counts: &mut [u64; 16]) {
 
 /// An attempt: remember it as pending, then emit it. A hint is always
 /// raised before the entry it stands for exists, so a follow-up racing on
-/// another CPU never sees a zero hint for a present entry.
+/// another CPU never sees a zero hint for a present entry. An ignored
+/// source's attempt takes no entry.
 #[inline(always)]
-fn attempt(seg: &Segment, counts: &mut [u64; 16]) {
+fn attempt(seg: &Segment, counts: &mut Counts) {
     if whitelisted(seg) {
         bump(counts, Counter::Whitelisted);
+        return;
+    }
+    if ignored(seg) {
+        bump(counts, Counter::Ignored);
         return;
     }
     let ts = now();
@@ -204,35 +248,45 @@ fn attempt(seg: &Segment, counts: &mut [u64; 16]) {
     let slot = hint(seg, seg.seq.wrapping_add(1));
     let status = match PENDING.get_ptr_mut(&key) {
         // Known 5-tuple: a retransmission (same S) keeps its hint; a new S
-        // moves it. Updated in place: cheaper than a re-insert.
+        // moves it. Updated in place: cheaper than a re-insert, which in an
+        // LRU map takes a free element (evicting one when full) even for a
+        // key that exists. The lookup just marked the entry referenced, so
+        // the LRU evicts others first; were it evicted and its element
+        // reused meanwhile, the other attempt's entry would carry this S and
+        // lose its follow-up: at worst Failed, as for any forgotten attempt.
         Some(p) => {
             // SAFETY: p points into a live map value; u32/u64 stores are atomic.
             let old = unsafe { (*p).seq };
             if old != seg.seq {
-                hint_add(slot, 1);
+                hint_add(slot, HINT_RAISE);
                 unsafe { (*p).seq = seg.seq };
-                hint_add(hint(seg, old.wrapping_add(1)), u64::MAX);
+                hint_add(hint(seg, old.wrapping_add(1)), HINT_RELEASE);
             }
             unsafe { (*p).ts_ns = ts };
             0
         }
         None => {
-            hint_add(slot, 1);
+            hint_add(slot, HINT_RAISE);
             let pending = PendingValue {
                 seq: seg.seq,
                 _pad: 0,
                 ts_ns: ts,
             };
+            // A full LRU table evicts its least recently used entries to
+            // make room, so this fails only on an allocation failure.
             match PENDING.insert(&key, &pending, u64::from(BPF_NOEXIST)) {
-                Ok(()) => 0,
+                Ok(()) => {
+                    bump(counts, Counter::PendingInserted);
+                    0
+                }
                 // Another CPU inserted it meanwhile: tracked, under its hint.
                 Err(e) if e == -EEXIST => {
-                    hint_add(slot, u64::MAX);
+                    hint_add(slot, HINT_RELEASE);
                     0
                 }
                 Err(_) => {
-                    hint_add(slot, u64::MAX);
-                    bump(counts, Counter::PendingFull);
+                    hint_add(slot, HINT_RELEASE);
+                    bump(counts, Counter::PendingInsertFailed);
                     STATUS_UNTRACKED
                 }
             }
@@ -252,16 +306,22 @@ fn hint(seg: &Segment, next_seq: u32) -> u32 {
     )
 }
 
+/// The count half of a hint slot: its low 32 bits, which on this
+/// little-endian target are the slot's first 4 bytes (one 32-bit load, no
+/// masking). A torn read is impossible: the load is aligned.
 #[inline(always)]
-fn hint_get(slot: u32) -> u64 {
-    match HINTS.get(slot) {
-        Some(v) => *v,
+fn hint_count_at(slot: u32) -> u32 {
+    match HINTS.get_ptr(slot) {
+        // SAFETY: an 8-aligned u64 slot of an array map; its first 4 bytes
+        // are the count (`slowscan_common::HINT_COUNT_MASK`).
+        Some(p) => unsafe { core::ptr::read(p as *const u32) },
         // Out of range cannot happen (slot is masked); be conservative.
         None => 1,
     }
 }
 
-/// Atomic add; `u64::MAX` decrements. (This target has 64-bit atomics only.)
+/// Atomic add of `HINT_RAISE` or `HINT_RELEASE`. (This target has 64-bit
+/// atomics only.)
 #[inline(always)]
 fn hint_add(slot: u32, delta: u64) {
     if let Some(p) = HINTS.get_ptr_mut(slot) {
@@ -292,6 +352,22 @@ fn whitelisted(seg: &Segment) -> bool {
     unsafe { WHITELIST.get(&key).is_some() }
 }
 
+/// R4.6: is the source on the ignore list? Only looked up while the
+/// family's list has entries (one array load otherwise).
+#[inline(always)]
+fn ignored(seg: &Segment) -> bool {
+    let v6 = seg.family == AF_INET6;
+    match IGNORE_ACTIVE.get(u32::from(v6)) {
+        Some(n) if *n != 0 => {}
+        _ => return false,
+    }
+    if v6 {
+        IGNORE_V6.get(Key::new(128, seg.src_addr)).is_some()
+    } else {
+        IGNORE_V4.get(Key::new(32, seg.src_addr[0])).is_some()
+    }
+}
+
 #[inline(always)]
 fn flow(seg: &Segment) -> FlowKey {
     FlowKey {
@@ -306,7 +382,7 @@ fn flow(seg: &Segment) -> FlowKey {
 }
 
 #[inline(always)]
-fn emit(seg: &Segment, ts_ns: u64, status: u8, kind: Counter, counts: &mut [u64; 16]) {
+fn emit(seg: &Segment, ts_ns: u64, status: u8, kind: Counter, counts: &mut Counts) {
     let rec = PacketRecord {
         ts_ns,
         src_addr: bytes(seg.src_addr),

@@ -4,6 +4,7 @@
 //! buffer (`kernel`) and offline captures (`capture` + `frame`) feed it the
 //! same [`slowscan_common::PacketRecord`].
 
+pub mod addr;
 pub mod capture;
 pub mod daemon;
 pub mod dest;

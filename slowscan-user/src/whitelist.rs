@@ -11,19 +11,24 @@
 //! ```
 //!
 //! `established`, `first_seen` and `last_seen` are optional when reading, so a
-//! hand-written whitelist needs only `ip` and `port`.
+//! hand-written whitelist needs only `ip` and `port`. A hand-written entry
+//! may also be a rule over many destinations: `"ip"` a CIDR prefix
+//! (`"198.51.100.0/24"`, `"2001:db8::/32"`) and/or `"port"` a range
+//! (`"1000-2000"`) or `"*"` (every port).
 
 use std::{
     collections::HashMap,
-    fs, io,
+    fmt, fs, io,
     net::IpAddr,
     path::{Path, PathBuf},
+    str::FromStr,
 };
 
 use serde::{Deserialize, Serialize};
-use slowscan_common::{AF_INET, AF_INET6, WhitelistKey};
+use slowscan_common::WhitelistKey;
 
 use crate::engine::rfc3339;
+use crate::ignore::Prefix;
 
 /// The only file version this build reads and writes.
 pub const FILE_VERSION: u32 = 1;
@@ -70,15 +75,122 @@ pub struct WhitelistEntry {
     pub last_seen_ns: Option<i64>,
 }
 
-/// A set of [`WhitelistKey`]s with per-entry metadata.
+/// Every destination in an address prefix on a range of ports (R4.4):
+/// `198.51.100.0/24:80`, `[2001:db8::/32]:1000-2000`, `198.51.100.7:*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WhitelistRule {
+    pub prefix: Prefix,
+    /// First and last port (inclusive).
+    pub ports: (u16, u16),
+}
+
+impl WhitelistRule {
+    #[inline]
+    pub fn contains(&self, key: &WhitelistKey) -> bool {
+        (self.ports.0..=self.ports.1).contains(&key.port)
+            && self.prefix.contains(key.family, &key.addr)
+    }
+
+    /// A single destination (a host prefix and one port) is no rule.
+    pub fn as_key(&self) -> Option<WhitelistKey> {
+        let host = if self.prefix.family() == slowscan_common::AF_INET {
+            32
+        } else {
+            128
+        };
+        (self.prefix.prefix_len() == host && self.ports.0 == self.ports.1)
+            .then(|| WhitelistKey::new(self.prefix.family(), *self.prefix.bytes(), self.ports.0))
+    }
+
+    fn port_text(&self) -> String {
+        match self.ports {
+            (1, 65535) => "*".into(),
+            (a, b) if a == b => a.to_string(),
+            (a, b) => format!("{a}-{b}"),
+        }
+    }
+}
+
+/// `PORT`, `FIRST-LAST` or `*` (1–65535).
+pub fn parse_ports(s: &str) -> Result<(u16, u16), String> {
+    let t = s.trim();
+    let port = |p: &str| -> Result<u16, String> {
+        match p.trim().parse::<u32>() {
+            Ok(n @ 1..=65535) => Ok(n as u16),
+            _ => Err(format!("{p:?} is not a TCP port (1–65535)")),
+        }
+    };
+    if t == "*" {
+        return Ok((1, 65535));
+    }
+    match t.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (port(a)?, port(b)?);
+            if a > b {
+                return Err(format!("{t:?}: the range runs backwards (write {b}-{a})"));
+            }
+            Ok((a, b))
+        }
+        None => port(t).map(|p| (p, p)),
+    }
+}
+
+impl FromStr for WhitelistRule {
+    type Err = String;
+
+    /// `ADDR[/LEN]:PORTS`, IPv6 in brackets: `[2001:db8::/32]:443`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let bad = || {
+            format!(
+                "`{t}` is not a destination: write ADDR:PORT, PREFIX:PORT, ADDR:FIRST-LAST or ADDR:* \
+                 (e.g. 198.51.100.7:80, 198.51.100.0/24:80, [2001:db8::/32]:1000-2000, 198.51.100.7:*)"
+            )
+        };
+        let (addr, ports) = match t.strip_prefix('[') {
+            Some(rest) => {
+                let (a, p) = rest.split_once("]:").ok_or_else(bad)?;
+                (a, p)
+            }
+            None => t.rsplit_once(':').ok_or_else(bad)?,
+        };
+        let prefix: Prefix = addr
+            .parse()
+            .map_err(|e: crate::ignore::PrefixError| e.to_string())?;
+        let ports = parse_ports(ports).map_err(|e| format!("`{t}`: {e}"))?;
+        Ok(Self { prefix, ports })
+    }
+}
+
+impl fmt::Display for WhitelistRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v4 = self.prefix.family() == slowscan_common::AF_INET;
+        let host = self.prefix.prefix_len() == if v4 { 32 } else { 128 };
+        let addr = if host {
+            self.prefix.addr().to_string()
+        } else {
+            self.prefix.to_string()
+        };
+        if v4 {
+            write!(f, "{addr}:{}", self.port_text())
+        } else {
+            write!(f, "[{addr}]:{}", self.port_text())
+        }
+    }
+}
+
+/// A set of [`WhitelistKey`]s with per-entry metadata, and rules over many
+/// destinations.
 #[derive(Clone, Debug, Default)]
 pub struct Whitelist {
     entries: HashMap<WhitelistKey, WhitelistEntry, foldhash::fast::RandomState>,
+    /// Checked one by one after the exact lookup: meant for a few dozen.
+    rules: Vec<(WhitelistRule, WhitelistEntry)>,
 }
 
 impl PartialEq for Whitelist {
     fn eq(&self, other: &Self) -> bool {
-        self.entries == other.entries
+        self.entries == other.entries && self.rules == other.rules
     }
 }
 
@@ -119,8 +231,9 @@ struct FileRepr {
 #[derive(Serialize, Deserialize)]
 struct EntryRepr {
     ip: String,
-    /// Wider than u16 so that 65536 gives our own message, not serde's.
-    port: i64,
+    /// A number, `"FIRST-LAST"` or `"*"`; any JSON value, so that a bad one
+    /// gives our own message, not serde's.
+    port: serde_json::Value,
     #[serde(default)]
     established: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,22 +244,13 @@ struct EntryRepr {
 
 /// The whitelist key of a destination given as an address.
 pub fn key_of(ip: IpAddr, port: u16) -> WhitelistKey {
-    let mut addr = [0u8; 16];
-    match ip {
-        IpAddr::V4(v4) => {
-            addr[..4].copy_from_slice(&v4.octets());
-            WhitelistKey::new(AF_INET, addr, port)
-        }
-        IpAddr::V6(v6) => {
-            addr.copy_from_slice(&v6.octets());
-            WhitelistKey::new(AF_INET6, addr, port)
-        }
-    }
+    let (family, addr) = crate::addr::addr_of(ip);
+    WhitelistKey::new(family, addr, port)
 }
 
-/// The address of a whitelist key (network order, IPv4 in the first 4 bytes).
+/// The address of a whitelist key.
 pub fn ip_of(key: &WhitelistKey) -> IpAddr {
-    crate::engine::ip_from(key.family, &key.addr)
+    crate::addr::ip_from(key.family, &key.addr)
 }
 
 impl Whitelist {
@@ -154,18 +258,48 @@ impl Whitelist {
         Self::default()
     }
 
+    /// Exact entries and rules.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.rules.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.rules.is_empty()
     }
 
     /// R4.4: is traffic to this destination ignored?
     #[inline]
     pub fn contains(&self, key: &WhitelistKey) -> bool {
-        !self.entries.is_empty() && self.entries.contains_key(key)
+        (!self.entries.is_empty() && self.entries.contains_key(key))
+            || self.rules.iter().any(|(r, _)| r.contains(key))
+    }
+
+    /// The rules (prefixes and port ranges), in file order.
+    pub fn rules(&self) -> impl Iterator<Item = &WhitelistRule> {
+        self.rules.iter().map(|(r, _)| r)
+    }
+
+    /// Adds a rule (or, for a single destination, an exact entry); false if
+    /// it was there.
+    pub fn insert_rule(&mut self, rule: WhitelistRule) -> bool {
+        if let Some(k) = rule.as_key() {
+            return self.entries.insert(k, WhitelistEntry::default()).is_none();
+        }
+        if self.rules.iter().any(|(r, _)| *r == rule) {
+            return false;
+        }
+        self.rules.push((rule, WhitelistEntry::default()));
+        true
+    }
+
+    /// Removes a rule (exactly as added); false if it was not there.
+    pub fn remove_rule(&mut self, rule: &WhitelistRule) -> bool {
+        if let Some(k) = rule.as_key() {
+            return self.entries.remove(&k).is_some();
+        }
+        let before = self.rules.len();
+        self.rules.retain(|(r, _)| r != rule);
+        self.rules.len() != before
     }
 
     pub fn get(&self, key: &WhitelistKey) -> Option<&WhitelistEntry> {
@@ -238,15 +372,23 @@ impl Whitelist {
                 entry: format!("ip {:?}, port {}", e.ip, e.port),
                 reason,
             };
-            let ip: IpAddr = e.ip.trim().parse().map_err(|_| {
+            let prefix: Prefix = e.ip.trim().parse().map_err(|err: crate::ignore::PrefixError| {
                 bad(format!(
-                    "{:?} is not an IPv4 or IPv6 address (write e.g. \"198.51.100.7\" or \"2001:db8::7\")",
-                    e.ip
+                    "{err} (an entry's \"ip\" is an address such as \"198.51.100.7\" or a prefix such as \"198.51.100.0/24\")"
                 ))
             })?;
-            if !(1..=65535).contains(&e.port) {
-                return Err(bad(format!("port {} is not a TCP port (1–65535)", e.port)));
-            }
+            let ports = match &e.port {
+                serde_json::Value::Number(n) => match n.as_i64() {
+                    Some(p @ 1..=65535) => (p as u16, p as u16),
+                    _ => return Err(bad(format!("port {n} is not a TCP port (1–65535)"))),
+                },
+                serde_json::Value::String(s) => parse_ports(s).map_err(bad)?,
+                other => {
+                    return Err(bad(format!(
+                        "port {other} is not a port, a range \"1000-2000\" or \"*\""
+                    )));
+                }
+            };
             let seen = |s: &Option<String>, what: &str| -> Result<Option<i64>, WhitelistError> {
                 match s {
                     None => Ok(None),
@@ -262,8 +404,16 @@ impl Whitelist {
                 first_seen_ns: seen(&e.first_seen, "first_seen")?,
                 last_seen_ns: seen(&e.last_seen, "last_seen")?,
             };
-            let key = key_of(ip, e.port as u16);
-            if wl.entries.insert(key, entry).is_some() {
+            let rule = WhitelistRule { prefix, ports };
+            let duplicate = match rule.as_key() {
+                Some(key) => wl.entries.insert(key, entry).is_some(),
+                None if wl.rules.iter().any(|(r, _)| *r == rule) => true,
+                None => {
+                    wl.rules.push((rule, entry));
+                    false
+                }
+            };
+            if duplicate {
                 return Err(bad(
                     "the same address and port appear in an earlier entry".into()
                 ));
@@ -272,21 +422,27 @@ impl Whitelist {
         Ok(wl)
     }
 
-    /// The file format, entries sorted by address then port.
+    /// The file format: entries sorted by address then port, then the rules
+    /// in their order.
     pub fn to_json(&self) -> String {
+        let repr = |ip: String, port: serde_json::Value, e: &WhitelistEntry| EntryRepr {
+            ip,
+            port,
+            established: e.established,
+            first_seen: e.first_seen_ns.map(rfc3339::format),
+            last_seen: e.last_seen_ns.map(rfc3339::format),
+        };
         let entries = self
             .sorted_keys()
             .into_iter()
-            .map(|k| {
-                let e = &self.entries[&k];
-                EntryRepr {
-                    ip: ip_of(&k).to_string(),
-                    port: i64::from(k.port),
-                    established: e.established,
-                    first_seen: e.first_seen_ns.map(rfc3339::format),
-                    last_seen: e.last_seen_ns.map(rfc3339::format),
-                }
-            })
+            .map(|k| repr(ip_of(&k).to_string(), k.port.into(), &self.entries[&k]))
+            .chain(self.rules.iter().map(|(r, e)| {
+                let port = match r.ports {
+                    (a, b) if a == b => a.into(),
+                    _ => r.port_text().into(),
+                };
+                repr(r.prefix.to_string(), port, e)
+            }))
             .collect();
         let repr = FileRepr {
             version: u64::from(FILE_VERSION),
@@ -322,6 +478,60 @@ impl FromIterator<WhitelistKey> for Whitelist {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r4_4_rules_cover_prefixes_and_port_ranges() {
+        let mut wl = Whitelist::new();
+        for r in [
+            "198.51.100.0/24:80",
+            "[2001:db8::/32]:1000-2000",
+            "203.0.113.7:*",
+        ] {
+            let rule: WhitelistRule = r.parse().unwrap();
+            assert_eq!(rule.to_string(), r);
+            assert!(wl.insert_rule(rule));
+        }
+        // A single destination written as a rule is an exact entry.
+        assert!(wl.insert_rule("198.51.100.9:22".parse().unwrap()));
+        assert!(wl.contains(&k("198.51.100.9", 22)));
+        for (ip, port, yes) in [
+            ("198.51.100.1", 80, true),
+            ("198.51.100.254", 80, true),
+            ("198.51.101.1", 80, false),
+            ("198.51.100.1", 81, false),
+            ("2001:db8:ffff::1", 1000, true),
+            ("2001:db8::1", 2000, true),
+            ("2001:db8::1", 2001, false),
+            ("2001:db9::1", 1500, false),
+            ("203.0.113.7", 1, true),
+            ("203.0.113.7", 65535, true),
+            ("203.0.113.8", 443, false),
+        ] {
+            assert_eq!(wl.contains(&k(ip, port)), yes, "{ip}:{port}");
+        }
+        // The file keeps rules; reading it back gives the same whitelist.
+        let back = Whitelist::from_json(&wl.to_json(), "t.json").unwrap();
+        assert_eq!(back, wl);
+        assert!(wl.remove_rule(&"203.0.113.7:*".parse().unwrap()));
+        assert!(!wl.contains(&k("203.0.113.7", 1)));
+        for (bad, want) in [
+            ("198.51.100.7/24:80", "198.51.100.0/24"),
+            ("198.51.100.0/24:0", "TCP port"),
+            ("198.51.100.0/24:2000-1000", "backwards"),
+            ("198.51.100.0/24", "ADDR:PORT"),
+            ("[2001:db8::/32:80", "ADDR:PORT"),
+        ] {
+            let e = bad.parse::<WhitelistRule>().unwrap_err();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+        let e = Whitelist::from_json(
+            r#"{"version":1,"entries":[{"ip":"198.51.100.0/24","port":"1-x"}]}"#,
+            "wl.json",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("wl.json") && e.contains("entry 0"), "{e}");
+    }
 
     fn k(ip: &str, port: u16) -> WhitelistKey {
         key_of(ip.parse().unwrap(), port)

@@ -122,7 +122,8 @@ fn r8_engine_alerts_with_observer_match_the_schema() {
     }
     // Broken alerts fail: the schema is not vacuous.
     let good = first.unwrap();
-    let broken: [(&str, fn(&mut Value)); 6] = [
+    type Break = fn(&mut Value);
+    let broken: [(&str, Break); 6] = [
         ("no ecs", |a| {
             a.as_object_mut().unwrap().remove("ecs");
         }),

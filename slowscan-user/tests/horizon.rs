@@ -34,9 +34,15 @@ use longnet::{
 };
 use serde_json::Value;
 
-/// The ladder the reference analysis checks and tabulates (the product's
-/// default ladder); `SLOWSCAN_LADDER` tries another.
-const LADDER: &str = "1h:9,1d:16,7d:18,30d:20";
+/// The product's default ladder, as the engine defines it: the ladder the
+/// reference analysis checks and tabulates (`SLOWSCAN_LADDER` tries another).
+fn default_ladder() -> String {
+    slowscan::engine::DetectorConfig::default_ladder()
+        .iter()
+        .map(|d| d.name())
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 /// Ladders compared by `reference_analysis_of_the_month`.
 const CANDIDATES: [&str; 5] = [
@@ -51,7 +57,7 @@ const CANDIDATES: [&str; 5] = [
 const WINDOWS_S: [u64; 6] = [HOUR_S, 6 * HOUR_S, DAY_S, 7 * DAY_S, 14 * DAY_S, 30 * DAY_S];
 
 fn ladder() -> Vec<Detector> {
-    reference::ladder(&std::env::var("SLOWSCAN_LADDER").unwrap_or_else(|_| LADDER.to_owned()))
+    reference::ladder(&std::env::var("SLOWSCAN_LADDER").unwrap_or_else(|_| default_ladder()))
 }
 
 /// A fresh directory, removed when the test passes (kept when it fails, or

@@ -6,11 +6,14 @@
 
 use std::time::Duration;
 
-use slowscan::kernel::{DataPlane, ProgramOptions, RecordReader};
+use slowscan::{
+    ignore::{IgnoreList, Prefix},
+    kernel::{DataPlane, ProgramOptions, RecordReader},
+};
 use slowscan_common::{AF_INET, Counter, WhitelistKey, tcp};
 use slowscan_tests::{
     fixtures::pad4,
-    frames::{self, DST4, Tcp},
+    frames::{self, DST4, DST6, Tcp},
 };
 
 const REPEAT: u32 = 1_000_000;
@@ -80,12 +83,57 @@ fn main() {
         ("ARP (not IP)", frames::arp(), f64::NAN),
     ];
 
+    // R4.6: the same measured with an ignore list of both families loaded
+    // (64 IPv4 and 16 IPv6 prefixes that do not cover the classes' source),
+    // and attempts from sources it covers.
+    let ignore = ignore_list();
+    let ignored4 = frames::ethernet(
+        &[],
+        0x0800,
+        &frames::ipv4([203, 0, 113, 50], DST4, 6, &[], 0, &Tcp::syn(7).bytes()),
+    );
+    let mut src6 = [0u8; 16];
+    src6[..6].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff]);
+    src6[15] = 1;
+    let ignored6 = frames::ethernet(
+        &[],
+        0x86dd,
+        &frames::ipv6(src6, DST6, &[], 6, &Tcp::syn(7).bytes()),
+    );
+    let ignore_classes: Vec<(&str, Vec<u8>, f64)> = vec![
+        (
+            "bulk TCP data, ignore list loaded (no lookup: not an attempt)",
+            bulk.clone(),
+            2.0,
+        ),
+        (
+            "attempt, IPv4, ignore list loaded, source not in it",
+            frames::tcp4(&Tcp::syn(7)),
+            6.0,
+        ),
+        (
+            "attempt, IPv6, ignore list loaded, source not in it",
+            frames::tcp6(&Tcp::syn(7)),
+            6.0,
+        ),
+        ("attempt from an ignored IPv4 source", ignored4, f64::NAN),
+        ("attempt from an ignored IPv6 source", ignored6, f64::NAN),
+    ];
+
     let mut base = Vec::new();
-    let mut per_class: Vec<Vec<f64>> = vec![Vec::new(); classes.len()];
+    let mut per_class: Vec<Vec<f64>> = vec![Vec::new(); classes.len() + ignore_classes.len()];
     for _ in 0..ROUNDS {
         base.push(ns(dp.test_run_baseline(&bulk, REPEAT).unwrap()));
         for (i, (_, frame, _)) in classes.iter().enumerate() {
             per_class[i].push(cost(&mut dp, &mut reader, frame));
+        }
+        dp.ignore().unwrap().load(&ignore).unwrap();
+        for (i, (_, frame, _)) in ignore_classes.iter().enumerate() {
+            per_class[classes.len() + i].push(cost(&mut dp, &mut reader, frame));
+        }
+        let mut map = dp.ignore().unwrap();
+        for p in ignore.iter() {
+            map.remove(p).unwrap();
         }
     }
     let base = median(base);
@@ -95,7 +143,7 @@ fn main() {
     println!("| packet class | ns/packet | × empty program | target |");
     println!("|---|---|---|---|");
     println!("| empty XDP program (baseline) | {base:.1} | 1.00 | |");
-    for (i, (name, _, target)) in classes.iter().enumerate() {
+    for (i, (name, _, target)) in classes.iter().chain(ignore_classes.iter()).enumerate() {
         let c = median(per_class[i].clone());
         let t = if target.is_nan() {
             String::new()
@@ -104,17 +152,53 @@ fn main() {
         };
         println!("| {name} | {c:.1} | {:.2} | {t} |", c / base);
     }
-    new_attempts(&mut dp, &mut reader);
+    new_attempts(&mut dp, &mut reader, false);
+    let sweep_note = new_attempts(&mut dp, &mut reader, true);
     let lost = dp.counters().unwrap().get(Counter::RingFull);
     println!("\nring buffer full during the run: {lost} records");
+    println!("{sweep_note}");
     mix(&mut dp, &mut reader);
+}
+
+/// 64 IPv4 and 16 IPv6 prefixes (documentation ranges), none covering the
+/// fixture frames' sources (198.51.100.10, 2001:db8::10).
+fn ignore_list() -> IgnoreList {
+    let mut v: Vec<Prefix> = vec![
+        "203.0.113.0/24".parse().unwrap(),
+        "198.51.100.128/25".parse().unwrap(),
+        "2001:db8:ffff::/48".parse().unwrap(),
+    ];
+    for i in 0..62u8 {
+        v.push(format!("192.0.2.{}/32", i * 4).parse().unwrap());
+    }
+    for i in 0..15u16 {
+        v.push(format!("2001:db8:{:x}::/64", 0x100 + i).parse().unwrap());
+    }
+    v.into_iter().collect()
 }
 
 /// Attempts on a new 5-tuple each (the insert path, not the retransmission
 /// path a repeated frame takes): one run per frame, beside the baseline run
-/// the same way, since BPF_PROG_TEST_RUN repeats only one frame.
-fn new_attempts(dp: &mut DataPlane, reader: &mut RecordReader) {
+/// the same way, since BPF_PROG_TEST_RUN repeats only one frame. With
+/// `full`, the pending table is first filled to its capacity, so every
+/// insert makes the LRU evict.
+fn new_attempts(dp: &mut DataPlane, reader: &mut RecordReader, full: bool) -> String {
     const N: u32 = 50_000;
+    let mut sink = Vec::new();
+    if full {
+        for i in 0..slowscan_common::PENDING_MAX {
+            let mut t = Tcp::syn(i);
+            t.src_port = 1024 + (i % 60_000) as u16;
+            t.dst_port = 10_000 + (i / 60_000) as u16;
+            dp.test_run(&frames::tcp4(&t), 1).unwrap();
+            if i % 100_000 == 0 {
+                sink.clear();
+                reader.drain(&mut sink);
+            }
+        }
+        sink.clear();
+        reader.drain(&mut sink);
+    }
     let frames_new: Vec<Vec<u8>> = (0..N)
         .map(|i| {
             let mut t = Tcp::syn(i);
@@ -123,9 +207,9 @@ fn new_attempts(dp: &mut DataPlane, reader: &mut RecordReader) {
             frames::tcp4(&t)
         })
         .collect();
-    let mut sink = Vec::new();
     let mut base = 0.0;
     let mut cost = 0.0;
+    let mut sweep_note = String::new();
     for f in &frames_new {
         base += ns(dp.test_run_baseline(f, 1).unwrap());
         cost += ns(dp.test_run(f, 1).unwrap().1);
@@ -135,13 +219,36 @@ fn new_attempts(dp: &mut DataPlane, reader: &mut RecordReader) {
         }
     }
     reader.drain(&mut sink);
+    if full {
+        // The daemon's sweep over a full table: a walk that expires nothing,
+        // then one that expires everything (a syscall per entry).
+        let entries = dp.pending_len().unwrap();
+        let t = std::time::Instant::now();
+        dp.sweep_pending(0, 0).unwrap();
+        let walk = t.elapsed();
+        let t = std::time::Instant::now();
+        let swept = dp.sweep_pending(u64::MAX / 2, 0).unwrap();
+        let all = t.elapsed();
+        sweep_note = format!(
+            "\nsweep of a full table ({entries} entries, wall clock, 2 ms of pauses included): \
+             {:.1} ms expiring none, {:.1} ms expiring all {swept}",
+            walk.as_secs_f64() * 1e3,
+            all.as_secs_f64() * 1e3
+        );
+    }
     // Leave the table as found for what follows.
     dp.sweep_pending(u64::MAX / 2, 0).unwrap();
     let (base, cost) = (base / f64::from(N), cost / f64::from(N));
+    let what = if full {
+        "attempt on a new 5-tuple, table full (LRU evicting)"
+    } else {
+        "attempt on a new 5-tuple"
+    };
     println!(
-        "| attempt on a new 5-tuple (one run per frame; its baseline {base:.1} ns) | {cost:.1} | {:.2} | ≤ 6.0× |",
+        "| {what} (one run per frame; its baseline {base:.1} ns) | {cost:.1} | {:.2} | ≤ 6.0× |",
         cost / base
     );
+    sweep_note
 }
 
 /// A realistic mix: connections that establish and carry data, plus failed

@@ -2,6 +2,7 @@
 //! record and counter deltas the XDP program must give, in both pre-filter
 //! modes. It drives the BPF_PROG_TEST_RUN tests and the per-packet benchmark.
 
+use slowscan::ignore::Prefix;
 use slowscan_common::{
     AF_INET, AF_INET6, Counter, PacketRecord, STATUS_FOLLOW_UP, WhitelistKey, tcp,
 };
@@ -24,6 +25,8 @@ pub struct Fixture {
     pub name: &'static str,
     /// Whitelist entries installed before the steps run.
     pub whitelist: Vec<WhitelistKey>,
+    /// Ignored source prefixes (R4.6) installed before the steps run.
+    pub ignore: Vec<Prefix>,
     pub steps: Vec<Step>,
 }
 
@@ -75,8 +78,19 @@ pub fn port(mut t: Tcp, p: u16) -> Tcp {
     t
 }
 
-/// An attempt step: emitted in both modes.
-fn attempt(frame: Vec<u8>, r: PacketRecord, extra: &[Counter]) -> Step {
+/// An attempt step on a 5-tuple not pending yet: emitted in both modes; the
+/// pre-filter also inserts it into its pending table.
+fn attempt(mode: Mode, frame: Vec<u8>, r: PacketRecord, extra: &[Counter]) -> Step {
+    let mut s = retransmission(frame, r, extra);
+    if mode == Mode::Prefilter {
+        s.counters.push(Counter::PendingInserted);
+    }
+    s
+}
+
+/// An attempt on a 5-tuple already pending (same or new S): emitted, the
+/// pending entry updated in place.
+fn retransmission(frame: Vec<u8>, r: PacketRecord, extra: &[Counter]) -> Step {
     let mut counters = vec![Counter::AttemptsEmitted];
     counters.extend_from_slice(extra);
     Step {
@@ -103,6 +117,7 @@ fn segment(
         }
         (Mode::Prefilter, true) => {
             counters.push(Counter::FollowUpsEmitted);
+            counters.push(Counter::PendingResolved);
             Some(PacketRecord {
                 status: STATUS_FOLLOW_UP,
                 ..r
@@ -140,8 +155,9 @@ fn handshake(
     Fixture {
         name,
         whitelist: vec![],
+        ignore: vec![],
         steps: vec![
-            attempt(frames::tcp4(&syn), rec4(&syn, 0, 0), &[]),
+            attempt(mode, frames::tcp4(&syn), rec4(&syn, 0, 0), &[]),
             segment(mode, frames::tcp4(&next), rec4(&next, 0, 0), ok, &[]),
             // The pending entry is gone once matched: a repeat is bulk data.
             segment(mode, frames::tcp4(&next), rec4(&next, 0, 0), false, &[]),
@@ -156,19 +172,32 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
         Fixture {
             name: "SYN over IPv4 (R1)",
             whitelist: vec![],
-            steps: vec![attempt(frames::tcp4(&syn(1)), rec4(&syn(1), 0, 0), &[])],
+            ignore: vec![],
+            steps: vec![attempt(
+                mode,
+                frames::tcp4(&syn(1)),
+                rec4(&syn(1), 0, 0),
+                &[],
+            )],
         },
         Fixture {
             name: "SYN over IPv6 (R1)",
             whitelist: vec![],
-            steps: vec![attempt(frames::tcp6(&syn(2)), rec6(&syn(2), 0), &[Ipv6])],
+            ignore: vec![],
+            steps: vec![attempt(
+                mode,
+                frames::tcp6(&syn(2)),
+                rec6(&syn(2), 0),
+                &[Ipv6],
+            )],
         },
         {
             let t = port(Tcp::new(tcp::SYN | tcp::ECE | tcp::CWR, 5), 3);
             Fixture {
                 name: "ECN-setup SYN counts (R1)",
                 whitelist: vec![],
-                steps: vec![attempt(frames::tcp4(&t), rec4(&t, 0, 0), &[])],
+                ignore: vec![],
+                steps: vec![attempt(mode, frames::tcp4(&t), rec4(&t, 0, 0), &[])],
             }
         },
         {
@@ -176,6 +205,7 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             Fixture {
                 name: "SYN-ACK is no attempt (R1)",
                 whitelist: vec![],
+                ignore: vec![],
                 steps: vec![segment(mode, frames::tcp4(&t), rec4(&t, 0, 0), false, &[])],
             }
         },
@@ -184,6 +214,7 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             Fixture {
                 name: "RST",
                 whitelist: vec![],
+                ignore: vec![],
                 steps: vec![segment(mode, frames::tcp4(&t), rec4(&t, 0, 0), false, &[])],
             }
         },
@@ -253,6 +284,7 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             Fixture {
                 name: "whitelisted destination stays in the kernel (R4.4)",
                 whitelist: vec![WhitelistKey::new(AF_INET, pad4(DST4), 80)],
+                ignore: vec![],
                 steps: vec![
                     skipped(frames::tcp4(&s), &[Whitelisted]),
                     skipped(frames::tcp4(&a), &wl_ack),
@@ -264,7 +296,9 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             Fixture {
                 name: "one VLAN tag",
                 whitelist: vec![],
+                ignore: vec![],
                 steps: vec![attempt(
+                    mode,
                     frames::ethernet(
                         &[10],
                         0x0800,
@@ -280,7 +314,9 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             Fixture {
                 name: "two VLAN tags (802.1ad + 802.1Q)",
                 whitelist: vec![],
+                ignore: vec![],
                 steps: vec![attempt(
+                    mode,
                     frames::ethernet(
                         &[10, 20],
                         0x0800,
@@ -294,6 +330,7 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
         Fixture {
             name: "three VLAN tags are not parsed",
             whitelist: vec![],
+            ignore: vec![],
             steps: vec![skipped(
                 frames::ethernet(
                     &[10, 20, 30],
@@ -309,7 +346,9 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             Fixture {
                 name: "IPv4 with options (IHL 7)",
                 whitelist: vec![],
+                ignore: vec![],
                 steps: vec![attempt(
+                    mode,
                     frames::ethernet(
                         &[],
                         0x0800,
@@ -326,7 +365,8 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             Fixture {
                 name: "TCP with options",
                 whitelist: vec![],
-                steps: vec![attempt(frames::tcp4(&t), rec4(&t, 0, 0), &[])],
+                ignore: vec![],
+                steps: vec![attempt(mode, frames::tcp4(&t), rec4(&t, 0, 0), &[])],
             }
         },
         {
@@ -340,7 +380,9 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             Fixture {
                 name: "IPv6 with hop-by-hop, routing, destination options, first fragment",
                 whitelist: vec![],
+                ignore: vec![],
                 steps: vec![attempt(
+                    mode,
                     frames::ethernet(&[], 0x86dd, &frames::ipv6(SRC6, DST6, &exts, 6, &t.bytes())),
                     rec6(&t, 0),
                     &[Ipv6],
@@ -350,6 +392,7 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
         Fixture {
             name: "IPv6 with too many extension headers",
             whitelist: vec![],
+            ignore: vec![],
             steps: vec![skipped(
                 frames::ethernet(
                     &[],
@@ -374,6 +417,7 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
         Fixture {
             name: "IPv4 non-first fragment is skipped",
             whitelist: vec![],
+            ignore: vec![],
             steps: vec![skipped(
                 frames::ethernet(
                     &[],
@@ -386,6 +430,7 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
         Fixture {
             name: "IPv6 non-first fragment is skipped",
             whitelist: vec![],
+            ignore: vec![],
             steps: vec![skipped(
                 frames::ethernet(
                     &[],
@@ -407,6 +452,7 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             Fixture {
                 name: "IPv4 IHL < 5 is malformed",
                 whitelist: vec![],
+                ignore: vec![],
                 steps: vec![skipped(f, &[Malformed])],
             }
         },
@@ -416,6 +462,7 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             Fixture {
                 name: "TCP data offset < 5 is malformed",
                 whitelist: vec![],
+                ignore: vec![],
                 steps: vec![skipped(frames::tcp4(&t), &[Malformed])],
             }
         },
@@ -425,17 +472,20 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             Fixture {
                 name: "IPv4 total length beyond the frame is malformed",
                 whitelist: vec![],
+                ignore: vec![],
                 steps: vec![skipped(f, &[Malformed])],
             }
         },
         Fixture {
             name: "ARP is not IP",
             whitelist: vec![],
+            ignore: vec![],
             steps: vec![skipped(frames::arp(), &[NonIp])],
         },
         Fixture {
             name: "UDP is not TCP",
             whitelist: vec![],
+            ignore: vec![],
             steps: vec![skipped(frames::udp4(), &[NonTcp])],
         },
     ];
@@ -445,9 +495,10 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
         v.push(Fixture {
             name: "retransmitted SYN is emitted again",
             whitelist: vec![],
+            ignore: vec![],
             steps: vec![
-                attempt(frames::tcp4(&s), rec4(&s, 0, 0), &[]),
-                attempt(frames::tcp4(&s), rec4(&s, 0, 0), &[]),
+                attempt(mode, frames::tcp4(&s), rec4(&s, 0, 0), &[]),
+                retransmission(frames::tcp4(&s), rec4(&s, 0, 0), &[]),
             ],
         });
     }
@@ -459,8 +510,113 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
         v.push(Fixture {
             name: "Ethernet padding is ignored",
             whitelist: vec![],
-            steps: vec![attempt(f, rec4(&t, 0, 0), &[])],
+            ignore: vec![],
+            steps: vec![attempt(mode, f, rec4(&t, 0, 0), &[])],
         });
     }
+    v.extend(ignore_fixtures(mode));
     v
+}
+
+fn prefix(s: &str) -> Prefix {
+    s.parse().expect("a valid prefix")
+}
+
+/// R4.6: sources on the ignore list leave no record — neither attempt nor
+/// follow-up — and take no pending entry; `ignored` counts each frame that
+/// would have left a record. The source address is what matters.
+fn ignore_fixtures(mode: Mode) -> Vec<Fixture> {
+    use Counter::*;
+    let syn = |p| port(Tcp::syn(2000), p);
+    // With the pre-filter, the follow-up of an ignored attempt finds no
+    // pending entry: bulk data, nothing counted.
+    let ignored_follow_up = |p: u16, v6: bool| {
+        let a = port(Tcp::new(tcp::ACK, 2001), p);
+        let (frame, mut counters) = if v6 {
+            (frames::tcp6(&a), vec![Ipv6])
+        } else {
+            (frames::tcp4(&a), vec![])
+        };
+        if mode == Mode::All {
+            counters.push(Ignored);
+        }
+        skipped(frame, &counters)
+    };
+    vec![
+        Fixture {
+            name: "ignored IPv4 source: no record (R4.6)",
+            whitelist: vec![],
+            ignore: vec![prefix("198.51.100.0/24")],
+            steps: vec![
+                skipped(frames::tcp4(&syn(40)), &[Ignored]),
+                ignored_follow_up(40, false),
+            ],
+        },
+        Fixture {
+            name: "ignored IPv6 source: no record (R4.6)",
+            whitelist: vec![],
+            ignore: vec![prefix("2001:db8::/64")],
+            steps: vec![
+                skipped(frames::tcp6(&syn(41)), &[Ipv6, Ignored]),
+                ignored_follow_up(41, true),
+            ],
+        },
+        {
+            // The destination's prefix and the neighbouring half of the
+            // source's /24 are ignored; the source is not.
+            let t = syn(42);
+            let a = port(Tcp::new(tcp::ACK, 2001), 42);
+            Fixture {
+                name: "source outside the ignored prefixes is counted (R4.6)",
+                whitelist: vec![],
+                ignore: vec![
+                    prefix("203.0.113.0/24"),
+                    prefix("198.51.100.128/25"),
+                    prefix("198.51.100.11"),
+                    prefix("2001:db8:1::/48"),
+                ],
+                steps: vec![
+                    attempt(mode, frames::tcp4(&t), rec4(&t, 0, 0), &[]),
+                    segment(mode, frames::tcp4(&a), rec4(&a, 0, 0), true, &[]),
+                    attempt(mode, frames::tcp6(&t), rec6(&t, 0), &[Ipv6]),
+                ],
+            }
+        },
+        Fixture {
+            name: "ignored /32 host (R4.6)",
+            whitelist: vec![],
+            ignore: vec![prefix("198.51.100.10/32")],
+            steps: vec![skipped(frames::tcp4(&syn(43)), &[Ignored])],
+        },
+        Fixture {
+            name: "ignored /128 host (R4.6)",
+            whitelist: vec![],
+            ignore: vec![prefix("2001:db8::10")],
+            steps: vec![skipped(frames::tcp6(&syn(44)), &[Ipv6, Ignored])],
+        },
+        {
+            // Only the IPv6 list has entries: IPv4 frames take the empty-list
+            // path (no trie lookup), whatever the IPv6 entries cover.
+            let t = syn(45);
+            Fixture {
+                name: "an IPv6-only ignore list leaves IPv4 alone (R4.6)",
+                whitelist: vec![],
+                ignore: vec![prefix("::/0")],
+                steps: vec![
+                    attempt(mode, frames::tcp4(&t), rec4(&t, 0, 0), &[]),
+                    skipped(frames::tcp6(&t), &[Ipv6, Ignored]),
+                ],
+            }
+        },
+        {
+            // A whitelisted destination is counted as whitelisted first.
+            let t = syn(46);
+            Fixture {
+                name: "ignored source to a whitelisted destination (R4.4, R4.6)",
+                whitelist: vec![WhitelistKey::new(AF_INET, pad4(DST4), 80)],
+                ignore: vec![prefix("198.51.100.0/24")],
+                steps: vec![skipped(frames::tcp4(&t), &[Whitelisted])],
+            }
+        },
+    ]
 }

@@ -134,7 +134,7 @@ fn dashboard_queries_use_metrics_the_sensor_exports() {
             page = p;
             missing = wanted
                 .iter()
-                .filter(|n| !m.get(*n).is_some_and(|e| e.2 > 0))
+                .filter(|n| m.get(*n).is_none_or(|e| e.2 == 0))
                 .cloned()
                 .collect();
             let attempts = page

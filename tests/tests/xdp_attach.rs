@@ -109,7 +109,7 @@ fn nmap_syn_scan_then_live_whitelist_push() {
         "a port had several records"
     );
     assert_eq!(delta.get(Counter::RingFull), 0, "records lost");
-    assert_eq!(delta.get(Counter::PendingFull), 0);
+    assert_eq!(delta.get(Counter::PendingInsertFailed), 0);
     assert_eq!(delta.get(Counter::AttemptsEmitted), 1000);
 
     // A second process edits the whitelist through the pinned map.
@@ -256,4 +256,93 @@ fn nmap_ipv6_syn_scan_one_record_per_port() {
     let c = dp.counters().unwrap();
     assert_eq!(c.get(Counter::RingFull), 0);
     assert!(c.get(Counter::Ipv6) >= 200);
+}
+
+/// R4.6: `slowscan ignore add|list|remove` from a second process change a
+/// sensor's kernel ignore list through its pinned maps, effective on the next
+/// frame, and keep the sensor's ignore file in step. The program runs
+/// through BPF_PROG_TEST_RUN (no interface needed).
+#[test]
+fn ignore_push_through_pinned_maps_takes_effect_at_once() {
+    if !privileged("ignore_push_through_pinned_maps_takes_effect_at_once") {
+        return;
+    }
+    use slowscan_tests::{
+        fixtures::port,
+        frames::{self, Tcp},
+    };
+    let iface = slowscan_tests::unique("ssign");
+    let dir = std::env::temp_dir().join(format!("slowscan-ign-{iface}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("ignore.txt");
+    std::fs::write(&file, "# kept by slowscan ignore\n203.0.113.0/24\n").unwrap();
+
+    let mut dp = DataPlane::load(ProgramOptions::default()).expect("load");
+    let mut reader = dp.take_records().unwrap();
+    dp.pin(&iface).expect("pin maps");
+    slowscan::daemon::runtime::write(&iface, None, Some(&file)).unwrap();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(slowscan_bin())
+            .args(args)
+            .args(["--iface", &iface])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "slowscan {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let v4 = frames::tcp4(&port(Tcp::syn(1), 71));
+    let v6 = frames::tcp6(&port(Tcp::syn(1), 72));
+    let mut got = Vec::new();
+    let mut records = |dp: &mut DataPlane, f: &[u8]| {
+        dp.test_run(f, 1).unwrap();
+        got.clear();
+        reader.drain(&mut got)
+    };
+    assert_eq!(records(&mut dp, &v4), 1);
+
+    cli(&["ignore", "add", "198.51.100.0/24", "2001:db8::/32"]);
+    let before = dp.counters().unwrap();
+    assert_eq!(records(&mut dp, &v4), 0, "ignored IPv4 source");
+    assert_eq!(records(&mut dp, &v6), 0, "ignored IPv6 source");
+    assert_eq!(
+        dp.counters().unwrap().since(&before).get(Counter::Ignored),
+        2
+    );
+    let list = cli(&["ignore", "list"]);
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout),
+        "198.51.100.0/24\n2001:db8::/32\n"
+    );
+    let kept = slowscan::ignore::IgnoreList::load(&file).unwrap();
+    assert_eq!(
+        kept.to_string(),
+        "198.51.100.0/24,203.0.113.0/24,2001:db8::/32",
+        "the sensor's ignore file follows"
+    );
+
+    cli(&["ignore", "remove", "198.51.100.0/24"]);
+    assert_eq!(records(&mut dp, &v4), 1, "counted again at once");
+    assert_eq!(records(&mut dp, &v6), 0, "the IPv6 prefix stays");
+    let again = cli(&["ignore", "remove", "198.51.100.0/24"]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("was not on the ignore list"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    cli(&["ignore", "remove", "2001:db8::/32"]);
+    assert_eq!(records(&mut dp, &v6), 1);
+    assert_eq!(
+        slowscan::ignore::IgnoreList::load(&file)
+            .unwrap()
+            .to_string(),
+        "203.0.113.0/24"
+    );
+
+    slowscan::daemon::runtime::remove(&iface);
+    slowscan::kernel::remove_pins(&iface).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -27,6 +27,9 @@ fn run_fixtures(mode: Mode) {
         for k in &fx.whitelist {
             dp.whitelist().unwrap().insert(*k).unwrap();
         }
+        for p in &fx.ignore {
+            dp.ignore().unwrap().insert(p).unwrap();
+        }
         for (i, step) in fx.steps.iter().enumerate() {
             let ctx = format!("[{:?}] {} step {}", mode, fx.name, i + 1);
             let before = dp.counters().unwrap();
@@ -54,6 +57,9 @@ fn run_fixtures(mode: Mode) {
         }
         for k in &fx.whitelist {
             dp.whitelist().unwrap().remove(k).unwrap();
+        }
+        for p in &fx.ignore {
+            assert!(dp.ignore().unwrap().remove(p).unwrap(), "{}: {p}", fx.name);
         }
     }
     assert!(
@@ -222,12 +228,15 @@ fn pending_hints_stay_consistent_through_sweeps() {
     );
 }
 
-/// A full pending table is a counted outcome, never a silent loss: the
-/// attempt is still emitted, marked untracked, and `pending_full` counts it,
-/// so userspace does not mistake "could not track" for "failed".
+/// A full pending table cannot blind the pre-filter: the table is an LRU
+/// map, so the oldest attempts give way. After more attempts than it holds,
+/// a new attempt is still tracked (not `STATUS_UNTRACKED`), a handshake
+/// whose SYN and follow-up come back to back is still recognised, and the
+/// forgotten count says how many gave way. The sweep then takes back the
+/// hint counts the evicted entries left, never below a live entry's.
 #[test]
-fn full_pending_table_marks_attempts_untracked() {
-    if !privileged("full_pending_table_marks_attempts_untracked") {
+fn full_pending_table_forgets_the_oldest_attempts() {
+    if !privileged("full_pending_table_forgets_the_oldest_attempts") {
         return;
     }
     let (mut dp, mut reader) = load(Mode::Prefilter, false);
@@ -236,39 +245,245 @@ fn full_pending_table_marks_attempts_untracked() {
         let mut t = Tcp::syn(i);
         t.src_port = 1024 + (i % 60_000) as u16;
         t.dst_port = 1 + (i / 60_000) as u16;
-        frames::tcp4(&t)
+        t
     };
     let max = slowscan_common::PENDING_MAX;
-    for i in 0..max {
-        dp.test_run(&distinct(i), 1).unwrap();
-        if i % 100_000 == 0 {
+    let extra = 20_000;
+    let before = dp.counters().unwrap();
+    let mut untracked = 0;
+    let mut emitted = 0;
+    for i in 0..max + extra {
+        dp.test_run(&frames::tcp4(&distinct(i)), 1).unwrap();
+        if i % 50_000 == 0 || i == max + extra - 1 {
             got.clear();
             reader.drain(&mut got);
+            emitted += got.len();
+            untracked += got
+                .iter()
+                .filter(|r| r.status & slowscan_common::STATUS_UNTRACKED != 0)
+                .count();
         }
     }
+    assert_eq!(emitted, (max + extra) as usize, "every attempt is emitted");
+    assert_eq!(
+        untracked, 0,
+        "no attempt is untracked, the table full or not"
+    );
+    let entries = dp.pending_len().unwrap();
+    assert!(
+        entries <= max as usize && entries > (max - max / 8) as usize,
+        "the table stays at its capacity: {entries} of {max}"
+    );
+
+    // A scanner's probe, and a handshake completing back to back, while full.
+    let probe = distinct(max + extra);
+    let mut syn = distinct(max + extra + 1);
+    syn.seq = 77;
+    let mut ack = syn.clone();
+    ack.flags = slowscan_common::tcp::ACK;
+    ack.seq = 78;
+    let mid = dp.counters().unwrap();
+    for t in [&probe, &syn, &ack] {
+        dp.test_run(&frames::tcp4(t), 1).unwrap();
+    }
+    let delta = dp.counters().unwrap().since(&mid);
     got.clear();
     reader.drain(&mut got);
-    let before = dp.counters().unwrap();
-    dp.test_run(&distinct(max), 1).unwrap();
-    // A known 5-tuple still updates in place.
-    dp.test_run(&distinct(0), 1).unwrap();
-    let delta = dp.counters().unwrap().since(&before);
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got[0].status, 0, "the new attempt is tracked: {:?}", got[0]);
+    assert_eq!(got[1].status, 0, "{:?}", got[1]);
+    assert_eq!(
+        (got[2].seq, got[2].status),
+        (78, slowscan_common::STATUS_FOLLOW_UP),
+        "the handshake's follow-up is emitted"
+    );
+    assert_eq!(delta.get(Counter::PendingInsertFailed), 0);
+    assert_eq!(delta.get(Counter::PendingInserted), 2);
+    assert_eq!(delta.get(Counter::PendingResolved), 1);
+
+    // The forgotten count: inserted − resolved − swept − entries. A sweep at
+    // time 0 expires nothing.
+    assert_eq!(dp.sweep_pending(0, 60_000_000_000).unwrap(), 0);
+    let stats = dp.pending_stats();
+    let c = dp.counters().unwrap().since(&before);
+    let entries = dp.pending_len().unwrap() as u64;
+    assert_eq!(stats.entries, entries);
+    assert_eq!(
+        stats.forgotten,
+        c.get(Counter::PendingInserted) - c.get(Counter::PendingResolved) - entries
+    );
+    assert!(
+        stats.forgotten >= u64::from(extra),
+        "forgotten {} after {extra} attempts beyond the capacity",
+        stats.forgotten
+    );
+    // Every evicted entry's hint count was stale; the sweep took them back,
+    // and no live entry's slot went below the entries hashing there.
+    assert_eq!(stats.stale_hints_released, stats.forgotten);
+    assert_eq!(dp.hints().total(), entries);
+    let mut per_slot = std::collections::HashMap::new();
+    for (k, v) in dp.pending_entries().unwrap() {
+        *per_slot.entry(k.hint_slot(v.seq)).or_insert(0u64) += 1;
+    }
+    for (slot, n) in per_slot {
+        assert_eq!(dp.hints().get(slot), n, "slot {slot}");
+    }
+    // Everything expires at last; nothing is left behind.
+    dp.sweep_pending(u64::MAX / 2, 0).unwrap();
+    assert_eq!(dp.pending_len().unwrap(), 0);
+    assert_eq!(dp.hints().total(), 0);
+    let stats = dp.pending_stats();
+    assert_eq!(stats.entries, 0);
+    assert_eq!(stats.swept, entries);
+}
+
+/// The sweep takes stale hint counts back beside a running program without
+/// ever taking a live entry's: while one thread floods the program with new
+/// attempts, follow-ups and new sequence numbers, and a sweeper on another
+/// thread corrects (and, in a first round, expires entries older than
+/// 200 ms, so its deletes race the follow-ups; in a second, the table
+/// overflows and the LRU evicts), no entry left at the end has fewer counts
+/// in its slot than entries hashing there (so the correction lost no
+/// follow-up). Once quiet, a last sweep leaves exactly the live entries' counts.
+#[test]
+fn hint_correction_beside_a_flood_never_undercounts() {
+    if !privileged("hint_correction_beside_a_flood_never_undercounts") {
+        return;
+    }
+    let (mut dp, mut reader) = load(Mode::Prefilter, false);
+    let mut sweeper = Some(dp.take_sweeper().unwrap());
+    let max = slowscan_common::PENDING_MAX;
+    for (round, expire, attempts) in [(0u32, true, 200_000u32), (1, false, max + 60_000)] {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sweeping = {
+            let stop = stop.clone();
+            let mut sweeper = sweeper.take().unwrap();
+            std::thread::spawn(move || {
+                let mut sweeps = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let now = if expire {
+                        slowscan::daemon::monotonic_ns()
+                    } else {
+                        0
+                    };
+                    sweeper.sweep(now, 200_000_000).unwrap();
+                    sweeps += 1;
+                }
+                (sweeper, sweeps)
+            })
+        };
+        let mut got = Vec::new();
+        for i in 0..attempts {
+            let mut t = Tcp::syn(i.wrapping_mul(2_654_435_761));
+            t.src_port = 1024 + (i % 60_000) as u16;
+            t.dst_port = 1 + (i / 60_000) as u16 + 100 * round as u16;
+            dp.test_run(&frames::tcp4(&t), 1).unwrap();
+            match i % 6 {
+                0 => {
+                    // Completes at once.
+                    let mut a = t.clone();
+                    a.flags = slowscan_common::tcp::ACK;
+                    a.seq = t.seq.wrapping_add(1);
+                    dp.test_run(&frames::tcp4(&a), 1).unwrap();
+                }
+                3 => {
+                    // A new S on the same 5-tuple moves its hint.
+                    let mut r = t.clone();
+                    r.seq ^= 0x5555;
+                    dp.test_run(&frames::tcp4(&r), 1).unwrap();
+                }
+                _ => {}
+            }
+            if i % 20_000 == 0 {
+                got.clear();
+                reader.drain(&mut got);
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (s, sweeps) = sweeping.join().unwrap();
+        sweeper = Some(s);
+        assert!(sweeps >= 2, "round {round}: the sweeper ran {sweeps} times");
+        let mut per_slot = std::collections::HashMap::new();
+        for (k, v) in dp.pending_entries().unwrap() {
+            *per_slot.entry(k.hint_slot(v.seq)).or_insert(0u64) += 1;
+        }
+        for (slot, live) in &per_slot {
+            assert!(
+                dp.hints().get(*slot) >= *live,
+                "round {round}, slot {slot}: {} counts for {live} live entries",
+                dp.hints().get(*slot)
+            );
+        }
+    }
+    let mut sweeper = sweeper.unwrap();
+    let stats = sweeper.stats();
+    assert!(
+        stats.swept > 0 && stats.forgotten > 0 && stats.stale_hints_released > 0,
+        "{stats:?}"
+    );
+    // Quiet now: a last sweep that expires nothing leaves exact counts.
+    sweeper.sweep(0, 0).unwrap();
+    assert_eq!(dp.hints().total(), dp.pending_len().unwrap() as u64);
+    assert!(
+        dp.sweep_pending(0, 0).is_err(),
+        "one sweeper per table: the data plane's was taken"
+    );
+}
+
+/// R4.6: an ignored source's SYN takes no pending entry (its follow-up,
+/// once the source is no longer ignored, is bulk data), and the follow-up of
+/// an attempt pending from before its source was ignored is suppressed and
+/// counted, and releases the entry.
+#[test]
+fn ignored_sources_take_no_pending_entry() {
+    if !privileged("ignored_sources_take_no_pending_entry") {
+        return;
+    }
+    let (mut dp, mut reader) = load(Mode::Prefilter, false);
+    let net: slowscan::ignore::Prefix = "198.51.100.0/24".parse().unwrap();
+    let mut got = Vec::new();
+    let syn = port(Tcp::syn(500), 61);
+    let ack = port(Tcp::new(slowscan_common::tcp::ACK, 501), 61);
+
+    dp.ignore().unwrap().insert(&net).unwrap();
+    let c0 = dp.counters().unwrap();
+    dp.test_run(&frames::tcp4(&syn), 1).unwrap();
+    assert_eq!(reader.drain(&mut got), 0);
+    assert_eq!(
+        dp.pending_len().unwrap(),
+        0,
+        "an ignored SYN takes no entry"
+    );
+    assert_eq!(dp.hints().total(), 0, "nor a hint");
+    assert!(dp.ignore().unwrap().remove(&net).unwrap());
+    dp.test_run(&frames::tcp4(&ack), 1).unwrap();
+    assert_eq!(reader.drain(&mut got), 0, "nothing was pending");
+    let d = dp.counters().unwrap().since(&c0);
+    assert_eq!(d.get(Counter::Ignored), 1);
+    assert_eq!(d.get(Counter::PendingInserted), 0);
+
+    // Pending before the source is ignored: the follow-up is suppressed.
+    dp.test_run(&frames::tcp4(&syn), 1).unwrap();
+    assert_eq!(reader.drain(&mut got), 1);
+    assert_eq!(dp.pending_len().unwrap(), 1);
+    dp.ignore().unwrap().insert(&net).unwrap();
+    let c1 = dp.counters().unwrap();
+    dp.test_run(&frames::tcp4(&ack), 1).unwrap();
+    let d = dp.counters().unwrap().since(&c1);
     got.clear();
-    reader.drain(&mut got);
-    assert_eq!(got.len(), 2, "both attempts are emitted");
-    assert_eq!(
-        got[0].status & slowscan_common::STATUS_UNTRACKED,
-        slowscan_common::STATUS_UNTRACKED
-    );
-    assert_eq!(got[1].status & slowscan_common::STATUS_UNTRACKED, 0);
-    assert_eq!(delta.get(Counter::PendingFull), 1);
-    assert_eq!(delta.get(Counter::AttemptsEmitted), 2);
-    assert_eq!(dp.pending_len().unwrap(), max as usize);
-    assert_eq!(
-        dp.hints().total(),
-        u64::from(max),
-        "an untracked attempt leaves no hint behind"
-    );
+    assert_eq!(reader.drain(&mut got), 0, "{got:?}");
+    assert_eq!(d.get(Counter::Ignored), 1);
+    assert_eq!(d.get(Counter::PendingResolved), 1);
+    assert_eq!(d.get(Counter::FollowUpsEmitted), 0);
+    assert_eq!(dp.pending_len().unwrap(), 0);
+    assert_eq!(dp.hints().total(), 0);
+
+    // The kernel map lists what it holds, and says what it does not.
+    let map = dp.ignore().unwrap();
+    assert!(map.contains(&net));
+    assert!(!map.contains(&"198.51.100.0/25".parse().unwrap()));
+    assert!(!map.contains(&"198.51.0.0/16".parse().unwrap()));
+    assert_eq!(map.list().unwrap(), vec![net]);
 }
 
 /// A full whitelist map is a clear error naming the limit.
@@ -295,4 +510,32 @@ fn full_whitelist_map_is_a_clear_error() {
         err.contains("full") && err.contains(&slowscan_common::WHITELIST_MAX.to_string()),
         "{err}"
     );
+}
+
+/// A full ignore trie is a clear error naming the cap, and the prefixes
+/// already in it keep working.
+#[test]
+fn full_ignore_map_is_a_clear_error() {
+    if !privileged("full_ignore_map_is_a_clear_error") {
+        return;
+    }
+    let (mut dp, _reader) = load(Mode::Prefilter, false);
+    let mut map = dp.ignore().unwrap();
+    let host = |i: u32| -> slowscan::ignore::Prefix {
+        let a = std::net::Ipv4Addr::from(0xc000_0000u32 | i); // 192.0.0.0/8 hosts
+        slowscan::ignore::Prefix::host(a.into())
+    };
+    let max = slowscan_common::IGNORE_MAX;
+    for i in 0..max {
+        map.insert(&host(i)).unwrap();
+    }
+    let err = format!("{:#}", map.insert(&host(max)).unwrap_err());
+    assert!(
+        err.contains("full") && err.contains(&max.to_string()),
+        "{err}"
+    );
+    assert!(map.contains(&host(max - 1)));
+    assert!(!map.contains(&host(max)));
+    // The IPv6 trie has its own room.
+    map.insert(&"2001:db8::/32".parse().unwrap()).unwrap();
 }

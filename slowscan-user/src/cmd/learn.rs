@@ -101,6 +101,7 @@ fn learn_live(a: Args, iface: String) -> anyhow::Result<ExitCode> {
         .map(|d| d.0)
         .expect("clap requires --for with --iface");
     anyhow::ensure!(!learn_for.is_zero(), "--for must be longer than 0 s");
+    let engine = a.engine.engine_config()?;
     let cfg = daemon::DaemonConfig {
         iface,
         attach: if a.generic {
@@ -109,7 +110,7 @@ fn learn_live(a: Args, iface: String) -> anyhow::Result<ExitCode> {
             AttachMode::Auto
         },
         mirror: a.mirror,
-        engine: a.engine.engine_config()?,
+        engine: engine.clone(),
         alerts: "-".into(),
         metrics: None,
         learn_for: Some(learn_for),
@@ -123,6 +124,8 @@ fn learn_live(a: Args, iface: String) -> anyhow::Result<ExitCode> {
         state: None,
         state_reset: false,
         checkpoint_every: Duration::from_secs(60),
+        ignore: engine.ignore.clone(),
+        ignore_file: a.engine.ignore_file(),
     };
     let summary = daemon::run(cfg)?;
     eprint!("{summary}");

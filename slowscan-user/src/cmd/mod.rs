@@ -1,6 +1,7 @@
 //! Command-line front end. Logs go to stderr; alerts never do.
 
 mod generate;
+mod ignore;
 mod learn;
 mod options;
 mod plots;
@@ -29,6 +30,8 @@ enum Command {
     Run(Box<run::Args>),
     /// Change a running sensor's kernel whitelist (R4.4) through its pinned map.
     Whitelist(whitelist::Args),
+    /// Change a running sensor's kernel ignore list of sources (R4.6) through its pinned maps.
+    Ignore(ignore::Args),
     /// Offline detection over capture files (pcap, pcapng, gzipped): alerts, report, sweep.
     Replay(Box<replay::Args>),
     /// Learn a whitelist (R4.1–R4.3) from capture files.
@@ -47,6 +50,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(a) => run::run(*a, matches.subcommand_matches("run")),
         Command::Whitelist(a) => whitelist::run(a),
+        Command::Ignore(a) => ignore::run(a),
         Command::Replay(a) => replay::run(*a),
         Command::Learn(a) => learn::run(*a),
         Command::Completions(a) => generate::completions(a),

@@ -161,6 +161,13 @@ impl EngineArgs {
         }
     }
 
+    /// The file `--ignore-sources` names, when it names one (not a list).
+    pub fn ignore_file(&self) -> Option<PathBuf> {
+        let spec = self.ignore_sources.as_deref()?;
+        let path = std::path::Path::new(spec);
+        path.is_file().then(|| path.to_path_buf())
+    }
+
     /// The ignore list of `--ignore-sources`, if given.
     pub fn ignore_list(&self) -> anyhow::Result<Option<IgnoreList>> {
         self.ignore_sources

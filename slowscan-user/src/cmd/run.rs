@@ -253,6 +253,7 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         report: a.source_totals,
         ..a.engine.engine_config()?
     };
+    let ignore_list = engine.ignore.clone();
     let timeout = a.engine.handshake_timeout.0;
     let checkpoint_every = a.checkpoint_every.0;
     anyhow::ensure!(
@@ -281,6 +282,8 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         state: a.state,
         state_reset: a.state_reset,
         checkpoint_every,
+        ignore: ignore_list,
+        ignore_file: a.engine.ignore_file(),
     };
     let summary = daemon::run(cfg)?;
     eprint!("{summary}");

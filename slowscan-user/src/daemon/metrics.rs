@@ -2,8 +2,9 @@
 //!
 //! Names: `slowscan_kernel_<counter>_total` for each kernel outcome counter
 //! (frames, whitelisted, ring_full …), `slowscan_records_lost_total` (ring
-//! buffer full + malformed ring items), `slowscan_engine_<stat>_total` for
-//! engine counters (`…_outage_failures_total`: failures to live services,
+//! buffer full + malformed ring items), `slowscan_kernel_pending_forgotten_total`
+//! (attempts the kernel's LRU pending table forgot), `slowscan_engine_<stat>_total`
+//! for engine counters (`…_outage_failures_total`: failures to live services,
 //! R4.5), `slowscan_evictions_total{kind="pending"|"sources"|"services"}`,
 //! `slowscan_expired_sources_total`, `slowscan_alerts_total`,
 //! `slowscan_alerts_suppressed_total` (R8 across detectors), and the gauges
@@ -99,8 +100,24 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
         "Records lost because the ring buffer was full"
     );
     metrics::describe_counter!(
-        "slowscan_kernel_pending_full_total",
-        "Attempts the kernel pre-filter table had no room for (their follow-ups are sent unfiltered)"
+        "slowscan_kernel_pending_insert_failed_total",
+        "Attempts the kernel pending table could not take (sent untracked: neither Failed nor Established)"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_ignored_total",
+        "Records suppressed in the kernel because their source is on the ignore list (R4.6)"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_pending_inserted_total",
+        "New entries inserted into the kernel pending table of attempts (R5)"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_pending_resolved_total",
+        "Kernel pending table entries resolved by their follow-up (R5)"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_pending_forgotten_total",
+        "Pending attempts the kernel's LRU table forgot to make room (under a flood)"
     );
     metrics::describe_counter!("slowscan_kernel_ipv6_total", "IPv6 packets inspected");
     metrics::describe_counter!(
@@ -172,6 +189,7 @@ pub fn publish(s: &Snapshot) {
         counter!(format!("slowscan_kernel_{name}_total")).absolute(v);
     }
     counter!("slowscan_records_lost_total").absolute(s.records_lost());
+    counter!("slowscan_kernel_pending_forgotten_total").absolute(s.kernel_forgotten);
     let e = &s.engine;
     counter!("slowscan_engine_records_total").absolute(e.records);
     counter!("slowscan_engine_whitelisted_records_total").absolute(e.whitelisted_records);

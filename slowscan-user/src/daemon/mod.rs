@@ -85,6 +85,12 @@ pub struct DaemonConfig {
     pub state_reset: bool,
     /// How often the engine state is checkpointed.
     pub checkpoint_every: Duration,
+    /// R4.6: sources never counted, loaded into the kernel ignore maps at
+    /// start (right after the whitelist).
+    pub ignore: Option<crate::ignore::IgnoreList>,
+    /// The file `ignore` came from, if any: kept in step by `slowscan
+    /// ignore …` (recorded in the sensor's runtime file).
+    pub ignore_file: Option<PathBuf>,
 }
 
 /// What the daemon knows at one moment: for metrics, periodic and final
@@ -101,6 +107,8 @@ pub struct Snapshot {
     pub memory_bytes: usize,
     pub learning: bool,
     pub kernel_pending: Option<usize>,
+    /// Pending attempts the kernel's LRU table forgot (see `kernel::PendingStats`).
+    pub kernel_forgotten: u64,
     pub whitelist_entries: usize,
 }
 
@@ -177,8 +185,9 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "  kernel: {} records_lost={}",
+            "  kernel: {} pending_forgotten={} records_lost={}",
             s.kernel,
+            s.kernel_forgotten,
             s.records_lost()
         )?;
         if let Some(n) = self.learned {
@@ -306,6 +315,9 @@ fn detection_engine(
     // keep ignoring a destination after `slowscan whitelist remove`.
     let cfg = EngineConfig {
         whitelist: None,
+        // Likewise the kernel's ignore maps (R4.6): `slowscan ignore remove`
+        // must take effect.
+        ignore: None,
         ..cfg
     };
     let Some(state) = saved.take() else {
@@ -467,8 +479,15 @@ async fn run_async(
         load_into_kernel(&mut dp, wl)?;
         info!("{} whitelist entries loaded into the kernel map", wl.len());
     }
-    if let Err(e) = runtime::write(&cfg.iface, cfg.whitelist_file.as_deref()) {
-        warn!("`slowscan whitelist` will not keep the whitelist file in step: {e:#}");
+    if let Some(list) = &cfg.ignore {
+        load_ignore_into_kernel(&mut dp, list)?;
+    }
+    if let Err(e) = runtime::write(
+        &cfg.iface,
+        cfg.whitelist_file.as_deref(),
+        cfg.ignore_file.as_deref(),
+    ) {
+        warn!("`slowscan whitelist`/`ignore` will not keep the sensor's files in step: {e:#}");
     }
     // Attached, pinned, whitelist loaded: keep only what running and
     // detaching still need.
@@ -533,7 +552,7 @@ async fn run_async(
         cfg.iface,
         detectors.join(", "),
         match &cfg.engine.services {
-            Some(s) => format!("{}", crate::engine::duration_label(s.memory_ns)),
+            Some(s) => crate::engine::duration_label(s.memory_ns),
             None => "off".into(),
         },
         timeout_ns / SECOND_NS,
@@ -612,7 +631,7 @@ async fn run_async(
                         Ok(_) => {}
                         Err(e) => warn!("sweeping the kernel pre-filter table: {e:#}"),
                     }
-                    kernel_pending = dp.pending_len().ok();
+                    kernel_pending = Some(dp.pending_stats().entries as usize);
                     if cfg.metrics.is_some() {
                         let snap = snapshot(&dp, reader.get_mut().bad_items, &engine, base, alerts_sent, &phase, kernel_pending, whitelist_entries)?;
                         metrics::publish(&snap);
@@ -715,6 +734,22 @@ fn shape_name(a: &Alert) -> &'static str {
     }
 }
 
+/// R4.6: the ignore list into the kernel maps; from the next frame on, its
+/// sources' traffic produces no record.
+pub fn load_ignore_into_kernel(
+    dp: &mut DataPlane,
+    list: &crate::ignore::IgnoreList,
+) -> anyhow::Result<()> {
+    dp.ignore()?
+        .load(list)
+        .context("loading the ignore list into the kernel")?;
+    info!(
+        "{} ignored source prefixes loaded into the kernel map (R4.6)",
+        list.len()
+    );
+    Ok(())
+}
+
 fn load_into_kernel(dp: &mut DataPlane, wl: &Whitelist) -> anyhow::Result<()> {
     let mut map = dp.whitelist()?;
     for k in wl.sorted_keys() {
@@ -744,6 +779,7 @@ fn snapshot(
         memory_bytes: mem.pending_bytes + mem.source_bytes,
         learning: matches!(phase, Phase::Learning { .. }),
         kernel_pending,
+        kernel_forgotten: dp.pending_stats().forgotten,
         whitelist_entries,
     })
 }

@@ -31,6 +31,32 @@ pub(crate) struct Attempt {
 
 const _: () = assert!(std::mem::size_of::<Attempt>() == 56);
 
+impl Attempt {
+    /// A pending attempt (for checks before it enters the table).
+    pub fn new(key: FlowKey, seq: u32, syn_ts: u64) -> Self {
+        Self {
+            key,
+            seq,
+            tag: 0,
+            syn_ts,
+        }
+    }
+
+    /// R5.1: the last instant a follow-up can Establish this attempt (its
+    /// first SYN plus the handshake timeout; inclusive).
+    #[inline]
+    pub fn deadline(&self, timeout: u64) -> u64 {
+        self.syn_ts.saturating_add(timeout)
+    }
+
+    /// R5.1: can the attempt still be Established at `t`? (`t` at or before
+    /// its deadline; a follow-up stamped exactly at the deadline counts.)
+    #[inline]
+    pub fn is_live_at(&self, t: u64, timeout: u64) -> bool {
+        t <= self.deadline(timeout)
+    }
+}
+
 /// What [`Pending::pop_decided`] found at the front of the queue.
 pub(crate) enum Popped {
     /// Timed out: Failed at its deadline.
@@ -235,7 +261,7 @@ impl Pending {
                 self.queue.pop_front();
                 return Some(Popped::Closed(self.release(slot)));
             }
-            let timed_out = a.syn_ts.saturating_add(timeout) < now;
+            let timed_out = !a.is_live_at(now, timeout);
             if !timed_out && !force {
                 return None;
             }

@@ -75,14 +75,16 @@ pub mod rfc3339;
 pub mod services;
 mod state;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use slowscan_common::{AF_INET, FlowKey, PacketRecord, STATUS_UNTRACKED, WhitelistKey, tcp};
+use slowscan_common::{FlowKey, PacketRecord, STATUS_UNTRACKED, WhitelistKey, tcp};
 
 pub use self::alert::{Alert, ECS_VERSION, Observer, Shape, Target};
 pub use self::report::{Report, SourceTotals};
 pub use self::state::{EngineState, Restored, STATE_FORMAT, StateError};
+use crate::addr::canonical;
+pub use crate::addr::ip_from;
 pub use crate::ignore::IgnoreList;
 pub use crate::whitelist::{LearnConfig, Whitelist};
 
@@ -170,7 +172,7 @@ pub fn duration_label(ns: u64) -> String {
         ("m", 60 * SECOND_NS),
         ("s", SECOND_NS),
     ] {
-        if ns >= len && ns % len == 0 {
+        if ns >= len && ns.is_multiple_of(len) {
             return format!("{}{unit}", ns / len);
         }
     }
@@ -233,6 +235,20 @@ pub struct EngineConfig {
     /// its count was written inside its window (off for `replay --sweep`,
     /// whose cells count every detector's alerts, as Table 4 does).
     pub dedup_across_detectors: bool,
+    /// Keep every counted failure for [`Engine::drain_failures`] (a fleet of
+    /// sensors shares them; the caller must drain them regularly).
+    pub export_failures: bool,
+}
+
+/// A Failed attempt counted toward the detectors (R6): not an outage (R4.5),
+/// not from an ignored source (R4.6). What a fleet of sensors shares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CountedFailure {
+    pub source: IpAddr,
+    pub destination: IpAddr,
+    pub port: u16,
+    /// Its SYN time (the time R6 counts it at), wall-clock Unix ns.
+    pub at_ns: i64,
 }
 
 impl Default for EngineConfig {
@@ -252,6 +268,7 @@ impl Default for EngineConfig {
             learn: None,
             report: false,
             dedup_across_detectors: true,
+            export_failures: false,
         }
     }
 }
@@ -323,23 +340,6 @@ pub struct MemoryUsage {
     pub service_bytes: usize,
 }
 
-/// The address in a record or key (network order, IPv4 in the first 4 bytes).
-pub fn ip_from(family: u8, addr: &[u8; 16]) -> IpAddr {
-    if family == AF_INET {
-        IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]))
-    } else {
-        IpAddr::V6(Ipv6Addr::from(*addr))
-    }
-}
-
-fn canonical(family: u8, addr: &[u8; 16]) -> [u8; 16] {
-    let mut a = *addr;
-    if family == AF_INET {
-        a[4..].fill(0);
-    }
-    a
-}
-
 /// The detection engine. See the module documentation for the rules.
 pub struct Engine {
     timeout: u64,
@@ -361,6 +361,8 @@ pub struct Engine {
     count_clock: u64,
     /// Engine time of the next sweep of sources and services.
     next_sweep: u64,
+    /// Counted failures not yet drained (with `export_failures`).
+    exported: Option<Vec<CountedFailure>>,
     st: EngineStats,
 }
 
@@ -389,7 +391,16 @@ impl Engine {
             now: 0,
             count_clock: 0,
             next_sweep: 0,
+            exported: cfg.export_failures.then(Vec::new),
             st: EngineStats::default(),
+        }
+    }
+
+    /// Moves the failures counted since the last call into `out` (with
+    /// `EngineConfig::export_failures`; otherwise nothing).
+    pub fn drain_failures(&mut self, out: &mut Vec<CountedFailure>) {
+        if let Some(v) = &mut self.exported {
+            out.append(v);
         }
     }
 
@@ -427,6 +438,10 @@ impl Engine {
                 && tcp::is_follow_up(r.tcp_flags)
             {
                 self.pending.prefetch_entry(hashes[(i + AHEAD / 2) % RING]);
+                // A follow-up usually Establishes: its service (R4.5).
+                if let Some(svc) = &self.services {
+                    svc.prefetch_bucket(svc.hash(&dest_key(&r.flow())));
+                }
             }
             let hash = candidate(rec).then_some(hashes[i % RING]);
             self.process_hashed(rec, hash, out);
@@ -441,7 +456,7 @@ impl Engine {
             self.expire(out);
         }
         if let Some(wl) = &self.whitelist
-            && wl.contains(&WhitelistKey::new(rec.family, rec.dst_addr, rec.dst_port))
+            && wl.contains(&rec.whitelist_key())
         {
             // R4.4: not analysed at all.
             self.st.whitelisted_records += 1;
@@ -475,6 +490,9 @@ impl Engine {
         self.pending.prefetch_queued(24);
         if let Some(a) = self.pending.queued(12) {
             self.pending.prefetch_bucket(self.pending.hash(&a.key));
+            if let Some(svc) = &self.services {
+                svc.prefetch_bucket(svc.hash(&dest_key(&a.key)));
+            }
             self.counting
                 .prefetch_bucket(self.counting.hash(&source_key(&a.key)));
         }
@@ -485,6 +503,9 @@ impl Engine {
         if let Some(a) = self.pending.queued(3) {
             self.counting
                 .prefetch_detail(self.counting.hash(&source_key(&a.key)));
+            if let Some(svc) = &self.services {
+                svc.prefetch_entry(svc.hash(&dest_key(&a.key)));
+            }
         }
         if let Some(a) = self.pending.queued(1) {
             self.counting
@@ -547,7 +568,7 @@ impl Engine {
     /// What the engine holds about one source: its count in every window
     /// and its failed pairs, latest first (`None`: not tracked).
     pub fn source_status(&self, ip: IpAddr) -> Option<SourceStatus> {
-        let (family, addr) = state::addr_of(ip);
+        let (family, addr) = crate::addr::addr_of(ip);
         let v = self.counting.view(&SourceKey {
             addr: canonical(family, &addr),
             family,
@@ -605,7 +626,7 @@ impl Engine {
         let hash = hash.unwrap_or_else(|| self.pending.hash(&key));
         let mut closed = false;
         if let Some((slot, a)) = self.pending.find(hash, &key) {
-            let live = a.syn_ts.saturating_add(self.timeout) >= rec.ts_ns;
+            let live = a.is_live_at(rec.ts_ns, self.timeout);
             if live && a.seq == rec.seq {
                 // R5.1: a retransmission is the same attempt.
                 self.st.retransmissions += 1;
@@ -645,7 +666,7 @@ impl Engine {
         // R5: same 5-tuple and direction, ts ≥ SYN time, seq S + 1 (mod 2^32).
         if !tcp::is_next_seq(a.seq, rec.seq)
             || rec.ts_ns < a.syn_ts
-            || rec.ts_ns > a.syn_ts.saturating_add(self.timeout)
+            || !a.is_live_at(rec.ts_ns, self.timeout)
         {
             return;
         }
@@ -653,14 +674,7 @@ impl Engine {
         self.st.established += 1;
         if let Some(svc) = &mut self.services {
             // R4.5: the destination is a live service.
-            svc.established(
-                WhitelistKey::new(
-                    key.family,
-                    canonical(key.family, &key.dst_addr),
-                    key.dst_port,
-                ),
-                a.syn_ts,
-            );
+            svc.established(dest_key(&key), a.syn_ts);
         }
         if let Some(r) = &mut self.report {
             r.established(source_key(&key));
@@ -669,12 +683,7 @@ impl Engine {
             && learn.is_eligible(key.dst_port)
         {
             // R4.2–R4.3: an Established connection to an eligible port.
-            let wk = WhitelistKey::new(
-                key.family,
-                canonical(key.family, &key.dst_addr),
-                key.dst_port,
-            );
-            learned.record_established(wk, rfc3339::wall(rec.ts_ns, self.offset));
+            learned.record_established(dest_key(&key), rfc3339::wall(rec.ts_ns, self.offset));
         }
     }
 
@@ -703,7 +712,7 @@ impl Engine {
 
     fn decided(&mut self, p: Popped, evicting: bool, out: &mut Vec<Alert>) {
         let (a, decided_at) = match p {
-            Popped::TimedOut(a) => (a, a.syn_ts.saturating_add(self.timeout)),
+            Popped::TimedOut(a) => (a, a.deadline(self.timeout)),
             Popped::Closed(a) => (a, self.now),
             Popped::Forced(a) => {
                 if evicting {
@@ -727,10 +736,7 @@ impl Engine {
             r.failed(src, pair);
         }
         if let Some(svc) = &self.services
-            && svc.is_live(
-                &WhitelistKey::new(a.key.family, pair.addr, pair.port),
-                a.syn_ts,
-            )
+            && svc.is_live(&dest_key(&a.key), a.syn_ts)
         {
             // R4.5: an outage of a live service, not reconnaissance.
             self.st.outage_failures += 1;
@@ -738,11 +744,25 @@ impl Engine {
         }
         let t = a.syn_ts.max(self.count_clock);
         self.count_clock = t;
+        if let Some(v) = &mut self.exported {
+            v.push(CountedFailure {
+                source: ip_from(src.family, &src.addr),
+                destination: ip_from(a.key.family, &pair.addr),
+                port: pair.port,
+                at_ns: rfc3339::wall(t, self.offset),
+            });
+        }
         let before = out.len();
         self.counting
             .record_failure(src, pair, t, rfc3339::wall(decided_at, self.offset), out);
         self.st.alerts += (out.len() - before) as u64;
     }
+}
+
+/// The destination of a flow as a service (R4.5) key.
+#[inline]
+fn dest_key(k: &FlowKey) -> WhitelistKey {
+    WhitelistKey::new(k.family, canonical(k.family, &k.dst_addr), k.dst_port)
 }
 
 fn source_key(k: &FlowKey) -> SourceKey {

@@ -16,7 +16,7 @@
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
+use super::index::{SlotIndex, prefetch};
 use slowscan_common::WhitelistKey;
 
 use super::SECOND_NS;
@@ -48,33 +48,65 @@ impl Default for ServiceMapConfig {
 
 pub(crate) struct ServiceMap {
     cfg: ServiceMapConfig,
-    /// (destination, SYN time of its latest Established attempt), in one
-    /// table: a lookup costs one cache miss.
-    table: HashTable<(WhitelistKey, u64)>,
+    /// (destination, SYN time of its latest Established attempt); a slot
+    /// with time [`FREE`] is unused.
+    slab: Vec<(WhitelistKey, u64)>,
+    free: Vec<u32>,
+    /// Destination → slot; tells where a lookup will land, so the engine
+    /// prefetches it a few records ahead.
+    index: SlotIndex,
     hasher: foldhash::fast::RandomState,
     pub evicted: u64,
+    rng: u64,
 }
+
+const FREE: u64 = u64::MAX;
 
 impl ServiceMap {
     pub fn new(cfg: ServiceMapConfig) -> Self {
         Self {
             cfg,
-            table: HashTable::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            index: SlotIndex::new(),
             hasher: Default::default(),
             evicted: 0,
+            rng: 0x2545_f491_4f6c_dd1d,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.index.len()
     }
 
-    fn hash(&self, k: &WhitelistKey) -> u64 {
+    #[inline]
+    pub fn hash(&self, k: &WhitelistKey) -> u64 {
         let w = |b: &[u8]| u64::from_ne_bytes(b.try_into().expect("8 bytes"));
         self.hasher.hash_one((
             w(&k.addr[..8]),
             w(&k.addr[8..]) ^ u64::from(k.port) << 8 ^ u64::from(k.family),
         ))
+    }
+
+    /// Prefetch stage 1: the index bucket a lookup of `hash` reads.
+    #[inline]
+    pub fn prefetch_bucket(&self, hash: u64) {
+        if !self.slab.is_empty() {
+            self.index.prefetch(hash);
+        }
+    }
+
+    /// Prefetch stage 2 (bucket cached): the entry.
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64) {
+        if let Some(s) = self.index.peek(hash) {
+            prefetch(&self.slab[s as usize]);
+        }
+    }
+
+    fn find(&self, hash: u64, key: &WhitelistKey) -> Option<u32> {
+        let slab = &self.slab;
+        self.index.find(hash, |i| slab[i as usize].0 == *key)
     }
 
     /// An attempt to `key` with its SYN at `syn_t` was Established.
@@ -83,62 +115,99 @@ impl ServiceMap {
             return;
         }
         let h = self.hash(&key);
-        if let Some((_, t)) = self.table.find_mut(h, |(k, _)| *k == key) {
+        if let Some(i) = self.find(h, &key) {
+            let t = &mut self.slab[i as usize].1;
             *t = (*t).max(syn_t);
             return;
         }
-        if self.table.len() >= self.cfg.max_services.max(1) {
+        if self.len() >= self.cfg.max_services.max(1) {
             self.evict_batch();
         }
-        let hasher = &self.hasher;
-        let rehash = |(k, _): &(WhitelistKey, u64)| {
-            let w = |b: &[u8]| u64::from_ne_bytes(b.try_into().expect("8 bytes"));
-            hasher.hash_one((
-                w(&k.addr[..8]),
-                w(&k.addr[8..]) ^ u64::from(k.port) << 8 ^ u64::from(k.family),
-            ))
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slab[s as usize] = (key, syn_t);
+                s
+            }
+            None => {
+                self.slab.push((key, syn_t));
+                (self.slab.len() - 1) as u32
+            }
         };
-        self.table.insert_unique(h, (key, syn_t), rehash);
+        self.index.insert(h, slot);
     }
 
     /// Is `key` a live service for a failure whose SYN was at `t`?
     #[inline]
     pub fn is_live(&self, key: &WhitelistKey, t: u64) -> bool {
-        !self.table.is_empty()
+        self.len() > 0
             && self
-                .table
-                .find(self.hash(key), |(k, _)| k == key)
-                .is_some_and(|&(_, e)| e.saturating_add(self.cfg.memory_ns) >= t)
+                .find(self.hash(key), key)
+                .is_some_and(|i| self.slab[i as usize].1.saturating_add(self.cfg.memory_ns) >= t)
     }
 
     /// Forgets services not Established since `t − memory`.
     pub fn expire(&mut self, t: u64) {
         let memory = self.cfg.memory_ns;
-        self.table.retain(|(_, e)| e.saturating_add(memory) >= t);
+        self.remove_where(|e| e.saturating_add(memory) < t);
+    }
+
+    fn remove_where(&mut self, gone: impl Fn(u64) -> bool) -> usize {
+        let mut n = 0;
+        for i in 0..self.slab.len() {
+            let (k, e) = self.slab[i];
+            if e != FREE && gone(e) {
+                let h = self.hash(&k);
+                self.index.remove(h, i as u32);
+                self.slab[i].1 = FREE;
+                self.free.push(i as u32);
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Makes room: about the least recently Established eighth goes at once
-    /// (the cutoff estimated from 64 entries, which the table's hash order
-    /// makes a random sample), so a full map costs one sequential pass per
-    /// many insertions, not random probes on every one.
+    /// (the cutoff estimated from 64 sampled entries), so a full map costs
+    /// one sequential pass per many insertions, not random probes on each.
     fn evict_batch(&mut self) {
-        let mut sample: Vec<u64> = self.table.iter().take(64).map(|&(_, t)| t).collect();
+        let n = self.slab.len() as u64;
+        let mut sample: Vec<u64> = Vec::with_capacity(64);
+        for _ in 0..256 {
+            self.rng ^= self.rng >> 12;
+            self.rng ^= self.rng << 25;
+            self.rng ^= self.rng >> 27;
+            let i = (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) % n) as usize;
+            if self.slab[i].1 != FREE {
+                sample.push(self.slab[i].1);
+                if sample.len() == 64 {
+                    break;
+                }
+            }
+        }
         sample.sort_unstable();
-        let cutoff = sample[(sample.len() / 8).min(sample.len() - 1)];
-        let before = self.table.len();
-        self.table.retain(|(_, t)| *t > cutoff);
-        self.evicted += (before - self.table.len()) as u64;
+        let cutoff = sample.get(sample.len() / 8).copied().unwrap_or(0);
+        let mut gone = self.remove_where(|e| e <= cutoff);
+        if gone == 0
+            && let Some(i) = self.slab.iter().position(|e| e.1 != FREE)
+        {
+            let cut = self.slab[i].1;
+            gone = self.remove_where(|e| e <= cut);
+        }
+        self.evicted += gone as u64;
     }
 
-    /// Every live service with the SYN time of its latest Established attempt.
+    /// Every live service with the SYN time of its latest Established
+    /// attempt, oldest first.
     pub fn entries(&self) -> Vec<(WhitelistKey, u64)> {
-        let mut v: Vec<_> = self.table.iter().copied().collect();
+        let mut v: Vec<_> = self.slab.iter().copied().filter(|e| e.1 != FREE).collect();
         v.sort_unstable_by_key(|(k, t)| (*t, k.family, k.addr, k.port));
         v
     }
 
     pub fn allocated_bytes(&self) -> usize {
-        self.table.allocation_size()
+        self.slab.capacity() * std::mem::size_of::<(WhitelistKey, u64)>()
+            + self.free.capacity() * 4
+            + self.index.allocated_bytes()
     }
 }
 

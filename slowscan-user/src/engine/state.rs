@@ -46,7 +46,9 @@ use std::net::IpAddr;
 
 use bytes::{Buf, BufMut};
 use serde::{Deserialize, Serialize};
-use slowscan_common::{AF_INET, AF_INET6, FlowKey, WhitelistKey};
+use slowscan_common::{FlowKey, WhitelistKey};
+
+use crate::addr::addr_of;
 
 use super::counting::{Pair, SetSnapshot, SourceKey, SourceSnapshot};
 use super::{DetectorConfig, Engine, EngineConfig, EngineStats, canonical, ip_from, rfc3339};
@@ -640,17 +642,6 @@ mod v1 {
     }
 }
 
-pub(super) fn addr_of(ip: IpAddr) -> (u8, [u8; 16]) {
-    let mut a = [0u8; 16];
-    match ip {
-        IpAddr::V4(v4) => {
-            a[..4].copy_from_slice(&v4.octets());
-            (AF_INET, a)
-        }
-        IpAddr::V6(v6) => (AF_INET6, v6.octets()),
-    }
-}
-
 /// Wall-clock ns → engine time with offset `offset`, clamped to the clock's
 /// range.
 fn engine_time(wall_ns: i64, offset: i64) -> u64 {
@@ -794,13 +785,6 @@ impl Engine {
             let (family, src) = addr_of(p.src);
             let (_, dst) = addr_of(p.dst);
             let syn = t(p.syn_ns);
-            let deadline = syn.saturating_add(timeout);
-            // Not timed out at the checkpoint, timed out now: its deadline
-            // passed while nothing watched.
-            if !p.closed && deadline >= saved_now && deadline < e.now {
-                r.pending_dropped += 1;
-                continue;
-            }
             let key = FlowKey {
                 src_addr: canonical(family, &src),
                 dst_addr: canonical(family, &dst),
@@ -810,6 +794,13 @@ impl Engine {
                 _pad0: 0,
                 _pad1: 0,
             };
+            let a = super::handshake::Attempt::new(key, p.seq, syn);
+            // Not timed out at the checkpoint, timed out now: its deadline
+            // passed while nothing watched.
+            if !p.closed && a.is_live_at(saved_now, timeout) && !a.is_live_at(e.now, timeout) {
+                r.pending_dropped += 1;
+                continue;
+            }
             e.pending.push_restored(key, p.seq, syn, p.closed);
             r.pending += 1;
         }

@@ -1,7 +1,9 @@
 //! Unit tests, one or more per rule (docs/method.md).
 
 use super::*;
+use slowscan_common::AF_INET;
 use slowscan_common::tcp::{ACK, ECE, FIN, PSH, RST, SYN};
+use std::net::Ipv6Addr;
 
 const S: u64 = SECOND_NS;
 const T: u64 = 60 * S; // handshake timeout used below
@@ -701,4 +703,24 @@ fn engine_is_send() {
     fn send<T: Send>() {}
     send::<Engine>();
     send::<Alert>();
+}
+
+#[test]
+fn counted_failures_are_exported_for_a_fleet() {
+    let mut c = cfg(Window::Sliding(3600 * S), 9);
+    c.export_failures = true;
+    // Port 80 of 192.0.2.1 is a live service (R4.5): its failure is an
+    // outage and is not exported; the probes to other ports are.
+    let mut recs = vec![syn(0, 2, 1, 80, 10), rec(S, 2, 1, 80, ACK, 11)];
+    recs.extend(probes(10 * S, S, 3, 1));
+    recs.push(syn(20 * S, 1, 1, 80, 99));
+    let (_, st, mut e) = run(c, &recs);
+    let mut out = Vec::new();
+    e.drain_failures(&mut out);
+    assert_eq!(st.outage_failures, 1);
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert_eq!(out[0].port, 1000);
+    assert_eq!(out[0].at_ns, (10 * S) as i64);
+    e.drain_failures(&mut out);
+    assert_eq!(out.len(), 3, "drained once");
 }

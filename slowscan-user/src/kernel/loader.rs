@@ -4,13 +4,17 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, Map, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf},
     programs::{TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
 use slowscan_common::{FlowKey, PendingValue, globals, maps};
 use tracing::{info, warn};
 
-use super::{Counters, HintArray, RecordReader, WhitelistMap, pins};
+use super::{
+    Counters, HintArray, IgnoreMap, RecordReader, WhitelistMap,
+    pending::{self, PendingStats, PendingSweeper},
+    pins,
+};
 
 const PROGRAM: &str = "slowscan";
 const BASELINE: &str = "baseline_pass";
@@ -51,7 +55,11 @@ pub struct DataPlane {
     whitelist: Map,
     counters: Map,
     pending: Map,
+    ignore_v4: Map,
+    ignore_v6: Map,
+    ignore_active: Map,
     hints: HintArray,
+    sweeper: Option<PendingSweeper>,
     link: Option<(String, XdpLinkId)>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
 }
@@ -84,14 +92,23 @@ impl DataPlane {
         let whitelist = take(&mut ebpf, maps::WHITELIST)?;
         let counters = take(&mut ebpf, maps::COUNTERS)?;
         let pending = take(&mut ebpf, maps::PENDING)?;
-        let hints = HintArray::map(&take(&mut ebpf, maps::HINTS)?)?;
+        let ignore_v4 = take(&mut ebpf, maps::IGNORE_V4)?;
+        let ignore_v6 = take(&mut ebpf, maps::IGNORE_V6)?;
+        let ignore_active = take(&mut ebpf, maps::IGNORE_ACTIVE)?;
+        let hints_map = take(&mut ebpf, maps::HINTS)?;
+        let hints = HintArray::map(&hints_map)?;
+        let sweeper = PendingSweeper::new(&pending, &counters, &hints_map)?;
         Ok(Self {
             ebpf,
             records: Some(records),
             whitelist,
             counters,
             pending,
+            ignore_v4,
+            ignore_v6,
+            ignore_active,
             hints,
+            sweeper: Some(sweeper),
             link: None,
             logger,
         })
@@ -133,8 +150,9 @@ impl DataPlane {
         Ok(())
     }
 
-    /// Pins the whitelist, counter and pending maps under bpffs for `iface`,
-    /// so `slowscan whitelist …` in another process can reach them.
+    /// Pins the whitelist, ignore, counter and pending maps under bpffs for
+    /// `iface`, so `slowscan whitelist …` and `slowscan ignore …` in another
+    /// process can reach them.
     pub fn pin(&self, iface: &str) -> anyhow::Result<std::path::PathBuf> {
         pins::pin_maps(
             iface,
@@ -142,6 +160,9 @@ impl DataPlane {
                 (maps::WHITELIST, &self.whitelist),
                 (maps::COUNTERS, &self.counters),
                 (maps::PENDING, &self.pending),
+                (maps::IGNORE_V4, &self.ignore_v4),
+                (maps::IGNORE_V6, &self.ignore_v6),
+                (maps::IGNORE_ACTIVE, &self.ignore_active),
             ],
         )
     }
@@ -193,27 +214,46 @@ impl DataPlane {
         Ok(WhitelistMap::new(HashMap::try_from(&mut self.whitelist)?))
     }
 
+    /// The kernel ignore list (R4.6).
+    pub fn ignore(&mut self) -> anyhow::Result<IgnoreMap<&mut MapData>> {
+        Ok(IgnoreMap::new(
+            LpmTrie::try_from(&mut self.ignore_v4)?,
+            LpmTrie::try_from(&mut self.ignore_v6)?,
+            Array::try_from(&mut self.ignore_active)?,
+        ))
+    }
+
     /// Removes pre-filter entries of attempts older than `timeout_ns` (their
-    /// handshake can no longer succeed, R5.1), so the table keeps room.
-    /// `now_ns` is CLOCK_MONOTONIC, the base of the kernel records' coarse clock.
+    /// handshake can no longer succeed, R5.1), takes back hint counts the
+    /// LRU left behind, and updates [`Self::pending_stats`]; returns the
+    /// number of entries removed. One batched walk of the table (a syscall
+    /// per 8192 entries) plus a syscall per removed entry, and two 1 ms
+    /// pauses (see `kernel::pending`). `now_ns` is CLOCK_MONOTONIC, the base
+    /// of the kernel records' coarse clock. Fails once the sweeper was taken
+    /// ([`Self::take_sweeper`]).
     pub fn sweep_pending(&mut self, now_ns: u64, timeout_ns: u64) -> anyhow::Result<usize> {
-        let mut pending: HashMap<&mut MapData, FlowKey, PendingValue> =
-            HashMap::try_from(&mut self.pending)?;
-        let mut stale = Vec::new();
-        for kv in pending.iter() {
-            let (k, v) = kv?;
-            if v.ts_ns.saturating_add(timeout_ns) < now_ns {
-                stale.push((k, v.seq));
-            }
-        }
-        for (k, seq) in &stale {
-            // Already gone means the follow-up came meanwhile and released
-            // the hint; only a successful delete releases it here.
-            if pending.remove(k).is_ok() {
-                self.hints.release(k.hint_slot(*seq));
-            }
-        }
-        Ok(stale.len())
+        self.sweeper
+            .as_mut()
+            .context("the pending-table sweeper was taken: sweep through it")?
+            .sweep(now_ns, timeout_ns)
+    }
+
+    /// The pending table as the last sweep found it: entries, swept,
+    /// forgotten (LRU evictions), stale hints taken back. All zero once the
+    /// sweeper was taken: ask the sweeper.
+    pub fn pending_stats(&self) -> PendingStats {
+        self.sweeper
+            .as_ref()
+            .map(PendingSweeper::stats)
+            .unwrap_or_default()
+    }
+
+    /// The pending-table sweeper, to run on a thread of its own (it holds
+    /// its own map handles); can be taken once.
+    pub fn take_sweeper(&mut self) -> anyhow::Result<PendingSweeper> {
+        self.sweeper
+            .take()
+            .context("the pending-table sweeper was already taken")
     }
 
     /// The pre-filter's hint array (tests check it against the table).
@@ -221,10 +261,14 @@ impl DataPlane {
         &self.hints
     }
 
-    /// Number of entries in the pre-filter table (a gauge; walks the map).
+    /// Number of entries in the pre-filter table (a gauge; a batched walk).
     pub fn pending_len(&self) -> anyhow::Result<usize> {
-        let pending: HashMap<&MapData, FlowKey, PendingValue> = HashMap::try_from(&self.pending)?;
-        Ok(pending.keys().filter(|k| k.is_ok()).count())
+        Ok(self.pending_entries()?.len())
+    }
+
+    /// Every entry of the pre-filter table (a batched walk).
+    pub fn pending_entries(&self) -> anyhow::Result<Vec<(FlowKey, PendingValue)>> {
+        pending::entries(pending::map_data(&self.pending)?)
     }
 
     /// Forwards kernel-side diagnostics (aya-log) to the log.

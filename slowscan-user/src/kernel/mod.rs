@@ -1,17 +1,22 @@
 //! The userspace half of the data plane: load and attach the XDP program,
-//! read its records and counters, and edit its whitelist — also from a second
-//! process, through maps pinned under bpffs.
+//! read its records and counters, sweep its pending table, and edit its
+//! whitelist and ignore list — also from a second process, through maps
+//! pinned under bpffs.
 
 mod counters;
 mod hints;
+mod ignore_map;
 mod loader;
+mod pending;
 mod pins;
 mod records;
 mod whitelist_map;
 
 pub use counters::Counters;
 pub use hints::HintArray;
+pub use ignore_map::IgnoreMap;
 pub use loader::{AttachMode, DataPlane, ProgramOptions};
+pub use pending::{PendingStats, PendingSweeper};
 pub use pins::{PinnedMaps, ensure_bpffs, pin_dir, remove_pins};
 pub use records::{AsyncRecordReader, RecordReader, decode};
 pub use whitelist_map::WhitelistMap;

@@ -1,15 +1,16 @@
-//! Maps pinned under bpffs, so a second process (`slowscan whitelist …`)
-//! can change a running sensor's whitelist at once.
+//! Maps pinned under bpffs, so a second process (`slowscan whitelist …`,
+//! `slowscan ignore …`) can change a running sensor's whitelist or ignore
+//! list at once.
 //!
 //! Layout: `/sys/fs/bpf/slowscan/<iface>/v<FORMAT_VERSION>/<MAP>`. The format
 //! version in the path means a pin left by an older build is never reused.
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use aya::maps::{HashMap, Map, MapData, PerCpuArray};
+use aya::maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray};
 use slowscan_common::{CounterBlock, FORMAT_VERSION, maps};
 
-use super::{Counters, WhitelistMap};
+use super::{Counters, IgnoreMap, WhitelistMap};
 
 pub const BPFFS: &str = "/sys/fs/bpf";
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
@@ -73,6 +74,9 @@ pub struct PinnedMaps {
     pub dir: PathBuf,
     whitelist: Map,
     counters: Map,
+    ignore_v4: Map,
+    ignore_v6: Map,
+    ignore_active: Map,
 }
 
 impl PinnedMaps {
@@ -90,8 +94,19 @@ impl PinnedMaps {
         Ok(Self {
             whitelist: open(maps::WHITELIST)?,
             counters: open(maps::COUNTERS)?,
+            ignore_v4: open(maps::IGNORE_V4)?,
+            ignore_v6: open(maps::IGNORE_V6)?,
+            ignore_active: open(maps::IGNORE_ACTIVE)?,
             dir,
         })
+    }
+
+    pub fn ignore(&mut self) -> anyhow::Result<IgnoreMap<&mut MapData>> {
+        Ok(IgnoreMap::new(
+            LpmTrie::try_from(&mut self.ignore_v4).map_err(map_err)?,
+            LpmTrie::try_from(&mut self.ignore_v6).map_err(map_err)?,
+            Array::try_from(&mut self.ignore_active).map_err(map_err)?,
+        ))
     }
 
     pub fn whitelist(&mut self) -> anyhow::Result<WhitelistMap<&mut MapData>> {

@@ -456,7 +456,7 @@ impl Counting {
             self.decide_alerts(slot, &starts, t, decided_wall, out);
         }
         if to_sketch {
-            self.to_sketch(slot, t);
+            self.switch_to_sketch(slot, t);
         }
         self.starts = starts;
     }
@@ -507,7 +507,7 @@ impl Counting {
     }
 
     /// Replaces an exact set grown past the cap by a sketch.
-    fn to_sketch(&mut self, slot: usize, t: u64) {
+    fn switch_to_sketch(&mut self, slot: usize, t: u64) {
         let ng = self.windows.len();
         let starts: Vec<u64> = (0..ng).map(|g| self.start(g, t)).collect();
         let d = self.slab[slot].detail.as_mut().expect("a detailed source");
@@ -965,7 +965,7 @@ impl Counting {
             latest,
         }));
         if to_sketch {
-            self.to_sketch(slot, latest);
+            self.switch_to_sketch(slot, latest);
         }
         self.expire_source(slot, at);
         self.slab[slot].live

@@ -1,0 +1,155 @@
+//! The kernel ignore list (R4.6): LPM tries of source prefixes, one per
+//! family, and the per-family "entries present" flags that let the kernel
+//! skip the trie lookup while a family's list is empty.
+use std::borrow::{Borrow, BorrowMut};
+
+use anyhow::Context;
+use aya::maps::{
+    Array, MapData, MapError,
+    lpm_trie::{Key, LpmTrie},
+};
+use slowscan_common::{AF_INET, IGNORE_MAX};
+
+use crate::ignore::{IgnoreList, Prefix};
+
+/// A typed view of the kernel ignore maps, owned (pinned, second process) or
+/// borrowed from a loaded `DataPlane`.
+pub struct IgnoreMap<T> {
+    v4: LpmTrie<T, [u8; 4], u8>,
+    v6: LpmTrie<T, [u8; 16], u8>,
+    active: Array<T, u32>,
+}
+
+fn key4(p: &Prefix) -> Key<[u8; 4]> {
+    let b = p.bytes();
+    Key::new(u32::from(p.prefix_len()), [b[0], b[1], b[2], b[3]])
+}
+
+fn key6(p: &Prefix) -> Key<[u8; 16]> {
+    Key::new(u32::from(p.prefix_len()), *p.bytes())
+}
+
+fn is_errno(e: &MapError, errno: i32) -> bool {
+    matches!(e, MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(errno))
+}
+
+impl<T: Borrow<MapData>> IgnoreMap<T> {
+    pub fn new(
+        v4: LpmTrie<T, [u8; 4], u8>,
+        v6: LpmTrie<T, [u8; 16], u8>,
+        active: Array<T, u32>,
+    ) -> Self {
+        Self { v4, v6, active }
+    }
+
+    /// Is exactly this prefix in the map (not: is an address covered)? Each
+    /// entry's value is its own length, so the longest match within the
+    /// prefix's bits is the prefix itself exactly when that length comes back.
+    pub fn contains(&self, p: &Prefix) -> bool {
+        let got = if p.family() == AF_INET {
+            self.v4.get(&key4(p), 0)
+        } else {
+            self.v6.get(&key6(p), 0)
+        };
+        got.is_ok_and(|len| len == p.prefix_len())
+    }
+
+    /// Every prefix in the map, sorted (IPv4 first).
+    pub fn list(&self) -> anyhow::Result<Vec<Prefix>> {
+        let mut v = Vec::new();
+        for k in self.v4.keys() {
+            let k = k.context("listing the kernel ignore map (IPv4)")?;
+            v.push(Prefix::masked(
+                std::net::Ipv4Addr::from(k.data()).into(),
+                k.prefix_len() as u8,
+            ));
+        }
+        for k in self.v6.keys() {
+            let k = k.context("listing the kernel ignore map (IPv6)")?;
+            v.push(Prefix::masked(
+                std::net::Ipv6Addr::from(k.data()).into(),
+                k.prefix_len() as u8,
+            ));
+        }
+        v.sort();
+        Ok(v)
+    }
+
+    /// The kernel map as an [`IgnoreList`].
+    pub fn to_list(&self) -> anyhow::Result<IgnoreList> {
+        Ok(self.list()?.into_iter().collect())
+    }
+
+    fn family_empty(&self, family: u8) -> bool {
+        if family == AF_INET {
+            self.v4.keys().next().is_none()
+        } else {
+            self.v6.keys().next().is_none()
+        }
+    }
+}
+
+impl<T: BorrowMut<MapData>> IgnoreMap<T> {
+    /// Adds a prefix; the kernel drops its sources' traffic from the next frame on.
+    pub fn insert(&mut self, p: &Prefix) -> anyhow::Result<()> {
+        let r = if p.family() == AF_INET {
+            self.v4.insert(&key4(p), p.prefix_len(), 0)
+        } else {
+            self.v6.insert(&key6(p), p.prefix_len(), 0)
+        };
+        r.map_err(|e| {
+            if is_errno(&e, libc::ENOSPC) || is_errno(&e, libc::E2BIG) {
+                anyhow::anyhow!(
+                    "the kernel ignore map is full ({IGNORE_MAX} prefixes per address family): \
+                     remove prefixes or merge them into shorter ones"
+                )
+            } else {
+                anyhow::Error::new(e).context(format!("adding {p} to the kernel ignore map"))
+            }
+        })?;
+        // After the entry exists: the kernel looks only once the flag is set.
+        self.set_active(p.family(), true)
+    }
+
+    /// Removes exactly this prefix; returns whether it was present.
+    pub fn remove(&mut self, p: &Prefix) -> anyhow::Result<bool> {
+        let r = if p.family() == AF_INET {
+            self.v4.remove(&key4(p))
+        } else {
+            self.v6.remove(&key6(p))
+        };
+        let was = match r {
+            Ok(()) => true,
+            Err(MapError::KeyNotFound) => false,
+            Err(e) if is_errno(&e, libc::ENOENT) => false,
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("removing {p} from the kernel ignore map")));
+            }
+        };
+        if self.family_empty(p.family()) {
+            self.set_active(p.family(), false)?;
+            // Another process may have added a prefix between the check and
+            // the flag: look again, so the flag is never left off over entries.
+            if !self.family_empty(p.family()) {
+                self.set_active(p.family(), true)?;
+            }
+        }
+        Ok(was)
+    }
+
+    /// Adds every prefix of `list`.
+    pub fn load(&mut self, list: &IgnoreList) -> anyhow::Result<()> {
+        for p in list.iter() {
+            self.insert(p)?;
+        }
+        Ok(())
+    }
+
+    fn set_active(&mut self, family: u8, on: bool) -> anyhow::Result<()> {
+        let slot = u32::from(family != AF_INET);
+        self.active
+            .set(slot, u32::from(on), 0)
+            .context("setting the kernel ignore map's active flag")
+    }
+}
