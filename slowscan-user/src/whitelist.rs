@@ -7,7 +7,7 @@
 //!
 //! ```json
 //! {"version":1,"entries":[{"ip":"198.51.100.7","port":80,"established":12,
-//!   "first_seen":"2014-06-24T09:00:03Z","last_seen":"2014-06-24T17:59:41Z"}]}
+//!   "first_seen":"2014-06-24T09:00:03.000000000Z","last_seen":"2014-06-24T17:59:41.000000000Z"}]}
 //! ```
 //!
 //! `established`, `first_seen` and `last_seen` are optional when reading, so a
@@ -571,7 +571,7 @@ mod tests {
         assert_eq!(e.first_seen_ns, Some(1_403_600_400_000_000_000));
         assert_eq!(e.last_seen_ns, Some(1_403_604_000_000_000_000));
         assert!(
-            text.contains("\"first_seen\": \"2014-06-24T09:00:00Z\""),
+            text.contains("\"first_seen\": \"2014-06-24T09:00:00.000000000Z\""),
             "{text}"
         );
         assert!(

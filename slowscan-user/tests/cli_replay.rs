@@ -697,7 +697,7 @@ fn learn_then_replay_with_the_whitelist() {
     assert_eq!(entries[0]["ip"], "198.51.100.7");
     assert_eq!(entries[0]["port"], 80);
     assert_eq!(entries[0]["established"], 3);
-    assert_eq!(entries[0]["first_seen"], "2014-06-25T09:00:00.003Z");
+    assert_eq!(entries[0]["first_seen"], "2014-06-25T09:00:00.003000000Z");
 
     // 8080 listed as eligible: learned too.
     let wl2 = tmp.join("whitelist2.json");

@@ -4,7 +4,8 @@
 //! time-scaled (a probe every 0.5 s instead of every 300 s, a 2 s handshake
 //! timeout instead of 60 s): one over many ports of one host (vertical), one
 //! over one port of 21 hosts (horizontal). Exactly the two scanners alert,
-//! with the right shape; nothing is lost. Also the daemon's error cases.
+//! with the right shape, in alert lines valid against docs/alert.schema.json;
+//! nothing is lost. Also the daemon's error cases.
 
 use std::{collections::BTreeSet, process::Command, time::Duration};
 
@@ -178,6 +179,20 @@ fn slow_scans_in_the_lab_alert_exactly_the_scanners() {
         "slowscan run exited with {}; {ctx}",
         r.status
     );
+
+    // Every live alert is a valid line of docs/alert.schema.json.
+    let schema: Value = serde_json::from_str(include_str!("../../docs/alert.schema.json")).unwrap();
+    let schema = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("docs/alert.schema.json is a JSON Schema");
+    for a in &r.alerts {
+        let errors: Vec<String> = schema.iter_errors(a).map(|e| e.to_string()).collect();
+        assert!(
+            errors.is_empty(),
+            "live alert {a} fails the schema: {errors:?}"
+        );
+    }
 
     // Exactly the scanners, each with its shape.
     let sources: BTreeSet<&str> = r.alerts.iter().map(source).collect();

@@ -1,9 +1,10 @@
-//! Project tasks: `cargo xtask setup | build-ebpf | test | bench | demo`.
+//! Project tasks: `cargo xtask setup | build-ebpf | test | bench | demo | package`.
 //!
 //! Every task installs what it needs first (idempotently), so the README's
 //! commands work on a fresh Debian machine as root.
 
 mod demo;
+mod package;
 mod setup;
 
 use std::{
@@ -27,7 +28,8 @@ enum Task {
     Setup,
     /// Build the XDP program (release, bpfel) that the userspace binary embeds.
     BuildEbpf,
-    /// Setup, build, and run every test, privileged ones included.
+    /// Setup, build, package, and run every test, privileged ones included
+    /// (the package is installed and checked by tests/tests/package.rs).
     Test {
         /// Extra arguments passed to `cargo test` (after `--`).
         #[arg(last = true)]
@@ -44,6 +46,10 @@ enum Task {
         #[arg(long, value_name = "FILE")]
         keep_capture: Option<std::path::PathBuf>,
     },
+    /// Debian package (target/debian/slowscan_VERSION-1_ARCH.deb): the release
+    /// binary with the XDP object, a systemd unit per interface, example
+    /// config, logrotate, man pages, completions.
+    Package,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +74,11 @@ fn main() -> anyhow::Result<()> {
                 })
                 .unwrap_or_default();
             demo::demo(&args)
+        }
+        Task::Package => {
+            setup::run()?;
+            build_ebpf()?;
+            package::package().map(|_| ())
         }
         Task::Bench { args } => {
             setup::run()?;
@@ -138,8 +149,10 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         );
     }
     run(cargo().args(["build", "--workspace", "--all-targets"]))?;
+    let deb = package::package()?;
     run(cargo()
         .args(["test", "--workspace", "--no-fail-fast"])
+        .env("SLOWSCAN_DEB", &deb)
         .arg("--")
         .args(args))
 }

@@ -16,6 +16,11 @@ const APT_PACKAGES: &[&str] = &[
     "nmap",
     "tcpdump",
     "python3",
+    // The package and its check (tests/tests/package.rs): objcopy,
+    // systemd-analyze, logrotate.
+    "binutils",
+    "systemd",
+    "logrotate",
 ];
 
 pub fn run() -> anyhow::Result<()> {

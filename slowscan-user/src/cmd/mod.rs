@@ -1,8 +1,10 @@
 //! Command-line front end. Logs go to stderr; alerts never do.
 
+mod generate;
 mod ignore;
 mod learn;
 mod options;
+mod plots;
 mod replay;
 mod run;
 mod whitelist;
@@ -14,7 +16,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "slowscan",
-    version,
+    version = generate::VERSION,
     about = "Detects slow TCP SYN scans (NICT 2014 method) with XDP"
 )]
 pub struct Cli {
@@ -34,6 +36,12 @@ enum Command {
     Replay(Box<replay::Args>),
     /// Learn a whitelist (R4.1–R4.3) from capture files.
     Learn(Box<learn::Args>),
+    /// Shell completions from these definitions (for packaging).
+    #[command(hide = true)]
+    Completions(generate::CompletionsArgs),
+    /// Man pages from these definitions (for packaging).
+    #[command(hide = true)]
+    Manpages(generate::ManpagesArgs),
 }
 
 /// Runs the command; `matches` (the whole command line's) tell `run` which
@@ -45,6 +53,8 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Ignore(a) => ignore::run(a),
         Command::Replay(a) => replay::run(*a),
         Command::Learn(a) => learn::run(*a),
+        Command::Completions(a) => generate::completions(a),
+        Command::Manpages(a) => generate::manpages(a),
     }
 }
 

@@ -5,7 +5,8 @@
 //! same frame parser and engine as the live sensor, so the same traffic gives
 //! the same alerts. Alerts are JSON lines (R8) on `--alerts`; `--report`
 //! writes a JSON summary; `--sweep` runs the paper's windows × thresholds
-//! (Table 4) in one pass.
+//! (Table 4) in one pass; `--plots DIR` draws the paper's Fig. 1 and Fig. 6
+//! and an alert timeline (see `plots.rs`).
 //!
 //! Damage: when a capture turns out truncated or corrupt, what was decided
 //! before the damage is still delivered (alerts written, report written with
@@ -32,7 +33,11 @@ use slowscan::{
     frame::{FrameCounters, FrameOutcome, parse_frame_info},
 };
 
-use super::options::{EngineArgs, WindowLen, WindowMode};
+use super::{
+    options::{EngineArgs, WindowLen, WindowMode},
+    plots,
+};
+use slowscan_common::PacketRecord;
 
 /// The paper's Table 4: windows 600 s, 3600 s, none …
 const SWEEP_WINDOWS: [Option<u64>; 3] = [Some(600), Some(3600), None];
@@ -70,6 +75,12 @@ pub struct Args {
     /// comments); adds the false-positive rate FP/(FP+TN) per cell.
     #[arg(long, value_name = "FILE")]
     ground_truth: Option<PathBuf>,
+    /// Write figures here (created if missing), SVG and PNG: hosts by
+    /// distinct destination ports used (the paper's Fig. 1), hosts by
+    /// distinct failed pairs (Fig. 6), alerts per detector over time; and
+    /// their numbers in plots.json.
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -154,14 +165,31 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
 
     let mut input = Input::default();
-    let damage = feed(&a.files, &mut engine, &mut input, &mut progress, |batch| {
-        for alert in batch {
-            let t = &mut tallies[alert.detector];
-            t.alerts += 1;
-            t.sources.insert(alert.source);
-        }
-        alerts.write(batch)
-    })?;
+    // --plots: distinct ports per source (Fig. 1) and alert times, bounded.
+    let mut ports_used = a.plots.as_ref().map(|_| plots::PortsUsed::default());
+    let mut alert_times = plots::AlertTimes::new(detectors.len());
+    let damage = feed_records(
+        &a.files,
+        &mut engine,
+        &mut input,
+        &mut progress,
+        |batch| {
+            for alert in batch {
+                let t = &mut tallies[alert.detector];
+                t.alerts += 1;
+                t.sources.insert(alert.source);
+                if a.plots.is_some() {
+                    alert_times.record(alert.detector, alert.timestamp_ns);
+                }
+            }
+            alerts.write(batch)
+        },
+        |rec| {
+            if let Some(p) = ports_used.as_mut() {
+                p.record(rec);
+            }
+        },
+    )?;
     progress.finish();
     let elapsed = started.elapsed();
     alerts.flush()?;
@@ -193,6 +221,19 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             seconds: elapsed.as_secs_f64(),
         };
         write_report(path, &report)?;
+    }
+    if let (Some(dir), Some(ports)) = (&a.plots, &ports_used) {
+        plots::write(
+            dir,
+            ports,
+            &totals,
+            &detectors,
+            &alert_times,
+            input
+                .first_ts_ns
+                .zip(input.last_ts_ns)
+                .map(|(a, b)| (a as i64, b as i64)),
+        )?;
     }
     if a.sweep {
         let mut out = io::stdout().lock();
@@ -309,7 +350,19 @@ pub(super) fn feed(
     engine: &mut Engine,
     input: &mut Input,
     progress: &mut Progress,
+    on_alerts: impl FnMut(&[Alert]) -> anyhow::Result<()>,
+) -> anyhow::Result<Option<CaptureError>> {
+    feed_records(files, engine, input, progress, on_alerts, |_| {})
+}
+
+/// [`feed`], also showing each record to `on_record` before the engine.
+fn feed_records(
+    files: &[PathBuf],
+    engine: &mut Engine,
+    input: &mut Input,
+    progress: &mut Progress,
     mut on_alerts: impl FnMut(&[Alert]) -> anyhow::Result<()>,
+    mut on_record: impl FnMut(&PacketRecord),
 ) -> anyhow::Result<Option<CaptureError>> {
     let mut out: Vec<Alert> = Vec::new();
     for path in files {
@@ -353,6 +406,7 @@ pub(super) fn feed(
             input.frames.count(&outcome, info);
             if let FrameOutcome::Record(rec) = outcome {
                 file.tcp += 1;
+                on_record(&rec);
                 engine.process(&rec, &mut out);
                 if !out.is_empty() {
                     on_alerts(&out)?;

@@ -89,6 +89,127 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
         "slowscan_alerts_suppressed_total",
         "Detector crossings withheld because an alert with at least half the count was written in the window (R8)"
     );
+    metrics::describe_counter!(
+        "slowscan_kernel_frames_total",
+        "Frames the XDP program inspected"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_non_ip_total",
+        "Frames that were neither IPv4 nor IPv6"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_non_tcp_total",
+        "IP packets that were not TCP"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_malformed_total",
+        "Frames whose headers were cut short or inconsistent (R2)"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_fragments_skipped_total",
+        "Later IP fragments, which carry no TCP header (R2.1)"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_whitelisted_total",
+        "TCP segments to whitelisted destinations, dropped from the record stream in the kernel (R4.4)"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_attempts_emitted_total",
+        "Connection attempts (SYN) sent to the daemon (R1)"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_follow_ups_emitted_total",
+        "Candidate follow-up segments sent to the daemon (R5)"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_other_emitted_total",
+        "Other TCP segments sent to the daemon (pre-filter off)"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_ring_full_total",
+        "Records lost because the ring buffer was full"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_pending_insert_failed_total",
+        "Attempts the kernel pending table could not take (sent untracked: neither Failed nor Established)"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_ignored_total",
+        "Records suppressed in the kernel because their source is on the ignore list (R4.6)"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_pending_inserted_total",
+        "New entries inserted into the kernel pending table of attempts (R5)"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_pending_resolved_total",
+        "Kernel pending table entries resolved by their follow-up (R5)"
+    );
+    metrics::describe_counter!(
+        "slowscan_kernel_pending_forgotten_total",
+        "Pending attempts the kernel's LRU table forgot to make room (under a flood)"
+    );
+    metrics::describe_counter!("slowscan_kernel_ipv6_total", "IPv6 packets inspected");
+    metrics::describe_counter!(
+        "slowscan_kernel_vlan_tagged_total",
+        "Frames with at least one VLAN tag"
+    );
+    metrics::describe_counter!(
+        "slowscan_engine_records_total",
+        "Records the engine processed"
+    );
+    metrics::describe_counter!(
+        "slowscan_engine_whitelisted_records_total",
+        "Records the engine ignored because their destination is whitelisted (R4.4)"
+    );
+    metrics::describe_counter!(
+        "slowscan_engine_ignored_records_total",
+        "Records the engine ignored because their source is in the ignore list (R4.6)"
+    );
+    metrics::describe_counter!(
+        "slowscan_engine_attempts_total",
+        "Connection attempts opened (R1, R5; retransmissions excluded)"
+    );
+    metrics::describe_counter!(
+        "slowscan_engine_established_total",
+        "Attempts decided Established (R5)"
+    );
+    metrics::describe_counter!(
+        "slowscan_engine_failed_total",
+        "Attempts decided Failed (R5; outages and early evictions included)"
+    );
+    metrics::describe_counter!(
+        "slowscan_engine_untracked_total",
+        "Attempts the kernel marked untracked: neither Failed nor Established"
+    );
+    metrics::describe_counter!(
+        "slowscan_engine_retransmissions_total",
+        "Retransmitted SYNs: the same attempt again (R5.1)"
+    );
+    metrics::describe_counter!(
+        "slowscan_evictions_total",
+        "Memory cap evictions: pending attempts decided Failed early, sources or live services forgotten"
+    );
+    metrics::describe_counter!(
+        "slowscan_expired_sources_total",
+        "Sources forgotten because no failed pair was left in any window"
+    );
+    metrics::describe_gauge!(
+        "slowscan_engine_memory_bytes",
+        "Estimated bytes held by the detection engine"
+    );
+    metrics::describe_gauge!(
+        "slowscan_learning",
+        "1 while learning a whitelist (--learn-for), 0 while detecting"
+    );
+    metrics::describe_gauge!(
+        "slowscan_kernel_pending_entries",
+        "Entries in the kernel pre-filter table of pending attempts"
+    );
+    metrics::describe_gauge!(
+        "slowscan_kernel_whitelist_entries",
+        "Entries in the kernel whitelist map (R4.4)"
+    );
     Ok(())
 }
 

@@ -1,7 +1,9 @@
-//! Alerts (R8): one JSON line each, Elastic Common Schema style.
+//! Alerts (R8): one JSON line each, Elastic Common Schema style. Every field
+//! is described in docs/alerts.md and checked by docs/alert.schema.json.
 //!
 //! ```json
-//! {"@timestamp":"2014-06-25T10:05:00Z",
+//! {"@timestamp":"2014-06-25T10:05:00.000000000Z","ecs":{"version":"8.11"},
+//!  "observer":{"name":"sensor-1","ingress":{"interface":{"name":"eth1"}}},
 //!  "event":{"kind":"alert","category":["network","intrusion_detection"],
 //!           "action":"slow-scan-detected","dataset":"slowscan.alert"},
 //!  "rule":{"name":"slowscan.failed_attempts"},
@@ -19,6 +21,19 @@ use std::net::IpAddr;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::{Window, rfc3339};
+
+/// The ECS version the alert's field names follow.
+pub const ECS_VERSION: &str = "8.11";
+
+/// The sensor that wrote an alert (ECS `observer.*`): its name (a host name,
+/// or one set in the configuration) and the interface it watched.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Observer {
+    /// `observer.name`.
+    pub name: String,
+    /// `observer.ingress.interface.name`; none for a replay.
+    pub interface: Option<String>,
+}
 
 /// Scan shape of the failed pairs in the window (R1 targets both kinds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -92,9 +107,65 @@ impl Alert {
         self.source
     }
 
-    /// The alert as one line of JSON (no trailing newline).
+    /// The alert as one line of JSON (no trailing newline), without
+    /// `observer` (as `slowscan replay` writes it).
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("alert serialises")
+    }
+
+    /// The alert as one line of JSON with `observer.name` and, if given,
+    /// `observer.ingress.interface.name` (as the live sensor writes it).
+    pub fn to_json_line_for(&self, observer: &Observer) -> String {
+        serde_json::to_string(&self.json(Some(observer))).expect("alert serialises")
+    }
+
+    fn json<'a>(&'a self, observer: Option<&'a Observer>) -> AlertJson<'a> {
+        AlertJson {
+            timestamp: rfc3339::format(self.timestamp_ns),
+            ecs: EcsJson {
+                version: ECS_VERSION,
+            },
+            observer: observer.map(|o| ObserverJson {
+                name: &o.name,
+                ingress: o.interface.as_deref().map(|name| IngressJson {
+                    interface: InterfaceJson { name },
+                }),
+            }),
+            event: EventJson {
+                kind: "alert",
+                category: ["network", "intrusion_detection"],
+                action: "slow-scan-detected",
+                dataset: "slowscan.alert",
+            },
+            rule: NameJson {
+                name: "slowscan.failed_attempts",
+            },
+            source: IpJson { ip: self.source },
+            network: TransportJson { transport: "tcp" },
+            slowscan: SlowscanJson {
+                failed_pairs: self.failed_pairs,
+                count_estimated: self.estimated,
+                threshold: self.threshold,
+                detector: super::DetectorConfig {
+                    window: self.window,
+                    threshold: self.threshold,
+                }
+                .name(),
+                detector_index: self.detector,
+                window: WindowJson {
+                    window: self.window,
+                    start: self.window_start_ns.map(rfc3339::format),
+                    end: rfc3339::format(self.last_failure_ns),
+                },
+                first_failure: rfc3339::format(self.first_failure_ns),
+                last_failure: rfc3339::format(self.last_failure_ns),
+                shape: self.shape,
+                distinct_hosts: self.distinct_hosts,
+                distinct_ports: self.distinct_ports,
+                targets: &self.targets,
+                alert_seq: self.alert_seq,
+            },
+        }
     }
 }
 
@@ -102,11 +173,36 @@ impl Alert {
 struct AlertJson<'a> {
     #[serde(rename = "@timestamp")]
     timestamp: String,
+    ecs: EcsJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    observer: Option<ObserverJson<'a>>,
     event: EventJson,
     rule: NameJson,
     source: IpJson,
     network: TransportJson,
     slowscan: SlowscanJson<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct EcsJson {
+    version: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct ObserverJson<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ingress: Option<IngressJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct IngressJson<'a> {
+    interface: InterfaceJson<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct InterfaceJson<'a> {
+    name: &'a str,
 }
 
 #[derive(serde::Serialize)]
@@ -175,44 +271,70 @@ impl Serialize for WindowJson {
 }
 
 impl Serialize for Alert {
+    /// Without `observer`: see [`Alert::to_json_line_for`].
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        AlertJson {
-            timestamp: rfc3339::format(self.timestamp_ns),
-            event: EventJson {
-                kind: "alert",
-                category: ["network", "intrusion_detection"],
-                action: "slow-scan-detected",
-                dataset: "slowscan.alert",
-            },
-            rule: NameJson {
-                name: "slowscan.failed_attempts",
-            },
-            source: IpJson { ip: self.source },
-            network: TransportJson { transport: "tcp" },
-            slowscan: SlowscanJson {
-                failed_pairs: self.failed_pairs,
-                count_estimated: self.estimated,
-                threshold: self.threshold,
-                detector: super::DetectorConfig {
-                    window: self.window,
-                    threshold: self.threshold,
-                }
-                .name(),
-                detector_index: self.detector,
-                window: WindowJson {
-                    window: self.window,
-                    start: self.window_start_ns.map(rfc3339::format),
-                    end: rfc3339::format(self.last_failure_ns),
-                },
-                first_failure: rfc3339::format(self.first_failure_ns),
-                last_failure: rfc3339::format(self.last_failure_ns),
-                shape: self.shape,
-                distinct_hosts: self.distinct_hosts,
-                distinct_ports: self.distinct_ports,
-                targets: &self.targets,
-                alert_seq: self.alert_seq,
-            },
+        self.json(None).serialize(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert() -> Alert {
+        Alert {
+            timestamp_ns: 1_403_690_700_000_000_001,
+            source: "192.0.2.9".parse().unwrap(),
+            detector: 0,
+            failed_pairs: 10,
+            estimated: false,
+            threshold: 9,
+            window: Window::Sliding(3600 * 1_000_000_000),
+            window_start_ns: Some(1_403_686_800_000_000_000),
+            first_failure_ns: 1_403_686_800_000_000_000,
+            last_failure_ns: 1_403_690_640_500_000_000,
+            shape: Shape::Vertical,
+            distinct_hosts: 1,
+            distinct_ports: 10,
+            targets: vec![Target {
+                ip: "192.0.2.1".parse().unwrap(),
+                port: 22,
+            }],
+            alert_seq: 1,
         }
-        .serialize(s)
+    }
+
+    #[test]
+    fn r8_observer_and_ecs_fields() {
+        let a = alert();
+        let plain: serde_json::Value = serde_json::from_str(&a.to_json_line()).unwrap();
+        assert_eq!(plain["ecs"]["version"], "8.11");
+        assert!(plain.get("observer").is_none(), "{plain}");
+        assert_eq!(plain["@timestamp"], "2014-06-25T10:05:00.000000001Z");
+        assert_eq!(
+            plain["slowscan"]["last_failure"],
+            "2014-06-25T10:04:00.500000000Z"
+        );
+        let o = Observer {
+            name: "sensor-1".into(),
+            interface: Some("eth1".into()),
+        };
+        let line = a.to_json_line_for(&o);
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            v["observer"],
+            serde_json::json!({"name": "sensor-1", "ingress": {"interface": {"name": "eth1"}}})
+        );
+        // Everything else is the plain line's.
+        let mut rest = v.clone();
+        rest.as_object_mut().unwrap().remove("observer");
+        assert_eq!(rest, plain);
+        let v: serde_json::Value = serde_json::from_str(&a.to_json_line_for(&Observer {
+            name: "replay".into(),
+            interface: None,
+        }))
+        .unwrap();
+        assert_eq!(v["observer"], serde_json::json!({"name": "replay"}));
     }
 }

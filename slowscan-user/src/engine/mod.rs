@@ -80,7 +80,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use slowscan_common::{FlowKey, PacketRecord, STATUS_UNTRACKED, WhitelistKey, tcp};
 
-pub use self::alert::{Alert, Shape, Target};
+pub use self::alert::{Alert, ECS_VERSION, Observer, Shape, Target};
 pub use self::report::{Report, SourceTotals};
 pub use self::state::{EngineState, Restored, STATE_FORMAT, StateError};
 use crate::addr::canonical;

@@ -478,7 +478,7 @@ fn r8_alert_json_is_ecs() {
     let (out, ..) = run(c, &recs);
     let v: serde_json::Value = serde_json::from_str(&out[0].to_json_line()).unwrap();
     assert!(!out[0].to_json_line().contains('\n'));
-    assert_eq!(v["@timestamp"], "2014-06-25T09:01:02Z");
+    assert_eq!(v["@timestamp"], "2014-06-25T09:01:02.000000000Z");
     assert_eq!(v["event"]["kind"], "alert");
     assert_eq!(
         v["event"]["category"],
@@ -495,12 +495,12 @@ fn r8_alert_json_is_ecs() {
     assert_eq!(
         s["window"],
         serde_json::json!({"mode": "tumbling", "seconds": 3600,
-            "start": "2014-06-25T09:00:00Z", "end": "2014-06-25T09:00:02Z"})
+            "start": "2014-06-25T09:00:00.000000000Z", "end": "2014-06-25T09:00:02.000000000Z"})
     );
     assert_eq!(s["detector"], "1h:2");
     assert_eq!(s["count_estimated"], false);
-    assert_eq!(s["first_failure"], "2014-06-25T09:00:00Z");
-    assert_eq!(s["last_failure"], "2014-06-25T09:00:02Z");
+    assert_eq!(s["first_failure"], "2014-06-25T09:00:00.000000000Z");
+    assert_eq!(s["last_failure"], "2014-06-25T09:00:02.000000000Z");
     assert_eq!(s["shape"], "vertical");
     assert_eq!(
         (s["distinct_hosts"].clone(), s["distinct_ports"].clone()),
@@ -516,7 +516,7 @@ fn r8_alert_json_is_ecs() {
     assert_eq!(
         v["slowscan"]["window"],
         serde_json::json!({"mode": "none", "seconds": null, "start": null,
-            "end": "1970-01-01T00:00:00Z"})
+            "end": "1970-01-01T00:00:00.000000000Z"})
     );
 }
 
