@@ -549,3 +549,96 @@ fn a_vanished_interface_is_reported_and_reattached() {
     lab::sleep(Duration::from_millis(10)).unwrap();
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn status_and_explain_answer_from_a_live_sensor() {
+    let name = "status_and_explain_answer_from_a_live_sensor";
+    if !privileged(name) || !tools_present(name, &["nsenter", "ip"]) {
+        return;
+    }
+    let lab = VethLab::new();
+    let dir = scratch("ssstatus");
+    let s = start(
+        &lab,
+        &dir,
+        &["--metrics", "off", "--sensor-name", "lab-sensor-7"],
+    );
+    let alerts = dir.join("alerts.jsonl");
+    let fd = injector(&lab);
+    probe(&fd, 1..=4);
+    let a = wait_lines(&alerts, 1);
+    // Identity in every alert.
+    assert_eq!(a[0]["observer"]["name"], "lab-sensor-7", "{}", a[0]);
+    assert_eq!(
+        a[0]["observer"]["ingress"]["interface"]["name"], lab.if_b,
+        "{}",
+        a[0]
+    );
+
+    let scanner = std::net::IpAddr::from(SCANNER).to_string();
+    let v: serde_json::Value = serde_json::from_str(&ok(&cli(
+        &lab.b,
+        &["status", "--iface", &lab.if_b, "--json"],
+    )))
+    .unwrap();
+    assert_eq!(v["sensor_name"], "lab-sensor-7", "{v}");
+    assert_eq!(v["phase"], "detecting", "{v}");
+    assert_eq!(v["detectors"][0]["name"], "1h:3", "{v}");
+    let top = &v["detectors"][0]["top"][0];
+    assert_eq!(top["ip"], scanner, "{v}");
+    assert_eq!(top["failed_pairs"], 4, "{v}");
+    assert_eq!(top["shape"], "vertical", "{v}");
+    assert_eq!(v["records_lost"], 0, "{v}");
+    assert_eq!(v["alerts_written"], 1, "{v}");
+    assert!(
+        v["kernel"].as_array().is_some_and(|k| k
+            .iter()
+            .any(|c| c[0] == "frames" && c[1].as_u64() > Some(0))),
+        "{v}"
+    );
+    // The same through `ip netns exec`, which mounts its own /sys: the
+    // socket lives in /run, keyed by the network namespace.
+    let out = Command::new("ip")
+        .args(["netns", "exec", &lab.b.name])
+        .arg(slowscan_bin())
+        .args(["status", "--iface", &lab.if_b])
+        .output()
+        .unwrap();
+    let human = ok(&out);
+    assert!(
+        human.contains("detector 1h:3") && human.contains(&scanner),
+        "{human}"
+    );
+
+    let x: serde_json::Value = serde_json::from_str(&ok(&cli(
+        &lab.b,
+        &["explain", &scanner, "--iface", &lab.if_b, "--json"],
+    )))
+    .unwrap();
+    assert_eq!(x["tracked"], true, "{x}");
+    let ports: std::collections::BTreeSet<u64> = x["failed_pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, (1..=4).collect(), "{x}");
+    let human = ok(&cli(
+        &lab.b,
+        &["explain", "203.0.113.250", "--iface", &lab.if_b],
+    ));
+    assert!(human.contains("no counted failure"), "{human}");
+
+    // Another network namespace has no sensor on that name: said so.
+    let out = cli(&lab.a, &["status", "--iface", &lab.if_b]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no sensor is running on"),
+        "{err}"
+    );
+    let r = s.stop().expect("SIGTERM the sensor");
+    assert!(r.status.success(), "{}", r.log);
+    // The socket goes with the sensor.
+    let out = cli(&lab.b, &["status", "--iface", &lab.if_b]);
+    assert!(!out.status.success());
+}

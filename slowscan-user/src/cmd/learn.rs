@@ -116,6 +116,7 @@ fn learn_live(a: Args, iface: String) -> anyhow::Result<ExitCode> {
         mirror: a.mirror,
         engine: engine.clone(),
         alerts: "-".into(),
+        sensor_name: daemon::hostname(),
         metrics: None,
         learn_for: Some(learn_for),
         learn: a.engine.learn_config(),

@@ -7,6 +7,7 @@ mod options;
 mod plots;
 mod replay;
 mod run;
+mod status;
 mod whitelist;
 
 use std::process::ExitCode;
@@ -17,7 +18,8 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "slowscan",
     version = generate::VERSION,
-    about = "Detects slow TCP SYN scans (NICT 2014 method) with XDP"
+    about = "Detects slow TCP SYN scans (NICT 2014 method) with XDP",
+    after_help = "The detection method, rule by rule: docs/method.md (R1–R8); detectors: docs/detectors.md."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -28,6 +30,12 @@ pub struct Cli {
 enum Command {
     /// Live sensor: XDP on an interface, detection, alerts (JSON lines), metrics.
     Run(Box<run::Args>),
+    /// A running sensor's state: detectors and their top sources, pending
+    /// attempts, live services, kernel counters, records lost, checkpoint age.
+    Status(status::StatusArgs),
+    /// What a running sensor holds about one source: its count per detector
+    /// and its failed pairs with their times.
+    Explain(status::ExplainArgs),
     /// Change a running sensor's kernel whitelist (R4.4) through its pinned map.
     Whitelist(whitelist::Args),
     /// Change a running sensor's kernel ignore list of sources (R4.6) through its pinned maps.
@@ -49,6 +57,8 @@ enum Command {
 pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(a) => run::run(*a, matches.subcommand_matches("run")),
+        Command::Status(a) => status::status(a),
+        Command::Explain(a) => status::explain(a),
         Command::Whitelist(a) => whitelist::run(a),
         Command::Ignore(a) => ignore::run(a),
         Command::Replay(a) => replay::run(*a),

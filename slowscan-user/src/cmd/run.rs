@@ -35,6 +35,9 @@ pub struct Args {
     /// Interface to watch (a mirror/SPAN port, or a host's own interface).
     #[arg(long, required_unless_present = "config")]
     iface: Option<String>,
+    /// This sensor's name in every alert (`observer.name`) [default: the host name].
+    #[arg(long, value_name = "NAME")]
+    sensor_name: Option<String>,
     /// Detection options, shared with `replay` and `learn`; the whitelist is
     /// also loaded into the kernel map at start.
     #[command(flatten)]
@@ -294,6 +297,7 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         mirror: a.mirror,
         engine,
         alerts: a.alerts,
+        sensor_name: a.sensor_name.clone().unwrap_or_else(daemon::hostname),
         metrics: a.metrics.0,
         learn_for: a.learn_for.map(|d| d.0),
         learn: a.engine.learn_config(),

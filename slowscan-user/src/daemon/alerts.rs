@@ -17,7 +17,7 @@ use std::{
 use tracing::{error, info, warn};
 
 use super::sink::AlertSink;
-use crate::engine::{Alert, Shape};
+use crate::engine::{Alert, Observer};
 
 /// Unwritten alerts held in memory (an alert line is about 1 KiB).
 pub const QUEUE_CAP: usize = 10_000;
@@ -39,6 +39,8 @@ pub struct AlertStats {
 
 pub struct AlertPath {
     sink: AlertSink,
+    /// Who wrote the alerts (`observer.*` in every line).
+    observer: Observer,
     queue: VecDeque<String>,
     cap: usize,
     stats: AlertStats,
@@ -47,22 +49,15 @@ pub struct AlertPath {
     next_retry: Instant,
 }
 
-fn shape_name(s: Shape) -> &'static str {
-    match s {
-        Shape::Horizontal => "horizontal",
-        Shape::Vertical => "vertical",
-        Shape::Mixed => "mixed",
-    }
-}
-
 impl AlertPath {
-    pub fn open(spec: &Path) -> anyhow::Result<Self> {
-        Ok(Self::new(AlertSink::open(spec)?, QUEUE_CAP))
+    pub fn open(spec: &Path, observer: Observer) -> anyhow::Result<Self> {
+        Ok(Self::new(AlertSink::open(spec)?, QUEUE_CAP, observer))
     }
 
-    pub fn new(sink: AlertSink, cap: usize) -> Self {
+    pub fn new(sink: AlertSink, cap: usize, observer: Observer) -> Self {
         Self {
             sink,
+            observer,
             queue: VecDeque::new(),
             cap,
             stats: AlertStats::default(),
@@ -88,7 +83,7 @@ impl AlertPath {
         info!(
             "ALERT {} {}: {} failed pairs > threshold {} ({} hosts, {} ports)",
             a.source,
-            shape_name(a.shape),
+            a.shape.name(),
             a.failed_pairs,
             a.threshold,
             a.distinct_hosts,
@@ -105,7 +100,7 @@ impl AlertPath {
             );
             return;
         }
-        let mut line = a.to_json_line();
+        let mut line = a.to_json_line_for(&self.observer);
         line.push('\n');
         self.queue.push_back(line);
         if self.failing.is_none() {

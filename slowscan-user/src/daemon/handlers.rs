@@ -1,7 +1,7 @@
 //! The [`Sensor`]'s handlers, one per kind of event: records, the tick,
-//! signals, the end of learning. Each does its part and tells the loop
-//! whether to go on. (A handler for control requests — `slowscan status` —
-//! belongs here too when there is a control socket.)
+//! signals, the end of learning, control requests (`slowscan status`,
+//! `slowscan explain`). Each does its part and tells the loop whether to go
+//! on.
 use std::time::Instant;
 
 use anyhow::Context;
@@ -9,16 +9,122 @@ use slowscan_common::PacketRecord;
 use tracing::{info, warn};
 
 use super::{
-    Snapshot, learning, metrics,
+    Snapshot,
+    control::{self, DetectorStatus, ExplainReport, Request, Response, StatusReport, TopSource},
+    learning, metrics,
     sensor::{Flow, PUBLISH_EVERY, Phase, Sensor, detection_engine},
     signals::Sig,
 };
 use crate::{
-    engine::{EngineStats, Whitelist},
+    engine::{EngineStats, Whitelist, rfc3339},
     ignore::IgnoreList,
 };
 
 impl Sensor {
+    /// A `slowscan status|explain` connection: one request, one answer. A
+    /// client that fails is logged and dropped; detection goes on.
+    pub(super) async fn on_control(&mut self, mut conn: tokio::net::UnixStream) {
+        let resp = match control::read_request(&mut conn).await {
+            Ok(req) => self.answer(&req),
+            Err(e) => Response::Error(format!("{e:#}")),
+        };
+        if let Err(e) = control::write_response(&mut conn, &resp).await {
+            warn!("control socket: {e:#}");
+        }
+    }
+
+    fn answer(&mut self, req: &Request) -> Response {
+        self.catch_up();
+        let wall = |ns: Option<i64>| ns.map(rfc3339::format);
+        match *req {
+            Request::Status { top } => {
+                let snap = match self.snapshot() {
+                    Ok(s) => s,
+                    Err(e) => return Response::Error(format!("{e:#}")),
+                };
+                let e = &snap.engine;
+                let dets = self.engine.detectors().to_vec();
+                Response::Status(Box::new(StatusReport {
+                    iface: self.cfg.iface.clone(),
+                    sensor_name: self.cfg.sensor_name.clone(),
+                    pid: std::process::id(),
+                    uptime_seconds: self.started.elapsed().as_secs_f64(),
+                    phase: if snap.learning {
+                        "learning"
+                    } else {
+                        "detecting"
+                    }
+                    .into(),
+                    detectors: dets
+                        .iter()
+                        .enumerate()
+                        .map(|(k, d)| DetectorStatus {
+                            name: d.name(),
+                            mode: d.window.mode().into(),
+                            threshold: d.threshold,
+                            top: self
+                                .engine
+                                .top_sources_for(k, top)
+                                .into_iter()
+                                .map(|s| TopSource {
+                                    ip: s.ip,
+                                    failed_pairs: s.failed_pairs,
+                                    estimated: s.estimated,
+                                    shape: s.shape.name().into(),
+                                    first_failure: wall(s.first_failure_ns),
+                                    last_failure: wall(s.last_failure_ns),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                    pending_attempts: e.pending,
+                    kernel_pending_entries: snap.kernel_pending.map(|n| n as u64),
+                    tracked_sources: e.sources,
+                    sketched_sources: e.sketched_sources,
+                    live_services: e.services,
+                    outage_failures: e.outage_failures,
+                    records_lost: snap.records_lost(),
+                    alerts_written: snap.alerts.written,
+                    alerts_queued: snap.alerts.queued,
+                    alerts_dropped: snap.alerts.dropped,
+                    alerts_suppressed: e.alerts_suppressed,
+                    checkpoint_age_seconds: snap.checkpoint_age.map(|d| d.as_secs_f64()),
+                    interface_attached: snap.iface_attached,
+                    kernel: snap
+                        .kernel
+                        .iter()
+                        .map(|(n, v)| (n.to_string(), v))
+                        .collect(),
+                }))
+            }
+            Request::Explain { source } => {
+                let s = self.engine.source_status(source);
+                Response::Explain(ExplainReport {
+                    ip: source,
+                    tracked: s.is_some(),
+                    estimated: s.as_ref().is_some_and(|s| s.estimated),
+                    detectors: s
+                        .as_ref()
+                        .map(|s| {
+                            s.detectors
+                                .iter()
+                                .map(|(d, n)| (d.name(), *n, d.threshold))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    failed_pairs: s
+                        .map(|s| {
+                            s.failed_pairs
+                                .iter()
+                                .map(|&(ip, port, t)| (ip, port, rfc3339::format(t)))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+            }
+        }
+    }
+
     /// A batch from the ring reader.
     pub(super) fn on_records(&mut self, batch: Vec<PacketRecord>) {
         self.feed_engine(batch);

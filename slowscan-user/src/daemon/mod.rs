@@ -24,6 +24,7 @@
 
 pub mod alerts;
 pub mod checkpoint;
+pub mod control;
 mod handlers;
 pub mod housekeeping;
 pub mod iface;
@@ -52,6 +53,8 @@ pub use summary::{Snapshot, Summary};
 #[derive(Clone, Debug)]
 pub struct DaemonConfig {
     pub iface: String,
+    /// `observer.name` in every alert (`--sensor-name`, default the hostname).
+    pub sensor_name: String,
     pub attach: crate::kernel::AttachMode,
     /// Dedicated mirror/SPAN port: the program drops every frame after
     /// inspection.
@@ -107,6 +110,15 @@ impl DaemonConfig {
             "--learn-out"
         }
     }
+}
+
+/// This machine's host name (the default `--sensor-name`), or `slowscan`.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "slowscan".into())
 }
 
 /// The interfaces of this network namespace, sorted.

@@ -81,6 +81,8 @@ pub struct Sensor {
     pub(super) whitelist_entries: usize,
     pub(super) learning_interrupted: Option<String>,
     signals: UnboundedReceiver<Sig>,
+    /// `slowscan status` / `explain` (None if it could not be bound).
+    control: Option<super::control::ControlServer>,
     pub(super) last_publish: Instant,
     pub(super) last_summary: Instant,
 }
@@ -94,7 +96,13 @@ impl Sensor {
         mut saved: Option<EngineState>,
     ) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let alerts = AlertPath::open(&cfg.alerts)?;
+        let alerts = AlertPath::open(
+            &cfg.alerts,
+            crate::engine::Observer {
+                name: cfg.sensor_name.clone(),
+                interface: Some(cfg.iface.clone()),
+            },
+        )?;
         if let Some(addr) = cfg.metrics {
             metrics::install(addr)?;
             info!("metrics on http://{addr}/metrics");
@@ -208,6 +216,20 @@ impl Sensor {
             }
         }
         let signals = signals::listen()?;
+        let control = match super::control::ControlServer::bind(&cfg.iface) {
+            Ok(c) => {
+                info!(
+                    "control socket {} (for `slowscan status|explain --iface {}`)",
+                    c.path().display(),
+                    cfg.iface
+                );
+                Some(c)
+            }
+            Err(e) => {
+                warn!("`slowscan status` cannot reach this sensor: {e:#}");
+                None
+            }
+        };
         let whitelist_entries = file_whitelist.len();
         let s = Self {
             started,
@@ -228,6 +250,7 @@ impl Sensor {
             whitelist_entries,
             learning_interrupted: None,
             signals,
+            control,
             last_publish: Instant::now(),
             last_summary: Instant::now(),
             cfg,
@@ -278,6 +301,7 @@ impl Sensor {
                 },
                 _ = tick.tick() => self.on_tick().await?,
                 Some(sig) = self.signals.recv() => self.on_signal(sig).await?,
+                Some(conn) = accept(&self.control) => { self.on_control(conn).await; Flow::Continue }
                 _ = &mut run_for => Flow::Stop("--for elapsed".into()),
             };
             self.send_decided();
@@ -398,4 +422,18 @@ pub(super) fn storage_full(e: &anyhow::Error) -> bool {
     e.chain()
         .filter_map(|c| c.downcast_ref::<std::io::Error>())
         .any(|io| matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)))
+}
+
+/// The next control connection, or never without a control socket.
+async fn accept(control: &Option<super::control::ControlServer>) -> Option<tokio::net::UnixStream> {
+    match control {
+        Some(c) => match c.accept().await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warn!("control socket: {e}");
+                None
+            }
+        },
+        None => std::future::pending().await,
+    }
 }

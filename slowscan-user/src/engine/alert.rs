@@ -48,6 +48,15 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// The name alerts and logs use (as serialised).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Shape::Horizontal => "horizontal",
+            Shape::Vertical => "vertical",
+            Shape::Mixed => "mixed",
+        }
+    }
+
     /// One port → horizontal (also for a single pair); else one host →
     /// vertical; else mixed.
     pub fn classify(hosts: usize, ports: usize) -> Shape {

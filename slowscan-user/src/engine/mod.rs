@@ -660,6 +660,11 @@ impl Engine {
         }
     }
 
+    /// The detectors, in configuration order.
+    pub fn detectors(&self) -> &[DetectorConfig] {
+        &self.detectors
+    }
+
     /// The engine clock: the largest record time seen (or advanced to).
     pub fn now_ns(&self) -> u64 {
         self.now

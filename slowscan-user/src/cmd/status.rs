@@ -1,0 +1,180 @@
+//! `slowscan status --iface IF` and `slowscan explain SOURCE --iface IF`: ask
+//! the running sensor, through its control socket (`daemon::control`), what
+//! it holds now.
+use std::{fmt::Write as _, net::IpAddr, process::ExitCode};
+
+use clap::Args as ClapArgs;
+use slowscan::daemon::control::{self, ExplainReport, Request, Response, StatusReport};
+
+#[derive(ClapArgs)]
+pub struct StatusArgs {
+    /// The interface the sensor watches (in this network namespace).
+    #[arg(long)]
+    iface: String,
+    /// The answer as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Sources shown per detector.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    top: usize,
+}
+
+#[derive(ClapArgs)]
+pub struct ExplainArgs {
+    /// The source address to explain.
+    source: IpAddr,
+    /// The interface the sensor watches (in this network namespace).
+    #[arg(long)]
+    iface: String,
+    /// The answer as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn ask(iface: &str, req: Request, json: bool) -> anyhow::Result<Option<Response>> {
+    let resp = control::request(iface, &req)?;
+    if let Response::Error(e) = &resp {
+        anyhow::bail!("the sensor on {iface} answered: {e}");
+    }
+    if json {
+        let v = match &resp {
+            Response::Status(s) => serde_json::to_string_pretty(s)?,
+            Response::Explain(x) => serde_json::to_string_pretty(x)?,
+            Response::Error(_) => unreachable!(),
+        };
+        println!("{v}");
+        return Ok(None);
+    }
+    Ok(Some(resp))
+}
+
+pub fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
+    if let Some(Response::Status(s)) = ask(&a.iface, Request::Status { top: a.top }, a.json)? {
+        print!("{}", format_status(&s));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn explain(a: ExplainArgs) -> anyhow::Result<ExitCode> {
+    let req = Request::Explain { source: a.source };
+    if let Some(Response::Explain(x)) = ask(&a.iface, req, a.json)? {
+        print!("{}", format_explain(&a.iface, &x));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn format_status(s: &StatusReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "slowscan on {} — sensor {}, pid {}, up {:.0} s, {}{}",
+        s.iface,
+        s.sensor_name,
+        s.pid,
+        s.uptime_seconds,
+        s.phase,
+        if s.interface_attached {
+            ""
+        } else {
+            " (INTERFACE GONE: waiting to reattach)"
+        }
+    );
+    let _ = writeln!(
+        o,
+        "  {}, {} in the kernel table; {} tracked ({} sketched); {}; {} to live services",
+        plural(s.pending_attempts, "pending attempt", "pending attempts"),
+        s.kernel_pending_entries
+            .map_or_else(|| "?".into(), |n| n.to_string()),
+        plural(s.tracked_sources, "source", "sources"),
+        s.sketched_sources,
+        plural(s.live_services, "live service", "live services"),
+        plural(s.outage_failures, "outage failure", "outage failures"),
+    );
+    let _ = writeln!(
+        o,
+        "  {} written ({} queued, {} dropped, {} withheld across detectors); records lost {}; last checkpoint {}",
+        plural(s.alerts_written, "alert", "alerts"),
+        s.alerts_queued,
+        s.alerts_dropped,
+        s.alerts_suppressed,
+        s.records_lost,
+        s.checkpoint_age_seconds
+            .map_or_else(|| "none".into(), |a| format!("{a:.0} s ago")),
+    );
+    let kernel: Vec<String> = s.kernel.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    let _ = writeln!(o, "  kernel: {}", kernel.join(" "));
+    for d in &s.detectors {
+        let _ = writeln!(
+            o,
+            "\ndetector {} ({}; alert above {}):",
+            d.name, d.mode, d.threshold
+        );
+        if d.top.is_empty() {
+            let _ = writeln!(o, "  no source with a failed pair in the window");
+        }
+        for t in &d.top {
+            let _ = writeln!(
+                o,
+                "  {:<39} {:>5}{} failed pairs  {:<10}  first {}  last {}",
+                t.ip,
+                t.failed_pairs,
+                if t.estimated { "~" } else { " " },
+                t.shape,
+                t.first_failure.as_deref().unwrap_or("-"),
+                t.last_failure.as_deref().unwrap_or("-"),
+            );
+        }
+    }
+    o
+}
+
+fn format_explain(iface: &str, x: &ExplainReport) -> String {
+    let mut o = String::new();
+    if !x.tracked {
+        let _ = writeln!(
+            o,
+            "{} on {iface}: no counted failure in any detector's window (never failed, \
+             failed only to live services or whitelisted destinations, ignored, or forgotten)",
+            x.ip
+        );
+        return o;
+    }
+    let counts: Vec<String> = x
+        .detectors
+        .iter()
+        .map(|(d, n, t)| {
+            format!(
+                "{d} {n}{}",
+                if n > t { " (above the threshold)" } else { "" }
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        o,
+        "{} on {iface}: {}{}",
+        x.ip,
+        counts.join(", "),
+        if x.estimated {
+            " — estimated (more failed pairs than the exact cap; pairs below are a sample)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        o,
+        "failed pairs, latest failure first ({}):",
+        x.failed_pairs.len()
+    );
+    for (ip, port, t) in &x.failed_pairs {
+        let dest = match ip {
+            IpAddr::V4(_) => format!("{ip}:{port}"),
+            IpAddr::V6(_) => format!("[{ip}]:{port}"),
+        };
+        let _ = writeln!(o, "  {dest:<46} {t}");
+    }
+    o
+}

@@ -1,0 +1,212 @@
+//! The sensor's control socket: `slowscan status` and `slowscan explain` ask
+//! a running sensor what it holds. A Unix socket beside the runtime file,
+//! `/run/slowscan/net<netns inode>/<iface>.sock`, mode 0600: root only, and
+//! one per network namespace like the pins, so it is found from the
+//! sensor's own mount namespace and from `ip netns exec` alike (both see the
+//! same /run). One JSON request line, one JSON response line.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    net::IpAddr,
+    os::unix::{fs::PermissionsExt, net::UnixStream},
+    path::PathBuf,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use super::runtime;
+
+/// How long either side waits for the other.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a client asks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "lowercase")]
+pub enum Request {
+    /// The sensor's state and its `top` sources per detector.
+    Status { top: usize },
+    /// One source's counts and failed pairs.
+    Explain { source: IpAddr },
+}
+
+/// The answer: one of these, or `{"error": "…"}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Response {
+    Status(Box<StatusReport>),
+    Explain(ExplainReport),
+    Error(String),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub iface: String,
+    pub sensor_name: String,
+    pub pid: u32,
+    pub uptime_seconds: f64,
+    /// `detecting` or `learning`.
+    pub phase: String,
+    pub detectors: Vec<DetectorStatus>,
+    /// Attempts waiting for their handshake in the engine (R5).
+    pub pending_attempts: u64,
+    /// Entries of the kernel's pending table (pre-filter).
+    pub kernel_pending_entries: Option<u64>,
+    pub tracked_sources: u64,
+    pub sketched_sources: u64,
+    /// Live services (R4.5).
+    pub live_services: u64,
+    pub outage_failures: u64,
+    pub records_lost: u64,
+    pub alerts_written: u64,
+    pub alerts_queued: u64,
+    pub alerts_dropped: u64,
+    pub alerts_suppressed: u64,
+    /// Age of the last good checkpoint (with `--state`).
+    pub checkpoint_age_seconds: Option<f64>,
+    pub interface_attached: bool,
+    /// Every kernel counter, by name.
+    pub kernel: Vec<(String, u64)>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DetectorStatus {
+    /// `1h:9`.
+    pub name: String,
+    pub mode: String,
+    pub threshold: u32,
+    /// The sources with the most failed pairs in its window, most first.
+    pub top: Vec<TopSource>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TopSource {
+    pub ip: IpAddr,
+    pub failed_pairs: u32,
+    pub estimated: bool,
+    pub shape: String,
+    /// SYN times, RFC 3339.
+    pub first_failure: Option<String>,
+    pub last_failure: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExplainReport {
+    pub ip: IpAddr,
+    /// False: the sensor holds nothing about it (no counted failure in any
+    /// window, or forgotten).
+    pub tracked: bool,
+    pub estimated: bool,
+    /// (detector, failed pairs in its window, threshold).
+    pub detectors: Vec<(String, u32, u32)>,
+    /// Latest first: destination, port, latest failure (RFC 3339).
+    pub failed_pairs: Vec<(IpAddr, u16, String)>,
+}
+
+/// The socket of the sensor on `iface` in this network namespace.
+pub fn socket_path(iface: &str) -> anyhow::Result<PathBuf> {
+    Ok(runtime::dir()?.join(format!("{iface}.sock")))
+}
+
+/// The listening socket, removed when the sensor stops.
+pub struct ControlServer {
+    listener: tokio::net::UnixListener,
+    path: PathBuf,
+}
+
+impl ControlServer {
+    pub fn bind(iface: &str) -> anyhow::Result<Self> {
+        let path = socket_path(iface)?;
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        // A socket left by a sensor that was killed.
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path)
+            .with_context(|| format!("binding the control socket {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {} to root", path.display()))?;
+        Ok(Self { listener, path })
+    }
+
+    pub async fn accept(&self) -> std::io::Result<tokio::net::UnixStream> {
+        self.listener.accept().await.map(|(s, _)| s)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Reads one request line (bounded in size and time).
+pub async fn read_request(stream: &mut tokio::net::UnixStream) -> anyhow::Result<Request> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut line = String::new();
+    // A request is a few dozen bytes.
+    let mut r = tokio::io::BufReader::new(stream.take(64 * 1024));
+    tokio::time::timeout(TIMEOUT, r.read_line(&mut line))
+        .await
+        .context("the client sent nothing")??;
+    serde_json::from_str(line.trim()).context("not a control request")
+}
+
+/// Writes one response line.
+pub async fn write_response(
+    stream: &mut tokio::net::UnixStream,
+    resp: &Response,
+) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut line = serde_json::to_vec(resp)?;
+    line.push(b'\n');
+    tokio::time::timeout(TIMEOUT, stream.write_all(&line))
+        .await
+        .context("the client does not read")??;
+    Ok(())
+}
+
+/// Asks the sensor on `iface` (in this network namespace); a clear error
+/// when there is none or the caller may not ask.
+pub fn request(iface: &str, req: &Request) -> anyhow::Result<Response> {
+    let path = socket_path(iface)?;
+    let mut stream = match UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            bail!("{} is root's only: run as root (sudo)", path.display())
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            bail!(
+                "no sensor is running on {iface} in this network namespace (no control socket at {}); \
+                 start one with `slowscan run --iface {iface}`",
+                path.display()
+            )
+        }
+        Err(e) => return Err(e).with_context(|| format!("connecting to {}", path.display())),
+    };
+    stream.set_read_timeout(Some(TIMEOUT * 2))?;
+    stream.set_write_timeout(Some(TIMEOUT))?;
+    let mut line = serde_json::to_vec(req)?;
+    line.push(b'\n');
+    stream
+        .write_all(&line)
+        .with_context(|| format!("asking the sensor at {}", path.display()))?;
+    let mut answer = String::new();
+    BufReader::new(stream)
+        .read_line(&mut answer)
+        .with_context(|| format!("reading the sensor's answer from {}", path.display()))?;
+    if answer.is_empty() {
+        bail!("the sensor on {iface} closed the connection without answering");
+    }
+    serde_json::from_str(answer.trim()).context("the sensor's answer is not a control response")
+}
