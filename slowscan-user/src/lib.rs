@@ -13,4 +13,5 @@ pub mod frame;
 pub mod ignore;
 pub mod kernel;
 pub mod netns;
+pub mod rfc3339;
 pub mod whitelist;

@@ -27,8 +27,8 @@ use std::{
 use serde::{Deserialize, Serialize};
 use slowscan_common::WhitelistKey;
 
-use crate::engine::rfc3339;
 use crate::ignore::Prefix;
+use crate::rfc3339;
 
 /// The only file version this build reads and writes.
 pub const FILE_VERSION: u32 = 1;

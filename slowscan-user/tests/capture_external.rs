@@ -9,7 +9,7 @@ mod common;
 
 use capture_builder::*;
 use common::external_dir;
-use slowscan::capture::{CaptureReader, read_records};
+use slowscan::capture::{CaptureReader, Input, feed::Quiet, for_each_record};
 use slowscan::frame::{FrameCounters, LinkType, parse_frame};
 use slowscan_common::PacketRecord;
 
@@ -30,9 +30,15 @@ const EXPECTED: [(&str, u64, u64, u64, u64); 9] = [
 
 fn records_of(path: &std::path::Path) -> (Vec<PacketRecord>, FrameCounters) {
     let mut records = Vec::new();
-    let mut counters = FrameCounters::default();
-    read_records(path, |r| records.push(*r), &mut counters).unwrap_or_else(|e| panic!("{e}"));
-    (records, counters)
+    let mut input = Input::default();
+    let damage = for_each_record(&[path.to_path_buf()], &mut input, &mut Quiet, |r| {
+        records.push(*r);
+        Ok::<(), ()>(())
+    });
+    if let Ok(Some(e)) = damage {
+        panic!("{e}");
+    }
+    (records, input.frames)
 }
 
 #[test]
@@ -113,7 +119,7 @@ fn external_captures_in_other_containers() {
             };
             assert_eq!(key(&plain), key(&pkts), "{file} as pcapng");
         }
-        // And the streaming reader agrees with read_records.
+        // And the streaming reader agrees with for_each_record.
         let mut reader = CaptureReader::open(&path).unwrap();
         let mut n = 0;
         while let Some(p) = reader.next_packet().unwrap() {

@@ -4,8 +4,10 @@ mod capture_builder;
 mod frame_builder;
 
 use capture_builder::*;
-use slowscan::capture::{CaptureError, CaptureReader, MAX_PACKET, PcapWriter, read_records};
-use slowscan::frame::{FrameCounters, LinkType};
+use slowscan::capture::{
+    CaptureError, CaptureReader, Input, MAX_PACKET, PcapWriter, feed::Quiet, for_each_record,
+};
+use slowscan::frame::LinkType;
 
 fn syn_frame() -> Vec<u8> {
     use frame_builder::*;
@@ -225,9 +227,15 @@ fn gzip_is_transparent() {
 fn empty_and_header_only_captures_have_no_packets() {
     let path = temp_path("empty.pcap");
     std::fs::write(&path, b"").unwrap();
-    let mut counters = FrameCounters::default();
-    let summary = read_records(&path, |_| panic!("no records"), &mut counters).unwrap();
-    assert_eq!((summary.packets, counters.frames), (0, 0));
+    let mut input = Input::default();
+    let none = for_each_record(
+        &[path.clone()],
+        &mut input,
+        &mut Quiet,
+        |_| -> Result<(), ()> { panic!("no records") },
+    );
+    assert!(matches!(none, Ok(None)));
+    assert_eq!((input.files[0].packets, input.frames.frames), (0, 0));
     let mut shb_idb = Ng::new(LE);
     shb_idb.idb(1, 0, &[]);
     for (name, bytes) in [
@@ -486,13 +494,25 @@ fn read_records_delivers_everything_before_the_damage() {
     let path = temp_path("damaged.pcap");
     std::fs::write(&path, &f).unwrap();
     let mut seen = Vec::new();
-    let mut counters = FrameCounters::default();
-    let e = read_records(&path, |r| seen.push(r.ts_ns), &mut counters).unwrap_err();
+    let mut input = Input::default();
+    let e = for_each_record(
+        &[path.clone()],
+        &mut input,
+        &mut Quiet,
+        |r| -> Result<(), ()> {
+            seen.push(r.ts_ns);
+            Ok(())
+        },
+    )
+    .unwrap()
+    .expect("the damage");
     assert_eq!(seen, [10_000_000_000, 11_000_000_000, 12_000_000_000]);
+    let counters = &input.frames;
     assert_eq!(
         (counters.frames, counters.records, counters.non_ip),
         (4, 3, 1)
     );
+    assert!(!input.files[0].complete);
     let msg = e.to_string();
     assert!(
         msg.starts_with(&format!(
@@ -502,10 +522,18 @@ fn read_records_delivers_everything_before_the_damage() {
         "{msg}"
     );
     std::fs::write(&path, &f[..damage]).unwrap();
-    let summary = read_records(&path, |_| {}, &mut FrameCounters::default()).unwrap();
-    assert_eq!((summary.packets, summary.records), (4, 3));
+    let mut input = Input::default();
+    let ok = for_each_record(
+        &[path.clone()],
+        &mut input,
+        &mut Quiet,
+        |_| Ok::<(), ()>(()),
+    );
+    assert!(matches!(ok, Ok(None)));
+    assert_eq!((input.files[0].packets, input.files[0].tcp), (4, 3));
+    assert!(input.files[0].complete);
     assert_eq!(
-        (summary.first_ts_ns, summary.last_ts_ns),
+        (input.first_ts_ns, input.last_ts_ns),
         (Some(10_000_000_000), Some(20_000_000_000))
     );
 }

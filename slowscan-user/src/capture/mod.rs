@@ -8,6 +8,7 @@
 //! ends with `Ok(None)` or an error; after an error the reader is finished.
 
 mod error;
+pub mod feed;
 mod pcap;
 mod pcapng;
 mod source;
@@ -24,12 +25,11 @@ use std::{
     },
 };
 
-use slowscan_common::PacketRecord;
-
 pub use error::{ByteOffset, CaptureError};
+pub use feed::{FileSummary, Input, ReadObserver, check_inputs, feed_engine, for_each_record};
 pub use writer::PcapWriter;
 
-use crate::frame::{FrameCounters, FrameOutcome, LinkType, parse_frame_info};
+use crate::frame::LinkType;
 use source::{Counting, Source};
 
 /// Largest captured packet accepted (snap lengths are 262144 at most in
@@ -210,43 +210,6 @@ impl CaptureReader {
     pub fn input_len(&self) -> Option<u64> {
         self.input_len
     }
-}
-
-/// What [`read_records`] saw.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ReadSummary {
-    /// Packets in the capture (every frame, whatever its outcome).
-    pub packets: u64,
-    /// TCP records delivered to the callback.
-    pub records: u64,
-    /// Capture time of the first and the last packet.
-    pub first_ts_ns: Option<u64>,
-    pub last_ts_ns: Option<u64>,
-}
-
-/// Streams the TCP records of a capture into `on_record`, counting every
-/// frame's outcome into `counters`. On damage, every record before it has
-/// already been delivered (and counted) when the error is returned.
-pub fn read_records(
-    path: impl AsRef<Path>,
-    mut on_record: impl FnMut(&PacketRecord),
-    counters: &mut FrameCounters,
-) -> Result<ReadSummary, CaptureError> {
-    let mut reader = CaptureReader::open(path)?;
-    let mut summary = ReadSummary::default();
-    while let Some(packet) = reader.next_packet()? {
-        summary.packets += 1;
-        summary.first_ts_ns.get_or_insert(packet.ts_ns);
-        summary.last_ts_ns = Some(packet.ts_ns);
-        let (outcome, info) =
-            parse_frame_info(packet.link, packet.data, packet.wire_len, packet.ts_ns);
-        counters.count(&outcome, info);
-        if let FrameOutcome::Record(record) = &outcome {
-            summary.records += 1;
-            on_record(record);
-        }
-    }
-    Ok(summary)
 }
 
 /// Byte order of a pcap file or pcapng section.

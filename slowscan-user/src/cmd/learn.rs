@@ -16,7 +16,8 @@ use slowscan::{
 };
 
 use super::options::{EngineArgs, HumanDuration};
-use super::replay::{Input, Progress, check_inputs, feed};
+use super::replay::Progress;
+use slowscan::capture::{Input, check_inputs, feed_engine};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -64,7 +65,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut engine = Engine::new(cfg);
     let mut progress = Progress::new(total_bytes);
     let mut input = Input::default();
-    let damage = feed(&a.files, &mut engine, &mut input, &mut progress, |_| Ok(()))?;
+    let damage = feed_engine(
+        &a.files,
+        &mut engine,
+        &mut input,
+        &mut progress,
+        |_| {},
+        |_| Ok(()),
+    )?;
     progress.finish();
 
     let learned = engine.learned().expect("learning was configured");

@@ -28,16 +28,15 @@ use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use slowscan::{
-    capture::{CaptureError, CaptureReader},
+    capture::{FileSummary, Input, ReadObserver, check_inputs, feed::Quiet, feed_engine},
     engine::{Alert, DetectorConfig, Engine, EngineStats, Report, rfc3339},
-    frame::{FrameCounters, FrameOutcome, parse_frame_info},
+    frame::FrameCounters,
 };
 
 use super::{
     options::{EngineArgs, WindowLen, WindowMode},
     plots,
 };
-use slowscan_common::PacketRecord;
 
 /// The paper's Table 4: windows 600 s, 3600 s, none …
 const SWEEP_WINDOWS: [Option<u64>; 3] = [Some(600), Some(3600), None];
@@ -168,11 +167,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     // --plots: distinct ports per source (Fig. 1) and alert times, bounded.
     let mut ports_used = a.plots.as_ref().map(|_| plots::PortsUsed::default());
     let mut alert_times = plots::AlertTimes::new(detectors.len());
-    let damage = feed_records(
+    let damage = feed_engine(
         &a.files,
         &mut engine,
         &mut input,
         &mut progress,
+        |rec| {
+            if let Some(p) = ports_used.as_mut() {
+                p.record(rec);
+            }
+        },
         |batch| {
             for alert in batch {
                 let t = &mut tallies[alert.detector];
@@ -183,11 +187,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 }
             }
             alerts.write(batch)
-        },
-        |rec| {
-            if let Some(p) = ports_used.as_mut() {
-                p.record(rec);
-            }
         },
     )?;
     progress.finish();
@@ -307,130 +306,6 @@ fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
 // ---------------------------------------------------------------------------
 // Reading the files (shared with `learn`)
 
-/// What was read from the capture files.
-#[derive(Default)]
-pub(super) struct Input {
-    pub files: Vec<FileSummary>,
-    pub frames: FrameCounters,
-    pub first_ts_ns: Option<u64>,
-    pub last_ts_ns: Option<u64>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub(super) struct FileSummary {
-    pub path: PathBuf,
-    /// Packets read (every frame, whatever it held).
-    pub packets: u64,
-    /// TCP segments among them.
-    pub tcp: u64,
-    /// Read to its end without damage.
-    pub complete: bool,
-}
-
-/// Opens every file first, so a missing file, a file that is not a capture
-/// or an unsupported link type is reported before anything is processed.
-/// Returns the total size in bytes (for the progress bar).
-pub(super) fn check_inputs(files: &[PathBuf]) -> anyhow::Result<u64> {
-    let mut total = 0;
-    for path in files {
-        let reader = CaptureReader::open(path)?;
-        total += reader.input_len().unwrap_or(0);
-    }
-    Ok(total)
-}
-
-/// Streams `files`, in order, through the frame parser into `engine`, passing
-/// each batch of alerts to `on_alerts` as soon as it is decided. At the end
-/// of the last file the engine is finished (pending attempts decided Failed).
-/// Returns `Ok(Some(damage))` when a capture is truncated or corrupt: reading
-/// stops there and the engine is not finished. `Err` only for failures of
-/// `on_alerts`.
-pub(super) fn feed(
-    files: &[PathBuf],
-    engine: &mut Engine,
-    input: &mut Input,
-    progress: &mut Progress,
-    on_alerts: impl FnMut(&[Alert]) -> anyhow::Result<()>,
-) -> anyhow::Result<Option<CaptureError>> {
-    feed_records(files, engine, input, progress, on_alerts, |_| {})
-}
-
-/// [`feed`], also showing each record to `on_record` before the engine.
-fn feed_records(
-    files: &[PathBuf],
-    engine: &mut Engine,
-    input: &mut Input,
-    progress: &mut Progress,
-    mut on_alerts: impl FnMut(&[Alert]) -> anyhow::Result<()>,
-    mut on_record: impl FnMut(&PacketRecord),
-) -> anyhow::Result<Option<CaptureError>> {
-    let mut out: Vec<Alert> = Vec::new();
-    for path in files {
-        let mut reader = match CaptureReader::open(path) {
-            Ok(r) => r,
-            Err(e) => return Ok(Some(e)),
-        };
-        let mut file = FileSummary {
-            path: path.clone(),
-            packets: 0,
-            tcp: 0,
-            complete: false,
-        };
-        progress.start_file(path);
-        let clock_before = engine.now_ns();
-        let mut first = true;
-        let damage = loop {
-            let packet = match reader.next_packet() {
-                Ok(Some(p)) => p,
-                Ok(None) => break None,
-                Err(e) => break Some(e),
-            };
-            if first {
-                first = false;
-                if clock_before > 0 && packet.ts_ns < clock_before {
-                    let behind = (clock_before - packet.ts_ns) as f64 / 1e9;
-                    progress.suspend(|| {
-                        tracing::warn!(
-                            "{} starts {behind:.1} s before the end of the previous file: \
-                             files are read in the order given, so give them in time order",
-                            path.display()
-                        )
-                    });
-                }
-            }
-            file.packets += 1;
-            input.first_ts_ns.get_or_insert(packet.ts_ns);
-            input.last_ts_ns = Some(packet.ts_ns);
-            let (outcome, info) =
-                parse_frame_info(packet.link, packet.data, packet.wire_len, packet.ts_ns);
-            input.frames.count(&outcome, info);
-            if let FrameOutcome::Record(rec) = outcome {
-                file.tcp += 1;
-                on_record(&rec);
-                engine.process(&rec, &mut out);
-                if !out.is_empty() {
-                    on_alerts(&out)?;
-                    out.clear();
-                }
-            }
-            if file.packets.is_multiple_of(16_384) {
-                progress.update(reader.input_position());
-            }
-        };
-        file.complete = damage.is_none();
-        input.files.push(file);
-        if damage.is_some() {
-            return Ok(damage);
-        }
-        progress.end_file(reader.input_len().unwrap_or(0));
-    }
-    engine.finish(&mut out);
-    if !out.is_empty() {
-        on_alerts(&out)?;
-    }
-    Ok(None)
-}
-
 /// A progress bar on stderr over the bytes of all files; it appears only when
 /// stderr is a terminal and the replay has been running for 2 s.
 pub(super) struct Progress {
@@ -457,6 +332,14 @@ impl Progress {
         }
     }
 
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl ReadObserver for Progress {
     fn start_file(&mut self, path: &Path) {
         self.name = path.file_name().map_or_else(
             || path.display().to_string(),
@@ -467,7 +350,7 @@ impl Progress {
         }
     }
 
-    fn update(&mut self, in_file: u64) {
+    fn position(&mut self, in_file: u64) {
         if !self.enabled {
             return;
         }
@@ -497,22 +380,17 @@ impl Progress {
         }
     }
 
-    /// Runs `f` (which logs) with the bar cleared.
-    fn suspend(&self, f: impl FnOnce()) {
-        match &self.bar {
-            Some(bar) => bar.suspend(f),
-            None => f(),
-        }
-    }
-
     fn end_file(&mut self, len: u64) {
         self.base += len;
-        self.update(0);
+        self.position(0);
     }
 
-    pub fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
+    /// The warning, with the bar cleared.
+    fn out_of_order(&mut self, path: &Path, behind_s: f64) {
+        let warn = || Quiet.out_of_order(path, behind_s);
+        match &self.bar {
+            Some(bar) => bar.suspend(warn),
+            None => warn(),
         }
     }
 }

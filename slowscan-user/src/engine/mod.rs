@@ -71,7 +71,6 @@ mod counting;
 mod handshake;
 mod index;
 mod report;
-pub mod rfc3339;
 pub mod services;
 mod state;
 
@@ -86,6 +85,7 @@ pub use self::state::{EngineState, Restored, STATE_FORMAT, StateError};
 use crate::addr::canonical;
 pub use crate::addr::ip_from;
 pub use crate::ignore::IgnoreList;
+pub use crate::rfc3339;
 pub use crate::whitelist::{LearnConfig, Whitelist};
 
 pub use self::counting::EXACT_CAP;

@@ -48,7 +48,8 @@ use self::exact::Exact;
 use self::sketch::{RegisterSnapshot, SlidingHll, pair_hash};
 use super::alert::{Alert, Shape, Target};
 use super::index::{SlotIndex, prefetch};
-use super::{DetectorConfig, Window, ip_from, rfc3339};
+use super::{DetectorConfig, Window, ip_from};
+use crate::rfc3339;
 
 pub(crate) type Hasher = foldhash::fast::RandomState;
 
