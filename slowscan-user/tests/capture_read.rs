@@ -229,7 +229,7 @@ fn empty_and_header_only_captures_have_no_packets() {
     std::fs::write(&path, b"").unwrap();
     let mut input = Input::default();
     let none = for_each_record(
-        &[path.clone()],
+        std::slice::from_ref(&path),
         &mut input,
         &mut Quiet,
         |_| -> Result<(), ()> { panic!("no records") },
@@ -496,7 +496,7 @@ fn read_records_delivers_everything_before_the_damage() {
     let mut seen = Vec::new();
     let mut input = Input::default();
     let e = for_each_record(
-        &[path.clone()],
+        std::slice::from_ref(&path),
         &mut input,
         &mut Quiet,
         |r| -> Result<(), ()> {
@@ -523,12 +523,9 @@ fn read_records_delivers_everything_before_the_damage() {
     );
     std::fs::write(&path, &f[..damage]).unwrap();
     let mut input = Input::default();
-    let ok = for_each_record(
-        &[path.clone()],
-        &mut input,
-        &mut Quiet,
-        |_| Ok::<(), ()>(()),
-    );
+    let ok = for_each_record(std::slice::from_ref(&path), &mut input, &mut Quiet, |_| {
+        Ok::<(), ()>(())
+    });
     assert!(matches!(ok, Ok(None)));
     assert_eq!((input.files[0].packets, input.files[0].tcp), (4, 3));
     assert!(input.files[0].complete);
