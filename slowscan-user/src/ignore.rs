@@ -19,7 +19,6 @@
 use std::{
     collections::BTreeSet,
     fmt,
-    io::Write,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::Path,
     str::FromStr,
@@ -344,25 +343,15 @@ impl IgnoreList {
         s
     }
 
-    /// Writes the file atomically: a temporary file beside it, fsync, rename,
-    /// then the directory fsynced.
+    /// Writes the file atomically, durable across power loss.
     pub fn save(&self, path: impl AsRef<Path>) -> anyhow::Result<()> {
         let path = path.as_ref();
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(self.to_file().as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)?;
-            let dir = match path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
-            };
-            std::fs::File::open(dir)?.sync_all()
-        };
-        write().with_context(|| format!("cannot write ignore file {}", path.display()))
+        crate::atomic::write(
+            path,
+            self.to_file().as_bytes(),
+            crate::atomic::Durability::Power,
+        )
+        .with_context(|| format!("cannot write ignore file {}", path.display()))
     }
 
     /// Adds a prefix; false if it was there already.

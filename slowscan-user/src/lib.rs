@@ -5,6 +5,7 @@
 //! same [`slowscan_common::PacketRecord`].
 
 pub mod addr;
+pub mod atomic;
 pub mod capture;
 pub mod daemon;
 pub mod dest;

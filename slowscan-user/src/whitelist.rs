@@ -459,17 +459,19 @@ impl Whitelist {
         serde_json::to_string_pretty(&repr).expect("whitelist serialises") + "\n"
     }
 
-    /// Writes the file atomically (a temporary file beside it, then rename).
+    /// Writes the file atomically, durable across power loss (a learned
+    /// day must not be lost).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), WhitelistError> {
         let path = path.as_ref();
-        let err = |source| WhitelistError::Write {
+        crate::atomic::write(
+            path,
+            self.to_json().as_bytes(),
+            crate::atomic::Durability::Power,
+        )
+        .map_err(|source| WhitelistError::Write {
             path: path.to_owned(),
             source,
-        };
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        fs::write(&tmp, self.to_json()).map_err(err)?;
-        fs::rename(&tmp, path).map_err(err)
+        })
     }
 }
 

@@ -13,13 +13,12 @@
 //! checkpoint.
 
 use std::{
-    ffi::OsString,
-    fs::{self, File},
-    io::Write,
+    fs::{self},
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
+use crate::atomic::{self, Durability};
 use anyhow::{Context, bail};
 use tracing::{error, info};
 
@@ -28,12 +27,7 @@ use crate::engine::EngineState;
 /// How soon a failed checkpoint is tried again (at most).
 pub const RETRY_EVERY: Duration = Duration::from_secs(5);
 
-/// `PATH.tmp`.
-pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut s = OsString::from(path.as_os_str());
-    s.push(".tmp");
-    PathBuf::from(s)
-}
+pub use crate::atomic::tmp_path;
 
 /// Reads the state at `path`: None when there is none yet, or when `reset`
 /// (start afresh, whatever the file holds). A file that cannot be read or is
@@ -66,25 +60,8 @@ pub fn save(path: &Path, state: &EngineState) -> anyhow::Result<usize> {
 
 /// [`save`] of already serialised bytes.
 pub fn save_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<usize> {
-    let tmp = tmp_path(path);
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing the engine state to {}", tmp.display()));
-    }
-    fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing the directory {}", dir.display()))?;
+    atomic::write(path, bytes, Durability::Power)
+        .with_context(|| format!("writing the engine state to {}", path.display()))?;
     Ok(bytes.len())
 }
 

@@ -64,10 +64,13 @@ pub fn write(
     let d = dir()?;
     std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     let p = path(iface)?;
-    let tmp = p.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string(&info)?)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &p).with_context(|| format!("writing {}", p.display()))
+    // In /run: it need not outlive the machine, only the sensor.
+    crate::atomic::write(
+        &p,
+        serde_json::to_string(&info)?.as_bytes(),
+        crate::atomic::Durability::Process,
+    )
+    .with_context(|| format!("writing {}", p.display()))
 }
 
 /// The runtime file of the sensor on `iface` in this network namespace, if
