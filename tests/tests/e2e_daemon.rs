@@ -564,6 +564,12 @@ fn status_and_explain_answer_from_a_live_sensor() {
         &["--metrics", "off", "--sensor-name", "lab-sensor-7"],
     );
     let alerts = dir.join("alerts.jsonl");
+    // --mirror on an interface with an address: the consequence is said.
+    assert!(
+        s.log_so_far().contains("which has addresses"),
+        "{}",
+        s.log_so_far()
+    );
     let fd = injector(&lab);
     probe(&fd, 1..=4);
     let a = wait_lines(&alerts, 1);

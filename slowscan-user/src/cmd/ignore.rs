@@ -9,7 +9,6 @@ use clap::{Args as ClapArgs, Subcommand};
 use slowscan::{
     daemon::runtime,
     ignore::{IgnoreList, Prefix},
-    kernel::PinnedMaps,
 };
 use tracing::{info, warn};
 
@@ -45,7 +44,7 @@ enum Action {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.action {
         Action::Add { iface, prefixes } => {
-            let mut maps = open_live(&iface)?;
+            let mut maps = runtime::live_maps(&iface)?;
             let mut map = maps.ignore()?;
             change(&iface, |l| {
                 for p in &prefixes {
@@ -61,7 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         Action::Remove { iface, prefixes } => {
-            let mut maps = open_live(&iface)?;
+            let mut maps = runtime::live_maps(&iface)?;
             let mut map = maps.ignore()?;
             for p in &prefixes {
                 if !map.remove(p)? {
@@ -75,20 +74,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             })?;
         }
         Action::List { iface } => {
-            let mut maps = open_live(&iface)?;
+            let mut maps = runtime::live_maps(&iface)?;
             for p in maps.ignore()?.list()? {
                 println!("{p}");
             }
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The maps of the live sensor on `iface`: its process must be alive, or a
-/// change would land in stale pins that nothing reads.
-fn open_live(iface: &str) -> anyhow::Result<PinnedMaps> {
-    runtime::sensor(iface)?;
-    PinnedMaps::open(iface)
 }
 
 /// Applies `edit` to the sensor's ignore file, if it has one; the file is

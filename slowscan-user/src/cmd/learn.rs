@@ -12,7 +12,6 @@ use clap::Args as ClapArgs;
 use slowscan::{
     daemon,
     engine::{Engine, Whitelist},
-    kernel::AttachMode,
 };
 
 use super::options::{EngineArgs, HumanDuration};
@@ -38,17 +37,18 @@ pub struct Args {
     /// With --iface: how long the whitelist-creation period lasts (e.g. 9h).
     #[arg(long = "for", value_name = "DURATION", requires = "iface")]
     learn_for: Option<HumanDuration>,
-    /// With --iface: dedicated mirror/SPAN port, drop every frame after inspection.
-    #[arg(long, requires = "iface")]
-    mirror: bool,
-    /// With --iface: generic (skb) XDP instead of native.
-    #[arg(long, requires = "iface")]
-    generic: bool,
+    /// With --iface: how the program attaches.
+    #[command(flatten)]
+    attach: super::run::AttachArgs,
     #[command(flatten)]
     maps: super::run::MapArgs,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        a.iface.is_some() || !a.attach.any(),
+        "--mirror and --generic apply to live learning only (add --iface IF)"
+    );
     if let Some(iface) = a.iface.clone() {
         return learn_live(a, iface);
     }
@@ -116,12 +116,8 @@ fn learn_live(a: Args, iface: String) -> anyhow::Result<ExitCode> {
     let engine = a.engine.engine_config()?;
     let cfg = daemon::DaemonConfig {
         iface,
-        attach: if a.generic {
-            AttachMode::Generic
-        } else {
-            AttachMode::Auto
-        },
-        mirror: a.mirror,
+        attach: a.attach.mode(),
+        mirror: a.attach.mirror(),
         engine: engine.clone(),
         alerts: "-".into(),
         sensor_name: daemon::hostname(),

@@ -58,8 +58,11 @@ pub struct EngineArgs {
     #[arg(long, value_name = "DURATION")]
     pub service_memory: Option<HumanDuration>,
     /// R4.5: turn the service map off (every failure counts).
-    #[arg(long)]
+    #[arg(long, overrides_with = "service_map")]
     pub no_service_map: bool,
+    /// R4.5: the service map on (the default; overrides the config file).
+    #[arg(long, overrides_with = "no_service_map")]
+    pub service_map: bool,
     /// Cap on live services; when full, the least recently Established of a
     /// sample is forgotten (counted).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SERVICES as u64,

@@ -42,12 +42,8 @@ pub struct Args {
     /// also loaded into the kernel map at start.
     #[command(flatten)]
     engine: EngineArgs,
-    /// Dedicated mirror/SPAN port: drop every frame after inspection.
-    #[arg(long)]
-    mirror: bool,
-    /// Attach in generic (skb) XDP mode instead of native.
-    #[arg(long)]
-    generic: bool,
+    #[command(flatten)]
+    attach: AttachArgs,
     /// Alerts as JSON lines: `-` for stdout, or a file (appended, each alert flushed to disk).
     #[arg(long, default_value = "-", value_name = "PATH|-")]
     alerts: PathBuf,
@@ -65,8 +61,11 @@ pub struct Args {
     summary_every: Option<HumanDuration>,
     /// Keep per-source totals for the final summary. Off by default: they grow
     /// with every source ever seen, and a sensor's memory must stay bounded.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_source_totals")]
     source_totals: bool,
+    /// No per-source totals (the default; overrides the config file).
+    #[arg(long, overrides_with = "source_totals")]
+    no_source_totals: bool,
     /// Stop by itself after this long (e.g. 90s, 2h).
     #[arg(long = "for", value_name = "DURATION")]
     run_for: Option<HumanDuration>,
@@ -75,13 +74,54 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     state: Option<PathBuf>,
     /// Start afresh, ignoring the state file (overwritten at the first checkpoint).
-    #[arg(long, requires = "state")]
+    #[arg(long, requires = "state", overrides_with = "no_state_reset")]
     state_reset: bool,
+    /// Restore the state file (the default; overrides the config file).
+    #[arg(long, overrides_with = "state_reset")]
+    no_state_reset: bool,
     /// Checkpoint the engine state this often (also at SIGUSR1 and at exit).
     #[arg(long, default_value = "60", value_name = "SECONDS")]
     checkpoint_every: HumanDuration,
     #[command(flatten)]
     maps: MapArgs,
+}
+
+/// How the program attaches, shared by `run` and `learn --iface`; every
+/// flag has its `--no-…` form, so the command line overrides a config file.
+#[derive(ClapArgs, Clone, Copy)]
+pub struct AttachArgs {
+    /// Dedicated mirror/SPAN port: drop every frame after inspection (on an
+    /// interface with addresses this cuts the host off: a warning says so).
+    #[arg(long, overrides_with = "no_mirror")]
+    mirror: bool,
+    /// Pass every frame on after inspection (the default).
+    #[arg(long, overrides_with = "mirror")]
+    no_mirror: bool,
+    /// Attach in generic (skb) XDP mode instead of native.
+    #[arg(long, overrides_with = "no_generic")]
+    generic: bool,
+    /// Native XDP, falling back to generic with a log line (the default).
+    #[arg(long, overrides_with = "generic")]
+    no_generic: bool,
+}
+
+impl AttachArgs {
+    pub fn mirror(&self) -> bool {
+        self.mirror
+    }
+
+    pub fn mode(&self) -> AttachMode {
+        if self.generic {
+            AttachMode::Generic
+        } else {
+            AttachMode::Auto
+        }
+    }
+
+    /// Either flag given (`learn` allows them only with `--iface`).
+    pub fn any(&self) -> bool {
+        self.mirror || self.generic
+    }
 }
 
 /// Kernel map sizes, shared by `run` and `learn --iface`.
@@ -289,12 +329,8 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
     let ignore = engine.ignore.clone();
     let cfg = DaemonConfig {
         iface,
-        attach: if a.generic {
-            AttachMode::Generic
-        } else {
-            AttachMode::Auto
-        },
-        mirror: a.mirror,
+        attach: a.attach.mode(),
+        mirror: a.attach.mirror(),
         engine,
         alerts: a.alerts,
         sensor_name: a.sensor_name.clone().unwrap_or_else(daemon::hostname),
@@ -359,7 +395,7 @@ checkpoint-every = 30
         );
         assert_eq!(a.engine.handshake_timeout.0, Duration::from_secs(2));
         assert_eq!(a.alerts, PathBuf::from("/var/log/slowscan/alerts.json"));
-        assert!(a.mirror && !a.generic);
+        assert!(a.attach.mirror() && a.attach.mode() == AttachMode::Auto);
         assert_eq!(a.engine.eligible_high_ports, vec![3128, 8080]);
         assert!(a.metrics.0.is_none());
         assert_eq!(a.state, Some(PathBuf::from("/var/lib/slowscan/state.json")));
@@ -375,6 +411,27 @@ checkpoint-every = 30
             a.engine.detectors().unwrap(),
             slowscan::engine::DetectorConfig::default_ladder()
         );
+    }
+
+    #[test]
+    fn every_boolean_has_a_no_form_that_overrides_the_file() {
+        let file = "iface = \"eth1\"\nmirror = true\ngeneric = true\nsource-totals = true\nno-service-map = true\n";
+        let a = merged(file, &[]).unwrap();
+        assert!(a.attach.mirror() && a.attach.mode() == AttachMode::Generic);
+        assert!(a.source_totals && a.engine.no_service_map);
+        let a = merged(
+            file,
+            &[
+                "--no-mirror",
+                "--no-generic",
+                "--no-source-totals",
+                "--service-map",
+            ],
+        )
+        .unwrap();
+        assert!(!a.attach.mirror() && a.attach.mode() == AttachMode::Auto);
+        assert!(!a.source_totals);
+        assert!(a.engine.engine_config().unwrap().services.is_some());
     }
 
     #[test]

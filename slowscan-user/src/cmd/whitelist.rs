@@ -8,7 +8,6 @@ use clap::{Args as ClapArgs, Subcommand};
 use slowscan::{
     daemon::runtime,
     dest::Destination,
-    kernel::PinnedMaps,
     whitelist::{Whitelist, WhitelistEntry},
 };
 use slowscan_common::WhitelistKey;
@@ -56,7 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             destinations,
         } => {
             let keys: Vec<WhitelistKey> = destinations.iter().map(Destination::key).collect();
-            let mut maps = open_live(&iface)?;
+            let mut maps = runtime::live_maps(&iface)?;
             let mut map = maps.whitelist()?;
             change(&iface, |wl| {
                 for k in &keys {
@@ -72,7 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             iface,
             destinations,
         } => {
-            let mut maps = open_live(&iface)?;
+            let mut maps = runtime::live_maps(&iface)?;
             let mut map = maps.whitelist()?;
             for d in &destinations {
                 if !map.remove(&d.key())? {
@@ -87,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Action::Load { iface, file } => {
             let new = Whitelist::load(&file)?;
-            let mut maps = open_live(&iface)?;
+            let mut maps = runtime::live_maps(&iface)?;
             let mut map = maps.whitelist()?;
             change(&iface, |wl| {
                 for (k, e) in new.iter() {
@@ -104,20 +103,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         Action::List { iface } => {
-            let mut maps = open_live(&iface)?;
+            let mut maps = runtime::live_maps(&iface)?;
             for k in maps.whitelist()?.keys()? {
                 println!("{}", Destination::from_key(&k));
             }
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The maps of the live sensor on `iface`: its process must be alive, or a
-/// change would land in stale pins that nothing reads.
-fn open_live(iface: &str) -> anyhow::Result<PinnedMaps> {
-    runtime::sensor(iface)?;
-    PinnedMaps::open(iface)
 }
 
 /// Applies `edit` to the sensor's on-disk whitelist, if it has one; the file

@@ -121,6 +121,23 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "slowscan".into())
 }
 
+/// The IP addresses configured on `iface` (a host interface has some; a
+/// dedicated SPAN port usually none).
+pub fn addresses_of(iface: &str) -> Vec<std::net::IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    addrs
+        .filter(|a| a.interface_name == iface)
+        .filter_map(|a| a.address)
+        .filter_map(|s| {
+            s.as_sockaddr_in()
+                .map(|v4| std::net::IpAddr::V4(v4.ip()))
+                .or_else(|| s.as_sockaddr_in6().map(|v6| std::net::IpAddr::V6(v6.ip())))
+        })
+        .collect()
+}
+
 /// The interfaces of this network namespace, sorted.
 pub fn interfaces() -> Vec<String> {
     let mut v: Vec<String> = nix::net::if_::if_nameindex()

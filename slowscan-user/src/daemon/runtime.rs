@@ -175,3 +175,10 @@ mod tests {
         assert!(!gone.alive());
     }
 }
+
+/// The pinned maps of the live sensor on `iface`: its process must be
+/// alive, or a change would land in stale pins that nothing reads.
+pub fn live_maps(iface: &str) -> anyhow::Result<crate::kernel::PinnedMaps> {
+    sensor(iface)?;
+    crate::kernel::PinnedMaps::open(iface)
+}

@@ -114,6 +114,17 @@ impl Sensor {
             ring_bytes: cfg.ring_bytes,
         })?;
         dp.attach(&cfg.iface, cfg.attach)?;
+        let addrs = super::addresses_of(&cfg.iface);
+        if cfg.mirror && !addrs.is_empty() {
+            let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+            warn!(
+                "--mirror on {}, which has addresses ({}): every frame is dropped after \
+                 inspection, so this host receives nothing on it; use --mirror only on a \
+                 dedicated mirror/SPAN port",
+                cfg.iface,
+                list.join(", ")
+            );
+        }
         let pins = PinGuard(cfg.iface.clone());
         match dp.pin(&cfg.iface) {
             Ok(dir) => info!(
