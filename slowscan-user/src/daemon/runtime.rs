@@ -130,6 +130,13 @@ pub fn remove(iface: &str) {
     }
 }
 
+/// The pinned maps of the live sensor on `iface`: its process must be
+/// alive, or a change would land in stale pins that nothing reads.
+pub fn live_maps(iface: &str) -> anyhow::Result<crate::kernel::PinnedMaps> {
+    sensor(iface)?;
+    crate::kernel::PinnedMaps::open(iface)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,11 +181,4 @@ mod tests {
         };
         assert!(!gone.alive());
     }
-}
-
-/// The pinned maps of the live sensor on `iface`: its process must be
-/// alive, or a change would land in stale pins that nothing reads.
-pub fn live_maps(iface: &str) -> anyhow::Result<crate::kernel::PinnedMaps> {
-    sensor(iface)?;
-    crate::kernel::PinnedMaps::open(iface)
 }
