@@ -85,14 +85,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     whitelist.save(&out)?;
     let stats = engine.stats();
     tracing::info!(
-        "learned {new_entries} destinations from {connections} Established connections to \
-         eligible ports ({} attempts, {} established in all; {} packets in {} file(s)); \
-         wrote {} entries to {}",
+        "learned {} from {} to eligible ports ({} attempts, {} established in all; {} packets \
+         in {}); wrote {} to {}",
+        slowscan::count(new_entries as u64, "destination"),
+        slowscan::count(connections, "Established connection"),
         stats.attempts,
         stats.established,
         input.frames.frames,
-        input.files.len(),
-        whitelist.len(),
+        slowscan::count(input.files.len() as u64, "file"),
+        slowscan::count(whitelist.len() as u64, "entry"),
         out.display()
     );
     match damage {

@@ -251,9 +251,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 
     let rate = input.frames.frames as f64 / elapsed.as_secs_f64().max(1e-9);
     tracing::info!(
-        "replayed {} file(s): {} packets ({} TCP) in {:.2} s ({:.0} packets/s); \
-         {} attempts, {} established, {} failed, {} untracked; {} alerts from {} sources",
-        input.files.len(),
+        "replayed {}: {} packets ({} TCP) in {:.2} s ({:.0} packets/s); \
+         {} attempts, {} established, {} failed, {} untracked; {} from {}",
+        slowscan::count(input.files.len() as u64, "file"),
         input.frames.frames,
         input.frames.records,
         elapsed.as_secs_f64(),
@@ -262,12 +262,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         totals.established,
         totals.failed,
         totals.untracked,
-        stats.alerts,
-        tallies
-            .iter()
-            .flat_map(|t| &t.sources)
-            .collect::<HashSet<_>>()
-            .len(),
+        slowscan::count(stats.alerts, "alert"),
+        slowscan::count(
+            tallies
+                .iter()
+                .flat_map(|t| &t.sources)
+                .collect::<HashSet<_>>()
+                .len() as u64,
+            "source"
+        ),
     );
     if stats.evicted_pending + stats.evicted_sources > 0 {
         tracing::warn!(

@@ -226,19 +226,19 @@ impl Sensor {
         self.learned = Some(wl.clone());
         if let Some(sig) = interrupted {
             let msg = format!(
-                "learning interrupted by {sig} after {:.1} s of {:.1} s: the {} destinations learned so far \
+                "learning interrupted by {sig} after {:.1} s of {:.1} s: the {} learned so far \
                  were {written} (a partial whitelist)",
                 started.elapsed().as_secs_f64(),
                 (until - started).as_secs_f64(),
-                wl.len()
+                crate::count(wl.len() as u64, "destination")
             );
             warn!("{msg}");
             self.learning_interrupted = Some(msg);
             return Ok(Flow::Stop(sig.to_string()));
         }
         info!(
-            "learning done: {} destinations learned (R4.1), {written}",
-            wl.len()
+            "learning done: {} learned (R4.1), {written}",
+            crate::count(wl.len() as u64, "destination")
         );
         if self.cfg.learn_only {
             return Ok(Flow::Stop("learning done".into()));

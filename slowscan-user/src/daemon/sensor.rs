@@ -382,10 +382,10 @@ impl Sensor {
             let st = self.engine.checkpoint();
             match c.write_now(&st).await {
                 Ok(n) => info!(
-                    "engine state saved to {} ({} sources, {} pending attempts, {n} bytes)",
+                    "engine state saved to {} ({}, {}, {n} bytes)",
                     c.path.display(),
-                    st.sources.len(),
-                    st.pending.len()
+                    crate::count(st.sources.len() as u64, "source"),
+                    crate::count(st.pending.len() as u64, "pending attempt")
                 ),
                 Err(e) => tracing::error!("saving the engine state at exit: {e:#}"),
             }
