@@ -210,6 +210,18 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
         "slowscan_kernel_whitelist_entries",
         "Entries in the kernel whitelist map (R4.4)"
     );
+    metrics::describe_counter!(
+        "slowscan_alert_write_errors_total",
+        "Failed attempts to write an alert to its sink (the alert waits in memory and is retried)"
+    );
+    metrics::describe_counter!(
+        "slowscan_checkpoint_failures_total",
+        "Engine checkpoints that could not be written (retried)"
+    );
+    metrics::describe_counter!(
+        "slowscan_interface_losses_total",
+        "Times the monitored interface vanished (the sensor reattaches when it returns)"
+    );
     Ok(())
 }
 
