@@ -218,6 +218,11 @@ pub const MAX_GTPU_EXT_HEADERS: u8 = 2;
 /// Encapsulations opened per frame (GRE, ERSPAN, VXLAN, Geneve, GTP-U, an
 /// MPLS stack, a PPPoE session, 802.1ah, IP in IP); one more is `TooDeep`.
 pub const MAX_ENCAPS: u8 = 3;
+/// Header steps a walk takes at most: each encapsulation adds at most four
+/// (a tunnel header, Ethernet, an EtherType, IP) to the five of a plain
+/// frame (Ethernet, EtherType, IP, its payload, TCP), so this bound is never
+/// what stops a walk; it only makes the loop's bound a constant.
+pub const MAX_STEPS: usize = 5 + 4 * MAX_ENCAPS as usize;
 /// No header is read that starts past this byte of the frame: `TooDeep`.
 /// (It also keeps the kernel's packet offsets in a range the verifier can
 /// follow through every layer.)

@@ -19,8 +19,8 @@ use slowscan_common::{
         ETH_P_IPV6, ETH_P_MPLS_MC, ETH_P_MPLS_UC, ETH_P_PPP_SES, ETH_P_QINQ_9100, ETH_P_TEB,
         IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_GRE, IPPROTO_HOPOPTS, IPPROTO_IPIP,
         IPPROTO_IPV6, IPPROTO_ROUTING, IPPROTO_TCP, IPPROTO_UDP, MAX_ENCAPS, MAX_GTPU_EXT_HEADERS,
-        MAX_HEADER_OFFSET, MAX_IPV6_EXT_HEADERS, MAX_MPLS_LABELS, MAX_VLAN_TAGS, PPP_IP, PPP_IPV6,
-        PPP_MPLS_UC, UDP_PORT_GENEVE, UDP_PORT_GTPU, UDP_PORT_VXLAN, fact,
+        MAX_HEADER_OFFSET, MAX_IPV6_EXT_HEADERS, MAX_MPLS_LABELS, MAX_STEPS, MAX_VLAN_TAGS, PPP_IP,
+        PPP_IPV6, PPP_MPLS_UC, UDP_PORT_GENEVE, UDP_PORT_GTPU, UDP_PORT_VXLAN, fact,
     },
 };
 
@@ -278,10 +278,6 @@ enum Next {
     /// The TCP header of the current IP header.
     Tcp(usize),
 }
-
-/// At most this many steps: each encapsulation adds at most four (a tunnel
-/// header, Ethernet, an EtherType, IP) to the five of a plain frame.
-const MAX_STEPS: usize = 5 + 4 * MAX_ENCAPS as usize;
 
 /// The walk's state between steps.
 struct Walk {
