@@ -2,6 +2,7 @@
 //! frames, and network namespaces joined by veth pairs that each test creates
 //! and removes itself. Live test hosts use documentation addresses only.
 
+pub mod cases;
 pub mod fixtures;
 pub mod frames;
 pub mod lab;
@@ -33,19 +34,28 @@ pub fn is_ci() -> bool {
 /// The external captures directory, or None (skip with a notice). Under
 /// `CI=true` a missing directory is a failure.
 pub fn external_captures(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("SLOWSCAN_EXTERNAL_CAPTURES") {
+    captures_dir(test, "SLOWSCAN_EXTERNAL_CAPTURES", "external")
+}
+
+/// The foreign captures directory (real captures from other projects' test
+/// suites, `../shared/testdata/foreign`), or None (skip with a notice).
+/// Under `CI=true` a missing directory is a failure.
+pub fn foreign_captures(test: &str) -> Option<PathBuf> {
+    captures_dir(test, "SLOWSCAN_FOREIGN_CAPTURES", "foreign")
+}
+
+fn captures_dir(test: &str, var: &str, what: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
         Some(d) if PathBuf::from(&d).is_dir() => Some(PathBuf::from(d)),
         Some(d) => panic!(
-            "{test}: SLOWSCAN_EXTERNAL_CAPTURES={} is not a directory",
+            "{test}: {var}={} is not a directory",
             PathBuf::from(d).display()
         ),
-        None if is_ci() => panic!(
-            "{test}: SLOWSCAN_EXTERNAL_CAPTURES is not set; CI=true requires the external captures"
-        ),
+        None if is_ci() => {
+            panic!("{test}: {var} is not set; CI=true requires the {what} captures")
+        }
         None => {
-            eprintln!(
-                "SKIP {test}: set SLOWSCAN_EXTERNAL_CAPTURES to the external captures directory"
-            );
+            eprintln!("SKIP {test}: set {var} to the {what} captures directory");
             None
         }
     }
