@@ -259,6 +259,33 @@ pub fn parse_frame_info(
     (outcome, walk.info)
 }
 
+/// Where a non-Ethernet frame's link header ends, and the EtherType of what
+/// follows (IPv4, IPv6 or MPLS): so a capture of another link type can be
+/// re-framed as Ethernet, the only framing XDP sees (the differential
+/// tests). `None` for Ethernet, and when the link header leads to no such
+/// payload.
+pub fn network_layer(link: LinkType, data: &[u8]) -> Option<(u16, usize)> {
+    if link == LinkType::Ethernet {
+        return None;
+    }
+    let mut walk = Walk {
+        end: data.len(),
+        ip_off: 0,
+        ip_v6: false,
+        frag: false,
+        encaps: 0,
+        info: FrameInfo::default(),
+    };
+    let frame = Frame { data };
+    match frame.link_header(link, &mut walk).ok()? {
+        Next::Ether(ether_type, off) => Some((ether_type, off)),
+        Next::Ipv4(off) => Some((ETH_P_IP, off)),
+        Next::Ipv6(off) => Some((ETH_P_IPV6, off)),
+        Next::Mpls(off) => Some((ETH_P_MPLS_UC, off)),
+        _ => None,
+    }
+}
+
 /// Parse steps return the failing outcome as `Err` so `?` ends the walk.
 type Step<T> = Result<T, FrameOutcome>;
 
