@@ -17,7 +17,7 @@ use slowscan_common::wire::{
 };
 
 use crate::parse::{
-    be16, bytes_at, frame_len, ipv4, ipv6, is_vlan, tcp, vlan_tags, Notes, Segment, Skip,
+    addrs_at, be16, bytes_at, frame_len, ipv4, ipv6, is_vlan, tcp, vlan_tags, Notes, Segment, Skip,
 };
 
 /// Where the fast path hands over.
@@ -84,7 +84,41 @@ fn st<T: Copy>(field: &mut T, value: T) {
 
 /// Walks from `start` to the innermost TCP header, or to the reason there is none.
 #[inline(always)]
-pub fn walk(ctx: &XdpContext, start: Start, notes: &mut Notes) -> Result<Segment, Skip> {
+pub fn walk(ctx: &XdpContext, start: &Start, notes: &mut Notes) -> Result<Segment, Skip> {
+    let mut seg = Segment {
+        src_addr: [0; 4],
+        dst_addr: [0; 4],
+        seq: 0,
+        src_port: 0,
+        dst_port: 0,
+        family: 0,
+        tcp_flags: 0,
+        vlan_tags: 0,
+    };
+    match walk_fn(ctx, start, notes, &mut seg) {
+        0 => Ok(seg),
+        code => Err(Skip::from_code(code)),
+    }
+}
+
+/// `walk` as a BPF function of its own (not inlined): the fast path's
+/// registers stay its own, so plain frames pay nothing for the
+/// encapsulations they lack. It returns a scalar (0, or the `Skip` code):
+/// a BPF function may not hand its caller a pointer into the stack, which
+/// a returned `Result<Segment, _>` would be.
+#[inline(never)]
+fn walk_fn(ctx: &XdpContext, start: &Start, notes: &mut Notes, out: &mut Segment) -> u32 {
+    match walk_inner(ctx, start, notes) {
+        Ok(seg) => {
+            *out = seg;
+            0
+        }
+        Err(skip) => skip.code(),
+    }
+}
+
+#[inline(always)]
+fn walk_inner(ctx: &XdpContext, start: &Start, notes: &mut Notes) -> Result<Segment, Skip> {
     let w = match WALK.get_ptr_mut(0) {
         // SAFETY: a per-CPU slot: only this CPU's program instance uses it,
         // and only within this call.
@@ -95,7 +129,7 @@ pub fn walk(ctx: &XdpContext, start: Start, notes: &mut Notes) -> Result<Segment
     st(&mut w.notes.facts, notes.facts());
     st(&mut w.notes.vlan_tags, notes.vlan_tags());
     st(&mut w.encaps, 0);
-    match start {
+    match *start {
         Start::Ether(ether_type, off) => {
             st(&mut w.kind, K_ETHER);
             st(&mut w.ether_type, ether_type);
@@ -147,7 +181,8 @@ fn steps(ctx: &XdpContext, w: &mut Walk) -> Result<Segment, Skip> {
         ld(&w.v6),
         ld(&w.frag),
     );
-    tcp(ctx, off, end, ip_off, v6, frag, &mut w.notes)
+    let addrs = addrs_at(ctx, ip_off, v6)?;
+    tcp(ctx, off, end, frag, addrs, &mut w.notes)
 }
 
 #[inline(always)]

@@ -34,6 +34,31 @@ pub enum Skip {
     TooDeep,
 }
 
+impl Skip {
+    /// A non-zero code, for a BPF function's scalar return value.
+    #[inline(always)]
+    pub fn code(self) -> u32 {
+        match self {
+            Skip::NonIp => 1,
+            Skip::NonTcp => 2,
+            Skip::Malformed => 3,
+            Skip::Fragment => 4,
+            Skip::TooDeep => 5,
+        }
+    }
+
+    #[inline(always)]
+    pub fn from_code(code: u32) -> Skip {
+        match code {
+            1 => Skip::NonIp,
+            2 => Skip::NonTcp,
+            3 => Skip::Malformed,
+            4 => Skip::Fragment,
+            _ => Skip::TooDeep,
+        }
+    }
+}
+
 /// The header fields of one TCP segment (R2). Addresses are kept as the raw
 /// words of the packet (network byte order in memory), so they are copied a
 /// word at a time rather than byte by byte.
@@ -199,6 +224,57 @@ pub struct Ip {
     pub end: usize,
     /// This header or an enclosing one is a first fragment.
     pub frag: bool,
+    /// The header's addresses (what a record of its TCP segment carries).
+    pub addrs: Addrs,
+}
+
+/// Source and destination address words, and the family.
+#[derive(Clone, Copy)]
+pub struct Addrs {
+    pub src: [u32; 4],
+    pub dst: [u32; 4],
+    pub family: u8,
+}
+
+#[inline(always)]
+fn addrs4(ip: &[u8; wire::ipv4::HLEN]) -> Addrs {
+    use wire::ipv4::{DADDR, SADDR};
+    Addrs {
+        src: [word(sub(ip, SADDR)), 0, 0, 0],
+        dst: [word(sub(ip, DADDR)), 0, 0, 0],
+        family: AF_INET,
+    }
+}
+
+#[inline(always)]
+fn addrs6(ip: &[u8; wire::ipv6::HLEN]) -> Addrs {
+    use wire::ipv6::{DADDR, SADDR};
+    Addrs {
+        src: [
+            word(sub(ip, SADDR)),
+            word(sub(ip, SADDR + 4)),
+            word(sub(ip, SADDR + 8)),
+            word(sub(ip, SADDR + 12)),
+        ],
+        dst: [
+            word(sub(ip, DADDR)),
+            word(sub(ip, DADDR + 4)),
+            word(sub(ip, DADDR + 8)),
+            word(sub(ip, DADDR + 12)),
+        ],
+        family: AF_INET6,
+    }
+}
+
+/// The addresses of the IP header at `ip_off` (read before: the reads
+/// cannot fail differently now).
+#[inline(always)]
+pub fn addrs_at(ctx: &XdpContext, ip_off: usize, v6: bool) -> Result<Addrs, Skip> {
+    if v6 {
+        Ok(addrs6(bytes_at::<{ wire::ipv6::HLEN }>(ctx, ip_off)?))
+    } else {
+        Ok(addrs4(bytes_at::<{ wire::ipv4::HLEN }>(ctx, ip_off)?))
+    }
 }
 
 /// Is `proto` TCP or a protocol that may carry it?
@@ -266,6 +342,7 @@ pub fn ipv4(
         payload: off + ihl,
         end: dgram_end,
         frag,
+        addrs: addrs4(ip),
     })
 }
 
@@ -337,21 +414,20 @@ pub fn ipv6(
         payload: cur,
         end: dgram_end,
         frag,
+        addrs: addrs6(ip),
     })
 }
 
 /// TCP steps: the ports, sequence number and flags must lie in the datagram
-/// and in the frame; the data offset is only judged (R2.1). The addresses
-/// are the IP header's at `ip_off` (IPv6 when `v6`).
+/// and in the frame; the data offset is only judged (R2.1). The record
+/// carries `addrs`, the innermost IP header's.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub fn tcp(
     ctx: &XdpContext,
     off: usize,
     end: usize,
-    ip_off: usize,
-    v6: bool,
     frag: bool,
+    addrs: Addrs,
     notes: &mut Notes,
 ) -> Result<Segment, Skip> {
     use wire::tcp::*;
@@ -369,40 +445,13 @@ pub fn tcp(
         // Options running on into the next fragment are no anomaly.
         notes.add(fact::ANOMALY);
     }
-    let (src_addr, dst_addr, family) = if v6 {
-        use wire::ipv6::{DADDR, HLEN, SADDR};
-        let ip = bytes_at::<HLEN>(ctx, ip_off)?;
-        (
-            [
-                word(sub(ip, SADDR)),
-                word(sub(ip, SADDR + 4)),
-                word(sub(ip, SADDR + 8)),
-                word(sub(ip, SADDR + 12)),
-            ],
-            [
-                word(sub(ip, DADDR)),
-                word(sub(ip, DADDR + 4)),
-                word(sub(ip, DADDR + 8)),
-                word(sub(ip, DADDR + 12)),
-            ],
-            AF_INET6,
-        )
-    } else {
-        use wire::ipv4::{DADDR, HLEN, SADDR};
-        let ip = bytes_at::<HLEN>(ctx, ip_off)?;
-        (
-            [word(sub(ip, SADDR)), 0, 0, 0],
-            [word(sub(ip, DADDR)), 0, 0, 0],
-            AF_INET,
-        )
-    };
     Ok(Segment {
-        src_addr,
-        dst_addr,
+        src_addr: addrs.src,
+        dst_addr: addrs.dst,
         seq: u32::from_be(word(sub(th, SEQ))),
         src_port: u16::from_be(half(sub(th, SPORT))),
         dst_port: u16::from_be(half(sub(th, DPORT))),
-        family,
+        family: addrs.family,
         tcp_flags: th[FLAGS],
         vlan_tags: notes.vlan_tags(),
     })
@@ -439,12 +488,12 @@ pub fn parse(ctx: &XdpContext, notes: &mut Notes) -> Result<Segment, Skip> {
     } else if ether_type == ETH_P_IPV6 {
         (ipv6(ctx, off, len, false, notes)?, true)
     } else if encap_ether_type(ether_type) {
-        return decap::walk(ctx, decap::Start::Ether(ether_type, off), notes);
+        return decap::walk(ctx, &decap::Start::Ether(ether_type, off), notes);
     } else {
         return Err(Skip::NonIp);
     };
     if ip.proto == IPPROTO_TCP {
-        return tcp(ctx, ip.payload, ip.end, off, v6, ip.frag, notes);
+        return tcp(ctx, ip.payload, ip.end, ip.frag, ip.addrs, notes);
     }
     if ip.proto == IPPROTO_UDP {
         // Only a tunnel's port leaves the fast path.
@@ -455,7 +504,7 @@ pub fn parse(ctx: &XdpContext, notes: &mut Notes) -> Result<Segment, Skip> {
     }
     decap::walk(
         ctx,
-        decap::Start::IpPayload {
+        &decap::Start::IpPayload {
             proto: ip.proto,
             off: ip.payload,
             end: ip.end,
