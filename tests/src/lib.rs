@@ -61,6 +61,53 @@ fn captures_dir(test: &str, var: &str, what: &str) -> Option<PathBuf> {
     }
 }
 
+/// One row of the foreign captures' README: a file, the attempts,
+/// established and failed attempts, and the sources alerting (distinct
+/// failed pairs above 9, window `none`, no whitelist, 60 s handshake timeout).
+#[derive(Clone, Debug)]
+pub struct ForeignRow {
+    pub file: String,
+    pub attempts: u64,
+    pub established: u64,
+    pub failed: u64,
+    pub alerting: std::collections::BTreeSet<String>,
+}
+
+/// The foreign README's table (`| `file` | from | what | a / e / f | alerts |`).
+pub fn foreign_rows(dir: &std::path::Path) -> Vec<ForeignRow> {
+    let readme = std::fs::read_to_string(dir.join("README.md")).expect("the foreign README.md");
+    let mut rows = Vec::new();
+    for line in readme.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
+        assert_eq!(cells.len(), 5, "README row: {line}");
+        let n: Vec<u64> = cells[3]
+            .split('/')
+            .map(|x| {
+                x.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("README row: {line}"))
+            })
+            .collect();
+        assert_eq!(n.len(), 3, "README row: {line}");
+        rows.push(ForeignRow {
+            file: cells[0].trim_matches('`').to_string(),
+            attempts: n[0],
+            established: n[1],
+            failed: n[2],
+            alerting: match cells[4] {
+                "—" | "-" | "" => Default::default(),
+                list => list.split(',').map(|s| s.trim().to_string()).collect(),
+            },
+        });
+    }
+    rows
+}
+
 /// True when every tool is on PATH. Otherwise the test skips with a notice,
 /// except under `CI=true`, where a missing tool is a failure.
 pub fn tools_present(test: &str, tools: &[&str]) -> bool {
