@@ -17,7 +17,8 @@ use slowscan_common::wire::{
 };
 
 use crate::parse::{
-    addrs_at, be16, bytes_at, frame_len, ipv4, ipv6, is_vlan, tcp, vlan_tags, Notes, Segment, Skip,
+    addrs_at, be16, bytes_at, frame_len, ipv4, ipv6, is_vlan, tcp, vlan_tags, MapNotes, Note,
+    Notes, Segment, Skip,
 };
 
 /// Where the fast path hands over.
@@ -53,7 +54,7 @@ pub struct Walk {
     end: usize,
     /// The innermost IP header.
     ip_off: usize,
-    notes: Notes,
+    notes: MapNotes,
     ether_type: u16,
     kind: u8,
     proto: u8,
@@ -126,8 +127,7 @@ fn walk_inner(ctx: &XdpContext, start: &Start, notes: &mut Notes) -> Result<Segm
         // Cannot happen for an array map of one entry.
         None => return Err(Skip::TooDeep),
     };
-    st(&mut w.notes.facts, notes.facts());
-    st(&mut w.notes.vlan_tags, notes.vlan_tags());
+    w.notes.set(notes);
     st(&mut w.encaps, 0);
     match *start {
         Start::Ether(ether_type, off) => {
@@ -157,8 +157,8 @@ fn walk_inner(ctx: &XdpContext, start: &Start, notes: &mut Notes) -> Result<Segm
         }
     }
     let r = steps(ctx, w);
-    st(&mut notes.facts, w.notes.facts());
-    st(&mut notes.vlan_tags, w.notes.vlan_tags());
+    notes.facts = w.notes.facts();
+    notes.vlan_tags = w.notes.vlan_tags();
     r
 }
 

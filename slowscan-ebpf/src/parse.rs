@@ -75,46 +75,84 @@ pub struct Segment {
 
 /// Counted whatever the outcome (`wire::fact` bits; the anomaly bit only
 /// with a record), and the VLAN tags read.
-///
-/// Updated through volatile accesses: in the slow path these live in map
-/// memory, and a copy the compiler kept in a register across its loop would
-/// carry exact values from step to step, which the verifier then follows
-/// path by path (see `decap`). On the fast path it costs a store or two.
 #[repr(C)]
 pub struct Notes {
     pub facts: u32,
     pub vlan_tags: u8,
 }
 
-impl Notes {
+/// Where the header steps note facts and tags: [`Notes`] on the fast path,
+/// [`MapNotes`] in the slow path's map memory.
+pub trait Note {
+    fn add(&mut self, bit: u32);
+    fn tag(&mut self);
+    fn vlan_tags(&self) -> u8;
+}
+
+impl Note for Notes {
     #[inline(always)]
-    pub fn add(&mut self, bit: u32) {
-        // SAFETY: plain memory of this struct.
-        unsafe {
-            let f = core::ptr::read_volatile(&self.facts);
-            core::ptr::write_volatile(&mut self.facts, f | bit);
-        }
+    fn add(&mut self, bit: u32) {
+        self.facts |= bit;
     }
 
     #[inline(always)]
-    pub fn tag(&mut self) {
-        // SAFETY: as above.
-        unsafe {
-            let t = core::ptr::read_volatile(&self.vlan_tags);
-            core::ptr::write_volatile(&mut self.vlan_tags, t.wrapping_add(1));
-        }
+    fn tag(&mut self) {
+        self.vlan_tags = self.vlan_tags.wrapping_add(1);
     }
 
+    #[inline(always)]
+    fn vlan_tags(&self) -> u8 {
+        self.vlan_tags
+    }
+}
+
+/// Notes in the slow path's map memory, updated through volatile accesses:
+/// a copy the compiler kept in a register across the walk's loop would carry
+/// exact values from step to step, which the verifier then follows path by
+/// path (see `decap`).
+#[repr(C)]
+pub struct MapNotes(pub Notes);
+
+impl MapNotes {
     #[inline(always)]
     pub fn facts(&self) -> u32 {
-        // SAFETY: as above.
-        unsafe { core::ptr::read_volatile(&self.facts) }
+        // SAFETY: plain memory of this struct.
+        unsafe { core::ptr::read_volatile(&self.0.facts) }
     }
 
     #[inline(always)]
-    pub fn vlan_tags(&self) -> u8 {
+    pub fn set(&mut self, notes: &Notes) {
         // SAFETY: as above.
-        unsafe { core::ptr::read_volatile(&self.vlan_tags) }
+        unsafe {
+            core::ptr::write_volatile(&mut self.0.facts, notes.facts);
+            core::ptr::write_volatile(&mut self.0.vlan_tags, notes.vlan_tags);
+        }
+    }
+}
+
+impl Note for MapNotes {
+    #[inline(always)]
+    fn add(&mut self, bit: u32) {
+        // SAFETY: plain memory of this struct.
+        unsafe {
+            let f = core::ptr::read_volatile(&self.0.facts);
+            core::ptr::write_volatile(&mut self.0.facts, f | bit);
+        }
+    }
+
+    #[inline(always)]
+    fn tag(&mut self) {
+        // SAFETY: as above.
+        unsafe {
+            let t = core::ptr::read_volatile(&self.0.vlan_tags);
+            core::ptr::write_volatile(&mut self.0.vlan_tags, t.wrapping_add(1));
+        }
+    }
+
+    #[inline(always)]
+    fn vlan_tags(&self) -> u8 {
+        // SAFETY: as above.
+        unsafe { core::ptr::read_volatile(&self.0.vlan_tags) }
     }
 }
 
@@ -198,7 +236,7 @@ pub fn vlan_tags(
     ctx: &XdpContext,
     mut ether_type: u16,
     mut off: usize,
-    notes: &mut Notes,
+    notes: &mut impl Note,
 ) -> Result<(u16, usize), Skip> {
     // Counted as tagged even if the tag turns out cut short.
     notes.add(fact::VLAN);
@@ -295,7 +333,7 @@ pub fn ipv4(
     off: usize,
     end: usize,
     frag: bool,
-    notes: &mut Notes,
+    notes: &mut impl Note,
 ) -> Result<Ip, Skip> {
     use wire::ipv4::*;
     let ip = bytes_at::<HLEN>(ctx, off)?;
@@ -353,7 +391,7 @@ pub fn ipv6(
     off: usize,
     end: usize,
     frag: bool,
-    notes: &mut Notes,
+    notes: &mut impl Note,
 ) -> Result<Ip, Skip> {
     use wire::ipv6::*;
     // Counted once an IPv6 header is announced, even one cut short.
@@ -399,15 +437,18 @@ pub fn ipv6(
             break;
         }
     }
-    if next == IPPROTO_HOPOPTS
-        || next == IPPROTO_ROUTING
-        || next == IPPROTO_FRAGMENT
-        || next == IPPROTO_DSTOPTS
-    {
-        return Err(Skip::TooDeep);
-    }
-    if !carries_tcp(next) {
-        return Err(Skip::NonTcp);
+    // TCP first: the common case skips the other tests.
+    if next != IPPROTO_TCP {
+        if next == IPPROTO_HOPOPTS
+            || next == IPPROTO_ROUTING
+            || next == IPPROTO_FRAGMENT
+            || next == IPPROTO_DSTOPTS
+        {
+            return Err(Skip::TooDeep);
+        }
+        if !carries_tcp(next) {
+            return Err(Skip::NonTcp);
+        }
     }
     Ok(Ip {
         proto: next,
@@ -428,7 +469,7 @@ pub fn tcp(
     end: usize,
     frag: bool,
     addrs: Addrs,
-    notes: &mut Notes,
+    notes: &mut impl Note,
 ) -> Result<Segment, Skip> {
     use wire::tcp::*;
     if off + FIELDS_LEN > end {
@@ -493,7 +534,14 @@ pub fn parse(ctx: &XdpContext, notes: &mut Notes) -> Result<Segment, Skip> {
         return Err(Skip::NonIp);
     };
     if ip.proto == IPPROTO_TCP {
-        return tcp(ctx, ip.payload, ip.end, ip.frag, ip.addrs, notes);
+        // IPv6 addresses are read again here rather than kept across the
+        // extension-header walk (eight words the registers cannot hold).
+        let addrs = if v6 {
+            addrs_at(ctx, off, true)?
+        } else {
+            ip.addrs
+        };
+        return tcp(ctx, ip.payload, ip.end, ip.frag, addrs, notes);
     }
     if ip.proto == IPPROTO_UDP {
         // Only a tunnel's port leaves the fast path.
