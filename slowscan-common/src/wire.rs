@@ -205,6 +205,37 @@ pub mod pbb {
 }
 
 // ---------------------------------------------------------------------------
+// Link headers only captures have (the userspace parser; XDP sees Ethernet)
+
+pub mod link {
+    /// Cisco HDLC address bytes.
+    pub const CHDLC_UNICAST: u8 = 0x0F;
+    pub const CHDLC_MULTICAST: u8 = 0x8F;
+    /// IP over InfiniBand: a 40-byte pseudo-header, then EtherType and reserved.
+    pub const IPOIB_HLEN: usize = 44;
+    /// NFLOG: family, version, resource id; TLV types carry a nested flag.
+    pub const NFLOG_HLEN: usize = 4;
+    pub const NFLOG_TYPE_MASK: u16 = 0x7FFF;
+    pub const NFULA_PAYLOAD: u16 = 9;
+    pub const MAX_NFLOG_TLVS: usize = 32;
+    /// Radiotap presence bits and flags.
+    pub const RADIOTAP_TSFT: u32 = 1 << 0;
+    pub const RADIOTAP_FLAGS: u32 = 1 << 1;
+    pub const RADIOTAP_F_DATAPAD: u8 = 0x20;
+    pub const RADIOTAP_MAX_PRESENT: usize = 8;
+    /// 802.11: the three-address header, the data frame type, subtype bits
+    /// (QoS; no data), frame-control flags (protected, order / HT control), the
+    /// QoS control's A-MSDU bit.
+    pub const WLAN_HLEN: usize = 24;
+    pub const WLAN_TYPE_DATA: u8 = 2;
+    pub const WLAN_SUBTYPE_QOS: u8 = 0x08;
+    pub const WLAN_SUBTYPE_NODATA: u8 = 0x04;
+    pub const WLAN_FC1_PROTECTED: u8 = 0x40;
+    pub const WLAN_FC1_ORDER: u8 = 0x80;
+    pub const WLAN_QOS_AMSDU: u8 = 0x80;
+}
+
+// ---------------------------------------------------------------------------
 // Bounds of every walk: what the parsers read at most
 
 /// VLAN tags (802.1Q, 802.1ad, 0x9100) read per Ethernet header; one more is `TooDeep`.

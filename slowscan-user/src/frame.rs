@@ -20,7 +20,7 @@ use slowscan_common::{
         IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_GRE, IPPROTO_HOPOPTS, IPPROTO_IPIP,
         IPPROTO_IPV6, IPPROTO_ROUTING, IPPROTO_TCP, IPPROTO_UDP, MAX_ENCAPS, MAX_GTPU_EXT_HEADERS,
         MAX_HEADER_OFFSET, MAX_IPV6_EXT_HEADERS, MAX_MPLS_LABELS, MAX_STEPS, MAX_VLAN_TAGS, PPP_IP,
-        PPP_IPV6, PPP_MPLS_UC, UDP_PORT_GENEVE, UDP_PORT_GTPU, UDP_PORT_VXLAN, fact,
+        PPP_IPV6, PPP_MPLS_UC, UDP_PORT_GENEVE, UDP_PORT_GTPU, UDP_PORT_VXLAN, fact, link::*,
     },
 };
 
@@ -1017,29 +1017,3 @@ impl Frame<'_> {
         Ok(Next::Ether(self.u16(llc + 6), llc + 8))
     }
 }
-
-/// Cisco HDLC address bytes.
-const CHDLC_UNICAST: u8 = 0x0F;
-const CHDLC_MULTICAST: u8 = 0x8F;
-/// IP over InfiniBand: a 40-byte pseudo-header, then EtherType and reserved.
-const IPOIB_HLEN: usize = 44;
-/// NFLOG: family, version, resource id; TLV types carry a nested flag.
-const NFLOG_HLEN: usize = 4;
-const NFLOG_TYPE_MASK: u16 = 0x7FFF;
-const NFULA_PAYLOAD: u16 = 9;
-const MAX_NFLOG_TLVS: usize = 32;
-/// Radiotap presence bits and flags.
-const RADIOTAP_TSFT: u32 = 1 << 0;
-const RADIOTAP_FLAGS: u32 = 1 << 1;
-const RADIOTAP_F_DATAPAD: u8 = 0x20;
-const RADIOTAP_MAX_PRESENT: usize = 8;
-/// 802.11: the three-address header, the data frame type, subtype bits
-/// (QoS; no data), frame-control flags (protected, order / HT control), the
-/// QoS control's A-MSDU bit.
-const WLAN_HLEN: usize = 24;
-const WLAN_TYPE_DATA: u8 = 2;
-const WLAN_SUBTYPE_QOS: u8 = 0x08;
-const WLAN_SUBTYPE_NODATA: u8 = 0x04;
-const WLAN_FC1_PROTECTED: u8 = 0x40;
-const WLAN_FC1_ORDER: u8 = 0x80;
-const WLAN_QOS_AMSDU: u8 = 0x80;
