@@ -11,7 +11,9 @@ pub mod wire;
 /// their path so a sensor never reuses maps written by an older build.
 /// 2: PENDING is an LRU hash map, HINTS slots carry a release count, the
 /// ignore-list maps (IGNORE_V4, IGNORE_V6, IGNORE_ACTIVE) exist.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: the counter block grew (header anomalies, first fragments, too deep,
+/// one counter per encapsulation opened).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Address family values used in records and keys.
 pub const AF_INET: u8 = 4;
@@ -49,7 +51,9 @@ pub struct PacketRecord {
     pub tcp_flags: u8,
     /// `STATUS_*` bits.
     pub status: u8,
-    /// Number of VLAN tags the frame carried (0–2).
+    /// VLAN tags read on the way to the TCP header, over every Ethernet
+    /// header (outer and tunnelled); each header carries at most
+    /// `wire::MAX_VLAN_TAGS`.
     pub vlan_tags: u8,
     pub _pad: [u8; 4],
 }
@@ -166,14 +170,37 @@ pub enum Counter {
     /// Pending entries removed by their follow-up (emitted or suppressed).
     /// `inserted − resolved − swept − entries` is what the LRU forgot.
     PendingResolved,
+    /// Records read although a header's length field disagreed with the
+    /// frame (R2.1: an IP length past the frame or short of its own
+    /// headers, a TCP data offset below 5 or past the datagram).
+    HeaderAnomalies,
+    /// Frames with an IP first fragment (offset 0, more fragments): read.
+    FirstFragments,
+    /// Frames not read because they go deeper than the parsers' bounds
+    /// (VLAN tags, MPLS labels, extension headers, encapsulations, header
+    /// bytes: `wire::MAX_*`).
+    TooDeep,
+    /// Frames in which an encapsulation was opened, one counter each
+    /// (`wire::fact`): an MPLS label stack, a PPPoE session, 802.1ah, plain
+    /// GRE (IP or Ethernet inside), ERSPAN, VXLAN, Geneve, GTP-U, IP in IP
+    /// (4in4, 6in4, 4in6, 6in6).
+    DecapMpls,
+    DecapPppoe,
+    DecapPbb,
+    DecapGre,
+    DecapErspan,
+    DecapVxlan,
+    DecapGeneve,
+    DecapGtpu,
+    DecapIpInIp,
 }
 
-/// Slots of a [`CounterBlock`]: every [`Counter`] has one. Growing it changes
+/// Slots of a [`CounterBlock`]: one per [`Counter`]. Growing it changes
 /// the per-CPU value's size (bump [`FORMAT_VERSION`]).
-pub const COUNTER_SLOTS: usize = 16;
+pub const COUNTER_SLOTS: usize = Counter::COUNT as usize;
 
 impl Counter {
-    pub const COUNT: u32 = 16;
+    pub const COUNT: u32 = 28;
     pub const ALL: [Counter; Counter::COUNT as usize] = [
         Counter::Frames,
         Counter::NonIp,
@@ -191,6 +218,18 @@ impl Counter {
         Counter::Ignored,
         Counter::PendingInserted,
         Counter::PendingResolved,
+        Counter::HeaderAnomalies,
+        Counter::FirstFragments,
+        Counter::TooDeep,
+        Counter::DecapMpls,
+        Counter::DecapPppoe,
+        Counter::DecapPbb,
+        Counter::DecapGre,
+        Counter::DecapErspan,
+        Counter::DecapVxlan,
+        Counter::DecapGeneve,
+        Counter::DecapGtpu,
+        Counter::DecapIpInIp,
     ];
 
     /// Stable snake_case name used in metrics, reports and tests.
@@ -212,12 +251,64 @@ impl Counter {
             Counter::Ignored => "ignored",
             Counter::PendingInserted => "pending_inserted",
             Counter::PendingResolved => "pending_resolved",
+            Counter::HeaderAnomalies => "header_anomalies",
+            Counter::FirstFragments => "first_fragments",
+            Counter::TooDeep => "too_deep",
+            Counter::DecapMpls => "decap_mpls",
+            Counter::DecapPppoe => "decap_pppoe",
+            Counter::DecapPbb => "decap_pbb",
+            Counter::DecapGre => "decap_gre",
+            Counter::DecapErspan => "decap_erspan",
+            Counter::DecapVxlan => "decap_vxlan",
+            Counter::DecapGeneve => "decap_geneve",
+            Counter::DecapGtpu => "decap_gtpu",
+            Counter::DecapIpInIp => "decap_ip_in_ip",
         }
     }
 }
 
-// Every counter has a slot.
-const _: () = assert!(Counter::COUNT as usize <= COUNTER_SLOTS);
+/// Each parse fact (`wire::fact`) and the counter that counts it, in bit
+/// order. The encapsulation facts' counters follow each other in the same
+/// order, from [`FIRST_ENCAP_COUNTER`], so the kernel bumps them by index.
+pub const FACT_COUNTERS: [(u32, Counter); 13] = [
+    (wire::fact::IPV6, Counter::Ipv6),
+    (wire::fact::VLAN, Counter::VlanTagged),
+    (wire::fact::ANOMALY, Counter::HeaderAnomalies),
+    (wire::fact::FIRST_FRAGMENT, Counter::FirstFragments),
+    (wire::fact::MPLS, Counter::DecapMpls),
+    (wire::fact::PPPOE, Counter::DecapPppoe),
+    (wire::fact::PBB, Counter::DecapPbb),
+    (wire::fact::GRE, Counter::DecapGre),
+    (wire::fact::ERSPAN, Counter::DecapErspan),
+    (wire::fact::VXLAN, Counter::DecapVxlan),
+    (wire::fact::GENEVE, Counter::DecapGeneve),
+    (wire::fact::GTPU, Counter::DecapGtpu),
+    (wire::fact::IP_IN_IP, Counter::DecapIpInIp),
+];
+
+/// The lowest encapsulation fact bit and its counter: fact bit
+/// `FIRST_ENCAP_FACT_BIT + i` is counted by slot `FIRST_ENCAP_COUNTER + i`.
+pub const FIRST_ENCAP_FACT_BIT: u32 = wire::fact::MPLS.trailing_zeros();
+pub const FIRST_ENCAP_COUNTER: usize = Counter::DecapMpls as usize;
+/// Encapsulation kinds (counters `decap_*`).
+pub const ENCAP_KINDS: u32 = wire::fact::ENCAPS.count_ones();
+
+// Every counter has a slot; the encapsulation facts and their counters line up.
+const _: () = {
+    assert!(Counter::COUNT as usize == COUNTER_SLOTS);
+    assert!(Counter::ALL.len() == COUNTER_SLOTS);
+    assert!(wire::fact::ENCAPS == ((1 << ENCAP_KINDS) - 1) << FIRST_ENCAP_FACT_BIT);
+    assert!(FIRST_ENCAP_COUNTER + ENCAP_KINDS as usize <= COUNTER_SLOTS);
+    let mut i = 0;
+    while i < FACT_COUNTERS.len() {
+        let (bit, counter) = FACT_COUNTERS[i];
+        assert!(bit == 1 << i);
+        if bit & wire::fact::ENCAPS != 0 {
+            assert!(counter as usize == FIRST_ENCAP_COUNTER + (i - FIRST_ENCAP_FACT_BIT as usize));
+        }
+        i += 1;
+    }
+};
 
 /// All counters of one CPU in one per-CPU array slot, so the hot path pays
 /// for a single map lookup per frame.
@@ -361,6 +452,22 @@ mod tests {
         for (i, c) in Counter::ALL.iter().enumerate() {
             assert_eq!(*c as usize, i, "{}", c.name());
         }
+        let mut names: Vec<_> = Counter::ALL.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Counter::COUNT as usize, "names are distinct");
+    }
+
+    #[test]
+    fn every_fact_has_its_own_counter() {
+        let mut seen = Vec::new();
+        for (bit, c) in FACT_COUNTERS {
+            assert!(!seen.contains(&c), "{}", c.name());
+            seen.push(c);
+            assert_eq!(bit.count_ones(), 1);
+        }
+        let all = FACT_COUNTERS.iter().fold(0, |a, (b, _)| a | b);
+        assert_eq!(all, (1 << FACT_COUNTERS.len()) - 1);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 #![allow(internal_features)]
 #![feature(core_intrinsics)]
 
+mod decap;
 mod parse;
 
 // `hint_count_at` reads a slot's count as its first 4 bytes.
@@ -25,12 +26,13 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::error;
 use core::intrinsics::{atomic_xadd, AtomicOrdering};
-use parse::{Flags, Segment, Skip};
+use parse::{Notes, Segment, Skip};
 
 use slowscan_common::{
-    hint_slot, tcp, Counter, CounterBlock, FlowKey, PacketRecord, PendingValue, WhitelistKey,
-    AF_INET6, COUNTER_SLOTS, HINT_RAISE, HINT_RELEASE, HINT_SLOTS, IGNORE_MAX, PENDING_MAX,
-    RING_BYTES, STATUS_FOLLOW_UP, STATUS_UNTRACKED, WHITELIST_MAX,
+    hint_slot, tcp, wire::fact, Counter, CounterBlock, FlowKey, PacketRecord, PendingValue,
+    WhitelistKey, AF_INET6, COUNTER_SLOTS, ENCAP_KINDS, FIRST_ENCAP_COUNTER, FIRST_ENCAP_FACT_BIT,
+    HINT_RAISE, HINT_RELEASE, HINT_SLOTS, IGNORE_MAX, PENDING_MAX, RING_BYTES, STATUS_FOLLOW_UP,
+    STATUS_UNTRACKED, WHITELIST_MAX,
 };
 
 /// One CPU's counters.
@@ -126,16 +128,13 @@ fn bump(counts: &mut Counts, c: Counter) {
 #[inline(always)]
 fn inspect(ctx: &XdpContext, counts: &mut Counts) {
     bump(counts, Counter::Frames);
-    let mut flags = Flags {
-        ipv6: false,
-        vlan: false,
+    let mut notes = Notes {
+        facts: 0,
+        vlan_tags: 0,
     };
-    let parsed = parse::parse(ctx, &mut flags);
-    if flags.ipv6 {
-        bump(counts, Counter::Ipv6);
-    }
-    if flags.vlan {
-        bump(counts, Counter::VlanTagged);
+    let parsed = parse::parse(ctx, &mut notes);
+    if notes.facts != 0 {
+        count_facts(counts, notes.facts, parsed.is_ok());
     }
     let seg = match parsed {
         Ok(seg) => seg,
@@ -147,6 +146,7 @@ fn inspect(ctx: &XdpContext, counts: &mut Counts) {
                     Skip::NonTcp => Counter::NonTcp,
                     Skip::Malformed => Counter::Malformed,
                     Skip::Fragment => Counter::FragmentsSkipped,
+                    Skip::TooDeep => Counter::TooDeep,
                 },
             );
             return;
@@ -156,6 +156,38 @@ fn inspect(ctx: &XdpContext, counts: &mut Counts) {
         emit_all(&seg, counts);
     } else {
         prefilter(&seg, counts);
+    }
+}
+
+/// The counters of the facts noted (`wire::fact`): the anomaly only with a
+/// record, each encapsulation once per frame.
+#[inline(always)]
+fn count_facts(counts: &mut Counts, facts: u32, record: bool) {
+    if facts == fact::IPV6 {
+        // Plain IPv6: the common case.
+        bump(counts, Counter::Ipv6);
+        return;
+    }
+    if facts & fact::IPV6 != 0 {
+        bump(counts, Counter::Ipv6);
+    }
+    if facts & fact::VLAN != 0 {
+        bump(counts, Counter::VlanTagged);
+    }
+    if facts & fact::ANOMALY != 0 && record {
+        bump(counts, Counter::HeaderAnomalies);
+    }
+    if facts & fact::FIRST_FRAGMENT != 0 {
+        bump(counts, Counter::FirstFragments);
+    }
+    if facts & fact::ENCAPS != 0 {
+        for i in 0..ENCAP_KINDS as usize {
+            if facts & (1 << (FIRST_ENCAP_FACT_BIT as usize + i)) != 0 {
+                if let Some(c) = counts.get_mut(FIRST_ENCAP_COUNTER + i) {
+                    *c += 1;
+                }
+            }
+        }
     }
 }
 

@@ -15,9 +15,12 @@ use frame_builder::catalogue;
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use slowscan::frame::{FrameOutcome, LinkType, parse_frame, parse_frame_info};
-use slowscan_common::{AF_INET, AF_INET6};
+use slowscan_common::{
+    AF_INET, AF_INET6,
+    wire::{MAX_ENCAPS, MAX_VLAN_TAGS},
+};
 
-const LINKS: [LinkType; 7] = [
+const LINKS: [LinkType; 13] = [
     LinkType::Ethernet,
     LinkType::LinuxSll,
     LinkType::LinuxSll2,
@@ -25,7 +28,16 @@ const LINKS: [LinkType; 7] = [
     LinkType::Ipv4,
     LinkType::Ipv6,
     LinkType::Null,
+    LinkType::Ppp,
+    LinkType::CiscoHdlc,
+    LinkType::Nflog,
+    LinkType::IpOverIb,
+    LinkType::Ieee80211,
+    LinkType::Radiotap,
 ];
+
+/// Tags over every Ethernet header a frame can hold.
+const MAX_TAGS: u8 = MAX_VLAN_TAGS * (MAX_ENCAPS + 1);
 
 fn runner(default_cases: u32) -> TestRunner {
     common::fuzz_runner(default_cases)
@@ -40,10 +52,7 @@ fn check_record(link: LinkType, outcome: &FrameOutcome, ts_ns: u64) -> Result<()
             prop_assert_eq!(&r.dst_addr[4..], &[0u8; 12][..]);
         }
         prop_assert_eq!((r.ts_ns, r.status, r._pad), (ts_ns, 0, [0; 4]));
-        prop_assert!(r.vlan_tags <= 2);
-        if link != LinkType::Ethernet {
-            prop_assert_eq!(r.vlan_tags, 0);
-        }
+        prop_assert!(r.vlan_tags <= MAX_TAGS, "{:?}: {} tags", link, r.vlan_tags);
     }
     Ok(())
 }
@@ -62,7 +71,7 @@ fn random_bytes_on_every_link_type() {
                 for wire_len in [data.len(), data.len() + extra, 0] {
                     let (outcome, info) = parse_frame_info(link, &data, wire_len, ts);
                     check_record(link, &outcome, ts)?;
-                    prop_assert!(info.vlan_tags <= 2);
+                    prop_assert!(info.vlan_tags <= MAX_TAGS);
                     inputs.set(inputs.get() + 1);
                 }
             }
@@ -93,13 +102,14 @@ fn mutations() -> impl Strategy<Value = Vec<(usize, u8)>> {
 
 /// A mutated catalogue frame, cut at every length with the wire length held:
 /// a prefix gives `Malformed` or exactly the longer frame's outcome, so a
-/// record is never built from bytes that were not there.
+/// record is never built from bytes that were not there (length fields are
+/// judged against the wire length, which the cut keeps).
 #[test]
 fn mutated_frames_at_every_truncation() {
     let cases = catalogue();
     let inputs = Cell::new(0u64);
     // Full-frame outcomes, to show the mutations reach every branch.
-    let tally = Cell::new([0u64; 5]);
+    let tally = Cell::new([0u64; 6]);
     let strategy = (0..cases.len(), mutations(), 0usize..64, any::<bool>());
     runner(6_000)
         .run(&strategy, |(which, muts, extra, grow)| {
@@ -138,10 +148,10 @@ fn mutated_frames_at_every_truncation() {
             Ok(())
         })
         .unwrap();
-    let [rec, non_ip, non_tcp, malformed, frag] = tally.get();
+    let [rec, non_ip, non_tcp, malformed, frag, deep] = tally.get();
     eprintln!(
         "frame fuzz, mutated frames: {} inputs; full frames: {rec} records, {non_ip} non-IP, \
-         {non_tcp} non-TCP, {malformed} malformed, {frag} fragments",
+         {non_tcp} non-TCP, {malformed} malformed, {frag} fragments, {deep} too deep",
         inputs.get()
     );
     assert_every_outcome(tally.get());
@@ -154,10 +164,11 @@ fn outcome_index(o: &FrameOutcome) -> usize {
         FrameOutcome::NonTcp => 2,
         FrameOutcome::Malformed => 3,
         FrameOutcome::Fragment => 4,
+        FrameOutcome::TooDeep => 5,
     }
 }
 
-fn assert_every_outcome(tally: [u64; 5]) {
+fn assert_every_outcome(tally: [u64; 6]) {
     assert!(
         tally.iter().all(|&n| n > 0),
         "some outcome was never produced: {tally:?}"

@@ -6,7 +6,7 @@ use frame_builder::*;
 use slowscan::frame::{
     FrameCounters, FrameInfo, FrameOutcome, LinkType, parse_frame, parse_frame_info,
 };
-use slowscan_common::{AF_INET, AF_INET6, Counter, tcp};
+use slowscan_common::{AF_INET, AF_INET6, Counter, tcp, wire::fact};
 
 fn parse(link: LinkType, frame: &[u8]) -> FrameOutcome {
     parse_frame(link, frame, frame.len(), 0)
@@ -78,21 +78,32 @@ fn vlan_tags_are_counted() {
 }
 
 #[test]
-fn third_vlan_tag_is_non_ip() {
-    let frame = eth_tagged(&[TPID_8021Q; 3], ETH_IPV4, &ipv4(&syn()));
+fn vlan_stacks_up_to_the_bound() {
+    let max = slowscan_common::wire::MAX_VLAN_TAGS;
+    for n in 3..=max {
+        let frame = eth_tagged(&vec![TPID_8021Q; usize::from(n)], ETH_IPV4, &ipv4(&syn()));
+        let (outcome, info) = parse_frame_info(LinkType::Ethernet, &frame, frame.len(), 0);
+        assert_eq!(record(outcome).vlan_tags, n);
+        assert_eq!(info.vlan_tags, n);
+    }
+    let frame = eth_tagged(
+        &vec![TPID_8021Q; usize::from(max) + 1],
+        ETH_IPV4,
+        &ipv4(&syn()),
+    );
     let (outcome, info) = parse_frame_info(LinkType::Ethernet, &frame, frame.len(), 0);
-    assert_eq!(outcome, FrameOutcome::NonIp);
+    assert_eq!(outcome, FrameOutcome::TooDeep);
     assert_eq!(
         info,
         FrameInfo {
-            vlan_tags: 2,
-            vlan_tagged: true,
-            ipv6: false
+            vlan_tags: max,
+            facts: fact::VLAN,
+            tcp_header_cut: false,
         }
     );
-    // The third tag need not even be present.
-    let frame = &eth_tagged(&[TPID_8021Q; 2], TPID_8021Q, &[])[..];
-    assert_eq!(parse(LinkType::Ethernet, frame), FrameOutcome::NonIp);
+    // The tag past the bound need not even be present.
+    let frame = &eth_tagged(&vec![TPID_8021Q; usize::from(max)], TPID_8021Q, &[])[..];
+    assert_eq!(parse(LinkType::Ethernet, frame), FrameOutcome::TooDeep);
 }
 
 #[test]
@@ -113,7 +124,7 @@ fn missing_vlan_tag_is_malformed() {
     // Counted as tagged once the first EtherType is a TPID, even if the tag is cut.
     let (outcome, info) = parse_frame_info(LinkType::Ethernet, &frame[..16], 16, 0);
     assert_eq!(outcome, FrameOutcome::Malformed);
-    assert!(info.vlan_tagged);
+    assert!(info.vlan_tagged());
 }
 
 #[test]
@@ -151,6 +162,8 @@ fn ipv4_version_must_be_4() {
     assert_eq!(parse(LinkType::Ethernet, &frame), FrameOutcome::Malformed);
 }
 
+/// R2.1: the record counts whatever the total length claims; the
+/// disagreement is counted as an anomaly.
 #[test]
 fn ipv4_total_length_rules() {
     let base = eth(ETH_IPV4, &ipv4(&syn()));
@@ -159,21 +172,21 @@ fn ipv4_total_length_rules() {
         f[16..18].copy_from_slice(&total.to_be_bytes());
         f
     };
-    // Larger than the wire: malformed.
-    assert_eq!(
-        parse(LinkType::Ethernet, &set_total(41)),
-        FrameOutcome::Malformed
-    );
-    // Smaller than the IP header: malformed.
-    assert_eq!(
-        parse(LinkType::Ethernet, &set_total(19)),
-        FrameOutcome::Malformed
-    );
-    // Ends inside the TCP header: malformed.
-    assert_eq!(
-        parse(LinkType::Ethernet, &set_total(39)),
-        FrameOutcome::Malformed
-    );
+    let anomalous = |total: u16| {
+        let f = set_total(total);
+        let (outcome, info) = parse_frame_info(LinkType::Ethernet, &f, f.len(), 0);
+        assert_eq!(outcome, record_of(tcp::SYN), "total {total}");
+        assert_eq!(info.facts, fact::ANOMALY, "total {total}");
+    };
+    // Larger than the wire; smaller than the IP header (0: offload
+    // captures); ends inside the TCP header (the data offset runs past it).
+    for total in [41, 1500, 19, 0, 39] {
+        anomalous(total);
+    }
+    // Ends before the TCP flags: Ethernet padding is never read as TCP.
+    let mut padded = set_total(20 + 13);
+    padded.extend_from_slice(&[0u8; 6]);
+    assert_eq!(parse(LinkType::Ethernet, &padded), FrameOutcome::Malformed);
     // Ethernet padding after the datagram is fine.
     let mut padded = base.clone();
     padded.extend_from_slice(&[0u8; 6]);
@@ -181,12 +194,12 @@ fn ipv4_total_length_rules() {
         record(parse(LinkType::Ethernet, &padded)),
         expected(AF_INET, tcp::SYN, 0, 0)
     );
-    // A snap-length-cut capture is checked against the wire length.
+    // A snap-length cut is judged against the wire length: no anomaly,
+    // and the record needs only the ports, sequence number and flags.
     let cut = &base[..base.len() - 1];
-    assert_eq!(
-        parse_frame(LinkType::Ethernet, cut, base.len(), 0),
-        FrameOutcome::Malformed
-    );
+    let (outcome, info) = parse_frame_info(LinkType::Ethernet, cut, base.len(), 0);
+    assert_eq!(outcome, record_of(tcp::SYN));
+    assert_eq!((info.facts, info.tcp_header_cut), (0, true));
     let with_payload = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::ACK, 5, 1000)));
     let rec = record(parse_frame(
         LinkType::Ethernet,
@@ -225,17 +238,18 @@ fn record_of(flags: u8) -> FrameOutcome {
 #[test]
 fn ipv6_payload_length_rules() {
     let mut frame = eth(ETH_IPV6, &ipv6(&syn()));
-    frame[18..20].copy_from_slice(&21u16.to_be_bytes());
+    let v6 = FrameOutcome::Record(expected(AF_INET6, tcp::SYN, 0, 0));
+    for (payload, why) in [(21u16, "beyond the wire"), (19, "cuts TCP"), (0, "none")] {
+        frame[18..20].copy_from_slice(&payload.to_be_bytes());
+        let (outcome, info) = parse_frame_info(LinkType::Ethernet, &frame, frame.len(), 0);
+        assert_eq!(outcome, v6, "{why}");
+        assert_eq!(info.facts, fact::IPV6 | fact::ANOMALY, "{why}");
+    }
+    frame[18..20].copy_from_slice(&13u16.to_be_bytes());
     assert_eq!(
         parse(LinkType::Ethernet, &frame),
         FrameOutcome::Malformed,
-        "beyond the wire"
-    );
-    frame[18..20].copy_from_slice(&19u16.to_be_bytes());
-    assert_eq!(
-        parse(LinkType::Ethernet, &frame),
-        FrameOutcome::Malformed,
-        "cuts TCP"
+        "ends before the TCP flags"
     );
     frame[14] = 0x40;
     frame[18..20].copy_from_slice(&20u16.to_be_bytes());
@@ -273,8 +287,8 @@ fn ipv6_extension_headers() {
     ];
     assert_eq!(
         chain(0, &five),
-        FrameOutcome::Malformed,
-        "a fifth is too many"
+        FrameOutcome::TooDeep,
+        "a fifth is past the bound"
     );
     assert_eq!(chain(60, &[ext_opts(17, 1)]), FrameOutcome::NonTcp);
     // An extension header that claims more than the datagram holds.
@@ -286,27 +300,39 @@ fn ipv6_extension_headers() {
     assert_eq!(parse(LinkType::Ethernet, &f), FrameOutcome::Malformed);
 }
 
+/// R2.1: the data offset is judged, never needed: below 5 or past the
+/// datagram is an anomaly; past the captured bytes a snap-length cut.
 #[test]
 fn tcp_data_offset_rules() {
+    let anomaly = |f: &[u8]| {
+        let (outcome, info) = parse_frame_info(LinkType::Ethernet, f, f.len(), 0);
+        (outcome, info.facts)
+    };
     for doff in 0..5u8 {
-        let f = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, doff, 0)));
-        let mut f = f;
+        let mut f = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 5, 0)));
         f[14 + 20 + 12] = doff << 4;
+        let mut want = expected(AF_INET, tcp::SYN, 0, 0);
+        want.tcp_flags = tcp::SYN;
         assert_eq!(
-            parse(LinkType::Ethernet, &f),
-            FrameOutcome::Malformed,
+            anomaly(&f),
+            (FrameOutcome::Record(want), fact::ANOMALY),
             "doff {doff}"
         );
     }
     // doff says 60 bytes but the datagram holds 40 of TCP.
     let mut f = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 5, 20)));
     f[14 + 20 + 12] = 15 << 4;
-    assert_eq!(parse(LinkType::Ethernet, &f), FrameOutcome::Malformed);
-    // doff inside the datagram but beyond the captured bytes.
+    assert_eq!(anomaly(&f), (record_of(tcp::SYN), fact::ANOMALY));
+    // doff inside the datagram but beyond the captured bytes: a cut, no anomaly.
     let full = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 8, 0)));
     let cut = &full[..full.len() - 1];
+    let (outcome, info) = parse_frame_info(LinkType::Ethernet, cut, full.len(), 0);
+    assert_eq!(outcome, record_of(tcp::SYN));
+    assert_eq!((info.facts, info.tcp_header_cut), (0, true));
+    // Only 13 bytes of TCP captured: no flags, no record.
+    let f = &eth(ETH_IPV4, &ipv4(&syn()))[..14 + 20 + 13];
     assert_eq!(
-        parse_frame(LinkType::Ethernet, cut, full.len(), 0),
+        parse_frame(LinkType::Ethernet, f, 74, 0),
         FrameOutcome::Malformed
     );
 }
@@ -374,12 +400,19 @@ fn link_type_numbers() {
         (228, LinkType::Ipv4),
         (229, LinkType::Ipv6),
         (276, LinkType::LinuxSll2),
+        (9, LinkType::Ppp),
+        (50, LinkType::Ppp),
+        (104, LinkType::CiscoHdlc),
+        (105, LinkType::Ieee80211),
+        (127, LinkType::Radiotap),
+        (239, LinkType::Nflog),
+        (242, LinkType::IpOverIb),
     ];
     for (n, link) in all {
         assert_eq!(LinkType::from_pcap(n), Some(link), "{n}");
         assert_eq!(LinkType::from_pcap(link.to_pcap()), Some(link));
     }
-    for n in [2, 105, 127, 147, 65_535, u32::MAX] {
+    for n in [2, 147, 192, 65_535, u32::MAX] {
         assert_eq!(LinkType::from_pcap(n), None, "{n}");
     }
 }
@@ -395,26 +428,35 @@ fn wire_len_below_caplen_means_caplen() {
 
 /// Truncation at every length, both as a short frame (wire = captured) and
 /// as a snap-length cut (wire = full): never a record with a wrong field,
-/// otherwise `Malformed` or the full frame's own outcome.
+/// otherwise `Malformed` (or `Fragment`, for a first fragment cut before
+/// its TCP flags; `NonIp`, for NFLOG cut between TLVs) or the full frame's
+/// own outcome.
 #[test]
 fn truncation_at_every_length() {
     for case in catalogue() {
         let full = &case.frame;
+        let (_, full_info) = parse_frame_info(case.link, full, full.len(), 0);
         for n in 0..full.len() {
             for wire_len in [n, full.len()] {
                 let got = parse_frame(case.link, &full[..n], wire_len, 0);
-                let ok = got == case.outcome || got == FrameOutcome::Malformed;
+                let fragment =
+                    full_info.facts & fact::FIRST_FRAGMENT != 0 && got == FrameOutcome::Fragment;
+                // NFLOG has no overall length: a message cut at a TLV
+                // boundary is a whole message without the packet.
+                let tlvs = case.link == LinkType::Nflog && got == FrameOutcome::NonIp;
+                let ok = got == case.outcome || got == FrameOutcome::Malformed || fragment || tlvs;
                 assert!(ok, "{} cut to {n} (wire {wire_len}): {got:?}", case.name);
             }
         }
     }
 }
 
-/// A record from a snap-length cut needs exactly the TCP header.
+/// A record from a snap-length cut needs the ports, sequence number and
+/// flags (R2.1): the first 14 bytes of the TCP header, not its options.
 #[test]
-fn snaplen_cut_keeps_records_while_the_tcp_header_is_captured() {
+fn snaplen_cut_keeps_records_while_the_tcp_fields_are_captured() {
     let full = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 6, 100)));
-    let tcp_end = 14 + 20 + 24;
+    let tcp_end = 14 + 20 + 14;
     for n in 0..=full.len() {
         let got = parse_frame(LinkType::Ethernet, &full[..n], full.len(), 0);
         assert_eq!(
@@ -458,6 +500,7 @@ fn counters_mirror_the_kernel() {
         fragments_skipped: 1,
         ipv6: 2,
         vlan_tagged: 1,
+        ..FrameCounters::default()
     };
     assert_eq!(c, want);
     assert_eq!(c.get(Counter::Frames), Some(6));

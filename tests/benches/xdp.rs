@@ -3,6 +3,7 @@
 //! program measured in the same run; reported as ratios because these
 //! machines are shared and noisy. Also records per TCP packet on a
 //! realistic mix with the pre-filter on. Needs root.
+//! `XDP_BENCH_CLASSES_ONLY=1` stops after the per-class table.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use slowscan::{
     ignore::{IgnoreList, Prefix},
     kernel::{DataPlane, ProgramOptions, RecordReader},
 };
-use slowscan_common::{AF_INET, Counter, WhitelistKey, tcp};
+use slowscan_common::{AF_INET, Counter, WhitelistKey, tcp, wire};
 use slowscan_tests::{
     fixtures::pad4,
     frames::{self, DST4, DST6, Tcp},
@@ -82,6 +83,82 @@ fn main() {
         ("UDP (not TCP)", frames::udp4(), f64::NAN),
         ("ARP (not IP)", frames::arp(), f64::NAN),
     ];
+    // docs/parsing.md: what VLAN stacks and encapsulations cost when present.
+    let vxlan = |inner: &[u8]| {
+        frames::ethernet(
+            &[],
+            0x0800,
+            &frames::outer4(
+                17,
+                &frames::udp(
+                    wire::UDP_PORT_VXLAN,
+                    &frames::vxlan(0x08, &frames::ethernet(&[], 0x0800, inner)),
+                ),
+            ),
+        )
+    };
+    let mut bulk_tcp = Tcp::new(tcp::PSH | tcp::ACK, 123_456);
+    bulk_tcp.payload = 1400;
+    let syn = Tcp::syn(7);
+    let encap_classes: Vec<(&str, Vec<u8>, f64)> = vec![
+        (
+            "attempt, IPv4, three VLAN tags",
+            frames::ethernet_tags(
+                &[(0x88a8, 1), (0x8100, 2), (0x8100, 3)],
+                0x0800,
+                &frames::inner4(&syn),
+            ),
+            f64::NAN,
+        ),
+        (
+            "bulk TCP data in VXLAN (not pending)",
+            vxlan(&frames::inner4(&bulk_tcp)),
+            f64::NAN,
+        ),
+        ("attempt in VXLAN", vxlan(&frames::inner4(&syn)), f64::NAN),
+        (
+            "attempt in ERSPAN type II (GRE)",
+            frames::ethernet(
+                &[],
+                0x0800,
+                &frames::outer4(
+                    47,
+                    &frames::gre(
+                        0x10,
+                        wire::ETH_P_ERSPAN,
+                        &frames::erspan2(&frames::ethernet(&[], 0x0800, &frames::inner4(&syn))),
+                    ),
+                ),
+            ),
+            f64::NAN,
+        ),
+        (
+            "attempt in GTP-U",
+            frames::ethernet(
+                &[],
+                0x0800,
+                &frames::outer4(
+                    17,
+                    &frames::udp(
+                        wire::UDP_PORT_GTPU,
+                        &frames::gtpu(0x30, 0xFF, 0, &[], &frames::inner4(&syn)),
+                    ),
+                ),
+            ),
+            f64::NAN,
+        ),
+        (
+            "attempt over MPLS (two labels)",
+            frames::ethernet(&[], 0x8847, &frames::mpls(2, true, &frames::inner4(&syn))),
+            f64::NAN,
+        ),
+        (
+            "attempt, 6in4",
+            frames::ethernet(&[], 0x0800, &frames::outer4(41, &frames::inner6(&syn))),
+            f64::NAN,
+        ),
+    ];
+    let classes: Vec<(&str, Vec<u8>, f64)> = classes.into_iter().chain(encap_classes).collect();
 
     // R4.6: the same measured with an ignore list of both families loaded
     // (64 IPv4 and 16 IPv6 prefixes that do not cover the classes' source),
@@ -151,6 +228,10 @@ fn main() {
             format!("≤ {target:.1}×")
         };
         println!("| {name} | {c:.1} | {:.2} | {t} |", c / base);
+    }
+    if std::env::var_os("XDP_BENCH_CLASSES_ONLY").is_some() {
+        // Only the per-class table (while comparing builds).
+        return;
     }
     new_attempts(&mut dp, &mut reader, false);
     let sweep_note = new_attempts(&mut dp, &mut reader, true);

@@ -2,6 +2,7 @@
 //! frames, and network namespaces joined by veth pairs that each test creates
 //! and removes itself. Live test hosts use documentation addresses only.
 
+pub mod cases;
 pub mod fixtures;
 pub mod flood;
 pub mod frames;
@@ -34,22 +35,78 @@ pub fn is_ci() -> bool {
 /// The external captures directory, or None (skip with a notice). Under
 /// `CI=true` a missing directory is a failure.
 pub fn external_captures(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("SLOWSCAN_EXTERNAL_CAPTURES") {
+    captures_dir(test, "SLOWSCAN_EXTERNAL_CAPTURES", "external")
+}
+
+/// The foreign captures directory (real captures from other projects' test
+/// suites, `../shared/testdata/foreign`), or None (skip with a notice).
+/// Under `CI=true` a missing directory is a failure.
+pub fn foreign_captures(test: &str) -> Option<PathBuf> {
+    captures_dir(test, "SLOWSCAN_FOREIGN_CAPTURES", "foreign")
+}
+
+fn captures_dir(test: &str, var: &str, what: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
         Some(d) if PathBuf::from(&d).is_dir() => Some(PathBuf::from(d)),
         Some(d) => panic!(
-            "{test}: SLOWSCAN_EXTERNAL_CAPTURES={} is not a directory",
+            "{test}: {var}={} is not a directory",
             PathBuf::from(d).display()
         ),
-        None if is_ci() => panic!(
-            "{test}: SLOWSCAN_EXTERNAL_CAPTURES is not set; CI=true requires the external captures"
-        ),
+        None if is_ci() => {
+            panic!("{test}: {var} is not set; CI=true requires the {what} captures")
+        }
         None => {
-            eprintln!(
-                "SKIP {test}: set SLOWSCAN_EXTERNAL_CAPTURES to the external captures directory"
-            );
+            eprintln!("SKIP {test}: set {var} to the {what} captures directory");
             None
         }
     }
+}
+
+/// One row of the foreign captures' README: a file, the attempts,
+/// established and failed attempts, and the sources alerting (distinct
+/// failed pairs above 9, window `none`, no whitelist, 60 s handshake timeout).
+#[derive(Clone, Debug)]
+pub struct ForeignRow {
+    pub file: String,
+    pub attempts: u64,
+    pub established: u64,
+    pub failed: u64,
+    pub alerting: std::collections::BTreeSet<String>,
+}
+
+/// The foreign README's table (`| `file` | from | what | a / e / f | alerts |`).
+pub fn foreign_rows(dir: &std::path::Path) -> Vec<ForeignRow> {
+    let readme = std::fs::read_to_string(dir.join("README.md")).expect("the foreign README.md");
+    let mut rows = Vec::new();
+    for line in readme.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
+        assert_eq!(cells.len(), 5, "README row: {line}");
+        let n: Vec<u64> = cells[3]
+            .split('/')
+            .map(|x| {
+                x.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("README row: {line}"))
+            })
+            .collect();
+        assert_eq!(n.len(), 3, "README row: {line}");
+        rows.push(ForeignRow {
+            file: cells[0].trim_matches('`').to_string(),
+            attempts: n[0],
+            established: n[1],
+            failed: n[2],
+            alerting: match cells[4] {
+                "—" | "-" | "" => Default::default(),
+                list => list.split(',').map(|s| s.trim().to_string()).collect(),
+            },
+        });
+    }
+    rows
 }
 
 /// True when every tool is on PATH. Otherwise the test skips with a notice,

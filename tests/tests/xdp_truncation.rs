@@ -1,6 +1,8 @@
-//! Every fixture frame truncated at every length, through the kernel program
-//! (BPF_PROG_TEST_RUN) and the userspace frame parser: never a record with a
-//! wrong field, the same outcome counted by both, the verdict unchanged.
+//! Every fixture frame and every Ethernet row of the parse case table
+//! (`slowscan_tests::cases`) truncated at every length, through the kernel
+//! program (BPF_PROG_TEST_RUN) and the userspace frame parser: never a record
+//! with a wrong field, the same outcome and facts counted by both, the
+//! verdict unchanged.
 
 use slowscan::{
     frame::{FrameCounters, FrameOutcome, LinkType, parse_frame_info},
@@ -8,20 +10,19 @@ use slowscan::{
 };
 use slowscan_common::{Counter, PacketRecord};
 use slowscan_tests::{
+    cases::cases,
     fixtures::{Mode, XDP_PASS, fixtures},
     privileged,
 };
 
 /// Counters both parsers keep (the rest belong to the kernel's pre-filter).
-const PARSE_COUNTERS: [Counter; 7] = [
-    Counter::Frames,
-    Counter::NonIp,
-    Counter::NonTcp,
-    Counter::Malformed,
-    Counter::FragmentsSkipped,
-    Counter::Ipv6,
-    Counter::VlanTagged,
-];
+fn parse_counters() -> Vec<Counter> {
+    let keeps = FrameCounters::default();
+    Counter::ALL
+        .into_iter()
+        .filter(|c| keeps.get(*c).is_some())
+        .collect()
+}
 
 fn strip(r: &PacketRecord) -> PacketRecord {
     PacketRecord {
@@ -40,17 +41,26 @@ fn run(mode: Mode) {
     .unwrap();
     let mut reader = dp.take_records().unwrap();
     let mut failures = Vec::new();
-    let mut cases = 0;
+    let mut runs = 0;
+    let parse_counters = parse_counters();
+    let mut frames: Vec<(String, Vec<u8>)> = Vec::new();
     for fx in fixtures(mode) {
         for (i, step) in fx.steps.iter().enumerate() {
-            let full =
-                match parse_frame_info(LinkType::Ethernet, &step.frame, step.frame.len(), 0).0 {
-                    FrameOutcome::Record(r) => Some(strip(&r)),
-                    _ => None,
-                };
-            for len in 0..step.frame.len() {
-                let ctx = format!("[{mode:?}] {} step {} cut to {len} bytes", fx.name, i + 1);
-                let data = &step.frame[..len];
+            frames.push((format!("{} step {}", fx.name, i + 1), step.frame.clone()));
+        }
+    }
+    for case in cases().into_iter().filter(|c| c.for_kernel()) {
+        frames.push((format!("row {:?}", case.name), case.frame));
+    }
+    {
+        for (name, frame) in &frames {
+            let full = match parse_frame_info(LinkType::Ethernet, frame, frame.len(), 0).0 {
+                FrameOutcome::Record(r) => Some(strip(&r)),
+                _ => None,
+            };
+            for len in 0..frame.len() {
+                let ctx = format!("[{mode:?}] {name} cut to {len} bytes");
+                let data = &frame[..len];
                 let (user, info) = parse_frame_info(LinkType::Ethernet, data, len, 0);
                 if let FrameOutcome::Record(r) = user
                     && Some(strip(&r)) != full
@@ -67,7 +77,7 @@ fn run(mode: Mode) {
                     }
                     continue;
                 }
-                cases += 1;
+                runs += 1;
                 let before = dp.counters().unwrap();
                 let (verdict, _) = dp.test_run(data, 1).unwrap();
                 let delta = dp.counters().unwrap().since(&before);
@@ -83,7 +93,7 @@ fn run(mode: Mode) {
                 }
                 let mut uc = FrameCounters::default();
                 uc.count(&user, info);
-                for c in PARSE_COUNTERS {
+                for c in parse_counters.iter().copied() {
                     if uc.get(c) != Some(delta.get(c)) {
                         failures.push(format!(
                             "{ctx}: counter {}: kernel {}, userspace {:?}",
@@ -96,7 +106,8 @@ fn run(mode: Mode) {
                 let skipped = delta.get(Counter::NonIp)
                     + delta.get(Counter::NonTcp)
                     + delta.get(Counter::Malformed)
-                    + delta.get(Counter::FragmentsSkipped);
+                    + delta.get(Counter::FragmentsSkipped)
+                    + delta.get(Counter::TooDeep);
                 let parsed = matches!(user, FrameOutcome::Record(_));
                 if skipped != u64::from(!parsed) {
                     failures.push(format!(
@@ -106,7 +117,7 @@ fn run(mode: Mode) {
             }
         }
     }
-    assert!(cases > 1000, "only {cases} truncated frames were run");
+    assert!(runs > 8_000, "only {runs} truncated frames were run");
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",

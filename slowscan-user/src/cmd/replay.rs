@@ -45,8 +45,10 @@ const SWEEP_THRESHOLDS: [u32; 6] = [4, 5, 6, 7, 8, 9];
 
 #[derive(ClapArgs)]
 pub struct Args {
-    /// Capture files: pcap or pcapng (Ethernet, Linux cooked, raw IP), gzipped
-    /// or not. Read in the order given, as one continuous stream.
+    /// Capture files: pcap or pcapng (Ethernet, Linux cooked, raw IP, PPP,
+    /// Cisco HDLC, NFLOG, IP over InfiniBand, 802.11, radiotap, BSD
+    /// loopback), gzipped or not. Read in the order given, as one continuous
+    /// stream.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     #[command(flatten)]
@@ -508,8 +510,14 @@ struct FramesJson {
     non_tcp: u64,
     malformed: u64,
     fragments_skipped: u64,
+    too_deep: u64,
     ipv6: u64,
     vlan_tagged: u64,
+    header_anomalies: u64,
+    first_fragments: u64,
+    tcp_header_cut: u64,
+    /// Frames per encapsulation opened (`decap_mpls` …), by counter name.
+    decapsulated: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl From<&FrameCounters> for FramesJson {
@@ -521,8 +529,17 @@ impl From<&FrameCounters> for FramesJson {
             non_tcp: c.non_tcp,
             malformed: c.malformed,
             fragments_skipped: c.fragments_skipped,
+            too_deep: c.too_deep,
             ipv6: c.ipv6,
             vlan_tagged: c.vlan_tagged,
+            header_anomalies: c.header_anomalies,
+            first_fragments: c.first_fragments,
+            tcp_header_cut: c.tcp_header_cut,
+            decapsulated: c
+                .iter()
+                .filter(|(k, _)| k.name().starts_with("decap_"))
+                .map(|(k, v)| (k.name(), v))
+                .collect(),
         }
     }
 }

@@ -37,3 +37,24 @@ pub fn external_dir() -> Option<PathBuf> {
     );
     Some(dir)
 }
+
+/// The foreign captures directory (`SLOWSCAN_FOREIGN_CAPTURES`: real
+/// captures from other projects' test suites, with a README giving each
+/// one's expected outcome), or None with a notice; under `CI=true` a missing
+/// directory is a failure.
+pub fn foreign_dir() -> Option<PathBuf> {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let Some(dir) = std::env::var_os("SLOWSCAN_FOREIGN_CAPTURES").map(PathBuf::from) else {
+        assert!(!ci, "CI=true but SLOWSCAN_FOREIGN_CAPTURES is not set");
+        eprintln!(
+            "notice: SLOWSCAN_FOREIGN_CAPTURES is not set; skipping the foreign-capture tests"
+        );
+        return None;
+    };
+    assert!(
+        dir.is_dir(),
+        "SLOWSCAN_FOREIGN_CAPTURES={} is not a directory (it should hold the foreign captures, see their README.md)",
+        dir.display()
+    );
+    Some(dir)
+}

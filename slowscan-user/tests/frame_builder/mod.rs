@@ -133,6 +133,115 @@ pub fn null(family: [u8; 4], payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// An outer IPv4 header (other addresses than the inner ones) around `payload`.
+pub fn outer4(proto: u8, payload: &[u8]) -> Vec<u8> {
+    let mut ip = ipv4_with(proto, 5, 0, payload);
+    ip[12..16].copy_from_slice(&[192, 0, 2, 1]);
+    ip[16..20].copy_from_slice(&[192, 0, 2, 2]);
+    ip
+}
+
+/// GRE version 0 with a key, around `payload` of protocol `proto`.
+pub fn gre(proto: u16, payload: &[u8]) -> Vec<u8> {
+    let mut g = vec![0x20, 0];
+    g.extend_from_slice(&proto.to_be_bytes());
+    g.extend_from_slice(&[0, 0, 0, 7]);
+    g.extend_from_slice(payload);
+    g
+}
+
+/// UDP to `dport` around `payload`.
+pub fn udp(dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut u = vec![0xC3, 0x50];
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    u
+}
+
+pub fn vxlan(inner_eth: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+    v.extend_from_slice(inner_eth);
+    v
+}
+
+/// GTP-U T-PDU with a sequence number and one extension header.
+pub fn gtpu(inner_ip: &[u8]) -> Vec<u8> {
+    let mut g = vec![0x36, 0xFF];
+    g.extend_from_slice(&((inner_ip.len() + 8) as u16).to_be_bytes());
+    g.extend_from_slice(&[0, 0, 0, 9]); // TEID
+    g.extend_from_slice(&[0, 1, 0, 0x85]); // sequence, N-PDU, next: PDU session container
+    g.extend_from_slice(&[1, 0x10, 9, 0]); // 4 bytes, QFI, no next
+    g.extend_from_slice(inner_ip);
+    g
+}
+
+/// `labels` MPLS label stack entries, the last with bottom-of-stack.
+pub fn mpls(labels: usize, payload: &[u8]) -> Vec<u8> {
+    let mut m = Vec::new();
+    for i in 0..labels {
+        let bos = u8::from(i + 1 == labels);
+        m.extend_from_slice(&[0, 0x1d, 0xd0 | bos, 64]);
+    }
+    m.extend_from_slice(payload);
+    m
+}
+
+/// A PPPoE session header and PPP protocol field (`ppp_proto`: 1 or 2 bytes).
+pub fn pppoe(ppp_proto: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x11, 0, 0, 0x2d];
+    p.extend_from_slice(&((ppp_proto.len() + payload.len()) as u16).to_be_bytes());
+    p.extend_from_slice(ppp_proto);
+    p.extend_from_slice(payload);
+    p
+}
+
+/// NFLOG: header, a packet-header TLV, a prefix TLV (5 bytes, padded), the
+/// payload TLV; lengths and types little-endian.
+pub fn nflog(family: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![family, 0, 0, 0x2a];
+    f.extend_from_slice(&[8, 0, 1, 0, 0x08, 0, 3, 0]);
+    f.extend_from_slice(&[9, 0, 10, 0, b'a', b'b', b'c', b'd', 0, 0, 0, 0]);
+    f.extend_from_slice(&((payload.len() + 4) as u16).to_le_bytes());
+    f.extend_from_slice(&9u16.to_le_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// IP over InfiniBand: the 40-byte pseudo-header, EtherType, reserved.
+pub fn ipoib(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 40];
+    f[20..24].copy_from_slice(&[0x80, 0, 0x05, 0x50]);
+    f.extend_from_slice(&ether_type.to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An 802.11 QoS data frame from the distribution system, LLC/SNAP, EtherType.
+pub fn wlan(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x88, 0x02, 0, 0];
+    f.extend_from_slice(&[
+        0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 3,
+    ]);
+    f.extend_from_slice(&[0x10, 0]); // sequence control
+    f.extend_from_slice(&[0, 0]); // QoS control
+    f.extend_from_slice(&[0xAA, 0xAA, 0x03, 0, 0, 0]);
+    f.extend_from_slice(&ether_type.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A radiotap header with TSFT and flags (no data padding), then `wlan`.
+pub fn radiotap(wlan_frame: &[u8]) -> Vec<u8> {
+    let mut f = vec![0, 0, 24, 0, 0x03, 0, 0, 0];
+    f.extend_from_slice(&[0u8; 8]); // TSFT
+    f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]); // flags, padding
+    f.extend_from_slice(wlan_frame);
+    f
+}
+
 /// The record a SYN from [`SRC4`]/[`SRC6`] built here must give.
 pub fn expected(family: u8, flags: u8, vlan_tags: u8, ts_ns: u64) -> PacketRecord {
     let mut rec = PacketRecord {
@@ -222,14 +331,20 @@ pub fn catalogue() -> Vec<Case> {
             rec6(tcp::SYN, 2),
         ),
         case(
-            "third tag",
+            "three tags",
             Ethernet,
             eth_tagged(
                 &[TPID_8021AD, TPID_8021Q, TPID_8021Q],
                 ETH_IPV4,
                 &ipv4(&syn()),
             ),
-            NonIp,
+            rec4(tcp::SYN, 3),
+        ),
+        case(
+            "five tags",
+            Ethernet,
+            eth_tagged(&[TPID_8021Q; 5], ETH_IPV4, &ipv4(&syn())),
+            TooDeep,
         ),
         case("arp", Ethernet, eth(ETH_ARP, &[0u8; 28]), NonIp),
         case(
@@ -300,7 +415,7 @@ pub fn catalogue() -> Vec<Case> {
                     &syn(),
                 ),
             ),
-            Malformed,
+            TooDeep,
         ),
         case(
             "ipv6 no next header",
@@ -315,10 +430,10 @@ pub fn catalogue() -> Vec<Case> {
             rec4(tcp::SYN, 0),
         ),
         case(
-            "tcp doff 4",
+            "tcp doff 4 (an anomaly, read)",
             Ethernet,
             eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 4, 0))),
-            Malformed,
+            rec4(tcp::SYN, 0),
         ),
         case(
             "sll v4",
@@ -354,6 +469,93 @@ pub fn catalogue() -> Vec<Case> {
             Null,
             null([7, 0, 0, 0], &ipv4(&syn())),
             NonIp,
+        ),
+        case(
+            "gre ipv4",
+            Ethernet,
+            eth(ETH_IPV4, &outer4(47, &gre(ETH_IPV4, &ipv4(&syn())))),
+            rec4(tcp::SYN, 0),
+        ),
+        case(
+            "gre ethernet, tagged",
+            Ethernet,
+            eth(
+                ETH_IPV4,
+                &outer4(
+                    47,
+                    &gre(0x6558, &eth_tagged(&[TPID_8021Q], ETH_IPV6, &ipv6(&syn()))),
+                ),
+            ),
+            rec6(tcp::SYN, 1),
+        ),
+        case(
+            "vxlan",
+            Ethernet,
+            eth(
+                ETH_IPV4,
+                &outer4(17, &udp(4789, &vxlan(&eth(ETH_IPV4, &ipv4(&syn()))))),
+            ),
+            rec4(tcp::SYN, 0),
+        ),
+        case(
+            "gtp-u with an extension header",
+            Ethernet,
+            eth(ETH_IPV4, &outer4(17, &udp(2152, &gtpu(&ipv4(&syn()))))),
+            rec4(tcp::SYN, 0),
+        ),
+        case(
+            "mpls, two labels",
+            Ethernet,
+            eth(0x8847, &mpls(2, &ipv4(&syn()))),
+            rec4(tcp::SYN, 0),
+        ),
+        case(
+            "pppoe, compressed protocol",
+            Ethernet,
+            eth(0x8864, &pppoe(&[0x21], &ipv4(&syn()))),
+            rec4(tcp::SYN, 0),
+        ),
+        case(
+            "6in4",
+            Ethernet,
+            eth(ETH_IPV4, &outer4(41, &ipv6(&syn()))),
+            rec6(tcp::SYN, 0),
+        ),
+        case(
+            "ppp (ff 03)",
+            Ppp,
+            [&[0xFF, 0x03, 0x00, 0x21][..], &ipv4(&syn())].concat(),
+            rec4(tcp::SYN, 0),
+        ),
+        case(
+            "cisco hdlc v6",
+            CiscoHdlc,
+            [&[0x0F, 0x00, 0x86, 0xDD][..], &ipv6(&syn())].concat(),
+            rec6(tcp::SYN, 0),
+        ),
+        case(
+            "nflog v4",
+            Nflog,
+            nflog(2, &ipv4(&syn())),
+            rec4(tcp::SYN, 0),
+        ),
+        case(
+            "ip over infiniband",
+            IpOverIb,
+            ipoib(ETH_IPV4, &ipv4(&syn())),
+            rec4(tcp::SYN, 0),
+        ),
+        case(
+            "802.11 qos data",
+            Ieee80211,
+            wlan(ETH_IPV4, &ipv4(&syn())),
+            rec4(tcp::SYN, 0),
+        ),
+        case(
+            "radiotap",
+            Radiotap,
+            radiotap(&wlan(ETH_IPV6, &ipv6(&syn()))),
+            rec6(tcp::SYN, 0),
         ),
     ]
 }
