@@ -5,6 +5,7 @@
 pub mod fixtures;
 pub mod frames;
 pub mod lab;
+pub mod redis;
 
 use std::{
     path::PathBuf,
