@@ -223,14 +223,15 @@ local function push(keys, args)
   end
 
   -- R8: a count back at or below a detector's threshold re-arms it (only as
-  -- the source's time moves forward: a late push never re-arms).
+  -- the source's time moves forward: a late push never re-arms). Returns
+  -- the counts (and starts) it looked at, before the failure at t is added.
   local function rearm(t)
-    local counts = {}
+    local counts, starts = {}, {}
     for _, d in ipairs(dets) do
       if d.last ~= 0 then
         local c = counts[d.g]
         if not c then
-          c = count(d.g, t)
+          c, starts[d.g] = count(d.g, t)
           counts[d.g] = c
         end
         if c <= d.th then
@@ -239,6 +240,14 @@ local function push(keys, args)
           dirty = true
         end
       end
+    end
+    return counts, starts
+  end
+
+  local min_th = math.huge
+  for _, d in ipairs(dets) do
+    if d.th < min_th then
+      min_th = d.th
     end
   end
 
@@ -274,6 +283,9 @@ local function push(keys, args)
   end
 
   local n = 0
+  if not sketched and nf > 0 then
+    n = redis.call('ZCARD', kp)
+  end
   local tmax = 0
   for j = 0, nf - 1 do
     local pair = args[first_arg + 2 * j]
@@ -295,31 +307,36 @@ local function push(keys, args)
       end
       redis.call('ZADD', kp, 'GT', t, pair)
     else
-      if forward then
-        rearm(t)
-      end
-      redis.call('ZADD', kp, 'GT', t, pair)
-      local maybe = false
+      local armed = false
       for _, d in ipairs(dets) do
         if d.last ~= 0 then
-          maybe = true
+          armed = true
           break
         end
       end
-      n = redis.call('ZCARD', kp)
-      if not maybe then
-        for _, d in ipairs(dets) do
-          if n > d.th then
-            maybe = true
-            break
-          end
-        end
+      local pre, starts = {}, {}
+      if armed and forward then
+        pre, starts = rearm(t)
       end
-      if maybe then
-        decide(t, j, {}, {})
+      -- The pair's previous latest failure: whether it adds to a count.
+      local prev
+      if armed or n >= min_th then
+        prev = tonumber(redis.call('ZSCORE', kp, pair))
+      end
+      n = n + redis.call('ZADD', kp, 'GT', t, pair)
+      if armed or n > min_th then
+        local counts = {}
+        for g, c in pairs(pre) do
+          if prev == nil or prev < starts[g] then
+            c = c + 1
+          end
+          counts[g] = c
+        end
+        decide(t, j, counts, starts)
       end
       if n > cap then
         to_sketch()
+        n = 0
       end
     end
   end

@@ -22,6 +22,9 @@ pub enum StoreMode {
     Single,
 }
 
+/// (slot ranges, address, replicas) of one master.
+type Master = (Vec<(u16, u16)>, String, usize);
+
 struct Node {
     addr: String,
     conn: Option<MultiplexedConnection>,
@@ -145,7 +148,7 @@ impl Store {
         &mut self,
         conn: &mut MultiplexedConnection,
         addr: &str,
-    ) -> Result<Vec<(Vec<(u16, u16)>, String, usize)>, redis::RedisError> {
+    ) -> Result<Vec<Master>, redis::RedisError> {
         let v: Value = match redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await {
             Ok(v) => v,
             Err(e) if e.to_string().contains("cluster support disabled") => {
@@ -165,7 +168,7 @@ impl Store {
         };
         self.mode = Some(StoreMode::Cluster);
         let host_of = |a: &str| a.rsplit_once(':').map(|(h, _)| h.to_string());
-        let mut masters: Vec<(Vec<(u16, u16)>, String, usize)> = Vec::new();
+        let mut masters: Vec<Master> = Vec::new();
         let Value::Array(ranges) = v else {
             return Ok(masters);
         };
@@ -202,7 +205,7 @@ impl Store {
 
     async fn install(
         &mut self,
-        masters: Vec<(Vec<(u16, u16)>, String, usize)>,
+        masters: Vec<Master>,
         asked: &str,
         asked_conn: MultiplexedConnection,
     ) -> Result<(), Fatal> {
