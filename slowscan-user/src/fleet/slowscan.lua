@@ -283,7 +283,7 @@ local function push(keys, args)
   end
 
   local n = 0
-  if not sketched and nf > 0 then
+  if not sketched and nf > 0 and clock > 0 then
     n = redis.call('ZCARD', kp)
   end
   local tmax = 0
