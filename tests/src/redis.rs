@@ -93,6 +93,82 @@ impl RedisCluster {
         c
     }
 
+    /// One server without cluster support that speaks TLS only, with a
+    /// self-signed certificate for 127.0.0.1 made by `openssl` in its
+    /// directory (clients: `rediss://127.0.0.1:PORT#insecure`).
+    pub fn single_tls() -> RedisCluster {
+        let dir = std::env::temp_dir().join(format!(
+            "slowscan-redis-tls-{}-{}",
+            std::process::id(),
+            crate::unique("t")
+        ));
+        std::fs::create_dir_all(&dir).expect("creating the servers' directory");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        crate::sh(&[
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            &key.display().to_string(),
+            "-out",
+            &cert.display().to_string(),
+        ]);
+        let port = free_port();
+        let args: Vec<String> = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &cert.display().to_string(),
+            "--tls-key-file",
+            &key.display().to_string(),
+            "--tls-ca-cert-file",
+            &cert.display().to_string(),
+            "--tls-auth-clients",
+            "no",
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            &dir.display().to_string(),
+            "--save",
+            "",
+            "--logfile",
+            &dir.join(format!("{port}.log")).display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let node = RedisNode {
+            port,
+            child: Some(launch(&args)),
+            args,
+        };
+        let end = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < end,
+                "redis-server (TLS) on port {port} does not listen (log in {})",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisCluster {
+            nodes: vec![node],
+            dir,
+            cluster: false,
+        }
+    }
+
     /// One server without cluster support; `extra` are redis-server options.
     pub fn single(extra: &[&str]) -> RedisCluster {
         let c = Self::spawn(1, false, extra);

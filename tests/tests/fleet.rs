@@ -493,3 +493,39 @@ fn single_node_with_acl_user() {
     assert_eq!(got[0].shape, slowscan::engine::Shape::Vertical);
     assert_eq!(got[0].sensors, ["seg-a", "seg-b"]);
 }
+
+/// `rediss://`: the store over TLS (a self-signed certificate, so
+/// `#insecure`); without TLS the same port gives no answer the client takes.
+#[test]
+fn single_node_over_tls() {
+    if !tools_present("single_node_over_tls", &["redis-server", "openssl"]) {
+        return;
+    }
+    let server = RedisCluster::single_tls();
+    let port = server.nodes[0].port;
+    let url = format!("rediss://127.0.0.1:{port}#insecure");
+    let a = sensor(&url, "seg-a", &ladder());
+    let b = sensor(&url, "seg-b", &ladder());
+    assert_eq!(a.status().mode, Some(StoreMode::Single));
+    for i in 0..12i64 {
+        let who = if i % 2 == 0 { &a } else { &b };
+        who.push(failure(
+            "2001:db8::66",
+            &format!("2001:db8:1::{}", i + 1),
+            443,
+            T0 + i * 60 * S,
+        ));
+        who.flush(Duration::from_secs(10));
+    }
+    let got = alerts(&[&a, &b]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].failed_pairs, 10);
+    assert_eq!(got[0].shape, slowscan::engine::Shape::Horizontal);
+
+    // Plain redis:// to the TLS port: never connected, degraded, not fatal.
+    let plain = sensor(&format!("redis://127.0.0.1:{port}"), "seg-c", &ladder());
+    plain.push(failure("2001:db8::67", "2001:db8:1::1", 443, T0));
+    assert!(!plain.flush(Duration::from_secs(2)));
+    assert!(plain.degraded());
+    assert_eq!(plain.status().connected, 0);
+}

@@ -22,6 +22,7 @@ const APT_PACKAGES: &[&str] = &[
     "redis-tools",
     "libssl-dev",
     "pkg-config",
+    "openssl",
 ];
 
 pub fn run() -> anyhow::Result<()> {

@@ -527,23 +527,25 @@ fn pair_from(b: &[u8]) -> Option<Target> {
     Some(Target { ip, port })
 }
 
-/// `WINDOW_MS THRESHOLD NAME` per detector (tumbling windows negative).
-fn detector_args(cfg: &FleetConfig) -> Vec<String> {
-    let mut v = vec![cfg.detectors.len().to_string()];
-    for d in &cfg.detectors {
-        let w = match d.window {
-            Window::Sliding(ns) => (ns / MS) as i64,
-            Window::Tumbling(ns) => -((ns / MS) as i64),
-            Window::None => unreachable!("FleetConfig::new refuses windows of none"),
-        };
-        v.push(w.to_string());
-        v.push(d.threshold.to_string());
-        v.push(d.name());
-    }
-    v
+/// The detectors as the function takes them: `WINDOW_MS THRESHOLD NAME|…`
+/// (tumbling windows negative).
+fn detector_args(cfg: &FleetConfig) -> String {
+    let v: Vec<String> = cfg
+        .detectors
+        .iter()
+        .map(|d| {
+            let w = match d.window {
+                Window::Sliding(ns) => (ns / MS) as i64,
+                Window::Tumbling(ns) => -((ns / MS) as i64),
+                Window::None => unreachable!("FleetConfig::new refuses windows of none"),
+            };
+            format!("{w} {} {}", d.threshold, d.name())
+        })
+        .collect();
+    v.join("|")
 }
 
-fn build_calls(cfg: &FleetConfig, items: Vec<Item>, batch: &str, dets: &[String]) -> Vec<Call> {
+fn build_calls(cfg: &FleetConfig, items: Vec<Item>, batch: &str, dets: &str) -> Vec<Call> {
     let mut by_source: HashMap<IpAddr, Vec<Item>> = HashMap::new();
     for it in items {
         by_source.entry(it.f.source).or_default().push(it);
@@ -564,10 +566,8 @@ fn build_calls(cfg: &FleetConfig, items: Vec<Item>, batch: &str, dets: &[String]
                 .arg(batch)
                 .arg(0)
                 .arg(&slack)
-                .arg(&cap);
-            for d in dets {
-                cmd.arg(d);
-            }
+                .arg(&cap)
+                .arg(dets);
             for it in chunk {
                 cmd.arg(pair_bytes(it.f.destination, it.f.port))
                     .arg(it.f.at_ns.div_euclid(MS as i64));

@@ -20,8 +20,9 @@
 --                      crossed it (SET NX: exactly one push claims it).
 -- Every key expires: relative TTLs, refreshed by each push.
 --
--- FCALL slowscan_push_v1 1 PREFIX  SENSOR BATCH RETRY SLACK CAP NDET
---       (WINDOW_MS THRESHOLD NAME)×NDET  (PAIR T_MS)…  — failures in time order.
+-- FCALL slowscan_push_v1 1 PREFIX  SENSOR BATCH RETRY SLACK CAP DETECTORS
+--       (PAIR T_MS)…  — failures in time order; DETECTORS = "WINDOW_MS THRESHOLD
+--       NAME|…" (the window negative for tumbling).
 -- Reply: {withheld, claim…}; claim = {detector (0-based), count, alert_seq,
 --   estimated, t (Unix ms of the crossing failure), window start (ms,
 --   inclusive), index of the crossing failure in the call, first failure in
@@ -67,6 +68,45 @@ local function bucket_key(base, w, x)
   return string.format('%sh%d:%d', base, w, x)
 end
 
+-- Parsed detector lists, by their signature (one per fleet, in practice):
+-- kept across calls, so a call does not parse them or build field names.
+local configs = {}
+local nconfigs = 0
+
+local function config(sig)
+  local c = configs[sig]
+  if c then
+    return c
+  end
+  c = { dets = {}, wins = {}, fields = { 'm', 'w' }, maxw = 0, min_th = math.huge }
+  local wi = {}
+  for w, th, name in string.gmatch(sig, '(%-?%d+) (%d+) ([^|]+)') do
+    w = tonumber(w)
+    th = tonumber(th)
+    if not wi[w] then
+      c.wins[#c.wins + 1] = w
+      wi[w] = #c.wins
+    end
+    c.dets[#c.dets + 1] = { g = wi[w], th = th, name = name }
+    c.fields[#c.fields + 1] = 'a' .. name
+    c.fields[#c.fields + 1] = 'q' .. name
+    c.fields[#c.fields + 1] = 'k' .. name
+    if math.abs(w) > c.maxw then
+      c.maxw = math.abs(w)
+    end
+    if th < c.min_th then
+      c.min_th = th
+    end
+  end
+  if nconfigs >= 64 then
+    configs = {}
+    nconfigs = 0
+  end
+  configs[sig] = c
+  nconfigs = nconfigs + 1
+  return c
+end
+
 local function push(keys, args)
   local base = keys[1]
   local kp, ks, kn = base .. 'p', base .. 's', base .. 'n'
@@ -74,34 +114,16 @@ local function push(keys, args)
   local retry = args[3] == '1'
   local slack = tonumber(args[4])
   local cap = tonumber(args[5])
-  local nd = tonumber(args[6])
-  local dets, wins, wi = {}, {}, {}
-  local i = 7
-  local maxw = 0
-  for k = 1, nd do
-    local w = tonumber(args[i])
-    local d = { w = w, th = tonumber(args[i + 1]), name = args[i + 2] }
-    i = i + 3
-    if not wi[w] then
-      wins[#wins + 1] = w
-      wi[w] = #wins
-    end
-    d.g = wi[w]
-    dets[k] = d
-    if math.abs(w) > maxw then
-      maxw = math.abs(w)
-    end
+  local cfg = config(args[6])
+  local wins, maxw, min_th, fields = cfg.wins, cfg.maxw, cfg.min_th, cfg.fields
+  local dets = {}
+  for k, c in ipairs(cfg.dets) do
+    dets[k] = { g = c.g, th = c.th, name = c.name }
   end
-  local first_arg = i
+  local first_arg = 7
   local nf = (#args - first_arg + 1) / 2
   local ttl = maxw + slack + TTL_MARGIN
 
-  local fields = { 'm', 'w' }
-  for _, d in ipairs(dets) do
-    fields[#fields + 1] = 'a' .. d.name
-    fields[#fields + 1] = 'q' .. d.name
-    fields[#fields + 1] = 'k' .. d.name
-  end
   local st = redis.call('HMGET', ks, unpack(fields))
   local has_state = false
   for x = 1, #fields do
@@ -242,13 +264,6 @@ local function push(keys, args)
       end
     end
     return counts, starts
-  end
-
-  local min_th = math.huge
-  for _, d in ipairs(dets) do
-    if d.th < min_th then
-      min_th = d.th
-    end
   end
 
   -- Past the exact cap: every pair into its buckets' HyperLogLogs, and the
