@@ -71,7 +71,12 @@ impl RedisCluster {
     /// `masters` masters with `replicas` replicas each, cluster state ok and
     /// every replica in sync.
     pub fn start(masters: usize, replicas: usize) -> RedisCluster {
-        let c = Self::spawn(masters * (1 + replicas), true, &[]);
+        Self::start_with(masters, replicas, &[])
+    }
+
+    /// [`RedisCluster::start`] with more redis-server options.
+    pub fn start_with(masters: usize, replicas: usize, extra: &[&str]) -> RedisCluster {
+        let c = Self::spawn(masters * (1 + replicas), true, extra);
         let addrs: Vec<String> = c
             .nodes
             .iter()
@@ -284,7 +289,8 @@ impl RedisCluster {
         }
     }
 
-    /// Ports of the nodes that are masters now (CLUSTER NODES of a running node).
+    /// Ports of the nodes that are masters now (CLUSTER NODES of a running
+    /// node; a master just killed is listed until the others flag it failed).
     pub fn master_ports(&self) -> Vec<u16> {
         if !self.cluster {
             return vec![self.nodes[0].port];

@@ -448,6 +448,68 @@ fn failover_under_load() {
     assert!(!cluster.master_ports().contains(&victim));
 }
 
+/// One master of three killed, no replica (`cluster-require-full-coverage
+/// no`, so the other shards keep serving): sources on the other shards are
+/// pushed and alert at once; the dead shard's wait in the queue, the sensor
+/// is degraded meanwhile; the master back, they are pushed and alert.
+#[test]
+fn one_shard_down_the_others_go_on() {
+    if !redis_present("one_shard_down_the_others_go_on") {
+        return;
+    }
+    let mut cluster = RedisCluster::start_with(3, 0, &["--cluster-require-full-coverage", "no"]);
+    let dets = [DetectorConfig {
+        window: Window::Sliding(HOUR_NS),
+        threshold: 9,
+    }];
+    let a = sensor(&cluster.url(), "seg-a", &dets);
+    let key = |s: &str| format!("ss:{{{s}}}:p");
+    let x = "198.51.100.80";
+    let down = cluster.master_of(&key(x));
+    let y = (81..200)
+        .map(|i| format!("198.51.100.{i}"))
+        .find(|y| cluster.master_of(&key(y)) != down)
+        .unwrap();
+    cluster.kill(down);
+    // Until the others agree that it failed (cluster-node-timeout 1 s).
+    let end = Instant::now() + Duration::from_secs(20);
+    let alive = cluster.nodes.iter().find(|n| n.running()).unwrap().port;
+    while !slowscan_tests::redis::cli(alive, &["cluster", "nodes"])
+        .lines()
+        .any(|l| l.contains(&format!(":{down}@")) && l.contains("fail"))
+    {
+        assert!(Instant::now() < end, "the kill is not noticed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for i in 0..10i64 {
+        for s in [x, y.as_str()] {
+            a.push(failure(s, &format!("203.0.113.{}", 1 + i), 22, T0 + i * S));
+        }
+    }
+    let mut got = Vec::new();
+    let end = Instant::now() + Duration::from_secs(30);
+    while got.is_empty() {
+        assert!(Instant::now() < end, "{:?}", a.status());
+        std::thread::sleep(Duration::from_millis(50));
+        a.drain_alerts(&mut got);
+    }
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].source.to_string(), y);
+    let st = a.status();
+    assert!(st.degraded, "{st:?}");
+    assert_eq!(st.queued, 10, "{st:?}");
+    assert_eq!(st.pushed, 10, "{st:?}");
+
+    cluster.restart(down);
+    cluster.wait_ok(Duration::from_secs(30));
+    let got = alerts(&[&a]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].source.to_string(), x);
+    let st = a.status();
+    assert_eq!((st.pushed, st.queued, st.dropped), (20, 0, 0), "{st:?}");
+    assert!(!st.degraded, "{st:?}");
+}
+
 /// One Redis server without cluster support, with an ACL user: detected
 /// as a single node; bad credentials are one clear error; the right ones
 /// work.

@@ -710,6 +710,11 @@ async fn worker(
         );
     };
 
+    // Per slot: when its calls may be tried again, and the next backoff. A
+    // master that is down holds back only the calls of its slots; the
+    // others go on (new failures keep being taken while they wait).
+    let mut slot_retry: HashMap<u16, (Instant, Duration)> = HashMap::new();
+    let mut next_refresh = Instant::now();
     loop {
         let stopping = shared.stop.load(Ordering::Relaxed);
         if stopping {
@@ -733,7 +738,7 @@ async fn worker(
                 break;
             }
         }
-        if store.stale {
+        if store.stale && Instant::now() >= next_refresh {
             match store.refresh().await {
                 Ok(ok) => {
                     if let Some(tx) = started.take() {
@@ -743,12 +748,10 @@ async fn worker(
                         shared.store_errors.fetch_add(1, Ordering::Relaxed);
                         metrics::counter!("slowscan_fleet_store_errors_total").increment(1);
                         shared.degraded.store(true, Ordering::Relaxed);
-                    }
-                    if !ok {
-                        publish(&store, &shared, &inflight);
-                        sleep_or_stop(&shared, backoff).await;
+                        next_refresh = Instant::now() + backoff;
                         backoff = (backoff * 2).min(cfg.backoff_max);
-                        continue;
+                    } else {
+                        backoff = cfg.backoff_min;
                     }
                 }
                 Err(store::Fatal(msg)) => {
@@ -762,83 +765,103 @@ async fn worker(
                     shared.info.lock().unwrap().3 = Some(msg);
                     shared.degraded.store(true, Ordering::Relaxed);
                     shared.store_errors.fetch_add(1, Ordering::Relaxed);
-                    sleep_or_stop(&shared, cfg.backoff_max).await;
-                    continue;
+                    next_refresh = Instant::now() + cfg.backoff_max;
                 }
             }
         }
-        if inflight.is_empty() {
+        let now = Instant::now();
+        let waiting = |c: &Call| slot_retry.get(&c.slot).is_some_and(|r| r.0 > now);
+        // New failures, while what can be sent now is under a batch.
+        let ready: usize = inflight
+            .iter()
+            .filter(|c| !waiting(c))
+            .map(|c| c.at.len())
+            .sum();
+        if ready < cfg.batch_max {
             let items: Vec<Item> = {
                 let mut q = shared.queue.lock().unwrap();
-                let n = q.items.len().min(cfg.batch_max);
-                shared.inflight.store(n, Ordering::Relaxed);
+                let n = q.items.len().min(cfg.batch_max - ready);
+                let held: usize = inflight.iter().map(|c| c.at.len()).sum();
+                shared.inflight.store(held + n, Ordering::Relaxed);
                 q.items.drain(..n).collect()
             };
-            if items.is_empty() {
-                if !store.stale {
-                    shared.degraded.store(false, Ordering::Relaxed);
-                }
-                publish(&store, &shared, &inflight);
-                if shared.stop.load(Ordering::Relaxed) {
-                    continue;
-                }
-                tokio::select! {
-                    _ = shared.wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                }
+            if !items.is_empty() {
+                batch_seq += 1;
+                let batch = format!("{}#{run_id}:{batch_seq}", cfg.sensor);
+                inflight.extend(build_calls(&cfg, items, &batch, &dets));
+            }
+        }
+        let due: Vec<usize> = (0..inflight.len())
+            .filter(|&i| !waiting(&inflight[i]))
+            .collect();
+        if due.is_empty() {
+            let healthy = inflight.is_empty() && !store.stale;
+            shared.degraded.store(!healthy, Ordering::Relaxed);
+            publish(&store, &shared, &inflight);
+            if stopping && inflight.is_empty() {
                 continue;
             }
-            batch_seq += 1;
-            let batch = format!("{}#{run_id}:{batch_seq}", cfg.sensor);
-            inflight = build_calls(&cfg, items, &batch, &dets);
-            publish(&store, &shared, &inflight);
+            // Until new failures come, the next retry, or the next refresh.
+            let mut until = now + Duration::from_millis(250);
+            if let Some(r) = slot_retry.values().map(|r| r.0).filter(|&t| t > now).min() {
+                until = until.min(r);
+            }
+            if store.stale {
+                until = until.min(next_refresh.max(now + Duration::from_millis(1)));
+            }
+            if stopping {
+                until = until.min(now + Duration::from_millis(20));
+            }
+            tokio::select! {
+                _ = shared.wake.notified() => {}
+                _ = tokio::time::sleep_until(until.into()) => {}
+            }
+            continue;
         }
-        let ok = push_round(&cfg, &shared, &mut store, &mut inflight).await;
-        publish(&store, &shared, &inflight);
-        if ok {
-            backoff = cfg.backoff_min;
-        } else {
+        let (ok, failed) = push_round(&cfg, &shared, &mut store, &mut inflight, &due).await;
+        let now = Instant::now();
+        for slot in ok {
+            slot_retry.remove(&slot);
+        }
+        for slot in &failed {
+            let e = slot_retry.entry(*slot).or_insert((now, cfg.backoff_min));
+            e.0 = now + e.1;
+            e.1 = (e.1 * 2).min(cfg.backoff_max);
+        }
+        if !failed.is_empty() {
             shared.degraded.store(true, Ordering::Relaxed);
-            sleep_or_stop(&shared, backoff).await;
-            backoff = (backoff * 2).min(cfg.backoff_max);
+            if next_refresh < now {
+                next_refresh = now + cfg.backoff_min;
+            }
         }
+        publish(&store, &shared, &inflight);
     }
 }
 
-async fn sleep_or_stop(shared: &Shared, d: Duration) {
-    let end = tokio::time::Instant::now() + d;
-    while tokio::time::Instant::now() < end {
-        if shared.stop.load(Ordering::Relaxed)
-            && shared
-                .deadline
-                .lock()
-                .unwrap()
-                .is_some_and(|d| Instant::now() >= d)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20).min(d)).await;
-    }
-}
-
-/// One round: every call in flight, one pipeline per master, all masters at
-/// once. Calls that succeeded leave `inflight`; the others stay, marked for
-/// retry. True when every call succeeded.
+/// One round: the calls `due` (indices in `inflight`, in order), one
+/// pipeline per master, all masters at once. Calls that succeeded leave
+/// `inflight`; the others stay, marked for retry. Returns the slots that
+/// succeeded and those that failed (a master down, unknown or refusing).
 async fn push_round(
     cfg: &FleetConfig,
     shared: &Shared,
     store: &mut Store,
     inflight: &mut Vec<Call>,
-) -> bool {
+    due: &[usize],
+) -> (HashSet<u16>, HashSet<u16>) {
     let mut by_node: HashMap<usize, Vec<usize>> = HashMap::new();
-    let mut unroutable = 0usize;
-    for (i, c) in inflight.iter().enumerate() {
+    let mut failed: HashSet<u16> = HashSet::new();
+    let mut ok: HashSet<u16> = HashSet::new();
+    for &i in due {
+        let c = &inflight[i];
         match store.node_of(c.slot) {
             Some(n) => by_node.entry(n).or_default().push(i),
-            None => unroutable += 1,
+            None => {
+                failed.insert(c.slot);
+            }
         }
     }
-    if unroutable > 0 {
+    if !failed.is_empty() {
         store.stale = true;
     }
     // One pipeline per master, all at once. On a master with replicas the
@@ -878,7 +901,6 @@ async fn push_round(
         });
     }
     let mut done = vec![false; inflight.len()];
-    let mut all_ok = unroutable == 0;
     let mut errors = 0u64;
     while let Some(r) = set.join_next().await {
         let Ok((node, idx, r, acked)) = r else {
@@ -899,7 +921,6 @@ async fn push_round(
             Err(e) => {
                 tracing::debug!("fleet: WAIT on {} failed: {e}", store.addr(node));
                 store.mark_down(node);
-                all_ok = false;
                 errors += 1;
                 false
             }
@@ -908,13 +929,17 @@ async fn push_round(
             let call = &mut inflight[i];
             call.attempts += 1;
             match rep {
-                Reply::Ok(_) if !acked => mark_retry(call),
+                Reply::Ok(_) if !acked => {
+                    failed.insert(call.slot);
+                    mark_retry(call);
+                }
                 Reply::Ok(v) => {
                     finish(cfg, shared, call, &v);
+                    ok.insert(call.slot);
                     done[i] = true;
                 }
                 Reply::Server(e) => {
-                    all_ok = false;
+                    failed.insert(call.slot);
                     errors += 1;
                     let l = e.to_lowercase();
                     if l.contains("function not found") {
@@ -949,7 +974,7 @@ async fn push_round(
                     }
                 }
                 Reply::Down(e) => {
-                    all_ok = false;
+                    failed.insert(call.slot);
                     errors += 1;
                     tracing::debug!("fleet: push to {} failed: {e}", store.addr(node));
                     mark_retry(call);
@@ -966,7 +991,8 @@ async fn push_round(
         k += 1;
         !done[k - 1]
     });
-    all_ok
+    ok.retain(|s| !failed.contains(s));
+    (ok, failed)
 }
 
 fn finish(cfg: &FleetConfig, shared: &Shared, call: &Call, v: &Value) {
