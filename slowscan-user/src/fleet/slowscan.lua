@@ -9,11 +9,12 @@
 --   p            ZSET  member = pair (address bytes .. port, 2 bytes), score =
 --                      its latest failure (Unix ms). Every pair while exact;
 --                      the latest SAMPLE pairs once sketched.
---   s            HASH  m = 1 once sketched; w = alerts written "count:t,…";
+--   s            HASH  c = the source's time (its latest failure, Unix ms);
+--                      n<sensor> = that sensor's latest failure pushed;
+--                      m = 1 once sketched; w = alerts written "count:t,…";
 --                      a<det> = count at the detector's latest alert (0:
 --                      armed), q<det> = its alert_seq (0 when re-armed, as
 --                      in the engine), k<det> = claims made (never reset).
---   n            HASH  sensor name -> latest failure it pushed (Unix ms).
 --   h<W>:<b>     HLL   once sketched: the pairs whose failure fell in bucket
 --                      b (width |W|/BUCKETS) of window W (ms; < 0: tumbling).
 --   c<det>:<k>   STR   the claim of one alert: the id of the push that
@@ -78,7 +79,7 @@ local function config(sig)
   if c then
     return c
   end
-  c = { dets = {}, wins = {}, fields = { 'm', 'w' }, maxw = 0, min_th = math.huge }
+  c = { dets = {}, wins = {}, fields = { 'm', 'w', 'c' }, maxw = 0, min_th = math.huge }
   local wi = {}
   for w, th, name in string.gmatch(sig, '(%-?%d+) (%d+) ([^|]+)') do
     w = tonumber(w)
@@ -109,7 +110,7 @@ end
 
 local function push(keys, args)
   local base = keys[1]
-  local kp, ks, kn = base .. 'p', base .. 's', base .. 'n'
+  local kp, ks = base .. 'p', base .. 's'
   local sensor, batch = args[1], args[2]
   local retry = args[3] == '1'
   local slack = tonumber(args[4])
@@ -125,28 +126,18 @@ local function push(keys, args)
   local ttl = maxw + slack + TTL_MARGIN
 
   local st = redis.call('HMGET', ks, unpack(fields))
-  local has_state = false
-  for x = 1, #fields do
-    if st[x] then
-      has_state = true
-    end
-  end
   local sketched = st[1] == '1'
   local written = parse_written(st[2])
+  local clock = tonumber(st[3]) or 0
   for k, d in ipairs(dets) do
-    d.last = tonumber(st[3 * k]) or 0
-    d.seq = tonumber(st[3 * k + 1]) or 0
-    d.claims = tonumber(st[3 * k + 2]) or 0
+    d.last = tonumber(st[3 * k + 1]) or 0
+    d.seq = tonumber(st[3 * k + 2]) or 0
+    d.claims = tonumber(st[3 * k + 3]) or 0
   end
-
-  local top = redis.call('ZRANGE', kp, -1, -1, 'WITHSCORES')
-  local clock = tonumber(top[2]) or 0
   if clock > 0 and not sketched then
     redis.call('ZREMRANGEBYSCORE', kp, '-inf', '(' .. string.format('%d', clock - maxw - slack))
   end
-  if nf > 0 then
-    redis.call('HSET', kn, sensor, args[#args])
-  end
+  local latest = nf > 0 and tonumber(args[#args]) or 0
 
   local dirty = false
   local withheld = 0
@@ -173,11 +164,15 @@ local function push(keys, args)
     if sketched then
       first = s
     end
-    local sn = redis.call('HGETALL', kn)
+    local sn = redis.call('HGETALL', ks)
     local sensors = {}
+    if latest >= s then
+      sensors[1] = sensor
+    end
     for x = 1, #sn, 2 do
-      if tonumber(sn[x + 1]) >= s then
-        sensors[#sensors + 1] = sn[x]
+      local name = sn[x]
+      if string.byte(name, 1) == 110 and tonumber(sn[x + 1]) >= s and name ~= 'n' .. sensor then
+        sensors[#sensors + 1] = string.sub(name, 2)
       end
     end
     return { k - 1, c, d.seq, sketched and 1 or 0, t, s, j, first, sensors, pairs_in,
@@ -292,7 +287,16 @@ local function push(keys, args)
         redis.call('PEXPIRE', hk, math.abs(w) + b + slack + TTL_MARGIN)
       end
     end
-    redis.call('ZREMRANGEBYRANK', kp, 0, -(SAMPLE + 1))
+    -- The sample, re-created so that it is compact again (a ZSET that
+    -- grew past 128 members keeps its large encoding when it shrinks).
+    local keep = redis.call('ZRANGE', kp, -SAMPLE, -1, 'WITHSCORES')
+    redis.call('DEL', kp)
+    local za = {}
+    for x = 1, #keep, 2 do
+      za[#za + 1] = keep[x + 1]
+      za[#za + 1] = keep[x]
+    end
+    redis.call('ZADD', kp, unpack(za))
     sketched = true
     dirty = true
   end
@@ -365,6 +369,12 @@ local function push(keys, args)
     redis.call('ZREMRANGEBYRANK', kp, 0, -(SAMPLE + 1))
   end
 
+  local hs = {}
+  if nf > 0 then
+    -- The source's time, and this sensor's latest failure (the alert's
+    -- contributing sensors).
+    hs = { 'c', clock, 'n' .. sensor, latest }
+  end
   if dirty then
     local horizon = clock - maxw - slack
     local kept = {}
@@ -373,7 +383,8 @@ local function push(keys, args)
         kept[#kept + 1] = e
       end
     end
-    local hs = { 'w', format_written(kept) }
+    hs[#hs + 1] = 'w'
+    hs[#hs + 1] = format_written(kept)
     if sketched then
       hs[#hs + 1] = 'm'
       hs[#hs + 1] = '1'
@@ -386,14 +397,12 @@ local function push(keys, args)
       hs[#hs + 1] = 'k' .. d.name
       hs[#hs + 1] = d.claims
     end
+  end
+  if #hs > 0 then
     redis.call('HSET', ks, unpack(hs))
-    has_state = true
-  end
-  if has_state then
     redis.call('PEXPIRE', ks, ttl)
+    redis.call('PEXPIRE', kp, ttl)
   end
-  redis.call('PEXPIRE', kp, ttl)
-  redis.call('PEXPIRE', kn, ttl)
   local reply = { withheld }
   for _, c in ipairs(claims) do
     reply[#reply + 1] = c
