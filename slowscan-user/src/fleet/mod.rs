@@ -153,6 +153,8 @@ pub struct FleetAlert {
     /// The crossing failure's SYN time (wall clock, Unix ns).
     pub last_failure_ns: i64,
     pub first_failure_ns: i64,
+    /// The window's start (sliding: the crossing failure minus the window,
+    /// as in the engine's alerts; the store counts D more, see `dedup_ns`).
     pub window_start_ns: i64,
     /// The sensors with a failure of this source in the window, sorted.
     pub sensors: Vec<String>,
@@ -652,7 +654,11 @@ fn parse_reply(
             estimated: num(3) != 0,
             alert_seq: num(2) as u32,
             last_failure_ns: num(4) * MS as i64,
-            window_start_ns: num(5) * MS as i64,
+            // As the engine says it: a sliding window ends at the failure.
+            window_start_ns: match config.window {
+                Window::Sliding(w) => num(4) * MS as i64 - w as i64,
+                _ => num(5) * MS as i64,
+            },
             first_failure_ns: num(7) * MS as i64,
             sensors,
             targets: pairs[skip..].iter().map(|(_, p)| *p).collect(),
