@@ -6,10 +6,12 @@
 --
 -- Every key of a source shares the hash tag {SOURCE}, so they live on one
 -- slot (KEYS[1] is the source's prefix, e.g. "ss:{198.51.100.7}:"):
---   p            ZSET  member = pair (address bytes .. port, 2 bytes), score =
+--   p            ZSET  (from a source's second pair on) member = pair (address bytes .. port, 2 bytes), score =
 --                      its latest failure (Unix ms). Every pair while exact;
 --                      the latest SAMPLE pairs once sketched.
 --   s            HASH  c = the source's time (its latest failure, Unix ms);
+--                      o, t = its only failed pair and that pair's latest
+--                      failure, while it has one (then there is no p);
 --                      n<sensor> = that sensor's latest failure pushed;
 --                      m = 1 once sketched; w = alerts written "count:t,…";
 --                      a<det> = count at the detector's latest alert (0:
@@ -79,7 +81,7 @@ local function config(sig)
   if c then
     return c
   end
-  c = { dets = {}, wins = {}, fields = { 'm', 'w', 'c' }, maxw = 0, min_th = math.huge }
+  c = { dets = {}, wins = {}, fields = { 'm', 'w', 'c', 'o', 't' }, maxw = 0, min_th = math.huge }
   local wi = {}
   for w, th, name in string.gmatch(sig, '(%-?%d+) (%d+) ([^|]+)') do
     w = tonumber(w)
@@ -130,14 +132,45 @@ local function push(keys, args)
   local written = parse_written(st[2])
   local clock = tonumber(st[3]) or 0
   for k, d in ipairs(dets) do
-    d.last = tonumber(st[3 * k + 1]) or 0
-    d.seq = tonumber(st[3 * k + 2]) or 0
-    d.claims = tonumber(st[3 * k + 3]) or 0
+    d.last = tonumber(st[3 * k + 3]) or 0
+    d.seq = tonumber(st[3 * k + 4]) or 0
+    d.claims = tonumber(st[3 * k + 5]) or 0
+  end
+  local latest = nf > 0 and tonumber(args[#args]) or 0
+
+  -- A source with a single failed pair (the spoofed SYN, the misconfigured
+  -- client) keeps it inline in its hash, as the engine keeps it in its slot:
+  -- one key, and nothing to evaluate (one pair exceeds no threshold >= 1).
+  local inline, inline_t = st[4], tonumber(st[5])
+  if clock == 0 and min_th >= 1 and nf > 0 then
+    inline = args[first_arg]
+  end
+  if inline then
+    local same = true
+    for j = 0, nf - 1 do
+      if args[first_arg + 2 * j] ~= inline then
+        same = false
+        break
+      end
+    end
+    if same then
+      if nf > 0 then
+        local t = math.max(inline_t or 0, latest)
+        redis.call('HSET', ks, 'o', inline, 't', t, 'c', math.max(clock, latest),
+          'n' .. sensor, latest)
+        redis.call('PEXPIRE', ks, ttl)
+      end
+      return { 0 }
+    end
+    -- A second pair: the pair set starts with the first.
+    redis.call('HDEL', ks, 'o', 't')
+    if inline_t then
+      redis.call('ZADD', kp, inline_t, inline)
+    end
   end
   if clock > 0 and not sketched then
     redis.call('ZREMRANGEBYSCORE', kp, '-inf', '(' .. string.format('%d', clock - maxw - slack))
   end
-  local latest = nf > 0 and tonumber(args[#args]) or 0
 
   local dirty = false
   local withheld = 0
@@ -302,7 +335,7 @@ local function push(keys, args)
   end
 
   local n = 0
-  if not sketched and nf > 0 and clock > 0 then
+  if not sketched and nf > 0 and (clock > 0 or inline) then
     n = redis.call('ZCARD', kp)
   end
   local tmax = 0
