@@ -7,6 +7,7 @@ pub mod fixtures;
 pub mod flood;
 pub mod frames;
 pub mod lab;
+pub mod redis;
 
 use std::{
     path::PathBuf,

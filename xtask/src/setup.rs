@@ -6,7 +6,8 @@ use anyhow::{Context, bail};
 
 // `crate::run` runs a command; this module's `run` is the setup task.
 
-/// Debian packages: LLVM 22 for bpf-linker, and the lab's tools.
+/// Debian packages: LLVM 22 for bpf-linker, the lab's tools, Redis for the
+/// fleet's tests and OpenSSL for its TLS (`rediss://`).
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -21,6 +22,12 @@ const APT_PACKAGES: &[&str] = &[
     "binutils",
     "systemd",
     "logrotate",
+    // The fleet: a real Redis Cluster in the tests, and TLS for rediss://.
+    "redis-server",
+    "redis-tools",
+    "libssl-dev",
+    "pkg-config",
+    "openssl",
 ];
 
 pub fn run() -> anyhow::Result<()> {

@@ -1,0 +1,593 @@
+//! The fleet against real Redis servers (docs/fleet.md): clusters of 3
+//! masters (and 3 replicas for failover) and a single server with an ACL
+//! user, started by each test on loopback ports of its own, stopped by PID.
+//! Two `Fleet` clients play two sensors on two segments. Needs `redis-server`
+//! and `redis-cli` (`cargo xtask setup`); skipped without them, a failure
+//! under CI=true.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use slowscan::engine::{CountedFailure, DetectorConfig, Engine, EngineConfig, HOUR_NS, Window};
+use slowscan::fleet::{Fleet, FleetAlert, FleetConfig, FleetUrl, StoreMode};
+use slowscan_common::{AF_INET, PacketRecord};
+use slowscan_tests::redis::RedisCluster;
+use slowscan_tests::tools_present;
+
+const S: i64 = 1_000_000_000;
+/// An arbitrary wall-clock second (2025-06-15).
+const T0: i64 = 1_750_000_000 * S;
+
+fn redis_present(test: &str) -> bool {
+    tools_present(test, &["redis-server", "redis-cli"])
+}
+
+fn config(url: &str, name: &str, dets: &[DetectorConfig]) -> FleetConfig {
+    let mut cfg = FleetConfig::new(FleetUrl::parse(url).unwrap(), name, dets).unwrap();
+    cfg.backoff_max = Duration::from_millis(400);
+    cfg.connect_timeout = Duration::from_millis(500);
+    cfg.response_timeout = Duration::from_secs(2);
+    cfg
+}
+
+fn sensor(url: &str, name: &str, dets: &[DetectorConfig]) -> Fleet {
+    Fleet::start(config(url, name, dets)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn failure(src: &str, dst: &str, port: u16, t: i64) -> CountedFailure {
+    CountedFailure {
+        source: src.parse().unwrap(),
+        destination: dst.parse().unwrap(),
+        port,
+        at_ns: t,
+    }
+}
+
+/// Every alert the sensors claimed once everything they hold is pushed.
+fn alerts(sensors: &[&Fleet]) -> Vec<FleetAlert> {
+    for f in sensors {
+        assert!(
+            f.flush(Duration::from_secs(60)),
+            "not flushed: {:?}",
+            f.status()
+        );
+    }
+    let mut out = Vec::new();
+    for f in sensors {
+        f.drain_alerts(&mut out);
+    }
+    out
+}
+
+fn ladder() -> Vec<DetectorConfig> {
+    DetectorConfig::default_ladder()
+}
+
+/// The case: a scanner probes 6 hosts of one segment and 6 of
+/// another, 300 s apart (the paper's pace); each sensor sees 6, under the
+/// 1h:9 threshold, and the fleet sees 12: exactly one alert, written by one
+/// of the two sensors, naming both. A source with 4 + 4 failed pairs stays
+/// quiet, and so does one whose 8 pairs both sensors saw (mirrored: the
+/// fleet counts distinct pairs, not reports).
+#[test]
+fn split_scan_alerts_once_fleet_wide() {
+    if !redis_present("split_scan_alerts_once_fleet_wide") {
+        return;
+    }
+    let cluster = RedisCluster::start(3, 0);
+    let a = sensor(&cluster.url(), "seg-a", &ladder());
+    let b = sensor(&cluster.url(), "seg-b", &ladder());
+    assert_eq!(a.status().mode, Some(StoreMode::Cluster));
+    assert_eq!(a.status().masters, 3);
+    for i in 0..12i64 {
+        let t = T0 + i * 300 * S;
+        let who = if i % 2 == 0 { &a } else { &b };
+        who.push(failure(
+            "198.51.100.66",
+            &format!("203.0.113.{}", 10 + i),
+            23,
+            t,
+        ));
+        if i < 8 {
+            let who = if i < 4 { &a } else { &b };
+            who.push(failure(
+                "198.51.100.21",
+                &format!("203.0.113.{}", 40 + i),
+                80,
+                t,
+            ));
+            for f in [&a, &b] {
+                f.push(failure(
+                    "198.51.100.22",
+                    &format!("203.0.113.{}", 60 + i),
+                    443,
+                    t,
+                ));
+            }
+        }
+        // Time passes between probes: each one is pushed before the next.
+        a.flush(Duration::from_secs(30));
+        b.flush(Duration::from_secs(30));
+    }
+    let got = alerts(&[&a, &b]);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let al = &got[0];
+    assert_eq!(al.source.to_string(), "198.51.100.66");
+    assert_eq!(al.config.name(), "1h:9");
+    assert_eq!(al.failed_pairs, 10);
+    assert_eq!(al.alert_seq, 1);
+    assert!(!al.estimated);
+    assert_eq!(al.sensors, ["seg-a", "seg-b"]);
+    assert_eq!(al.distinct_hosts, 10);
+    assert_eq!(al.last_failure_ns, T0 + 9 * 300 * S);
+    assert_eq!(al.first_failure_ns, T0);
+    // The alert line carries the scope and the contributing sensors.
+    let line = slowscan::fleet::alert_json(
+        &al.to_alert(),
+        "seg-b",
+        slowscan::fleet::Scope::Fleet,
+        Some(&al.sensors),
+    );
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["slowscan"]["scope"], "fleet");
+    assert_eq!(
+        v["slowscan"]["sensors"],
+        serde_json::json!(["seg-a", "seg-b"])
+    );
+    assert_eq!(v["observer"]["name"], "seg-b");
+    assert_eq!(v["slowscan"]["failed_pairs"], 10);
+    let (sa, sb) = (a.status(), b.status());
+    assert_eq!(sa.alerts + sb.alerts, 1);
+    assert_eq!(sa.dropped + sb.dropped, 0);
+    assert!(!sa.degraded && !sb.degraded);
+    assert_eq!(sa.pushed + sb.pushed, 12 + 8 + 16);
+}
+
+/// A tiny deterministic generator (xorshift64*).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn v4(a: [u8; 4]) -> [u8; 16] {
+    let mut x = [0u8; 16];
+    x[..4].copy_from_slice(&a);
+    x
+}
+
+/// The store applies the engine's own rules: the same failures give the
+/// same alerts (detector, count, alert_seq), first crossings, doublings,
+/// re-arming as the sliding windows move on, and the cross-detector rule
+/// (R6, R8). One sensor, no dedup (its windows are then exactly the
+/// engine's).
+#[test]
+fn store_raises_the_engines_alerts() {
+    if !redis_present("store_raises_the_engines_alerts") {
+        return;
+    }
+    let dets = vec![
+        DetectorConfig {
+            window: Window::Sliding(600 * S as u64),
+            threshold: 4,
+        },
+        DetectorConfig {
+            window: Window::Sliding(HOUR_NS),
+            threshold: 9,
+        },
+        DetectorConfig {
+            window: Window::Sliding(3 * HOUR_NS),
+            threshold: 12,
+        },
+    ];
+    let mut engine = Engine::new(EngineConfig {
+        handshake_timeout_ns: S as u64,
+        detectors: dets.clone(),
+        services: None,
+        export_failures: true,
+        ..Default::default()
+    });
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let sources: Vec<[u8; 4]> = (0..6).map(|i| [198, 51, 100, 60 + i]).collect();
+    let mut t = T0 as u64;
+    let mut local = Vec::new();
+    let mut seq = 1u32;
+    for _ in 0..1500 {
+        t += (1 + rng.below(40)) * S as u64;
+        let src = sources[rng.below(sources.len() as u64) as usize];
+        // A pool small enough for repeats, large enough for doublings.
+        let dst = [203, 0, 113, 1 + rng.below(30) as u8];
+        let port = [22u16, 80, 443][rng.below(3) as usize];
+        seq = seq.wrapping_add(7919);
+        let r = PacketRecord {
+            ts_ns: t,
+            src_addr: v4(src),
+            dst_addr: v4(dst),
+            seq,
+            src_port: 40000 + rng.below(20000) as u16,
+            dst_port: port,
+            family: AF_INET,
+            tcp_flags: 0x02,
+            ..Default::default()
+        };
+        engine.process(&r, &mut local);
+    }
+    engine.advance_to(t + 10 * S as u64, &mut local);
+    engine.finish(&mut local);
+    let mut failures = Vec::new();
+    engine.drain_failures(&mut failures);
+    assert!(failures.len() > 1000);
+    assert!(
+        local.len() > 10,
+        "the stream must raise alerts: {}",
+        local.len()
+    );
+
+    let cluster = RedisCluster::start(3, 0);
+    let mut cfg = config(&cluster.url(), "solo", &dets);
+    cfg.dedup_ns = 0;
+    let fleet = Fleet::start(cfg).unwrap();
+    // Pushed in slices, as a sensor does tick by tick.
+    for chunk in failures.chunks(7) {
+        fleet.push_all(&mut chunk.to_vec());
+        fleet.flush(Duration::from_secs(30));
+    }
+    let got = alerts(&[&fleet]);
+    let key = |src: IpAddr, det: usize, n: u32, seq: u32, t: i64| (src, t, det, n, seq);
+    let mut want: Vec<_> = local
+        .iter()
+        .map(|a| {
+            key(
+                a.source,
+                a.detector,
+                a.failed_pairs,
+                a.alert_seq,
+                a.last_failure_ns,
+            )
+        })
+        .collect();
+    let mut have: Vec<_> = got
+        .iter()
+        .map(|a| {
+            key(
+                a.source,
+                a.detector,
+                a.failed_pairs,
+                a.alert_seq,
+                a.last_failure_ns,
+            )
+        })
+        .collect();
+    want.sort();
+    have.sort();
+    assert_eq!(have, want);
+    assert_eq!(
+        fleet.status().withheld,
+        engine.stats().alerts_suppressed,
+        "cross-detector rule"
+    );
+    assert!(engine.stats().alerts_suppressed > 0);
+}
+
+/// Past the exact cap (128 pairs) a source's pairs go into time-bucketed
+/// HyperLogLogs: the crossings up to the cap are exact, the next doubling
+/// is an estimate and says so, and the source's pair set shrinks to a sample.
+#[test]
+fn beyond_the_cap_counts_are_estimated() {
+    if !redis_present("beyond_the_cap_counts_are_estimated") {
+        return;
+    }
+    let cluster = RedisCluster::start(3, 0);
+    let dets = [DetectorConfig {
+        window: Window::Sliding(HOUR_NS),
+        threshold: 9,
+    }];
+    let f = sensor(&cluster.url(), "solo", &dets);
+    for i in 0..400i64 {
+        f.push(failure(
+            "198.51.100.70",
+            &format!("203.0.113.{}", i % 200),
+            1000 + (i / 200) as u16,
+            T0 + i * S,
+        ));
+        // Ten a tick: beyond the cap a push is evaluated once, at its end.
+        if i % 10 == 9 {
+            f.flush(Duration::from_secs(10));
+        }
+    }
+    let mut got = alerts(&[&f]);
+    got.sort_by_key(|a| a.alert_seq);
+    let counts: Vec<(u32, bool)> = got.iter().map(|a| (a.failed_pairs, a.estimated)).collect();
+    assert_eq!(
+        &counts[..4],
+        &[(10, false), (20, false), (40, false), (80, false)]
+    );
+    assert!(counts.len() >= 5, "{counts:?}");
+    let (n, est) = counts[4];
+    assert!(est, "{counts:?}");
+    assert!((150..=190).contains(&n), "{counts:?}");
+    assert!(got[4].targets.len() <= 32);
+    let port = cluster.master_of("ss:{198.51.100.70}:p");
+    let card = slowscan_tests::redis::cli(port, &["zcard", "ss:{198.51.100.70}:p"]);
+    assert_eq!(card.trim(), "32");
+}
+
+/// The store stopped: pushes fail, the sensor is degraded (it writes its
+/// own alerts meanwhile), the queue holds failures up to its capacity and
+/// counts the newer ones as dropped. The store back: the queue is
+/// pushed, a crossing made while it was away alerts, nothing is pushed twice.
+#[test]
+fn store_stopped_then_back() {
+    if !redis_present("store_stopped_then_back") {
+        return;
+    }
+    let mut cluster = RedisCluster::start(3, 0);
+    let mut cfg = config(&cluster.url(), "seg-a", &ladder());
+    cfg.queue_capacity = 1000;
+    let a = Fleet::start(cfg).unwrap();
+    for i in 0..100 {
+        a.push(failure(
+            "198.51.100.30",
+            &format!("203.0.113.{}", i % 5),
+            80 + (i / 5) as u16,
+            T0 + i as i64 * S,
+        ));
+    }
+    assert!(a.flush(Duration::from_secs(30)));
+    let before = a.status();
+    assert_eq!(before.pushed, 100);
+    let mut early = Vec::new();
+    a.drain_alerts(&mut early);
+    assert!(!early.is_empty());
+
+    cluster.stop_all();
+    // First a scan of ten hosts: a crossing made during the outage.
+    for i in 0..10 {
+        a.push(failure(
+            "198.51.100.32",
+            &format!("203.0.113.{}", 100 + i),
+            22,
+            T0 + 300 * S + i as i64 * S,
+        ));
+    }
+    // 2990 more while the store is away: past 1000 held, new ones are dropped.
+    for i in 0..2990 {
+        a.push(failure(
+            "198.51.100.31",
+            &format!("203.0.113.{}", i % 200),
+            9000 + (i / 200) as u16,
+            T0 + 400 * S + i as i64 * S / 100,
+        ));
+    }
+    let end = Instant::now() + Duration::from_secs(20);
+    while !(a.degraded() && a.status().store_errors > before.store_errors) {
+        assert!(Instant::now() < end, "{:?}", a.status());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let away = a.status();
+    assert!(away.degraded);
+    assert_eq!(away.queued, 1000, "{away:?}");
+    assert_eq!(away.dropped, 2000, "{away:?}");
+    assert!(!a.flush(Duration::from_millis(500)));
+
+    cluster.restart_all();
+    cluster.wait_ok(Duration::from_secs(30));
+    assert!(a.flush(Duration::from_secs(60)), "{:?}", a.status());
+    let back = a.status();
+    assert_eq!(back.pushed, 100 + 1000, "{back:?}");
+    assert_eq!(back.queued, 0);
+    assert!(!back.degraded, "{back:?}");
+    let got = alerts(&[&a]);
+    let srcs: Vec<String> = got.iter().map(|x| x.source.to_string()).collect();
+    assert!(srcs.contains(&"198.51.100.32".to_string()), "{srcs:?}");
+    // The data pushed before the stop was kept (append-only file): the
+    // first source does not alert again.
+    assert!(!srcs.contains(&"198.51.100.30".to_string()), "{srcs:?}");
+}
+
+/// A master killed (SIGKILL) while two sensors push: its replica takes
+/// over, the sensors follow, and every source crosses exactly once —
+/// none lost, none alerted twice.
+#[test]
+fn failover_under_load() {
+    if !redis_present("failover_under_load") {
+        return;
+    }
+    let mut cluster = RedisCluster::start(3, 1);
+    let dets = [DetectorConfig {
+        window: Window::Sliding(HOUR_NS),
+        threshold: 9,
+    }];
+    let a = sensor(&cluster.url(), "seg-a", &dets);
+    let b = sensor(&cluster.url(), "seg-b", &dets);
+    const SOURCES: u32 = 600;
+    let src = |s: u32| format!("2001:db8::5:{s:x}");
+    let victim = cluster.master_of(&format!("ss:{{{}}}:p", src(0)));
+    let mut killed = false;
+    // 12 distinct pairs per source, 6 seen by each sensor, in 12 rounds.
+    for round in 0..12u32 {
+        for s in 0..SOURCES {
+            let who = if (s + round) % 2 == 0 { &a } else { &b };
+            who.push(failure(
+                &src(s),
+                &format!("203.0.113.{}", 1 + round),
+                443,
+                T0 + i64::from(round) * 60 * S + i64::from(s) * 1000,
+            ));
+        }
+        if round == 6 {
+            cluster.kill(victim);
+            killed = true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(killed);
+    let got = alerts(&[&a, &b]);
+    let mut per_source: BTreeMap<IpAddr, usize> = BTreeMap::new();
+    for al in &got {
+        assert_eq!(al.alert_seq, 1, "{al:?}");
+        *per_source.entry(al.source).or_default() += 1;
+    }
+    let twice: Vec<_> = per_source.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "alerted twice: {twice:?}");
+    assert_eq!(per_source.len(), SOURCES as usize, "crossings lost");
+    let (sa, sb) = (a.status(), b.status());
+    assert!(
+        sa.store_errors + sb.store_errors > 0,
+        "the kill was noticed"
+    );
+    assert_eq!(sa.dropped + sb.dropped, 0);
+    assert!(!cluster.master_ports().contains(&victim));
+}
+
+/// One master of three killed, no replica (`cluster-require-full-coverage
+/// no`, so the other shards keep serving): sources on the other shards are
+/// pushed and alert at once; the dead shard's wait in the queue, the sensor
+/// is degraded meanwhile; the master back, they are pushed and alert.
+#[test]
+fn one_shard_down_the_others_go_on() {
+    if !redis_present("one_shard_down_the_others_go_on") {
+        return;
+    }
+    let mut cluster = RedisCluster::start_with(3, 0, &["--cluster-require-full-coverage", "no"]);
+    let dets = [DetectorConfig {
+        window: Window::Sliding(HOUR_NS),
+        threshold: 9,
+    }];
+    let a = sensor(&cluster.url(), "seg-a", &dets);
+    let key = |s: &str| format!("ss:{{{s}}}:p");
+    let x = "198.51.100.80";
+    let down = cluster.master_of(&key(x));
+    let y = (81..200)
+        .map(|i| format!("198.51.100.{i}"))
+        .find(|y| cluster.master_of(&key(y)) != down)
+        .unwrap();
+    cluster.kill(down);
+    // Until the others agree that it failed (cluster-node-timeout 1 s).
+    let end = Instant::now() + Duration::from_secs(20);
+    let alive = cluster.nodes.iter().find(|n| n.running()).unwrap().port;
+    while !slowscan_tests::redis::cli(alive, &["cluster", "nodes"])
+        .lines()
+        .any(|l| l.contains(&format!(":{down}@")) && l.contains("fail"))
+    {
+        assert!(Instant::now() < end, "the kill is not noticed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for i in 0..10i64 {
+        for s in [x, y.as_str()] {
+            a.push(failure(s, &format!("203.0.113.{}", 1 + i), 22, T0 + i * S));
+        }
+    }
+    let mut got = Vec::new();
+    let end = Instant::now() + Duration::from_secs(30);
+    while got.is_empty() {
+        assert!(Instant::now() < end, "{:?}", a.status());
+        std::thread::sleep(Duration::from_millis(50));
+        a.drain_alerts(&mut got);
+    }
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].source.to_string(), y);
+    let st = a.status();
+    assert!(st.degraded, "{st:?}");
+    assert_eq!(st.queued, 10, "{st:?}");
+    assert_eq!(st.pushed, 10, "{st:?}");
+
+    cluster.restart(down);
+    cluster.wait_ok(Duration::from_secs(30));
+    let got = alerts(&[&a]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].source.to_string(), x);
+    let st = a.status();
+    assert_eq!((st.pushed, st.queued, st.dropped), (20, 0, 0), "{st:?}");
+    assert!(!st.degraded, "{st:?}");
+}
+
+/// One Redis server without cluster support, with an ACL user: detected
+/// as a single node; bad credentials are one clear error; the right ones
+/// work.
+#[test]
+fn single_node_with_acl_user() {
+    if !redis_present("single_node_with_acl_user") {
+        return;
+    }
+    let server = RedisCluster::single(&[
+        "--user", "default", "off", "--user", "sensor", "on", ">s3cret", "~ss:*", "+@all",
+    ]);
+    let port = server.nodes[0].port;
+    let bad = FleetConfig::new(
+        FleetUrl::parse(&format!("redis://sensor:wrong@127.0.0.1:{port}")).unwrap(),
+        "seg-a",
+        &ladder(),
+    )
+    .unwrap();
+    let e = Fleet::start(bad)
+        .err()
+        .expect("bad credentials are refused");
+    let e = e.to_string();
+    assert!(e.contains("refused the credentials"), "{e}");
+    assert!(!e.contains("wrong"), "the password is not shown: {e}");
+    assert!(!e.contains('\n'));
+
+    let url = format!("redis://sensor:s3cret@127.0.0.1:{port}");
+    let a = sensor(&url, "seg-a", &ladder());
+    let b = sensor(&url, "seg-b", &ladder());
+    assert_eq!(a.status().mode, Some(StoreMode::Single));
+    for i in 0..12i64 {
+        let who = if i % 2 == 0 { &a } else { &b };
+        who.push(failure(
+            "198.51.100.66",
+            "203.0.113.5",
+            1 + i as u16,
+            T0 + i * 60 * S,
+        ));
+        who.flush(Duration::from_secs(10));
+    }
+    let got = alerts(&[&a, &b]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].shape, slowscan::engine::Shape::Vertical);
+    assert_eq!(got[0].sensors, ["seg-a", "seg-b"]);
+}
+
+/// `rediss://`: the store over TLS (a self-signed certificate, so
+/// `#insecure`); without TLS the same port gives no answer the client takes.
+#[test]
+fn single_node_over_tls() {
+    if !tools_present("single_node_over_tls", &["redis-server", "openssl"]) {
+        return;
+    }
+    let server = RedisCluster::single_tls();
+    let port = server.nodes[0].port;
+    let url = format!("rediss://127.0.0.1:{port}#insecure");
+    let a = sensor(&url, "seg-a", &ladder());
+    let b = sensor(&url, "seg-b", &ladder());
+    assert_eq!(a.status().mode, Some(StoreMode::Single));
+    for i in 0..12i64 {
+        let who = if i % 2 == 0 { &a } else { &b };
+        who.push(failure(
+            "2001:db8::66",
+            &format!("2001:db8:1::{}", i + 1),
+            443,
+            T0 + i * 60 * S,
+        ));
+        who.flush(Duration::from_secs(10));
+    }
+    let got = alerts(&[&a, &b]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].failed_pairs, 10);
+    assert_eq!(got[0].shape, slowscan::engine::Shape::Horizontal);
+
+    // Plain redis:// to the TLS port: never connected, degraded, not fatal.
+    let plain = sensor(&format!("redis://127.0.0.1:{port}"), "seg-c", &ladder());
+    plain.push(failure("2001:db8::67", "2001:db8:1::1", 443, T0));
+    assert!(!plain.flush(Duration::from_secs(2)));
+    assert!(plain.degraded());
+    assert_eq!(plain.status().connected, 0);
+}
