@@ -125,7 +125,10 @@ fn split_scan_alerts_once_fleet_wide() {
     // The alert line carries the scope and the contributing sensors.
     let line = slowscan::fleet::alert_json(
         &al.to_alert(),
-        "seg-b",
+        &slowscan::engine::Observer {
+            name: "seg-b".into(),
+            interface: Some("mirror0".into()),
+        },
         slowscan::fleet::Scope::Fleet,
         Some(&al.sensors),
     );
@@ -136,6 +139,7 @@ fn split_scan_alerts_once_fleet_wide() {
         serde_json::json!(["seg-a", "seg-b"])
     );
     assert_eq!(v["observer"]["name"], "seg-b");
+    assert_eq!(v["observer"]["ingress"]["interface"]["name"], "mirror0");
     assert_eq!(v["slowscan"]["failed_pairs"], 10);
     let (sa, sb) = (a.status(), b.status());
     assert_eq!(sa.alerts + sb.alerts, 1);

@@ -122,6 +122,7 @@ fn learn_live(a: Args, iface: String) -> anyhow::Result<ExitCode> {
         engine: engine.clone(),
         alerts: "-".into(),
         sensor_name: daemon::hostname(),
+        fleet: None,
         metrics: None,
         learn_for: Some(learn_for),
         learn: a.engine.learn_config(),

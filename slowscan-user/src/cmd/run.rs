@@ -38,6 +38,11 @@ pub struct Args {
     /// This sensor's name in every alert (`observer.name`) [default: the host name].
     #[arg(long, value_name = "NAME")]
     sensor_name: Option<String>,
+    /// Join a fleet of sensors sharing their counts through Redis (Cluster or
+    /// one server): redis://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…], or
+    /// rediss:// for TLS (docs/fleet.md).
+    #[arg(long, value_name = "URLS")]
+    fleet: Option<String>,
     /// Detection options, shared with `replay` and `learn`; the whitelist is
     /// also loaded into the kernel map at start.
     #[command(flatten)]
@@ -309,7 +314,21 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         .iface
         .clone()
         .context("--iface (or `iface` in the --config file) is required")?;
+    let sensor_name = a.sensor_name.clone().unwrap_or_else(daemon::hostname);
+    let fleet = match &a.fleet {
+        Some(urls) => {
+            let url = slowscan::fleet::FleetUrl::parse(urls)
+                .map_err(|e| anyhow::anyhow!("--fleet: {e}"))?;
+            Some(slowscan::fleet::FleetConfig::new(
+                url,
+                &sensor_name,
+                &a.engine.detectors()?,
+            )?)
+        }
+        None => None,
+    };
     let engine = EngineConfig {
+        export_failures: fleet.is_some(),
         report: a.source_totals,
         ..a.engine.engine_config()?
     };
@@ -333,7 +352,8 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         mirror: a.attach.mirror(),
         engine,
         alerts: a.alerts,
-        sensor_name: a.sensor_name.clone().unwrap_or_else(daemon::hostname),
+        sensor_name,
+        fleet,
         metrics: a.metrics.0,
         learn_for: a.learn_for.map(|d| d.0),
         learn: a.engine.learn_config(),

@@ -18,6 +18,7 @@ use tracing::{error, info, warn};
 
 use super::sink::AlertSink;
 use crate::engine::{Alert, Observer};
+use crate::fleet::Scope;
 
 /// Unwritten alerts held in memory (an alert line is about 1 KiB).
 pub const QUEUE_CAP: usize = 10_000;
@@ -79,9 +80,18 @@ impl AlertPath {
 
     /// Sends one alert: logged, queued, and written at once unless the sink
     /// is failing (then at its next retry).
+    /// An alert this sensor decided on its own counts (`slowscan.scope`:
+    /// `sensor`).
     pub fn send(&mut self, a: &Alert) {
+        self.send_as(a, Scope::Sensor, None);
+    }
+
+    /// The one path every alert takes: logged, queued, written (or kept in
+    /// memory while the sink fails). `sensors`: the fleet's contributors.
+    pub fn send_as(&mut self, a: &Alert, scope: Scope, sensors: Option<&[String]>) {
         info!(
-            "ALERT {} {}: {} failed pairs > threshold {} ({} hosts, {} ports)",
+            "ALERT ({}) {} {}: {} failed pairs > threshold {} ({} hosts, {} ports)",
+            scope.as_str(),
             a.source,
             a.shape.name(),
             a.failed_pairs,
@@ -100,7 +110,7 @@ impl AlertPath {
             );
             return;
         }
-        let mut line = a.to_json_line_for(&self.observer);
+        let mut line = crate::fleet::alert_json(a, &self.observer, scope, sensors);
         line.push('\n');
         self.queue.push_back(line);
         if self.failing.is_none() {

@@ -55,6 +55,10 @@ pub struct DaemonConfig {
     pub iface: String,
     /// `observer.name` in every alert (`--sensor-name`, default the hostname).
     pub sensor_name: String,
+    /// Several sensors seen as one (`--fleet`): counted failures are shared
+    /// through the store; fleet alerts are written by the sensor that claims
+    /// them, local ones only while the store is out of reach.
+    pub fleet: Option<crate::fleet::FleetConfig>,
     pub attach: crate::kernel::AttachMode,
     /// Dedicated mirror/SPAN port: the program drops every frame after
     /// inspection.

@@ -28,6 +28,10 @@ use crate::{
 
 /// How often metrics are published.
 pub(super) const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// How long a local alert is held, with a fleet, before the fleet is
+/// trusted to have counted its failures (their push reached the store or
+/// the store was found out of reach meanwhile).
+const FLEET_GRACE: Duration = Duration::from_secs(10);
 /// The loop's tick: time advances (R5.1), retries and checks run.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -83,6 +87,13 @@ pub struct Sensor {
     signals: UnboundedReceiver<Sig>,
     /// `slowscan status` / `explain` (None if it could not be bound).
     control: Option<super::control::ControlServer>,
+    /// With `--fleet`: the shared counts' client.
+    pub(super) fleet: Option<crate::fleet::Fleet>,
+    pub(super) failures: Vec<crate::engine::CountedFailure>,
+    pub(super) fleet_alerts: Vec<crate::fleet::FleetAlert>,
+    /// Local alerts held while the fleet's store answers: written if it
+    /// stops answering within [`FLEET_GRACE`], else the fleet's to claim.
+    pub(super) held: Vec<(Instant, Alert)>,
     pub(super) last_publish: Instant,
     pub(super) last_summary: Instant,
 }
@@ -241,6 +252,17 @@ impl Sensor {
                 None
             }
         };
+        let fleet = match &cfg.fleet {
+            Some(f) => {
+                let fleet = crate::fleet::Fleet::start(f.clone())?;
+                info!(
+                    "joined the fleet at {} as {} (docs/fleet.md)",
+                    f.url, f.sensor
+                );
+                Some(fleet)
+            }
+            None => None,
+        };
         let whitelist_entries = file_whitelist.len();
         let s = Self {
             started,
@@ -262,6 +284,10 @@ impl Sensor {
             learning_interrupted: None,
             signals,
             control,
+            fleet,
+            failures: Vec::new(),
+            fleet_alerts: Vec::new(),
+            held: Vec::new(),
             last_publish: Instant::now(),
             last_summary: Instant::now(),
             cfg,
@@ -348,7 +374,33 @@ impl Sensor {
     pub(super) fn send_decided(&mut self) {
         if matches!(self.phase, Phase::Learning { .. }) {
             self.decided.clear();
+            self.engine.drain_failures(&mut self.failures);
+            self.failures.clear();
             return;
+        }
+        if let Some(f) = &self.fleet {
+            // The fleet counts this sensor's failures too: while its store
+            // answers, the crossing is the fleet's to claim, once fleet-wide.
+            self.engine.drain_failures(&mut self.failures);
+            f.push_all(&mut self.failures);
+            f.drain_alerts(&mut self.fleet_alerts);
+            for fa in self.fleet_alerts.drain(..) {
+                self.alerts.send_as(
+                    &fa.to_alert(),
+                    crate::fleet::Scope::Fleet,
+                    Some(&fa.sensors),
+                );
+            }
+            let now = Instant::now();
+            self.held.extend(self.decided.drain(..).map(|a| (now, a)));
+            if !f.degraded() {
+                self.held.retain(|(t, _)| t.elapsed() < FLEET_GRACE);
+                return;
+            }
+            // The store is out of reach: this sensor's own counts decide.
+            for (_, a) in std::mem::take(&mut self.held) {
+                self.alerts.send(&a);
+            }
         }
         for a in self.decided.drain(..) {
             self.alerts.send(&a);
@@ -376,6 +428,21 @@ impl Sensor {
         }
         self.catch_up();
         self.send_decided();
+        if let Some(f) = self.fleet.take() {
+            // What was counted goes to the store before the sensor goes;
+            // the crossings it claims are written like the others.
+            f.flush(std::time::Duration::from_secs(3));
+            f.drain_alerts(&mut self.fleet_alerts);
+            for fa in self.fleet_alerts.drain(..) {
+                self.alerts.send_as(
+                    &fa.to_alert(),
+                    crate::fleet::Scope::Fleet,
+                    Some(&fa.sensors),
+                );
+            }
+            let st = f.shutdown(std::time::Duration::from_secs(1));
+            info!("left the fleet: {st:?}");
+        }
         self.alerts.finish();
         // After the alerts it decided are sent: a restart never repeats them.
         if let (Some(c), Phase::Detecting) = (&mut self.checkpointer, &self.phase) {

@@ -211,25 +211,21 @@ impl Scope {
     }
 }
 
-/// `alert`'s JSON line with `observer.name`, `slowscan.scope` and, for a
-/// fleet alert, `slowscan.sensors` (the sensors that contributed).
+/// `alert`'s JSON line with the sensor's identity (`observer.*`),
+/// `slowscan.scope` and, for a fleet alert, `slowscan.sensors` (the sensors
+/// that contributed).
 pub fn alert_json(
     alert: &Alert,
-    observer: &str,
+    observer: &crate::engine::Observer,
     scope: Scope,
     sensors: Option<&[String]>,
 ) -> String {
-    let mut v = serde_json::to_value(alert).expect("alert serialises");
-    if let Some(o) = v.as_object_mut() {
-        let obs = o.entry("observer").or_insert_with(|| serde_json::json!({}));
-        if let Some(obs) = obs.as_object_mut() {
-            obs.insert("name".into(), observer.into());
-        }
-        if let Some(s) = o.get_mut("slowscan").and_then(|s| s.as_object_mut()) {
-            s.insert("scope".into(), scope.as_str().into());
-            if let Some(sensors) = sensors {
-                s.insert("sensors".into(), sensors.into());
-            }
+    let line = alert.to_json_line_for(observer);
+    let mut v: serde_json::Value = serde_json::from_str(&line).expect("alert serialises");
+    if let Some(s) = v.get_mut("slowscan").and_then(|s| s.as_object_mut()) {
+        s.insert("scope".into(), scope.as_str().into());
+        if let Some(sensors) = sensors {
+            s.insert("sensors".into(), sensors.into());
         }
     }
     v.to_string()
