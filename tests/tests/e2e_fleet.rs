@@ -140,16 +140,12 @@ fn a_scan_split_over_two_segments_alerts_once_fleet_wide() {
     probe(&seg_b.fd, QUIET, 5..=8);
     let (pa, pb) = (dir.join("seg-a.jsonl"), dir.join("seg-b.jsonl"));
     let end = std::time::Instant::now() + WAIT;
-    let all = loop {
-        let all: Vec<_> = alert_lines(&pa)
-            .into_iter()
-            .chain(alert_lines(&pb))
-            .collect();
-        if !all.is_empty() || std::time::Instant::now() > end {
-            break all;
-        }
+    while alert_lines(&pa).is_empty()
+        && alert_lines(&pb).is_empty()
+        && std::time::Instant::now() < end
+    {
         std::thread::sleep(Duration::from_millis(100));
-    };
+    }
     // Let a duplicate show itself, if there were one.
     std::thread::sleep(Duration::from_secs(3));
     let all: Vec<_> = alert_lines(&pa)
