@@ -4,6 +4,7 @@
 
 pub mod cases;
 pub mod fixtures;
+pub mod fleetlab;
 pub mod flood;
 pub mod frames;
 pub mod lab;

@@ -6,72 +6,19 @@
 //! naming both sensors; with the store stopped, a sensor alerts on its own
 //! counts (scope "sensor").
 
-use std::{fs, os::fd::OwnedFd, path::Path, time::Duration};
+use std::{fs, path::Path, time::Duration};
 
-use slowscan_common::tcp;
 use slowscan_tests::{
-    Netns,
-    flood::{raw_socket, send, tcp4},
-    lab::Sensor,
-    privileged,
-    redis::RedisCluster,
-    sh, slowscan_bin, tools_present, unique,
+    Netns, fleetlab::Segment, lab::Sensor, privileged, redis::RedisCluster, slowscan_bin,
+    tools_present, unique,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A segment: a veth whose sensor end is in `home`, its other end in a
-/// namespace of its own, from which frames are injected.
-struct Segment {
-    _inject: Netns,
-    sensor_if: String,
-    fd: OwnedFd,
-}
-
-fn segment(home: &Netns) -> Segment {
-    let inject = Netns::new("ssfi");
-    let sensor_if = unique("ssfs");
-    let inj_if = unique("ssfj");
-    sh(&[
-        "ip",
-        "link",
-        "add",
-        &sensor_if,
-        "netns",
-        &home.name,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &inj_if,
-        "netns",
-        &inject.name,
-    ]);
-    home.exec(&["ip", "link", "set", &sensor_if, "up"]);
-    inject.exec(&["ip", "link", "set", &inj_if, "up"]);
-    let ifname = inj_if.clone();
-    let fd = inject.run(move || raw_socket(&ifname));
-    Segment {
-        _inject: inject,
-        sensor_if,
-        fd,
-    }
-}
-
-/// SYNs never followed up: failed attempts from `src` to `hosts` (port 445).
-fn probe(fd: &OwnedFd, src: [u8; 4], hosts: std::ops::RangeInclusive<u8>) {
+/// Failed attempts from `src` to 203.0.113.`hosts`, port 445.
+fn probe(seg: &Segment, src: [u8; 4], hosts: std::ops::RangeInclusive<u8>) {
     for h in hosts {
-        send(
-            fd,
-            &tcp4(
-                src,
-                [203, 0, 113, h],
-                41_000,
-                445,
-                0x1000 + u32::from(h),
-                tcp::SYN,
-            ),
-        );
+        seg.probe(src, h);
     }
 }
 
@@ -126,7 +73,7 @@ fn a_scan_split_over_two_segments_alerts_once_fleet_wide() {
     let url = cluster.url();
     let dir = std::env::temp_dir().join(unique("ssfleet"));
     fs::create_dir_all(&dir).unwrap();
-    let (seg_a, seg_b) = (segment(&home), segment(&home));
+    let (seg_a, seg_b) = (Segment::new(&home), Segment::new(&home));
     let sa = start(&home, &seg_a, "seg-a", &url, &dir);
     let sb = start(&home, &seg_b, "seg-b", &url, &dir);
 
@@ -134,10 +81,10 @@ fn a_scan_split_over_two_segments_alerts_once_fleet_wide() {
     const SCANNER: [u8; 4] = [198, 51, 100, 66];
     // 4 + 4: 8 fleet-wide, not above 8.
     const QUIET: [u8; 4] = [198, 51, 100, 77];
-    probe(&seg_a.fd, SCANNER, 1..=5);
-    probe(&seg_b.fd, SCANNER, 6..=10);
-    probe(&seg_a.fd, QUIET, 1..=4);
-    probe(&seg_b.fd, QUIET, 5..=8);
+    probe(&seg_a, SCANNER, 1..=5);
+    probe(&seg_b, SCANNER, 6..=10);
+    probe(&seg_a, QUIET, 1..=4);
+    probe(&seg_b, QUIET, 5..=8);
     let (pa, pb) = (dir.join("seg-a.jsonl"), dir.join("seg-b.jsonl"));
     let end = std::time::Instant::now() + WAIT;
     while alert_lines(&pa).is_empty()
@@ -166,7 +113,7 @@ fn a_scan_split_over_two_segments_alerts_once_fleet_wide() {
     // The store stopped: each sensor detects on its own counts.
     cluster.stop_all();
     const ALONE: [u8; 4] = [198, 51, 100, 88];
-    probe(&seg_a.fd, ALONE, 21..=29);
+    probe(&seg_a, ALONE, 21..=29);
     let end = std::time::Instant::now() + WAIT;
     let local = loop {
         let v: Vec<_> = alert_lines(&pa)

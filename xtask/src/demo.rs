@@ -3,7 +3,9 @@
 //! (`tests/src/bin/demo.rs`, lab in `tests/src/lab.rs`): namespaces on a
 //! bridge, the sensor on a mirror port, benign traffic, a misconfigured
 //! client and two real nmap slow scans; prints the alerts and the summary and
-//! tears the lab down.
+//! tears the lab down. `cargo xtask demo --fleet`: two sensors on two
+//! segments and a real Redis Cluster; a scan split over the segments alerts
+//! once, fleet-wide (docs/fleet.md).
 use anyhow::{Context, bail};
 
 use crate::{build_ebpf, cargo, run, setup};

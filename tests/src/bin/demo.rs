@@ -5,7 +5,8 @@
 //! summary, then tears everything down (also on Ctrl-C or failure).
 //!
 //! `demo [--keep-capture FILE]` — also save what the sensor saw as a pcap,
-//! for `slowscan replay`.
+//! for `slowscan replay`. `demo --fleet` — two sensors, one Redis Cluster:
+//! a scan split over two segments alerts once, fleet-wide.
 use std::{path::PathBuf, process::ExitCode, time::Instant};
 
 use anyhow::{Context, bail};
@@ -34,12 +35,13 @@ fn demo() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--fleet" => return fleet_demo(),
             "--keep-capture" => {
                 let p = PathBuf::from(args.next().context("--keep-capture needs a FILE")?);
                 keep_capture = Some(std::path::absolute(&p)?);
             }
             "-h" | "--help" => {
-                println!("usage: demo [--keep-capture FILE]");
+                println!("usage: demo [--keep-capture FILE] | demo --fleet");
                 return Ok(());
             }
             other => bail!("unknown argument {other} (usage: demo [--keep-capture FILE])"),
@@ -201,4 +203,140 @@ fn demo() -> anyhow::Result<()> {
 
 fn say(s: &str) {
     eprintln!("demo: {s}");
+}
+
+/// `demo --fleet`: two sensors on two segments share their counts through a
+/// real Redis Cluster; a scan split over the segments alerts once,
+/// fleet-wide; with the store stopped, each sensor goes on alone.
+fn fleet_demo() -> anyhow::Result<()> {
+    use slowscan_tests::{Netns, fleetlab::Segment, redis::RedisCluster, unique};
+    use std::time::Duration;
+
+    let started = Instant::now();
+    for tool in ["ip", "redis-server", "redis-cli"] {
+        lab::run(std::process::Command::new("sh").args(["-c", &format!("command -v {tool}")]))
+            .with_context(|| format!("{tool} is missing (`cargo xtask setup` installs it)"))?;
+    }
+    let slowscan = lab::slowscan_beside_exe()?;
+    let home = Netns::new("ssfh");
+    home.exec(&["ip", "link", "set", "lo", "up"]);
+    say("starting a Redis Cluster of 3 masters (Debian's redis-server) for the fleet");
+    let mut cluster = home.run(|| RedisCluster::start(3, 0));
+    let url = cluster.url();
+    say(&format!("the store: {url}"));
+    let dir = std::env::temp_dir().join(unique("slowscan-fleet-demo"));
+    std::fs::create_dir_all(&dir)?;
+    let segs = [Segment::new(&home), Segment::new(&home)];
+    let names = ["seg-a", "seg-b"];
+    let mut sensors = Vec::new();
+    for (seg, name) in segs.iter().zip(names) {
+        let alerts = dir.join(format!("{name}.jsonl"));
+        let s = lab::Sensor::start_in(
+            &home,
+            &slowscan,
+            &[
+                "run",
+                "--iface",
+                &seg.sensor_if,
+                "--mirror",
+                "--metrics",
+                "off",
+                "--detector",
+                "1h:8",
+                "--handshake-timeout",
+                "2",
+                "--sensor-name",
+                name,
+                "--fleet",
+                &url,
+                "--alerts",
+                alerts.to_str().unwrap(),
+            ],
+            alerts.clone(),
+            dir.join(format!("{name}.log")),
+            "detecting on",
+        )?;
+        say(&format!(
+            "sensor {name} watches segment {} (detector 1h:8: alert above 8 distinct failed pairs), joined the fleet",
+            seg.sensor_if
+        ));
+        sensors.push((name, alerts, s));
+    }
+    const SCANNER: [u8; 4] = [198, 51, 100, 66];
+    say(
+        "a scanner, 198.51.100.66, probes port 445 of 5 hosts on segment A and 5 on segment B, one a second:",
+    );
+    say("  each sensor alone sees 5 failed pairs — under its threshold; the fleet sees 10");
+    for h in 1..=10u8 {
+        segs[usize::from(h > 5)].probe(SCANNER, h);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let lines = |p: &PathBuf| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let end = Instant::now() + Duration::from_secs(15);
+    while sensors.iter().all(|(_, p, _)| lines(p).is_empty()) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    println!("\n=== alerts of the fleet, from both sensors' files ===");
+    let mut fleet_alerts = 0;
+    for (name, p, _) in &sensors {
+        for a in lines(p) {
+            fleet_alerts += 1;
+            println!(
+                "{name} wrote: {} — {} failed pairs > {} (detector {}), scope {}, sensors {}",
+                a["source"]["ip"],
+                a["slowscan"]["failed_pairs"],
+                a["slowscan"]["threshold"],
+                a["slowscan"]["detector"],
+                a["slowscan"]["scope"],
+                a["slowscan"]["sensors"]
+            );
+        }
+    }
+    if fleet_alerts != 1 {
+        bail!("expected exactly one fleet alert, got {fleet_alerts}");
+    }
+    say("stopping the store: the sensors go on, on their own counts");
+    cluster.stop_all();
+    const ALONE: [u8; 4] = [198, 51, 100, 88];
+    say("another scanner, 198.51.100.88, probes 9 hosts on segment A");
+    for h in 21..=29u8 {
+        segs[0].probe(ALONE, h);
+    }
+    let end = Instant::now() + Duration::from_secs(20);
+    let local = loop {
+        let v: Vec<_> = lines(&sensors[0].1)
+            .into_iter()
+            .filter(|a| a["source"]["ip"] == "198.51.100.88")
+            .collect();
+        if !v.is_empty() || Instant::now() > end {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let Some(a) = local.first() else {
+        bail!("no local alert with the store stopped");
+    };
+    println!(
+        "seg-a wrote: {} — {} failed pairs, scope {}",
+        a["source"]["ip"], a["slowscan"]["failed_pairs"], a["slowscan"]["scope"]
+    );
+    for (name, _, s) in sensors {
+        let r = s.stop()?;
+        if !r.status.success() {
+            bail!("sensor {name} failed:\n{}", r.log);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "\nOK: the split scan alerted once, fleet-wide, naming both sensors; with the store down, a sensor alerted alone ({:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
