@@ -78,7 +78,7 @@ impl LinkType {
         })
     }
 
-    /// The canonical pcap link type number (what [`crate::capture::PcapWriter`] writes).
+    /// The canonical pcap link type number (what a pcap writer writes).
     pub fn to_pcap(self) -> u32 {
         match self {
             LinkType::Null => 0,
