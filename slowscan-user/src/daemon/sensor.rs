@@ -384,13 +384,7 @@ impl Sensor {
             self.engine.drain_failures(&mut self.failures);
             f.push_all(&mut self.failures);
             f.drain_alerts(&mut self.fleet_alerts);
-            for fa in self.fleet_alerts.drain(..) {
-                self.alerts.send_as(
-                    &fa.to_alert(),
-                    crate::fleet::Scope::Fleet,
-                    Some(&fa.sensors),
-                );
-            }
+            write_fleet_alerts(&mut self.alerts, &mut self.fleet_alerts);
             let now = Instant::now();
             self.held.extend(self.decided.drain(..).map(|a| (now, a)));
             if !f.degraded() {
@@ -433,13 +427,7 @@ impl Sensor {
             // the crossings it claims are written like the others.
             f.flush(std::time::Duration::from_secs(3));
             f.drain_alerts(&mut self.fleet_alerts);
-            for fa in self.fleet_alerts.drain(..) {
-                self.alerts.send_as(
-                    &fa.to_alert(),
-                    crate::fleet::Scope::Fleet,
-                    Some(&fa.sensors),
-                );
-            }
+            write_fleet_alerts(&mut self.alerts, &mut self.fleet_alerts);
             let st = f.shutdown(std::time::Duration::from_secs(1));
             info!("left the fleet: {st:?}");
         }
@@ -513,5 +501,16 @@ async fn accept(control: &Option<super::control::ControlServer>) -> Option<tokio
             }
         },
         None => std::future::pending().await,
+    }
+}
+
+/// The fleet alerts this sensor claimed, down the one alert path.
+fn write_fleet_alerts(alerts: &mut AlertPath, claimed: &mut Vec<crate::fleet::FleetAlert>) {
+    for fa in claimed.drain(..) {
+        alerts.send_as(
+            &fa.to_alert(),
+            crate::fleet::Scope::Fleet,
+            Some(&fa.sensors),
+        );
     }
 }
