@@ -149,6 +149,58 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
         "slowscan_kernel_pending_forgotten_total",
         "Pending attempts the kernel's LRU table forgot to make room (under a flood)"
     );
+    for (name, help) in [
+        (
+            "slowscan_kernel_header_anomalies_total",
+            "TCP segments read although a header length field disagreed with the captured bytes (R2.1)",
+        ),
+        (
+            "slowscan_kernel_first_fragments_total",
+            "First fragments whose TCP ports, sequence number and flags were read (R2.1)",
+        ),
+        (
+            "slowscan_kernel_too_deep_total",
+            "Frames past the parser's bounds (VLAN stack, extension headers, tunnel depth)",
+        ),
+        (
+            "slowscan_kernel_decap_gre_total",
+            "GRE headers opened (R2.1)",
+        ),
+        (
+            "slowscan_kernel_decap_erspan_total",
+            "ERSPAN headers opened (R2.1)",
+        ),
+        (
+            "slowscan_kernel_decap_vxlan_total",
+            "VXLAN headers opened (R2.1)",
+        ),
+        (
+            "slowscan_kernel_decap_geneve_total",
+            "Geneve headers opened (R2.1)",
+        ),
+        (
+            "slowscan_kernel_decap_gtpu_total",
+            "GTP-U headers opened (R2.1)",
+        ),
+        (
+            "slowscan_kernel_decap_mpls_total",
+            "MPLS label stacks opened (R2.1)",
+        ),
+        (
+            "slowscan_kernel_decap_pppoe_total",
+            "PPPoE session headers opened (R2.1)",
+        ),
+        (
+            "slowscan_kernel_decap_pbb_total",
+            "802.1ah (provider backbone bridging) headers opened (R2.1)",
+        ),
+        (
+            "slowscan_kernel_decap_ip_in_ip_total",
+            "IP-in-IP, 6in4 and 4in6 headers opened (R2.1)",
+        ),
+    ] {
+        metrics::describe_counter!(name, help);
+    }
     metrics::describe_counter!("slowscan_kernel_ipv6_total", "IPv6 packets inspected");
     metrics::describe_counter!(
         "slowscan_kernel_vlan_tagged_total",
