@@ -32,6 +32,9 @@ use self::store::{Reply, Store, as_bytes, as_int, as_text, one_line};
 pub use self::url::FleetUrl;
 
 const MS: u64 = 1_000_000;
+/// Pushes a master applied but no replica confirmed are tried this many
+/// times (each WAITing `replica_wait`) before they count as done.
+const UNACKED_TRIES: u32 = 20;
 
 /// How a [`Fleet`] runs. [`FleetConfig::new`] gives the defaults.
 #[derive(Clone, Debug)]
@@ -918,21 +921,29 @@ async fn push_round(
                         cfg.replica_wait
                     );
                 }
-                true
+                Some(a)
             }
             Err(e) => {
                 tracing::debug!("fleet: WAIT on {} failed: {e}", store.addr(node));
                 store.mark_down(node);
                 errors += 1;
-                false
+                None
             }
         };
         for (i, rep) in idx.into_iter().zip(replies) {
             let call = &mut inflight[i];
             call.attempts += 1;
             match rep {
-                Reply::Ok(_) if !acked => {
+                Reply::Ok(_) if acked.is_none() => {
                     failed.insert(call.slot);
+                    mark_retry(call);
+                }
+                // Applied on the master, not yet on a replica (a busy
+                // replica): pushed again (a repeat changes nothing), so a
+                // failover meanwhile loses nothing; after UNACKED_TRIES the
+                // push counts as done (a replica that never answers must
+                // not stop the fleet).
+                Reply::Ok(_) if acked == Some(false) && call.attempts < UNACKED_TRIES => {
                     mark_retry(call);
                 }
                 Reply::Ok(v) => {
