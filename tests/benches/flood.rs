@@ -20,9 +20,9 @@ use std::{
 use slowscan_common::tcp;
 use slowscan_tests::{
     Netns,
-    flood::{Flood, handshake4, raw_socket, send, tcp4},
+    flood::{Flood, handshake4, raw_socket, send, tcp4, veth_queues},
     lab::Sensor,
-    sh, unique,
+    unique,
 };
 
 const FLOOD: Duration = Duration::from_secs(60);
@@ -44,34 +44,7 @@ fn main() {
     let bin = release_binary();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (tx, rx) = (Netns::new("ssft"), Netns::new("ssfr"));
-    let (tx_if, rx_if) = (unique("ssft"), unique("ssfr"));
-    let q = cpus.to_string();
-    sh(&[
-        "ip",
-        "link",
-        "add",
-        "name",
-        &tx_if,
-        "netns",
-        &tx.name,
-        "numtxqueues",
-        &q,
-        "numrxqueues",
-        &q,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &rx_if,
-        "netns",
-        &rx.name,
-        "numtxqueues",
-        &q,
-        "numrxqueues",
-        &q,
-    ]);
-    tx.exec(&["ip", "link", "set", &tx_if, "up"]);
-    rx.exec(&["ip", "link", "set", &rx_if, "up"]);
+    let (tx_if, rx_if) = veth_queues(&tx, &rx, cpus);
     let dir = std::env::temp_dir().join(unique("slowscan-flood-"));
     fs::create_dir_all(&dir).unwrap();
     let alerts = dir.join("alerts.jsonl");

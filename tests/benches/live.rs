@@ -41,7 +41,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use slowscan_tests::{Netns, frames, sh, unique};
+use slowscan_tests::{
+    Netns,
+    flood::{raw_socket, veth_queues},
+    frames, unique,
+};
 
 /// Measurement window per configuration and round.
 const WINDOW: Duration = Duration::from_secs(3);
@@ -131,38 +135,10 @@ impl Lab {
     fn new(queues: usize) -> Self {
         let tx = Netns::new("sslvt");
         let rx = Netns::new("sslvr");
-        let tx_if = unique("sslt");
-        let rx_if = unique("sslr");
-        let q = queues.max(1).to_string();
-        sh(&[
-            "ip",
-            "link",
-            "add",
-            "name",
-            &tx_if,
-            "netns",
-            &tx.name,
-            "numtxqueues",
-            &q,
-            "numrxqueues",
-            &q,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &rx_if,
-            "netns",
-            &rx.name,
-            "numtxqueues",
-            &q,
-            "numrxqueues",
-            &q,
-        ]);
+        let (tx_if, rx_if) = veth_queues(&tx, &rx, queues);
         let cidr = |a: [u8; 4]| format!("{}.{}.{}.{}/24", a[0], a[1], a[2], a[3]);
         tx.exec(&["ip", "addr", "add", &cidr(TX_IP), "dev", &tx_if]);
         rx.exec(&["ip", "addr", "add", &cidr(RX_IP), "dev", &rx_if]);
-        tx.exec(&["ip", "link", "set", &tx_if, "up"]);
-        rx.exec(&["ip", "link", "set", &rx_if, "up"]);
         let dir = std::env::temp_dir().join(unique("slowscan-live-"));
         fs::create_dir_all(&dir).expect("scratch directory");
         Self {
@@ -430,50 +406,6 @@ impl Template {
 }
 
 // ──────────────────────────── the sender ────────────────────────────
-
-/// An AF_PACKET socket bound to `ifname` of the calling thread's namespace,
-/// bypassing the qdisc layer.
-fn raw_socket(ifname: &str) -> OwnedFd {
-    // SAFETY: plain syscalls on values we own; results checked.
-    unsafe {
-        let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0);
-        assert!(
-            fd >= 0,
-            "AF_PACKET socket: {}",
-            std::io::Error::last_os_error()
-        );
-        let fd = OwnedFd::from_raw_fd(fd);
-        let name = std::ffi::CString::new(ifname).unwrap();
-        let index = libc::if_nametoindex(name.as_ptr());
-        assert!(index > 0, "no interface {ifname}");
-        let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_ifindex = index as i32;
-        let rc = libc::bind(
-            fd.as_raw_fd(),
-            (&raw const sll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        );
-        assert_eq!(rc, 0, "bind AF_PACKET: {}", std::io::Error::last_os_error());
-        let one: libc::c_int = 1;
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            libc::PACKET_QDISC_BYPASS,
-            (&raw const one).cast(),
-            4,
-        );
-        let sndbuf: libc::c_int = 4 << 20;
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&raw const sndbuf).cast(),
-            4,
-        );
-        fd
-    }
-}
 
 fn pin_to_cpu(cpu: usize) {
     // SAFETY: a zeroed cpu_set_t with one bit set, for the calling thread.

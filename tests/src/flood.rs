@@ -49,8 +49,51 @@ pub fn raw_socket(ifname: &str) -> OwnedFd {
             (&raw const one).cast(),
             4,
         );
+        // Room for bursts at the sender's ceiling.
+        let sndbuf: libc::c_int = 4 << 20;
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&raw const sndbuf).cast(),
+            4,
+        );
         fd
     }
+}
+
+/// A veth pair with `queues` queues each way, `tx_if` in `tx`, `rx_if` in
+/// `rx`, both up (one sender thread per queue reaches the sender's ceiling).
+pub fn veth_queues(tx: &Netns, rx: &Netns, queues: usize) -> (String, String) {
+    let (tx_if, rx_if) = (crate::unique("ssqt"), crate::unique("ssqr"));
+    let q = queues.max(1).to_string();
+    crate::sh(&[
+        "ip",
+        "link",
+        "add",
+        "name",
+        &tx_if,
+        "netns",
+        &tx.name,
+        "numtxqueues",
+        &q,
+        "numrxqueues",
+        &q,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &rx_if,
+        "netns",
+        &rx.name,
+        "numtxqueues",
+        &q,
+        "numrxqueues",
+        &q,
+    ]);
+    tx.exec(&["ip", "link", "set", &tx_if, "up"]);
+    rx.exec(&["ip", "link", "set", &rx_if, "up"]);
+    (tx_if, rx_if)
 }
 
 /// Sends one frame, retrying while the device is busy.
