@@ -13,7 +13,9 @@ pub mod wire;
 /// ignore-list maps (IGNORE_V4, IGNORE_V6, IGNORE_ACTIVE) exist.
 /// 3: the counter block grew (header anomalies, first fragments, too deep,
 /// one counter per encapsulation opened).
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: whitelist rules (WHITELIST_PORT_RULES, WHITELIST_ANY_PORT,
+/// WHITELIST_RULES_ACTIVE) exist.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Address family values used in records and keys.
 pub const AF_INET: u8 = 4;
@@ -126,6 +128,40 @@ impl WhitelistKey {
             family,
             _pad: 0,
         }
+    }
+}
+
+/// The data of a whitelist rule's LPM-trie key (R4.4): a 32-bit head
+/// (family, a zero byte, the port in network order) that every entry matches
+/// in full, then the destination address, matched up to the rule's prefix.
+/// An entry's prefix length is therefore [`RULE_HEAD_BITS`] plus the
+/// address prefix's. Port-specific rules live in one trie, one entry per port
+/// of a range; rules for every port live in another with the port zeroed.
+#[repr(C, align(4))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct WhitelistRuleKey {
+    pub family: u8,
+    pub _pad: u8,
+    pub port_be: [u8; 2],
+    pub addr: [u8; 16],
+}
+
+/// Bits of a [`WhitelistRuleKey`] before the address.
+pub const RULE_HEAD_BITS: u32 = 32;
+
+impl WhitelistRuleKey {
+    /// `port` 0 is the any-port trie's key.
+    pub const fn new(family: u8, addr: [u8; 16], port: u16) -> Self {
+        Self {
+            family,
+            _pad: 0,
+            port_be: port.to_be_bytes(),
+            addr,
+        }
+    }
+
+    pub const fn port(&self) -> u16 {
+        u16::from_be_bytes(self.port_be)
     }
 }
 
@@ -337,6 +373,13 @@ pub mod maps {
     /// Two u32 slots (0: IPv4, 1: IPv6): non-zero when that family's trie
     /// has entries, so the kernel skips the trie lookup while it is empty.
     pub const IGNORE_ACTIVE: &str = "IGNORE_ACTIVE";
+    /// Whitelist rules (R4.4), LPM tries of [`super::WhitelistRuleKey`]:
+    /// one entry per (prefix, port), and one per prefix for rules on every port.
+    pub const WHITELIST_PORT_RULES: &str = "WL_PORT_RULES";
+    pub const WHITELIST_ANY_PORT: &str = "WL_ANY_PORT";
+    /// Two u32 slots (0: port rules, 1: any-port rules): non-zero while that
+    /// trie has entries, so exact-only whitelists cost one array load.
+    pub const WHITELIST_RULES_ACTIVE: &str = "WL_RULES_ACTIVE";
 }
 
 /// Slots of the pre-filter's hint array: a counting Bloom filter (one hash)
@@ -423,6 +466,9 @@ pub const WHITELIST_MAX: u32 = 65_536;
 pub const PENDING_MAX: u32 = 262_144;
 /// Prefixes per family in the ignore list (each LPM trie).
 pub const IGNORE_MAX: u32 = 16_384;
+/// Entries in each whitelist-rule trie. A port range takes one entry per
+/// port; a rule on every port (`*`) takes one.
+pub const WHITELIST_RULES_MAX: u32 = 65_536;
 pub const RING_BYTES: u32 = 16 * 1024 * 1024;
 
 #[cfg(feature = "user")]
@@ -432,6 +478,7 @@ mod user {
     unsafe impl aya::Pod for super::FlowKey {}
     unsafe impl aya::Pod for super::PendingValue {}
     unsafe impl aya::Pod for super::WhitelistKey {}
+    unsafe impl aya::Pod for super::WhitelistRuleKey {}
     unsafe impl aya::Pod for super::CounterBlock {}
 }
 

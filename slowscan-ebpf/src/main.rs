@@ -30,9 +30,10 @@ use parse::{Notes, Segment, Skip};
 
 use slowscan_common::{
     hint_slot, tcp, wire::fact, Counter, CounterBlock, FlowKey, PacketRecord, PendingValue,
-    WhitelistKey, AF_INET6, COUNTER_SLOTS, ENCAP_KINDS, FIRST_ENCAP_COUNTER, FIRST_ENCAP_FACT_BIT,
-    HINT_RAISE, HINT_RELEASE, HINT_SLOTS, IGNORE_MAX, PENDING_MAX, RING_BYTES, STATUS_FOLLOW_UP,
-    STATUS_UNTRACKED, WHITELIST_MAX,
+    WhitelistKey, WhitelistRuleKey, AF_INET6, COUNTER_SLOTS, ENCAP_KINDS, FIRST_ENCAP_COUNTER,
+    FIRST_ENCAP_FACT_BIT, HINT_RAISE, HINT_RELEASE, HINT_SLOTS, IGNORE_MAX, PENDING_MAX,
+    RING_BYTES, RULE_HEAD_BITS, STATUS_FOLLOW_UP, STATUS_UNTRACKED, WHITELIST_MAX,
+    WHITELIST_RULES_MAX,
 };
 
 /// One CPU's counters.
@@ -50,6 +51,21 @@ static RECORDS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 /// R4.4: destinations (address, port) whose traffic is not analysed at all.
 #[map(name = "WHITELIST")]
 static WHITELIST: HashMap<WhitelistKey, u8> = HashMap::with_max_entries(WHITELIST_MAX, 0);
+
+type RuleTrie = LpmTrie<WhitelistRuleKey, u8>;
+
+/// R4.4 rules over many destinations: (prefix, port) entries, a port range
+/// expanded, and prefixes whitelisted on every port. The value is the
+/// address prefix's length, for userspace's exact-match test.
+#[map(name = "WL_PORT_RULES")]
+static WHITELIST_PORT_RULES: RuleTrie = LpmTrie::with_max_entries(WHITELIST_RULES_MAX, 0);
+#[map(name = "WL_ANY_PORT")]
+static WHITELIST_ANY_PORT: RuleTrie = LpmTrie::with_max_entries(WHITELIST_RULES_MAX, 0);
+
+/// Slot 0 (port rules) and 1 (any-port rules): non-zero while that trie has
+/// entries (kept by userspace).
+#[map(name = "WL_RULES_ACTIVE")]
+static WHITELIST_RULES_ACTIVE: Array<u32> = Array::with_max_entries(2, 0);
 
 /// Pre-filter: attempts whose follow-up (R5) has not been seen yet. Entries of
 /// attempts that fail are expired by userspace after the handshake timeout.
@@ -195,12 +211,7 @@ fn count_facts(counts: &mut Counts, facts: u32, record: bool) {
 /// ignored leaves the kernel.
 #[inline(always)]
 fn emit_all(seg: &Segment, counts: &mut Counts) {
-    if whitelisted(seg) {
-        bump(counts, Counter::Whitelisted);
-        return;
-    }
-    if ignored(seg) {
-        bump(counts, Counter::Ignored);
+    if excluded(seg, counts) {
         return;
     }
     let ts = now();
@@ -241,14 +252,9 @@ fn prefilter(seg: &Segment, counts: &mut Counts) {
             hint_add(slot, HINT_RELEASE);
             bump(counts, Counter::PendingResolved);
         }
-        if whitelisted(seg) {
-            // Whitelisted after its SYN was emitted: keep it out all the same.
-            bump(counts, Counter::Whitelisted);
-            return;
-        }
-        if ignored(seg) {
-            // Ignored after its SYN was emitted: likewise.
-            bump(counts, Counter::Ignored);
+        // Whitelisted or ignored after its SYN was emitted: keep it out all
+        // the same.
+        if excluded(seg, counts) {
             return;
         }
         emit(
@@ -267,12 +273,7 @@ fn prefilter(seg: &Segment, counts: &mut Counts) {
 /// source's attempt takes no entry.
 #[inline(always)]
 fn attempt(seg: &Segment, counts: &mut Counts) {
-    if whitelisted(seg) {
-        bump(counts, Counter::Whitelisted);
-        return;
-    }
-    if ignored(seg) {
-        bump(counts, Counter::Ignored);
+    if excluded(seg, counts) {
         return;
     }
     let ts = now();
@@ -377,11 +378,45 @@ fn bytes(words: [u32; 4]) -> [u8; 16] {
     unsafe { core::mem::transmute(words) }
 }
 
+/// Is the segment whitelisted (R4.4) or its source ignored (R4.6)? Counted
+/// either way; such a segment never leaves the kernel.
+#[inline(always)]
+fn excluded(seg: &Segment, counts: &mut Counts) -> bool {
+    if whitelisted(seg) {
+        bump(counts, Counter::Whitelisted);
+        true
+    } else if ignored(seg) {
+        bump(counts, Counter::Ignored);
+        true
+    } else {
+        false
+    }
+}
+
+/// R4.4: the exact map first (one hash lookup); the rule tries only while
+/// they hold entries (one array load each otherwise).
 #[inline(always)]
 fn whitelisted(seg: &Segment) -> bool {
     let key = WhitelistKey::new(seg.family, bytes(seg.dst_addr), seg.dst_port);
     // SAFETY: only presence is tested; the value is never read.
-    unsafe { WHITELIST.get(&key).is_some() }
+    if unsafe { WHITELIST.get(&key).is_some() } {
+        return true;
+    }
+    rule_matches(seg, 0, &WHITELIST_PORT_RULES, seg.dst_port)
+        || rule_matches(seg, 1, &WHITELIST_ANY_PORT, 0)
+}
+
+/// A longest-prefix lookup of (family, `port`, destination) in `trie`, if
+/// slot `active` of the rules' flags says it has entries. Any match is a
+/// hit: every entry means "whitelisted".
+#[inline(always)]
+fn rule_matches(seg: &Segment, active: u32, trie: &RuleTrie, port: u16) -> bool {
+    match WHITELIST_RULES_ACTIVE.get(active) {
+        Some(n) if *n != 0 => {}
+        _ => return false,
+    }
+    let key = WhitelistRuleKey::new(seg.family, bytes(seg.dst_addr), port);
+    trie.get(Key::new(RULE_HEAD_BITS + 128, key)).is_some()
 }
 
 /// R4.6: is the source on the ignore list? Only looked up while the

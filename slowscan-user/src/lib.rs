@@ -8,7 +8,6 @@ pub mod addr;
 pub mod atomic;
 pub mod capture;
 pub mod daemon;
-pub mod dest;
 pub mod engine;
 pub mod fleet;
 pub mod frame;

@@ -91,6 +91,19 @@ impl WhitelistRule {
             && self.prefix.contains(key.family, &key.addr)
     }
 
+    /// The rule of exactly one destination.
+    pub fn from_key(k: &WhitelistKey) -> Self {
+        let host = if k.family == slowscan_common::AF_INET {
+            32
+        } else {
+            128
+        };
+        Self {
+            prefix: Prefix::masked(ip_of(k), host),
+            ports: (k.port, k.port),
+        }
+    }
+
     /// A single destination (a host prefix and one port) is no rule.
     pub fn as_key(&self) -> Option<WhitelistKey> {
         let host = if self.prefix.family() == slowscan_common::AF_INET {
@@ -272,14 +285,6 @@ impl Whitelist {
     pub fn contains(&self, key: &WhitelistKey) -> bool {
         (!self.entries.is_empty() && self.entries.contains_key(key))
             || self.rules.iter().any(|(r, _)| r.contains(key))
-    }
-
-    /// A whitelist of this one's rules alone (no exact entries).
-    pub fn rules_only(&self) -> Whitelist {
-        Whitelist {
-            entries: HashMap::default(),
-            rules: self.rules.clone(),
-        }
     }
 
     /// The rules (prefixes and port ranges), in file order.

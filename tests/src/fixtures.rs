@@ -2,10 +2,8 @@
 //! record and counter deltas the XDP program must give, in both pre-filter
 //! modes. It drives the BPF_PROG_TEST_RUN tests and the per-packet benchmark.
 
-use slowscan::ignore::Prefix;
-use slowscan_common::{
-    AF_INET, AF_INET6, Counter, PacketRecord, STATUS_FOLLOW_UP, WhitelistKey, tcp,
-};
+use slowscan::{ignore::Prefix, whitelist::WhitelistRule};
+use slowscan_common::{AF_INET, AF_INET6, Counter, PacketRecord, STATUS_FOLLOW_UP, tcp};
 
 use crate::frames::{self, DST4, DST6, SRC4, SRC6, Tcp};
 
@@ -23,8 +21,8 @@ pub struct Step {
 
 pub struct Fixture {
     pub name: &'static str,
-    /// Whitelist entries installed before the steps run.
-    pub whitelist: Vec<WhitelistKey>,
+    /// Whitelist entries and rules installed before the steps run.
+    pub whitelist: Vec<WhitelistRule>,
     /// Ignored source prefixes (R4.6) installed before the steps run.
     pub ignore: Vec<Prefix>,
     pub steps: Vec<Step>,
@@ -283,7 +281,7 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
             }
             Fixture {
                 name: "whitelisted destination stays in the kernel (R4.4)",
-                whitelist: vec![WhitelistKey::new(AF_INET, pad4(DST4), 80)],
+                whitelist: vec![rule("203.0.113.20:80")],
                 ignore: vec![],
                 steps: vec![
                     skipped(frames::tcp4(&s), &[Whitelisted]),
@@ -539,11 +537,89 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
         });
     }
     v.extend(ignore_fixtures(mode));
+    v.extend(rule_fixtures(mode));
     v
 }
 
 fn prefix(s: &str) -> Prefix {
     s.parse().expect("a valid prefix")
+}
+
+fn rule(s: &str) -> WhitelistRule {
+    s.parse().expect("a valid whitelist rule")
+}
+
+/// R4.4 rules over many destinations (the kernel's LPM tries beside the
+/// exact map): a prefix on one port, a prefix on a port range, every port
+/// of a host. The destinations are DST4 (203.0.113.20) and DST6
+/// (2001:db8:1::20); what varies is the destination port.
+fn rule_fixtures(mode: Mode) -> Vec<Fixture> {
+    use Counter::*;
+    let syn = |sport, dport| {
+        let mut t = port(Tcp::syn(3000), sport);
+        t.dst_port = dport;
+        t
+    };
+    let v4 = |t: &Tcp| attempt(mode, frames::tcp4(t), rec4(t, 0, 0), &[]);
+    let v6 = |t: &Tcp| attempt(mode, frames::tcp6(t), rec6(t, 0), &[Ipv6]);
+    vec![
+        Fixture {
+            name: "CIDR rule on one port (R4.4)",
+            whitelist: vec![rule("203.0.113.0/24:443"), rule("203.0.113.128/25:22")],
+            ignore: vec![],
+            steps: vec![
+                skipped(frames::tcp4(&syn(60, 443)), &[Whitelisted]),
+                // 22 is whitelisted only on the other half of the /24.
+                v4(&syn(61, 22)),
+                v4(&syn(62, 444)),
+                // The rule is IPv4's: the same port over IPv6 is counted.
+                v6(&syn(63, 443)),
+            ],
+        },
+        Fixture {
+            name: "IPv6 prefix on a port range (R4.4)",
+            whitelist: vec![rule("[2001:db8::/32]:1000-2000")],
+            ignore: vec![],
+            steps: vec![
+                skipped(frames::tcp6(&syn(64, 1000)), &[Ipv6, Whitelisted]),
+                skipped(frames::tcp6(&syn(65, 2000)), &[Ipv6, Whitelisted]),
+                v6(&syn(66, 999)),
+                v6(&syn(67, 2001)),
+                v4(&syn(68, 1500)),
+            ],
+        },
+        Fixture {
+            name: "every port of a host (R4.4)",
+            whitelist: vec![rule("203.0.113.20:*"), rule("[2001:db8:1::21]:*")],
+            ignore: vec![],
+            steps: vec![
+                skipped(frames::tcp4(&syn(69, 1)), &[Whitelisted]),
+                skipped(frames::tcp4(&syn(70, 65535)), &[Whitelisted]),
+                // Not the host, its /128 neighbour.
+                v6(&syn(71, 80)),
+            ],
+        },
+        {
+            let t = syn(72, 8080);
+            let mut a = port(Tcp::new(tcp::ACK, 3001), 72);
+            a.dst_port = 8080;
+            // Without the pre-filter every segment is checked against the rules.
+            let wl_ack = if mode == Mode::All {
+                vec![Whitelisted]
+            } else {
+                vec![]
+            };
+            Fixture {
+                name: "a rule covers every segment, not only attempts (R4.4)",
+                whitelist: vec![rule("203.0.113.16/28:8000-8999")],
+                ignore: vec![],
+                steps: vec![
+                    skipped(frames::tcp4(&t), &[Whitelisted]),
+                    skipped(frames::tcp4(&a), &wl_ack),
+                ],
+            }
+        },
+    ]
 }
 
 /// R4.6: sources on the ignore list leave no record — neither attempt nor
@@ -637,7 +713,7 @@ fn ignore_fixtures(mode: Mode) -> Vec<Fixture> {
             let t = syn(46);
             Fixture {
                 name: "ignored source to a whitelisted destination (R4.4, R4.6)",
-                whitelist: vec![WhitelistKey::new(AF_INET, pad4(DST4), 80)],
+                whitelist: vec![rule("203.0.113.20:80")],
                 ignore: vec![prefix("198.51.100.0/24")],
                 steps: vec![skipped(frames::tcp4(&t), &[Whitelisted])],
             }

@@ -201,7 +201,7 @@ fn signals_reload_report_and_stop_cleanly() {
     )
     .unwrap();
     s.signal(libc::SIGHUP);
-    s.wait_log("1 entries in the kernel map (1 added, 0 removed)", WAIT)
+    s.wait_log("1 entry in the kernel maps (1 added, 0 removed)", WAIT)
         .unwrap();
     let listed = ok(&cli(&lab.b, &["whitelist", "list", "--iface", &lab.if_b]));
     assert_eq!(listed.trim(), format!("{LAB_B}:80"));
@@ -647,4 +647,83 @@ fn status_and_explain_answer_from_a_live_sensor() {
     // The socket goes with the sensor.
     let out = cli(&lab.b, &["status", "--iface", &lab.if_b]);
     assert!(!out.status.success());
+}
+
+/// Whitelist rules over many destinations hold live traffic in the kernel
+/// (R4.4): a prefix on a port range from the file at start, another added
+/// and removed through `slowscan whitelist`, with the file kept in step.
+/// The first alert counts only the probes no rule covered.
+#[test]
+fn whitelist_rules_hold_live_traffic() {
+    let name = "whitelist_rules_hold_live_traffic";
+    if !privileged(name) || !tools_present(name, &["nsenter"]) {
+        return;
+    }
+    let lab = VethLab::new();
+    let dir = scratch("sswlrule");
+    let wl = dir.join("whitelist.json");
+    fs::write(
+        &wl,
+        r#"{"version":1,"entries":[{"ip":"198.51.100.0/24","port":"1-20"}]}"#,
+    )
+    .unwrap();
+    let s = start(
+        &lab,
+        &dir,
+        &["--metrics", "off", "--whitelist", wl.to_str().unwrap()],
+    );
+    let alerts = dir.join("alerts.jsonl");
+    let fd = injector(&lab);
+    probe(&fd, 1..=20);
+
+    let iface = lab.if_b.as_str();
+    ok(&cli(
+        &lab.b,
+        &[
+            "whitelist",
+            "add",
+            "198.51.100.0/28:21-40",
+            "[2001:db8::/32]:*",
+            "--iface",
+            iface,
+        ],
+    ));
+    let listed = ok(&cli(&lab.b, &["whitelist", "list", "--iface", iface]));
+    assert_eq!(
+        listed,
+        "198.51.100.0/24:1-20\n198.51.100.0/28:21-40\n[2001:db8::/32]:*\n"
+    );
+    let file = fs::read_to_string(&wl).unwrap();
+    assert!(
+        file.contains(r#""port": "21-40""#) && file.contains(r#""ip": "2001:db8::/32""#),
+        "{file}"
+    );
+    probe(&fd, 21..=40);
+
+    ok(&cli(
+        &lab.b,
+        &[
+            "whitelist",
+            "remove",
+            "198.51.100.0/28:21-40",
+            "--iface",
+            iface,
+        ],
+    ));
+    assert!(!fs::read_to_string(&wl).unwrap().contains("21-40"));
+    probe(&fd, 41..=44);
+    let first = &wait_lines(&alerts, 1)[0];
+    assert_eq!(first["slowscan"]["failed_pairs"], 4, "{first}");
+    let ports: Vec<u64> = first["slowscan"]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, vec![41, 42, 43, 44], "{first}");
+
+    s.signal(libc::SIGTERM);
+    let r = s.wait(WAIT).unwrap();
+    assert!(r.status.success(), "{}", r.log);
+    fs::remove_dir_all(&dir).unwrap();
 }

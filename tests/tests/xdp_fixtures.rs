@@ -25,8 +25,8 @@ fn run_fixtures(mode: Mode) {
     let (mut dp, mut reader) = load(mode, false);
     let mut failures = Vec::new();
     for fx in fixtures(mode) {
-        for k in &fx.whitelist {
-            dp.whitelist().unwrap().insert(*k).unwrap();
+        for r in &fx.whitelist {
+            dp.whitelist().unwrap().insert_rule(r).unwrap();
         }
         for p in &fx.ignore {
             dp.ignore().unwrap().insert(p).unwrap();
@@ -56,8 +56,12 @@ fn run_fixtures(mode: Mode) {
                 (want, got) => failures.push(format!("{ctx}: records {got:?}, expected {want:?}")),
             }
         }
-        for k in &fx.whitelist {
-            dp.whitelist().unwrap().remove(k).unwrap();
+        for r in &fx.whitelist {
+            assert!(
+                dp.whitelist().unwrap().remove_rule(r).unwrap(),
+                "{}: {r}",
+                fx.name
+            );
         }
         for p in &fx.ignore {
             assert!(dp.ignore().unwrap().remove(p).unwrap(), "{}: {p}", fx.name);
@@ -539,4 +543,187 @@ fn full_ignore_map_is_a_clear_error() {
     assert!(!map.contains(&host(max)));
     // The IPv6 trie has its own room.
     map.insert(&"2001:db8::/32".parse().unwrap()).unwrap();
+}
+
+fn rule(s: &str) -> slowscan::whitelist::WhitelistRule {
+    s.parse().unwrap()
+}
+
+/// The rule tries list what they hold (a port range per run of ports,
+/// overlapping ranges merged), tell an exact rule from a covered one, and
+/// follow a whitelist file on sync (R4.4).
+#[test]
+fn whitelist_rules_list_remove_and_sync() {
+    if !privileged("whitelist_rules_list_remove_and_sync") {
+        return;
+    }
+    let (mut dp, _reader) = load(Mode::Prefilter, false);
+    let mut map = dp.whitelist().unwrap();
+    for r in [
+        "203.0.113.0/24:80-90",
+        "203.0.113.0/24:85-100",
+        "[2001:db8::/32]:*",
+    ] {
+        map.insert_rule(&rule(r)).unwrap();
+    }
+    // A single destination goes to the exact map.
+    map.insert_rule(&rule("198.51.100.7:22")).unwrap();
+    assert_eq!(
+        map.rules().unwrap(),
+        vec![rule("203.0.113.0/24:80-100"), rule("[2001:db8::/32]:*")]
+    );
+    assert_eq!(
+        map.keys().unwrap(),
+        vec![rule("198.51.100.7:22").as_key().unwrap()]
+    );
+    assert!(map.has_rule(&rule("203.0.113.0/24:90-95")));
+    // Covered, but not a rule of its own.
+    assert!(!map.has_rule(&rule("203.0.113.0/25:80")));
+    let key = |s: &str| {
+        let sa: std::net::SocketAddr = s.parse().unwrap();
+        slowscan::whitelist::key_of(sa.ip(), sa.port())
+    };
+    assert!(map.matches(&key("203.0.113.200:100")));
+    assert!(!map.matches(&key("203.0.113.200:101")));
+    assert!(map.matches(&key("[2001:db8:ffff::1]:1")));
+    assert!(!map.matches(&key("[2001:db9::1]:1")));
+    assert!(map.matches(&key("198.51.100.7:22")));
+
+    // Removing one of two overlapping rules takes the shared ports too; a
+    // sync to the file puts them back and drops what the file lacks.
+    assert!(map.remove_rule(&rule("203.0.113.0/24:80-90")).unwrap());
+    assert_eq!(
+        map.rules().unwrap(),
+        vec![rule("203.0.113.0/24:91-100"), rule("[2001:db8::/32]:*")]
+    );
+    let mut want = slowscan::whitelist::Whitelist::new();
+    want.insert_rule(rule("203.0.113.0/24:85-100"));
+    want.insert_rule(rule("198.51.100.0/24:443"));
+    let (added, removed) = map.sync(&want).unwrap();
+    // 85–90 and 198.51.100.0/24:443 added; the IPv6 rule and 198.51.100.7:22 removed.
+    assert_eq!((added, removed), (7, 2));
+    assert_eq!(
+        map.rules().unwrap(),
+        vec![rule("198.51.100.0/24:443"), rule("203.0.113.0/24:85-100")]
+    );
+    assert!(map.keys().unwrap().is_empty());
+    assert_eq!(map.sync(&want).unwrap(), (0, 0));
+    assert_eq!(
+        map.sync(&slowscan::whitelist::Whitelist::new()).unwrap(),
+        (0, 17)
+    );
+    assert!(map.rules().unwrap().is_empty());
+}
+
+/// The XDP program and the engine's whitelist agree on every rule set:
+/// random prefixes around DST4 and DST6 with random port ranges, SYNs to
+/// random ports, the kernel's verdict (a record or a `whitelisted` count)
+/// against `Whitelist::contains` (R4.4).
+#[test]
+fn kernel_rules_agree_with_the_engine() {
+    if !privileged("kernel_rules_agree_with_the_engine") {
+        return;
+    }
+    use slowscan::whitelist::{Whitelist, WhitelistRule, key_of};
+    let (mut dp, mut reader) = load(Mode::All, false);
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let dst4: std::net::IpAddr = std::net::Ipv4Addr::from(frames::DST4).into();
+    let dst6: std::net::IpAddr = std::net::Ipv6Addr::from(DST6).into();
+    let mut checked = [0u32; 2];
+    for round in 0..24 {
+        let mut wl = Whitelist::new();
+        for _ in 0..1 + next(4) {
+            let v6 = next(2) == 1;
+            let (ip, bits) = if v6 { (dst6, 128) } else { (dst4, 32) };
+            // Lengths near the host's, so some prefixes cover it and some
+            // (a flipped bit inside the prefix) do not.
+            let len = (bits - next(12)) as u8;
+            let mut p = slowscan::ignore::Prefix::masked(ip, len);
+            if next(3) == 0 {
+                let flipped = flip_bit(ip, len.saturating_sub(1 + next(4) as u8));
+                p = slowscan::ignore::Prefix::masked(flipped, len);
+            }
+            let lo = 1 + next(200) as u16;
+            let ports = match next(5) {
+                0 => (1, u16::MAX),
+                1 => (lo, lo),
+                _ => (lo, lo + next(60) as u16),
+            };
+            let r = WhitelistRule { prefix: p, ports };
+            wl.insert_rule(r);
+            dp.whitelist().unwrap().insert_rule(&r).unwrap();
+        }
+        for i in 0..40u16 {
+            let dport = 1 + next(260) as u16;
+            let v6 = next(2) == 1;
+            let mut t = port(Tcp::syn(round), 1000 + i);
+            t.dst_port = dport;
+            let frame = if v6 {
+                frames::tcp6(&t)
+            } else {
+                frames::tcp4(&t)
+            };
+            let key = key_of(if v6 { dst6 } else { dst4 }, dport);
+            dp.test_run(&frame, 1).unwrap();
+            let mut got = Vec::new();
+            let emitted = reader.drain(&mut got) == 1;
+            assert_eq!(
+                !emitted,
+                wl.contains(&key),
+                "round {round}: SYN to {}:{dport}, rules {:?}",
+                if v6 { dst6 } else { dst4 },
+                wl.rules().map(|r| r.to_string()).collect::<Vec<_>>()
+            );
+            checked[usize::from(emitted)] += 1;
+        }
+        dp.whitelist().unwrap().sync(&Whitelist::new()).unwrap();
+    }
+    // Both outcomes occurred often enough to mean something.
+    assert!(checked.iter().all(|&n| n >= 50), "{checked:?}");
+}
+
+fn flip_bit(ip: std::net::IpAddr, bit: u8) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            std::net::Ipv4Addr::from(u32::from(a) ^ (1 << (31 - bit))).into()
+        }
+        std::net::IpAddr::V6(a) => {
+            std::net::Ipv6Addr::from(u128::from(a) ^ (1 << (127 - u32::from(bit)))).into()
+        }
+    }
+}
+
+/// A full rule trie is a clear error; the rule that did not fit leaves
+/// nothing behind, and the rules before it keep working.
+#[test]
+fn full_whitelist_rule_table_is_a_clear_error() {
+    if !privileged("full_whitelist_rule_table_is_a_clear_error") {
+        return;
+    }
+    let (mut dp, _reader) = load(Mode::Prefilter, false);
+    let mut map = dp.whitelist().unwrap();
+    let big = rule("203.0.113.0/24:2-65000");
+    map.insert_rule(&big).unwrap();
+    let over = rule("198.51.100.0/24:1000-2000");
+    let err = format!("{:#}", map.insert_rule(&over).unwrap_err());
+    assert!(
+        err.contains("full") && err.contains(&slowscan_common::WHITELIST_RULES_MAX.to_string()),
+        "{err}"
+    );
+    assert_eq!(map.rules().unwrap(), vec![big]);
+    // A range wider than the table is refused before it is tried.
+    let err = format!(
+        "{:#}",
+        map.insert_rule(&rule("198.51.100.0/24:1-65534"))
+            .unwrap_err()
+    );
+    assert!(err.contains("full"), "{err}");
+    // `*` takes one entry in the other trie.
+    map.insert_rule(&rule("198.51.100.0/24:*")).unwrap();
 }

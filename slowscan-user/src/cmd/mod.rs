@@ -3,6 +3,7 @@
 mod generate;
 mod ignore;
 mod learn;
+mod listed;
 mod options;
 mod plots;
 mod replay;
@@ -36,9 +37,12 @@ enum Command {
     /// What a running sensor holds about one source: its count per detector
     /// and its failed pairs with their times.
     Explain(status::ExplainArgs),
-    /// Change a running sensor's kernel whitelist (R4.4) through its pinned map.
+    /// Change a running sensor's kernel whitelist (R4.4) through its pinned maps. Items are
+    /// destinations (198.51.100.7:80, [2001:db8::7]:443) or rules: a prefix, a port range,
+    /// every port (198.51.100.0/24:80, [2001:db8::/32]:1000-2000, 198.51.100.7:*).
     Whitelist(whitelist::Args),
     /// Change a running sensor's kernel ignore list of sources (R4.6) through its pinned maps.
+    /// Items are CIDR prefixes or addresses (198.51.100.0/24, 2001:db8::/32, 203.0.113.9).
     Ignore(ignore::Args),
     /// Offline detection over capture files (pcap, pcapng, gzipped): alerts, report, sweep.
     Replay(Box<replay::Args>),

@@ -1,17 +1,21 @@
 //! `slowscan whitelist add|remove|list|load --iface IF`: edits the running
-//! sensor's kernel map at once, through the maps it pinned under bpffs, and
-//! keeps the sensor's `--whitelist` file in step so a restart keeps the change.
-use std::{path::PathBuf, process::ExitCode};
+//! sensor's kernel whitelist (R4.4) at once, and keeps its `--whitelist`
+//! file in step. Entries are single destinations or rules over many
+//! (a prefix, a port range, every port).
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
-use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
 use slowscan::{
-    daemon::runtime,
-    dest::Destination,
-    whitelist::{Whitelist, WhitelistEntry},
+    daemon::runtime::{self, RuntimeInfo},
+    kernel::PinnedMaps,
+    whitelist::{Whitelist, WhitelistRule},
 };
-use slowscan_common::WhitelistKey;
-use tracing::{info, warn};
+use tracing::info;
+
+use super::listed::{self, Edit, Listed};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -21,115 +25,80 @@ pub struct Args {
 
 #[derive(Subcommand)]
 enum Action {
-    /// Whitelist destinations: ADDR:PORT (IPv6 as [ADDR]:PORT).
-    Add {
-        #[arg(long)]
-        iface: String,
-        #[arg(required = true)]
-        destinations: Vec<Destination>,
-    },
-    /// Remove destinations from the whitelist.
-    Remove {
-        #[arg(long)]
-        iface: String,
-        #[arg(required = true)]
-        destinations: Vec<Destination>,
-    },
-    /// Add every entry of a whitelist file (`slowscan learn` output).
+    #[command(flatten)]
+    Edit(Edit<WhitelistRule>),
+    /// Add every entry and rule of a whitelist file (`slowscan learn` output).
     Load {
         #[arg(long)]
         iface: String,
         file: PathBuf,
     },
-    /// List the kernel whitelist, one ADDR:PORT a line.
-    List {
-        #[arg(long)]
-        iface: String,
-    },
+}
+
+struct Wl;
+
+impl Listed for Wl {
+    type Item = WhitelistRule;
+    type File = Whitelist;
+    const NAME: &'static str = "whitelist";
+    const OPTION: &'static str = "--whitelist FILE";
+
+    fn file_of(info: RuntimeInfo) -> Option<PathBuf> {
+        info.whitelist_file
+    }
+    fn load(path: &Path) -> anyhow::Result<Whitelist> {
+        Ok(Whitelist::load(path)?)
+    }
+    fn save(file: &Whitelist, path: &Path) -> anyhow::Result<()> {
+        Ok(file.save(path)?)
+    }
+    fn len(file: &Whitelist) -> usize {
+        file.len()
+    }
+    fn file_insert(file: &mut Whitelist, r: &WhitelistRule) {
+        file.insert_rule(*r);
+    }
+    fn file_remove(file: &mut Whitelist, r: &WhitelistRule) {
+        file.remove_rule(r);
+    }
+    fn kernel_insert(maps: &mut PinnedMaps, r: &WhitelistRule) -> anyhow::Result<()> {
+        maps.whitelist()?.insert_rule(r)
+    }
+    fn kernel_remove(maps: &mut PinnedMaps, r: &WhitelistRule) -> anyhow::Result<bool> {
+        maps.whitelist()?.remove_rule(r)
+    }
+    fn kernel_list(maps: &mut PinnedMaps) -> anyhow::Result<Vec<String>> {
+        let map = maps.whitelist()?;
+        let exact = map.keys()?.into_iter().map(|k| WhitelistRule::from_key(&k));
+        Ok(exact.chain(map.rules()?).map(|r| r.to_string()).collect())
+    }
+    fn kernel_restore(maps: &mut PinnedMaps, file: &Whitelist) -> anyhow::Result<()> {
+        let mut map = maps.whitelist()?;
+        file.rules().try_for_each(|r| map.insert_rule(r))
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.action {
-        Action::Add {
-            iface,
-            destinations,
-        } => {
-            let keys: Vec<WhitelistKey> = destinations.iter().map(Destination::key).collect();
-            let mut maps = runtime::live_maps(&iface)?;
-            let mut map = maps.whitelist()?;
-            change(&iface, |wl| {
-                for k in &keys {
-                    wl.insert(*k, WhitelistEntry::default());
-                }
-            })?;
-            for k in &keys {
-                map.insert(*k)?;
-            }
-            info!("{} whitelist entries added on {iface}", keys.len());
-        }
-        Action::Remove {
-            iface,
-            destinations,
-        } => {
-            let mut maps = runtime::live_maps(&iface)?;
-            let mut map = maps.whitelist()?;
-            for d in &destinations {
-                if !map.remove(&d.key())? {
-                    warn!("{d} was not whitelisted on {iface}");
-                }
-            }
-            change(&iface, |wl| {
-                for d in &destinations {
-                    wl.remove(&d.key());
-                }
-            })?;
-        }
+        Action::Edit(edit) => listed::run::<Wl>(edit),
         Action::Load { iface, file } => {
             let new = Whitelist::load(&file)?;
             let mut maps = runtime::live_maps(&iface)?;
-            let mut map = maps.whitelist()?;
-            change(&iface, |wl| {
+            listed::change::<Wl>(&iface, |wl| {
                 for (k, e) in new.iter() {
                     wl.insert(*k, *e);
                 }
+                new.rules().for_each(|r| {
+                    wl.insert_rule(*r);
+                });
             })?;
-            for k in new.sorted_keys() {
-                map.insert(k)?;
-            }
+            maps.whitelist()?.load(&new)?;
             info!(
-                "{} whitelist entries from {} loaded on {iface}",
-                new.len(),
+                "{} from {} loaded on {iface}",
+                slowscan::count(new.len() as u64, "whitelist entry"),
                 file.display()
             );
-        }
-        Action::List { iface } => {
-            let mut maps = runtime::live_maps(&iface)?;
-            for k in maps.whitelist()?.keys()? {
-                println!("{}", Destination::from_key(&k));
-            }
+            Ok(ExitCode::SUCCESS)
         }
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Applies `edit` to the sensor's on-disk whitelist, if it has one; the file
-/// is written before the kernel map changes on add and after it on remove, so
-/// a crash in between never leaves the file short of what the kernel drops.
-fn change(iface: &str, edit: impl FnOnce(&mut Whitelist)) -> anyhow::Result<()> {
-    let Some(path) = runtime::read(iface)?.and_then(|r| r.whitelist_file) else {
-        warn!(
-            "the sensor on {iface} was started without --whitelist FILE: this change lasts until it restarts"
-        );
-        return Ok(());
-    };
-    let mut wl = if path.exists() {
-        Whitelist::load(&path)?
-    } else {
-        Whitelist::new()
-    };
-    edit(&mut wl);
-    wl.save(&path)
-        .with_context(|| format!("keeping {} in step", path.display()))?;
-    info!("{} updated ({} entries)", path.display(), wl.len());
-    Ok(())
 }

@@ -292,9 +292,9 @@ impl Sensor {
                     Ok((added, removed)) => {
                         self.whitelist_entries = want.len();
                         info!(
-                            "whitelist {} reread: {} entries in the kernel map ({added} added, {removed} removed)",
+                            "whitelist {} reread: {} in the kernel maps ({added} added, {removed} removed)",
                             path.display(),
-                            want.len()
+                            crate::count(want.len() as u64, "entry")
                         );
                     }
                     Err(e) => warn!(

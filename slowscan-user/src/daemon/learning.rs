@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::Context;
 
-use crate::{engine::Whitelist, kernel::DataPlane, whitelist::ip_of};
+use crate::{engine::Whitelist, kernel::DataPlane};
 
 /// Makes sure `path` can be written: creates its directory if missing and
 /// writes and removes a probe file beside it. Run before learning starts.
@@ -47,35 +47,13 @@ pub fn check_output(path: &Path, option: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Adds `wl` to the kernel whitelist map (R4.4).
+/// Adds `wl`'s entries and rules to the kernel whitelist (R4.4).
 pub fn load_into_kernel(dp: &mut DataPlane, wl: &Whitelist) -> anyhow::Result<()> {
-    let mut map = dp.whitelist()?;
-    for k in wl.sorted_keys() {
-        map.insert(k)
-            .with_context(|| format!("whitelisting {}:{}", ip_of(&k), k.port))?;
-    }
-    Ok(())
+    dp.whitelist()?.load(wl)
 }
 
-/// Makes the kernel whitelist map hold exactly `want` (SIGHUP reread):
-/// missing entries added first, then stale ones removed. Returns (added,
-/// removed).
+/// Makes the kernel whitelist hold exactly `want` (SIGHUP reread); returns
+/// (added, removed) kernel entries.
 pub fn sync_kernel(dp: &mut DataPlane, want: &Whitelist) -> anyhow::Result<(usize, usize)> {
-    let mut map = dp.whitelist()?;
-    let have = map.keys()?;
-    let mut added = 0;
-    for k in want.sorted_keys() {
-        if !map.contains(&k) {
-            map.insert(k)
-                .with_context(|| format!("whitelisting {}:{}", ip_of(&k), k.port))?;
-            added += 1;
-        }
-    }
-    let mut removed = 0;
-    for k in have.iter().filter(|k| !want.contains(k)) {
-        if map.remove(k)? {
-            removed += 1;
-        }
-    }
-    Ok((added, removed))
+    dp.whitelist()?.sync(want)
 }

@@ -469,9 +469,7 @@ impl Sensor {
 /// `slowscan ignore remove` gave back.
 pub(super) fn detection_engine(cfg: &DaemonConfig, saved: &mut Option<EngineState>) -> Engine {
     let ecfg = EngineConfig {
-        // Rules over prefixes and port ranges are not in the kernel map
-        // (exact destinations only): the engine applies them.
-        whitelist: cfg.engine.whitelist.as_ref().map(Whitelist::rules_only),
+        whitelist: None,
         ignore: None,
         ..cfg.engine.clone()
     };

@@ -5,11 +5,12 @@ use std::borrow::{Borrow, BorrowMut};
 
 use anyhow::Context;
 use aya::maps::{
-    Array, MapData, MapError,
+    Array, MapData,
     lpm_trie::{Key, LpmTrie},
 };
 use slowscan_common::{AF_INET, IGNORE_MAX};
 
+use super::flags::{ActiveFlags, is_absent, is_full};
 use crate::ignore::{IgnoreList, Prefix};
 
 /// A typed view of the kernel ignore maps, owned (pinned, second process) or
@@ -17,7 +18,7 @@ use crate::ignore::{IgnoreList, Prefix};
 pub struct IgnoreMap<T> {
     v4: LpmTrie<T, [u8; 4], u8>,
     v6: LpmTrie<T, [u8; 16], u8>,
-    active: Array<T, u32>,
+    active: ActiveFlags<T>,
 }
 
 fn key4(p: &Prefix) -> Key<[u8; 4]> {
@@ -29,17 +30,17 @@ fn key6(p: &Prefix) -> Key<[u8; 16]> {
     Key::new(u32::from(p.prefix_len()), *p.bytes())
 }
 
-fn is_errno(e: &MapError, errno: i32) -> bool {
-    matches!(e, MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(errno))
-}
-
 impl<T: Borrow<MapData>> IgnoreMap<T> {
     pub fn new(
         v4: LpmTrie<T, [u8; 4], u8>,
         v6: LpmTrie<T, [u8; 16], u8>,
         active: Array<T, u32>,
     ) -> Self {
-        Self { v4, v6, active }
+        Self {
+            v4,
+            v6,
+            active: ActiveFlags::new(active, "kernel ignore map's"),
+        }
     }
 
     /// Is exactly this prefix in the map (not: is an address covered)? Each
@@ -79,14 +80,6 @@ impl<T: Borrow<MapData>> IgnoreMap<T> {
     pub fn to_list(&self) -> anyhow::Result<IgnoreList> {
         Ok(self.list()?.into_iter().collect())
     }
-
-    fn family_empty(&self, family: u8) -> bool {
-        if family == AF_INET {
-            self.v4.keys().next().is_none()
-        } else {
-            self.v6.keys().next().is_none()
-        }
-    }
 }
 
 impl<T: BorrowMut<MapData>> IgnoreMap<T> {
@@ -98,7 +91,7 @@ impl<T: BorrowMut<MapData>> IgnoreMap<T> {
             self.v6.insert(&key6(p), p.prefix_len(), 0)
         };
         r.map_err(|e| {
-            if is_errno(&e, libc::ENOSPC) || is_errno(&e, libc::E2BIG) {
+            if is_full(&e) {
                 anyhow::anyhow!(
                     "the kernel ignore map is full ({IGNORE_MAX} prefixes per address family): \
                      remove prefixes or merge them into shorter ones"
@@ -107,8 +100,7 @@ impl<T: BorrowMut<MapData>> IgnoreMap<T> {
                 anyhow::Error::new(e).context(format!("adding {p} to the kernel ignore map"))
             }
         })?;
-        // After the entry exists: the kernel looks only once the flag is set.
-        self.set_active(p.family(), true)
+        self.active.raise(slot(p.family()))
     }
 
     /// Removes exactly this prefix; returns whether it was present.
@@ -120,21 +112,21 @@ impl<T: BorrowMut<MapData>> IgnoreMap<T> {
         };
         let was = match r {
             Ok(()) => true,
-            Err(MapError::KeyNotFound) => false,
-            Err(e) if is_errno(&e, libc::ENOENT) => false,
+            Err(e) if is_absent(&e) => false,
             Err(e) => {
                 return Err(anyhow::Error::new(e)
                     .context(format!("removing {p} from the kernel ignore map")));
             }
         };
-        if self.family_empty(p.family()) {
-            self.set_active(p.family(), false)?;
-            // Another process may have added a prefix between the check and
-            // the flag: look again, so the flag is never left off over entries.
-            if !self.family_empty(p.family()) {
-                self.set_active(p.family(), true)?;
+        let (v4, v6) = (&self.v4, &self.v6);
+        let empty = || {
+            if p.family() == AF_INET {
+                v4.keys().next().is_none()
+            } else {
+                v6.keys().next().is_none()
             }
-        }
+        };
+        self.active.settle(slot(p.family()), empty)?;
         Ok(was)
     }
 
@@ -145,11 +137,9 @@ impl<T: BorrowMut<MapData>> IgnoreMap<T> {
         }
         Ok(())
     }
+}
 
-    fn set_active(&mut self, family: u8, on: bool) -> anyhow::Result<()> {
-        let slot = u32::from(family != AF_INET);
-        self.active
-            .set(slot, u32::from(on), 0)
-            .context("setting the kernel ignore map's active flag")
-    }
+/// The active flag's slot of a family.
+fn slot(family: u8) -> u32 {
+    u32::from(family != AF_INET)
 }

@@ -11,7 +11,7 @@ use slowscan_common::{FlowKey, PendingValue, globals, maps};
 use tracing::{info, warn};
 
 use super::{
-    Counters, HintArray, IgnoreMap, RecordReader, WhitelistMap,
+    Counters, HintArray, IgnoreMap, RecordReader, WhitelistMap, WhitelistMaps,
     pending::{self, PendingStats, PendingSweeper},
     pins,
 };
@@ -82,6 +82,9 @@ pub struct DataPlane {
     ignore_v4: Map,
     ignore_v6: Map,
     ignore_active: Map,
+    wl_port_rules: Map,
+    wl_any_port: Map,
+    wl_rules_active: Map,
     hints: HintArray,
     sweeper: Option<PendingSweeper>,
     link: Option<(String, XdpLinkId)>,
@@ -123,6 +126,9 @@ impl DataPlane {
         let ignore_v4 = take(&mut ebpf, maps::IGNORE_V4)?;
         let ignore_v6 = take(&mut ebpf, maps::IGNORE_V6)?;
         let ignore_active = take(&mut ebpf, maps::IGNORE_ACTIVE)?;
+        let wl_port_rules = take(&mut ebpf, maps::WHITELIST_PORT_RULES)?;
+        let wl_any_port = take(&mut ebpf, maps::WHITELIST_ANY_PORT)?;
+        let wl_rules_active = take(&mut ebpf, maps::WHITELIST_RULES_ACTIVE)?;
         let hints_map = take(&mut ebpf, maps::HINTS)?;
         let hints = HintArray::map(&hints_map)?;
         let sweeper = PendingSweeper::new(&pending, &counters, &hints_map)?;
@@ -135,6 +141,9 @@ impl DataPlane {
             ignore_v4,
             ignore_v6,
             ignore_active,
+            wl_port_rules,
+            wl_any_port,
+            wl_rules_active,
             hints,
             sweeper: Some(sweeper),
             link: None,
@@ -204,6 +213,9 @@ impl DataPlane {
                 (maps::IGNORE_V4, &self.ignore_v4),
                 (maps::IGNORE_V6, &self.ignore_v6),
                 (maps::IGNORE_ACTIVE, &self.ignore_active),
+                (maps::WHITELIST_PORT_RULES, &self.wl_port_rules),
+                (maps::WHITELIST_ANY_PORT, &self.wl_any_port),
+                (maps::WHITELIST_RULES_ACTIVE, &self.wl_rules_active),
             ],
         )
     }
@@ -252,10 +264,13 @@ impl DataPlane {
     }
 
     pub fn whitelist(&mut self) -> anyhow::Result<WhitelistMap<&mut MapData>> {
-        Ok(WhitelistMap::new(
-            HashMap::try_from(&mut self.whitelist)?,
-            self.whitelist_max,
-        ))
+        Ok(WhitelistMap::new(WhitelistMaps {
+            exact: HashMap::try_from(&mut self.whitelist)?,
+            capacity: self.whitelist_max,
+            port_rules: LpmTrie::try_from(&mut self.wl_port_rules)?,
+            any_port: LpmTrie::try_from(&mut self.wl_any_port)?,
+            active: Array::try_from(&mut self.wl_rules_active)?,
+        }))
     }
 
     /// The kernel ignore list (R4.6).

@@ -4,6 +4,7 @@
 //! pinned under bpffs.
 
 mod counters;
+mod flags;
 mod hints;
 mod ignore_map;
 mod loader;
@@ -19,7 +20,7 @@ pub use loader::{AttachMode, DataPlane, ProgramOptions};
 pub use pending::{PendingStats, PendingSweeper};
 pub use pins::{PinnedMaps, ensure_bpffs, pin_dir, remove_pins};
 pub use records::{AsyncRecordReader, RecordReader, decode};
-pub use whitelist_map::WhitelistMap;
+pub use whitelist_map::{WhitelistMap, WhitelistMaps};
 
 /// The XDP object built by `cargo xtask build-ebpf`, embedded at compile time.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/slowscan.bpf.o"));

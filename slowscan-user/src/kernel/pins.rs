@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use aya::maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray};
 use slowscan_common::{CounterBlock, FORMAT_VERSION, maps};
 
-use super::{Counters, IgnoreMap, WhitelistMap};
+use super::{Counters, IgnoreMap, WhitelistMap, WhitelistMaps};
 
 pub const BPFFS: &str = "/sys/fs/bpf";
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
@@ -90,6 +90,9 @@ pub struct PinnedMaps {
     ignore_v4: Map,
     ignore_v6: Map,
     ignore_active: Map,
+    wl_port_rules: Map,
+    wl_any_port: Map,
+    wl_rules_active: Map,
 }
 
 impl PinnedMaps {
@@ -110,6 +113,9 @@ impl PinnedMaps {
             ignore_v4: open(maps::IGNORE_V4)?,
             ignore_v6: open(maps::IGNORE_V6)?,
             ignore_active: open(maps::IGNORE_ACTIVE)?,
+            wl_port_rules: open(maps::WHITELIST_PORT_RULES)?,
+            wl_any_port: open(maps::WHITELIST_ANY_PORT)?,
+            wl_rules_active: open(maps::WHITELIST_RULES_ACTIVE)?,
             dir,
         })
     }
@@ -127,10 +133,13 @@ impl PinnedMaps {
             Map::HashMap(d) => d.info().map(|i| i.max_entries()).unwrap_or(0),
             _ => 0,
         };
-        Ok(WhitelistMap::new(
-            HashMap::try_from(&mut self.whitelist).map_err(map_err)?,
+        Ok(WhitelistMap::new(WhitelistMaps {
+            exact: HashMap::try_from(&mut self.whitelist).map_err(map_err)?,
             capacity,
-        ))
+            port_rules: LpmTrie::try_from(&mut self.wl_port_rules).map_err(map_err)?,
+            any_port: LpmTrie::try_from(&mut self.wl_any_port).map_err(map_err)?,
+            active: Array::try_from(&mut self.wl_rules_active).map_err(map_err)?,
+        }))
     }
 
     pub fn counters(&self) -> anyhow::Result<Counters> {
