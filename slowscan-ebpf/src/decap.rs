@@ -17,7 +17,7 @@ use slowscan_common::wire::{
 };
 
 use crate::parse::{
-    addrs_at, be16, bytes_at, frame_len, ipv4, ipv6, is_vlan, tcp, vlan_tags, MapNotes, Note,
+    addrs_at, be16, bytes_at, frame_len, ipv4, ipv6, is_vlan, tcp, vlan_tags, IpAt, MapNotes, Note,
     Notes, Segment, Skip,
 };
 
@@ -36,14 +36,19 @@ pub enum Start {
     },
 }
 
-/// Step kinds (the userspace parser's `Next`).
-const K_ETH: u8 = 0;
-const K_ETHER: u8 = 1;
-const K_IPV4: u8 = 2;
-const K_IPV6: u8 = 3;
-const K_IP_PAYLOAD: u8 = 4;
-const K_MPLS: u8 = 5;
-const K_TCP: u8 = 6;
+/// Step kinds (the userspace parser's `Next`). `Eth` is 0, so that the
+/// walk's zeroed map memory holds a valid kind.
+#[repr(u8)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Eth = 0,
+    Ether,
+    Ipv4,
+    Ipv6,
+    IpPayload,
+    Mpls,
+    Tcp,
+}
 
 /// The walk between steps (the userspace parser's `Walk` and `Next`).
 #[repr(C)]
@@ -56,7 +61,7 @@ pub struct Walk {
     ip_off: usize,
     notes: MapNotes,
     ether_type: u16,
-    kind: u8,
+    kind: Kind,
     proto: u8,
     v6: bool,
     /// Inside a first fragment.
@@ -131,7 +136,7 @@ fn walk_inner(ctx: &XdpContext, start: &Start, notes: &mut Notes) -> Result<Segm
     st(&mut w.encaps, 0);
     match *start {
         Start::Ether(ether_type, off) => {
-            st(&mut w.kind, K_ETHER);
+            st(&mut w.kind, Kind::Ether);
             st(&mut w.ether_type, ether_type);
             st(&mut w.off, off);
             st(&mut w.end, frame_len(ctx));
@@ -147,7 +152,7 @@ fn walk_inner(ctx: &XdpContext, start: &Start, notes: &mut Notes) -> Result<Segm
             v6,
             frag,
         } => {
-            st(&mut w.kind, K_IP_PAYLOAD);
+            st(&mut w.kind, Kind::IpPayload);
             st(&mut w.proto, proto);
             st(&mut w.off, off);
             st(&mut w.end, end);
@@ -165,12 +170,12 @@ fn walk_inner(ctx: &XdpContext, start: &Start, notes: &mut Notes) -> Result<Segm
 #[inline(always)]
 fn steps(ctx: &XdpContext, w: &mut Walk) -> Result<Segment, Skip> {
     for _ in 0..MAX_STEPS {
-        if ld(&w.kind) == K_TCP {
+        if ld(&w.kind) == Kind::Tcp {
             break;
         }
         step(ctx, w)?;
     }
-    if ld(&w.kind) != K_TCP {
+    if ld(&w.kind) != Kind::Tcp {
         // Unreachable: MAX_ENCAPS ends every walk sooner.
         return Err(Skip::TooDeep);
     }
@@ -189,18 +194,19 @@ fn steps(ctx: &XdpContext, w: &mut Walk) -> Result<Segment, Skip> {
 fn step(ctx: &XdpContext, w: &mut Walk) -> Result<(), Skip> {
     let off = ld(&w.off);
     match ld(&w.kind) {
-        K_ETH => eth(ctx, w, off),
-        K_ETHER => ether(ctx, w, ld(&w.ether_type), off),
-        K_IPV4 => ip(ctx, w, off, false),
-        K_IPV6 => ip(ctx, w, off, true),
-        K_IP_PAYLOAD => ip_payload(ctx, w, ld(&w.proto), off),
-        K_MPLS => mpls(ctx, w, off),
-        _ => Err(Skip::TooDeep),
+        Kind::Eth => eth(ctx, w, off),
+        Kind::Ether => ether(ctx, w, ld(&w.ether_type), off),
+        Kind::Ipv4 => ip(ctx, w, off, false),
+        Kind::Ipv6 => ip(ctx, w, off, true),
+        Kind::IpPayload => ip_payload(ctx, w, ld(&w.proto), off),
+        Kind::Mpls => mpls(ctx, w, off),
+        // Not reached: the walk stops at TCP.
+        Kind::Tcp => Err(Skip::TooDeep),
     }
 }
 
 #[inline(always)]
-fn go(w: &mut Walk, kind: u8, off: usize) -> Result<(), Skip> {
+fn go(w: &mut Walk, kind: Kind, off: usize) -> Result<(), Skip> {
     st(&mut w.kind, kind);
     st(&mut w.off, off);
     Ok(())
@@ -228,19 +234,19 @@ fn eth(ctx: &XdpContext, w: &mut Walk, off: usize) -> Result<(), Skip> {
         (ether_type, off) = vlan_tags(ctx, ether_type, off, &mut w.notes)?;
     }
     st(&mut w.ether_type, ether_type);
-    go(w, K_ETHER, off)
+    go(w, Kind::Ether, off)
 }
 
 /// What an EtherType announces.
 #[inline(always)]
 fn ether(ctx: &XdpContext, w: &mut Walk, ether_type: u16, off: usize) -> Result<(), Skip> {
     if ether_type == ETH_P_IP {
-        go(w, K_IPV4, off)
+        go(w, Kind::Ipv4, off)
     } else if ether_type == ETH_P_IPV6 {
-        go(w, K_IPV6, off)
+        go(w, Kind::Ipv6, off)
     } else if ether_type == ETH_P_MPLS_UC || ether_type == ETH_P_MPLS_MC {
         encap(w, fact::MPLS)?;
-        go(w, K_MPLS, off)
+        go(w, Kind::Mpls, off)
     } else if ether_type == ETH_P_PPP_SES {
         use wire::pppoe::*;
         encap(w, fact::PPPOE)?;
@@ -250,15 +256,15 @@ fn ether(ctx: &XdpContext, w: &mut Walk, ether_type: u16, off: usize) -> Result<
         }
         let (proto, inner) = ppp_protocol(ctx, off + HLEN)?;
         if proto == PPP_IP {
-            go(w, K_IPV4, inner)
+            go(w, Kind::Ipv4, inner)
         } else if proto == PPP_IPV6 {
-            go(w, K_IPV6, inner)
+            go(w, Kind::Ipv6, inner)
         } else {
             Err(Skip::NonIp)
         }
     } else if ether_type == ETH_P_8021AH {
         encap(w, fact::PBB)?;
-        go(w, K_ETH, off + wire::pbb::ITAG_LEN)
+        go(w, Kind::Eth, off + wire::pbb::ITAG_LEN)
     } else {
         Err(Skip::NonIp)
     }
@@ -278,21 +284,25 @@ fn ppp_protocol(ctx: &XdpContext, off: usize) -> Result<(u16, usize), Skip> {
 /// An IP header; TCP next, or its payload.
 #[inline(always)]
 fn ip(ctx: &XdpContext, w: &mut Walk, off: usize, v6: bool) -> Result<(), Skip> {
-    let (end, frag) = (ld(&w.end), ld(&w.frag));
+    let at = IpAt {
+        off,
+        end: ld(&w.end),
+        frag: ld(&w.frag),
+    };
     let r = if v6 {
-        ipv6(ctx, off, end, frag, &mut w.notes)?
+        ipv6(ctx, at, &mut w.notes)?
     } else {
-        ipv4(ctx, off, end, frag, &mut w.notes)?
+        ipv4(ctx, at, &mut w.notes)?
     };
     st(&mut w.end, r.end);
     st(&mut w.ip_off, off);
     st(&mut w.v6, v6);
     st(&mut w.frag, r.frag);
     if r.proto == IPPROTO_TCP {
-        go(w, K_TCP, r.payload)
+        go(w, Kind::Tcp, r.payload)
     } else {
         st(&mut w.proto, r.proto);
-        go(w, K_IP_PAYLOAD, r.payload)
+        go(w, Kind::IpPayload, r.payload)
     }
 }
 
@@ -300,13 +310,13 @@ fn ip(ctx: &XdpContext, w: &mut Walk, off: usize, v6: bool) -> Result<(), Skip> 
 #[inline(always)]
 fn ip_payload(ctx: &XdpContext, w: &mut Walk, proto: u8, off: usize) -> Result<(), Skip> {
     if proto == IPPROTO_TCP {
-        go(w, K_TCP, off)
+        go(w, Kind::Tcp, off)
     } else if proto == IPPROTO_IPIP {
         encap(w, fact::IP_IN_IP)?;
-        go(w, K_IPV4, off)
+        go(w, Kind::Ipv4, off)
     } else if proto == IPPROTO_IPV6 {
         encap(w, fact::IP_IN_IP)?;
-        go(w, K_IPV6, off)
+        go(w, Kind::Ipv6, off)
     } else if proto == IPPROTO_GRE {
         gre(ctx, w, off)
     } else if proto == IPPROTO_UDP {
@@ -338,28 +348,28 @@ fn gre(ctx: &XdpContext, w: &mut Walk, off: usize) -> Result<(), Skip> {
     let proto = be16(g[PROTO], g[PROTO + 1]);
     if proto == ETH_P_IP {
         encap(w, fact::GRE)?;
-        go(w, K_IPV4, inner)
+        go(w, Kind::Ipv4, inner)
     } else if proto == ETH_P_IPV6 {
         encap(w, fact::GRE)?;
-        go(w, K_IPV6, inner)
+        go(w, Kind::Ipv6, inner)
     } else if proto == ETH_P_TEB {
         encap(w, fact::GRE)?;
-        go(w, K_ETH, inner)
+        go(w, Kind::Eth, inner)
     } else if proto == ETH_P_MPLS_UC {
         encap(w, fact::GRE)?;
-        go(w, K_MPLS, inner)
+        go(w, Kind::Mpls, inner)
     } else if proto == ETH_P_ERSPAN {
         use wire::erspan::*;
         encap(w, fact::ERSPAN)?;
         if flags & F_SEQ == 0 {
             // Type I: the mirrored frame follows GRE at once.
-            return go(w, K_ETH, inner);
+            return go(w, Kind::Eth, inner);
         }
         let e = bytes_at::<II_HLEN>(ctx, inner)?;
         if e[0] >> 4 != II_VERSION {
             return Err(Skip::NonTcp);
         }
-        go(w, K_ETH, inner + II_HLEN)
+        go(w, Kind::Eth, inner + II_HLEN)
     } else if proto == ETH_P_ERSPAN3 {
         use wire::erspan::*;
         encap(w, fact::ERSPAN)?;
@@ -372,7 +382,7 @@ fn gre(ctx: &XdpContext, w: &mut Walk, off: usize) -> Result<(), Skip> {
         } else {
             0
         };
-        go(w, K_ETH, inner + III_HLEN + sub)
+        go(w, Kind::Eth, inner + III_HLEN + sub)
     } else {
         Err(Skip::NonTcp)
     }
@@ -390,7 +400,7 @@ fn udp(ctx: &XdpContext, w: &mut Walk, off: usize) -> Result<(), Skip> {
         if v[0] & wire::vxlan::FLAG_I == 0 {
             return Err(Skip::NonTcp);
         }
-        go(w, K_ETH, t + wire::vxlan::HLEN)
+        go(w, Kind::Eth, t + wire::vxlan::HLEN)
     } else if port == UDP_PORT_GENEVE {
         use wire::geneve::*;
         encap(w, fact::GENEVE)?;
@@ -401,11 +411,11 @@ fn udp(ctx: &XdpContext, w: &mut Walk, off: usize) -> Result<(), Skip> {
         let inner = t + HLEN + ((g[0] & OPT_LEN_MASK) as usize) * OPT_UNIT;
         let proto = be16(g[PROTO], g[PROTO + 1]);
         if proto == ETH_P_TEB {
-            go(w, K_ETH, inner)
+            go(w, Kind::Eth, inner)
         } else if proto == ETH_P_IP {
-            go(w, K_IPV4, inner)
+            go(w, Kind::Ipv4, inner)
         } else if proto == ETH_P_IPV6 {
-            go(w, K_IPV6, inner)
+            go(w, Kind::Ipv6, inner)
         } else {
             Err(Skip::NonTcp)
         }
@@ -452,9 +462,9 @@ fn gtpu(ctx: &XdpContext, w: &mut Walk, off: usize) -> Result<(), Skip> {
     }
     let v = bytes_at::<1>(ctx, g)?[0] >> 4;
     if v == 4 {
-        go(w, K_IPV4, g)
+        go(w, Kind::Ipv4, g)
     } else if v == 6 {
-        go(w, K_IPV6, g)
+        go(w, Kind::Ipv6, g)
     } else {
         Err(Skip::NonTcp)
     }
@@ -479,12 +489,12 @@ fn mpls(ctx: &XdpContext, w: &mut Walk, off: usize) -> Result<(), Skip> {
     }
     let v = bytes_at::<1>(ctx, off)?[0] >> 4;
     if v == 4 {
-        go(w, K_IPV4, off)
+        go(w, Kind::Ipv4, off)
     } else if v == 6 {
-        go(w, K_IPV6, off)
+        go(w, Kind::Ipv6, off)
     } else if v == 0 {
         // An Ethernet pseudowire behind its control word.
-        go(w, K_ETH, off + CONTROL_WORD_LEN)
+        go(w, Kind::Eth, off + CONTROL_WORD_LEN)
     } else {
         Err(Skip::NonIp)
     }

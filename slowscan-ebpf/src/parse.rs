@@ -325,17 +325,20 @@ fn carries_tcp(proto: u8) -> bool {
         || proto == IPPROTO_UDP
 }
 
-/// IPv4 steps; `end` is the enclosing datagram's (or the frame's) end,
-/// `frag` whether that datagram is a first fragment.
+/// Where an IP header starts (`off`), where its enclosing datagram (or
+/// the frame) ends, and whether that datagram is a first fragment.
+#[derive(Clone, Copy)]
+pub struct IpAt {
+    pub off: usize,
+    pub end: usize,
+    pub frag: bool,
+}
+
+/// IPv4 steps.
 #[inline(always)]
-pub fn ipv4(
-    ctx: &XdpContext,
-    off: usize,
-    end: usize,
-    frag: bool,
-    notes: &mut impl Note,
-) -> Result<Ip, Skip> {
+pub fn ipv4(ctx: &XdpContext, at: IpAt, notes: &mut impl Note) -> Result<Ip, Skip> {
     use wire::ipv4::*;
+    let IpAt { off, end, frag } = at;
     let ip = bytes_at::<HLEN>(ctx, off)?;
     let ver_ihl = ip[VER_IHL];
     let ihl = ((ver_ihl & 0x0f) as usize) * 4;
@@ -386,14 +389,9 @@ pub fn ipv4(
 
 /// IPv6 steps, with the bounded extension-header walk.
 #[inline(always)]
-pub fn ipv6(
-    ctx: &XdpContext,
-    off: usize,
-    end: usize,
-    frag: bool,
-    notes: &mut impl Note,
-) -> Result<Ip, Skip> {
+pub fn ipv6(ctx: &XdpContext, at: IpAt, notes: &mut impl Note) -> Result<Ip, Skip> {
     use wire::ipv6::*;
+    let IpAt { off, end, frag } = at;
     // Counted once an IPv6 header is announced, even one cut short.
     notes.add(fact::IPV6);
     let ip = bytes_at::<HLEN>(ctx, off)?;
@@ -524,10 +522,15 @@ pub fn parse(ctx: &XdpContext, notes: &mut Notes) -> Result<Segment, Skip> {
         (ether_type, off) = vlan_tags(ctx, ether_type, off, notes)?;
     }
     let len = frame_len(ctx);
+    let at = IpAt {
+        off,
+        end: len,
+        frag: false,
+    };
     let (ip, v6) = if ether_type == ETH_P_IP {
-        (ipv4(ctx, off, len, false, notes)?, false)
+        (ipv4(ctx, at, notes)?, false)
     } else if ether_type == ETH_P_IPV6 {
-        (ipv6(ctx, off, len, false, notes)?, true)
+        (ipv6(ctx, at, notes)?, true)
     } else if encap_ether_type(ether_type) {
         return decap::walk(ctx, &decap::Start::Ether(ether_type, off), notes);
     } else {

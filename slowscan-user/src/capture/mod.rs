@@ -52,6 +52,10 @@ pub struct CapturedPacket<'a> {
     pub offset: u64,
 }
 
+/// What a format's reader gives for each record: a packet, the end of the
+/// file, or why it cannot go on.
+type Next = Result<Option<RawPacket>, CaptureError>;
+
 /// A packet located in the source buffer; turned into [`CapturedPacket`] by the reader.
 struct RawPacket {
     link: LinkType,
@@ -310,6 +314,24 @@ impl Ctx {
             what,
             reason,
         }
+    }
+
+    /// A file header's (major, minor) version: only `supported` majors are read.
+    fn version(
+        &self,
+        format: &'static str,
+        (major, minor): (u16, u16),
+        supported: u16,
+    ) -> Result<(), CaptureError> {
+        if major == supported {
+            return Ok(());
+        }
+        Err(CaptureError::UnsupportedVersion {
+            path: self.path.clone(),
+            format,
+            major,
+            minor,
+        })
     }
 
     fn unknown_link(&self, link_type: u32, interface: Option<u32>) -> CaptureError {

@@ -1,7 +1,7 @@
 //! Classic pcap: a 24-byte file header, then 16-byte record headers each
 //! followed by the captured bytes. Both byte orders, µs and ns timestamps.
 
-use super::{CaptureError, Ctx, Endian, MAX_PACKET, RawPacket, Source};
+use super::{CaptureError, Ctx, Endian, MAX_PACKET, Next, RawPacket, Source};
 use crate::frame::LinkType;
 
 const MAGIC_MICROS: u32 = 0xA1B2_C3D4;
@@ -34,15 +34,7 @@ pub(super) fn open(
         return Err(ctx.truncated(0, "pcap file header", FILE_HEADER, have));
     }
     let header = src.peek(FILE_HEADER);
-    let (major, minor) = (endian.u16(header, 4), endian.u16(header, 6));
-    if major != 2 {
-        return Err(CaptureError::UnsupportedVersion {
-            path: ctx.path.clone(),
-            format: "pcap",
-            major,
-            minor,
-        });
-    }
+    ctx.version("pcap", (endian.u16(header, 4), endian.u16(header, 6)), 2)?;
     // The top 6 bits carry FCS information, not the link type.
     let link_type = endian.u32(header, 20) & 0x03FF_FFFF;
     let link = LinkType::from_pcap(link_type).ok_or_else(|| ctx.unknown_link(link_type, None))?;
@@ -55,11 +47,7 @@ pub(super) fn open(
 }
 
 impl State {
-    pub(super) fn next(
-        &mut self,
-        src: &mut Source,
-        ctx: &Ctx,
-    ) -> Result<Option<RawPacket>, CaptureError> {
+    pub(super) fn next(&mut self, src: &mut Source, ctx: &Ctx) -> Next {
         let offset = src.offset();
         let have = ctx.fill(src, RECORD_HEADER)?;
         if have == 0 {

@@ -3,12 +3,14 @@
 //! (`if_tsresol`, `if_tsoffset`), enhanced, simple and obsolete packet
 //! blocks; skips every other block without buffering it.
 
-use super::{CaptureError, Ctx, Endian, MAX_PACKET, RawPacket, Source};
+use super::{CaptureError, Ctx, Endian, MAX_PACKET, Next, RawPacket, Source};
 use crate::frame::LinkType;
 
 pub(super) const SHB_MAGIC: [u8; 4] = [0x0A, 0x0D, 0x0D, 0x0A];
 const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
 
+/// Block types read: section header, interface description, obsolete,
+/// simple and enhanced packet blocks.
 const SHB: u32 = 0x0A0D_0D0A;
 const IDB: u32 = 1;
 const OPB: u32 = 2;
@@ -39,11 +41,7 @@ struct Interface {
 }
 
 impl State {
-    pub(super) fn next(
-        &mut self,
-        src: &mut Source,
-        ctx: &Ctx,
-    ) -> Result<Option<RawPacket>, CaptureError> {
+    pub(super) fn next(&mut self, src: &mut Source, ctx: &Ctx) -> Next {
         loop {
             let offset = src.offset();
             let have = ctx.fill(src, 8)?;
@@ -101,15 +99,8 @@ impl State {
         if body.len() < 16 {
             return Err(short(ctx, offset, "section header block", body.len(), 16));
         }
-        let (major, minor) = (self.endian.u16(body, 4), self.endian.u16(body, 6));
-        if major != 1 {
-            return Err(CaptureError::UnsupportedVersion {
-                path: ctx.path.clone(),
-                format: "pcapng",
-                major,
-                minor,
-            });
-        }
+        let version = (self.endian.u16(body, 4), self.endian.u16(body, 6));
+        ctx.version("pcapng", version, 1)?;
         // Interface ids are per section.
         self.interfaces.clear();
         Ok(())

@@ -42,21 +42,29 @@ impl Snapshot {
     }
 }
 
+/// The attempt outcomes both summaries open with (R1, R5).
+struct Outcomes<'a>(&'a EngineStats);
+
+impl fmt::Display for Outcomes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = self.0;
+        write!(
+            f,
+            "records={} attempts={} established={} failed={} untracked={} retransmissions={}",
+            e.records, e.attempts, e.established, e.failed, e.untracked, e.retransmissions
+        )
+    }
+}
+
 impl fmt::Display for Snapshot {
     /// One line: `records=… attempts=… established=… failed=… …`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = &self.engine;
         write!(
             f,
-            "records={} attempts={} established={} failed={} untracked={} retransmissions={} pending={} sources={} \
-             alerts={} alerts_queued={} alerts_dropped={} records_lost={} pending_forgotten={} frames={} \
-             reader_lag_max_ms={:.1}",
-            e.records,
-            e.attempts,
-            e.established,
-            e.failed,
-            e.untracked,
-            e.retransmissions,
+            "{} pending={} sources={} alerts={} alerts_queued={} alerts_dropped={} records_lost={} \
+             pending_forgotten={} frames={} reader_lag_max_ms={:.1}",
+            Outcomes(e),
             e.pending,
             e.sources,
             self.alerts.written,
@@ -90,25 +98,15 @@ impl fmt::Display for Summary {
         writeln!(
             f,
             "slowscan summary: {} on {} for {:.1} s ({})",
-            if s.alerts.written == 1 {
-                "1 alert".to_string()
-            } else {
-                format!("{} alerts", s.alerts.written)
-            },
+            crate::count(s.alerts.written, "alert"),
             self.iface,
             self.ran_for.as_secs_f64(),
             self.stop_reason
         )?;
         writeln!(
             f,
-            "  engine: records={} attempts={} established={} failed={} untracked={} retransmissions={} \
-             whitelisted_records={} evicted_pending={} evicted_sources={} pending={} sources={}",
-            e.records,
-            e.attempts,
-            e.established,
-            e.failed,
-            e.untracked,
-            e.retransmissions,
+            "  engine: {} whitelisted_records={} evicted_pending={} evicted_sources={} pending={} sources={}",
+            Outcomes(e),
             e.whitelisted_records,
             e.evicted_pending,
             e.evicted_sources,
@@ -134,7 +132,11 @@ impl fmt::Display for Summary {
             s.iface_losses
         )?;
         if let Some(n) = self.learned {
-            writeln!(f, "  learned whitelist: {n} destinations")?;
+            writeln!(
+                f,
+                "  learned whitelist: {}",
+                crate::count(n as u64, "destination")
+            )?;
         }
         if !self.report.sources.is_empty() {
             writeln!(f, "  per source (detection phase):")?;

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 
 use slowscan_common::FlowKey;
 
-use super::index::{SlotIndex, prefetch};
+use super::index::{SlotIndex, Stage, prefetch};
 
 /// Low 31 bits of [`Attempt::tag`]: the slot's generation.
 const GEN_MASK: u32 = 0x7fff_ffff;
@@ -208,19 +208,11 @@ impl Pending {
         self.index.remove(hash, slot);
     }
 
-    /// Prefetch stage 1 for an incoming record: the index bucket.
+    /// Prefetches for an incoming record: the index bucket, then the slab
+    /// entry a follow-up would compare against.
     #[inline]
-    pub fn prefetch_bucket(&self, hash: u64) {
-        self.index.prefetch(hash);
-    }
-
-    /// Prefetch stage 2 (the bucket is cached by now): the slab entry a
-    /// follow-up would compare against.
-    #[inline]
-    pub fn prefetch_entry(&self, hash: u64) {
-        if let Some(s) = self.index.peek(hash) {
-            prefetch(&self.slab[s as usize]);
-        }
+    pub fn prefetch_at(&self, stage: Stage, hash: u64) {
+        self.index.prefetch_stage(hash, stage, &self.slab);
     }
 
     /// The attempt `ahead` places behind the front of the deadline queue

@@ -28,6 +28,20 @@ fn tag_of(b: u64) -> u32 {
     (b >> 32) as u32
 }
 
+/// The stages of a software-pipelined lookup, each issued a few records
+/// before the next, so that each finds what the previous one fetched cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The index bucket.
+    Bucket,
+    /// The slab entry.
+    Entry,
+    /// What the entry points to (sources' details).
+    Detail,
+    /// What counting reads behind the details.
+    Pairs,
+}
+
 /// Hints the CPU to fetch the cache line holding `p`.
 #[inline(always)]
 pub(crate) fn prefetch<T>(p: *const T) {
@@ -63,6 +77,22 @@ impl SlotIndex {
     #[inline(always)]
     pub fn prefetch(&self, hash: u64) {
         prefetch(&self.buckets[self.home(hash as u32)]);
+    }
+
+    /// The first two stages of a lookup's prefetch: the bucket, then (the
+    /// bucket cached by now) the slab entry the lookup will most likely
+    /// read (see [`Self::peek`]). Later stages are the table's own.
+    #[inline(always)]
+    pub fn prefetch_stage<T>(&self, hash: u64, stage: Stage, slab: &[T]) {
+        match stage {
+            Stage::Bucket => self.prefetch(hash),
+            Stage::Entry => {
+                if let Some(s) = self.peek(hash) {
+                    prefetch(&slab[s as usize]);
+                }
+            }
+            Stage::Detail | Stage::Pairs => {}
+        }
     }
 
     /// The slot of the entry with this hash for which `eq(slot)` holds.

@@ -91,6 +91,7 @@ pub use crate::whitelist::{LearnConfig, Whitelist};
 pub use self::counting::EXACT_CAP;
 use self::counting::{Counting, Pair, SourceKey};
 use self::handshake::{Attempt, Pending, Popped};
+use self::index::Stage;
 use self::report::ReportState;
 use self::services::ServiceMap;
 pub use self::services::ServiceMapConfig;
@@ -438,7 +439,7 @@ impl Engine {
         for (i, r) in recs.iter().enumerate().take(AHEAD) {
             if candidate(r) {
                 hashes[i % RING] = self.pending.hash(&r.flow());
-                self.pending.prefetch_bucket(hashes[i % RING]);
+                self.pending.prefetch_at(Stage::Bucket, hashes[i % RING]);
             }
         }
         for (i, rec) in recs.iter().enumerate() {
@@ -447,15 +448,16 @@ impl Engine {
             {
                 let h = self.pending.hash(&r.flow());
                 hashes[(i + AHEAD) % RING] = h;
-                self.pending.prefetch_bucket(h);
+                self.pending.prefetch_at(Stage::Bucket, h);
             }
             if let Some(r) = recs.get(i + AHEAD / 2)
                 && tcp::is_follow_up(r.tcp_flags)
             {
-                self.pending.prefetch_entry(hashes[(i + AHEAD / 2) % RING]);
+                self.pending
+                    .prefetch_at(Stage::Entry, hashes[(i + AHEAD / 2) % RING]);
                 // A follow-up usually Establishes: its service (R4.5).
                 if let Some(svc) = &self.services {
-                    svc.prefetch_bucket(svc.hash(&dest_key(&r.flow())));
+                    svc.prefetch_at(Stage::Bucket, svc.hash(&dest_key(&r.flow())));
                 }
             }
             let hash = candidate(rec).then_some(hashes[i % RING]);
@@ -504,27 +506,28 @@ impl Engine {
     fn prefetch_expiry(&self) {
         self.pending.prefetch_queued(24);
         if let Some(a) = self.pending.queued(12) {
-            self.pending.prefetch_bucket(self.pending.hash(&a.key));
+            self.pending
+                .prefetch_at(Stage::Bucket, self.pending.hash(&a.key));
             if let Some(svc) = &self.services {
-                svc.prefetch_bucket(svc.hash(&dest_key(&a.key)));
+                svc.prefetch_at(Stage::Bucket, svc.hash(&dest_key(&a.key)));
             }
             self.counting
-                .prefetch_bucket(self.counting.hash(&source_key(&a.key)));
+                .prefetch_at(Stage::Bucket, self.counting.hash(&source_key(&a.key)));
         }
         if let Some(a) = self.pending.queued(6) {
             self.counting
-                .prefetch_entry(self.counting.hash(&source_key(&a.key)));
+                .prefetch_at(Stage::Entry, self.counting.hash(&source_key(&a.key)));
         }
         if let Some(a) = self.pending.queued(3) {
             self.counting
-                .prefetch_detail(self.counting.hash(&source_key(&a.key)));
+                .prefetch_at(Stage::Detail, self.counting.hash(&source_key(&a.key)));
             if let Some(svc) = &self.services {
-                svc.prefetch_entry(svc.hash(&dest_key(&a.key)));
+                svc.prefetch_at(Stage::Entry, svc.hash(&dest_key(&a.key)));
             }
         }
         if let Some(a) = self.pending.queued(1) {
             self.counting
-                .prefetch_pairs(self.counting.hash(&source_key(&a.key)));
+                .prefetch_at(Stage::Pairs, self.counting.hash(&source_key(&a.key)));
         }
     }
 

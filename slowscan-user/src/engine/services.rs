@@ -16,7 +16,7 @@
 
 use std::hash::BuildHasher;
 
-use super::index::{SlotIndex, prefetch};
+use super::index::{SlotIndex, Stage};
 use slowscan_common::WhitelistKey;
 
 use super::SECOND_NS;
@@ -88,19 +88,12 @@ impl ServiceMap {
         ))
     }
 
-    /// Prefetch stage 1: the index bucket a lookup of `hash` reads.
+    /// Prefetches a lookup of `hash`: its bucket, then its entry (nothing
+    /// while the map is empty).
     #[inline]
-    pub fn prefetch_bucket(&self, hash: u64) {
+    pub fn prefetch_at(&self, stage: Stage, hash: u64) {
         if !self.slab.is_empty() {
-            self.index.prefetch(hash);
-        }
-    }
-
-    /// Prefetch stage 2 (bucket cached): the entry.
-    #[inline]
-    pub fn prefetch_entry(&self, hash: u64) {
-        if let Some(s) = self.index.peek(hash) {
-            prefetch(&self.slab[s as usize]);
+            self.index.prefetch_stage(hash, stage, &self.slab);
         }
     }
 

@@ -4,14 +4,15 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf},
+    maps::{Map, MapData, PerCpuArray, RingBuf},
     programs::{TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
 use slowscan_common::{FlowKey, PendingValue, globals, maps};
 use tracing::{info, warn};
 
 use super::{
-    Counters, HintArray, IgnoreMap, RecordReader, WhitelistMap, WhitelistMaps,
+    Counters, HintArray, IgnoreMap, RecordReader, WhitelistMap,
+    editable::EditableMaps,
     pending::{self, PendingStats, PendingSweeper},
     pins,
 };
@@ -76,15 +77,9 @@ pub struct DataPlane {
     ebpf: Ebpf,
     records: Option<RingBuf<MapData>>,
     // Kept untyped so they can be pinned; typed views are made on use.
-    whitelist: Map,
     counters: Map,
     pending: Map,
-    ignore_v4: Map,
-    ignore_v6: Map,
-    ignore_active: Map,
-    wl_port_rules: Map,
-    wl_any_port: Map,
-    wl_rules_active: Map,
+    editable: EditableMaps,
     hints: HintArray,
     sweeper: Option<PendingSweeper>,
     link: Option<(String, XdpLinkId)>,
@@ -120,30 +115,18 @@ impl DataPlane {
             .context("the kernel verifier rejected the slowscan XDP program")?;
         let records = RingBuf::try_from(take(&mut ebpf, maps::RECORDS)?)
             .context("the RECORDS map is not a ring buffer: does this kernel support BPF ring buffers (5.8+)?")?;
-        let whitelist = take(&mut ebpf, maps::WHITELIST)?;
+        let editable = EditableMaps::take(|name| take(&mut ebpf, name))?;
         let counters = take(&mut ebpf, maps::COUNTERS)?;
         let pending = take(&mut ebpf, maps::PENDING)?;
-        let ignore_v4 = take(&mut ebpf, maps::IGNORE_V4)?;
-        let ignore_v6 = take(&mut ebpf, maps::IGNORE_V6)?;
-        let ignore_active = take(&mut ebpf, maps::IGNORE_ACTIVE)?;
-        let wl_port_rules = take(&mut ebpf, maps::WHITELIST_PORT_RULES)?;
-        let wl_any_port = take(&mut ebpf, maps::WHITELIST_ANY_PORT)?;
-        let wl_rules_active = take(&mut ebpf, maps::WHITELIST_RULES_ACTIVE)?;
         let hints_map = take(&mut ebpf, maps::HINTS)?;
         let hints = HintArray::map(&hints_map)?;
         let sweeper = PendingSweeper::new(&pending, &counters, &hints_map)?;
         Ok(Self {
             ebpf,
             records: Some(records),
-            whitelist,
             counters,
             pending,
-            ignore_v4,
-            ignore_v6,
-            ignore_active,
-            wl_port_rules,
-            wl_any_port,
-            wl_rules_active,
+            editable,
             hints,
             sweeper: Some(sweeper),
             link: None,
@@ -204,20 +187,12 @@ impl DataPlane {
     /// `iface`, so `slowscan whitelist …` and `slowscan ignore …` in another
     /// process can reach them.
     pub fn pin(&self, iface: &str) -> anyhow::Result<std::path::PathBuf> {
-        pins::pin_maps(
-            iface,
-            &[
-                (maps::WHITELIST, &self.whitelist),
-                (maps::COUNTERS, &self.counters),
-                (maps::PENDING, &self.pending),
-                (maps::IGNORE_V4, &self.ignore_v4),
-                (maps::IGNORE_V6, &self.ignore_v6),
-                (maps::IGNORE_ACTIVE, &self.ignore_active),
-                (maps::WHITELIST_PORT_RULES, &self.wl_port_rules),
-                (maps::WHITELIST_ANY_PORT, &self.wl_any_port),
-                (maps::WHITELIST_RULES_ACTIVE, &self.wl_rules_active),
-            ],
-        )
+        let mut maps = vec![
+            (maps::COUNTERS, &self.counters),
+            (maps::PENDING, &self.pending),
+        ];
+        maps.extend(self.editable.named());
+        pins::pin_maps(iface, &maps)
     }
 
     /// Runs the program once per `repeat` on `frame` (BPF_PROG_TEST_RUN);
@@ -264,22 +239,12 @@ impl DataPlane {
     }
 
     pub fn whitelist(&mut self) -> anyhow::Result<WhitelistMap<&mut MapData>> {
-        Ok(WhitelistMap::new(WhitelistMaps {
-            exact: HashMap::try_from(&mut self.whitelist)?,
-            capacity: self.whitelist_max,
-            port_rules: LpmTrie::try_from(&mut self.wl_port_rules)?,
-            any_port: LpmTrie::try_from(&mut self.wl_any_port)?,
-            active: Array::try_from(&mut self.wl_rules_active)?,
-        }))
+        Ok(self.editable.whitelist(Some(self.whitelist_max))?)
     }
 
     /// The kernel ignore list (R4.6).
     pub fn ignore(&mut self) -> anyhow::Result<IgnoreMap<&mut MapData>> {
-        Ok(IgnoreMap::new(
-            LpmTrie::try_from(&mut self.ignore_v4)?,
-            LpmTrie::try_from(&mut self.ignore_v6)?,
-            Array::try_from(&mut self.ignore_active)?,
-        ))
+        Ok(self.editable.ignore()?)
     }
 
     /// Removes pre-filter entries of attempts older than `timeout_ns` (their

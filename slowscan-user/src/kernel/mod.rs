@@ -4,6 +4,7 @@
 //! pinned under bpffs.
 
 mod counters;
+mod editable;
 mod flags;
 mod hints;
 mod ignore_map;

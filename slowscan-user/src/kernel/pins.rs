@@ -9,10 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use aya::maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray};
+use aya::maps::{Map, MapData, PerCpuArray};
 use slowscan_common::{CounterBlock, FORMAT_VERSION, maps};
 
-use super::{Counters, IgnoreMap, WhitelistMap, WhitelistMaps};
+use super::{Counters, IgnoreMap, WhitelistMap, editable::EditableMaps};
 
 pub const BPFFS: &str = "/sys/fs/bpf";
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
@@ -85,14 +85,8 @@ pub fn remove_pins(iface: &str) -> anyhow::Result<()> {
 /// A running sensor's maps, opened from their pins by another process.
 pub struct PinnedMaps {
     pub dir: PathBuf,
-    whitelist: Map,
     counters: Map,
-    ignore_v4: Map,
-    ignore_v6: Map,
-    ignore_active: Map,
-    wl_port_rules: Map,
-    wl_any_port: Map,
-    wl_rules_active: Map,
+    editable: EditableMaps,
 }
 
 impl PinnedMaps {
@@ -108,38 +102,18 @@ impl PinnedMaps {
                 .with_context(|| format!("opening the pinned map {}", p.display()))
         };
         Ok(Self {
-            whitelist: open(maps::WHITELIST)?,
             counters: open(maps::COUNTERS)?,
-            ignore_v4: open(maps::IGNORE_V4)?,
-            ignore_v6: open(maps::IGNORE_V6)?,
-            ignore_active: open(maps::IGNORE_ACTIVE)?,
-            wl_port_rules: open(maps::WHITELIST_PORT_RULES)?,
-            wl_any_port: open(maps::WHITELIST_ANY_PORT)?,
-            wl_rules_active: open(maps::WHITELIST_RULES_ACTIVE)?,
+            editable: EditableMaps::take(open)?,
             dir,
         })
     }
 
     pub fn ignore(&mut self) -> anyhow::Result<IgnoreMap<&mut MapData>> {
-        Ok(IgnoreMap::new(
-            LpmTrie::try_from(&mut self.ignore_v4).map_err(map_err)?,
-            LpmTrie::try_from(&mut self.ignore_v6).map_err(map_err)?,
-            Array::try_from(&mut self.ignore_active).map_err(map_err)?,
-        ))
+        self.editable.ignore().map_err(map_err)
     }
 
     pub fn whitelist(&mut self) -> anyhow::Result<WhitelistMap<&mut MapData>> {
-        let capacity = match &self.whitelist {
-            Map::HashMap(d) => d.info().map(|i| i.max_entries()).unwrap_or(0),
-            _ => 0,
-        };
-        Ok(WhitelistMap::new(WhitelistMaps {
-            exact: HashMap::try_from(&mut self.whitelist).map_err(map_err)?,
-            capacity,
-            port_rules: LpmTrie::try_from(&mut self.wl_port_rules).map_err(map_err)?,
-            any_port: LpmTrie::try_from(&mut self.wl_any_port).map_err(map_err)?,
-            active: Array::try_from(&mut self.wl_rules_active).map_err(map_err)?,
-        }))
+        self.editable.whitelist(None).map_err(map_err)
     }
 
     pub fn counters(&self) -> anyhow::Result<Counters> {

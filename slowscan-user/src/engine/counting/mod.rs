@@ -47,7 +47,7 @@ use std::hash::BuildHasher;
 use self::exact::Exact;
 use self::sketch::{RegisterSnapshot, SlidingHll, pair_hash};
 use super::alert::{Alert, Shape, Target};
-use super::index::{SlotIndex, prefetch};
+use super::index::{SlotIndex, Stage, prefetch};
 use super::{DetectorConfig, Window, ip_from};
 use crate::rfc3339;
 
@@ -665,40 +665,29 @@ impl Counting {
             .hash_one((w(&key.addr[..8]), w(&key.addr[8..]) ^ u64::from(key.family)))
     }
 
-    /// Prefetch stage 1: the index bucket of a source about to fail.
+    /// Prefetches a source about to fail, one [`Stage`] at a time: its
+    /// bucket, its slot, its details, the pairs counting reads behind them.
     #[inline]
-    pub fn prefetch_bucket(&self, hash: u64) {
-        self.index.prefetch(hash);
-    }
-
-    /// Prefetch stage 2 (bucket cached): the source's slot.
-    #[inline]
-    pub fn prefetch_entry(&self, hash: u64) {
-        if let Some(s) = self.index.peek(hash) {
-            prefetch(&self.slab[s as usize] as *const Source);
-        }
-    }
-
-    /// Prefetch stage 3 (slot cached): the source's details, if any.
-    #[inline]
-    pub fn prefetch_detail(&self, hash: u64) {
-        if let Some(s) = self.index.peek(hash)
-            && let Some(d) = &self.slab[s as usize].detail
-        {
-            prefetch(&**d as *const Detail);
-        }
-    }
-
-    /// Prefetch stage 4 (details cached): what counting reads behind them.
-    #[inline]
-    pub fn prefetch_pairs(&self, hash: u64) {
-        if let Some(s) = self.index.peek(hash)
-            && let Some(d) = &self.slab[s as usize].detail
-        {
-            prefetch(d.groups.as_ptr());
-            prefetch(d.dets.as_ptr());
-            if let Set::Small(v) = &d.set {
-                prefetch(v.as_ptr());
+    pub fn prefetch_at(&self, stage: Stage, hash: u64) {
+        let detail = || {
+            let s = self.index.peek(hash)?;
+            self.slab[s as usize].detail.as_deref()
+        };
+        match stage {
+            Stage::Bucket | Stage::Entry => self.index.prefetch_stage(hash, stage, &self.slab),
+            Stage::Detail => {
+                if let Some(d) = detail() {
+                    prefetch(d as *const Detail);
+                }
+            }
+            Stage::Pairs => {
+                if let Some(d) = detail() {
+                    prefetch(d.groups.as_ptr());
+                    prefetch(d.dets.as_ptr());
+                    if let Set::Small(v) = &d.set {
+                        prefetch(v.as_ptr());
+                    }
+                }
             }
         }
     }
