@@ -17,11 +17,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use slowscan_common::tcp;
 use slowscan_tests::{
     Netns,
-    flood::{Flood, handshake4, raw_socket, send, tcp4, veth_queues},
-    lab::Sensor,
+    flood::{FLOOD_DST6, Flood, scanner_and_benign, start_sensor, veth_queues},
+    lab::slowscan_beside_exe,
     unique,
 };
 
@@ -29,9 +28,6 @@ const FLOOD: Duration = Duration::from_secs(60);
 /// When the scanner and the benign client send, after the flood started.
 const INSIDE: Duration = Duration::from_secs(10);
 const TIMEOUT_S: u64 = 60;
-const SCANNER: [u8; 4] = [198, 51, 100, 66];
-const BENIGN: [u8; 4] = [198, 51, 100, 20];
-const TARGET: [u8; 4] = [198, 51, 100, 2];
 /// Bytes a record takes in the ring: 56 + the ring's 8-byte header.
 const RING_RECORD: f64 = 64.0;
 
@@ -47,30 +43,7 @@ fn main() {
     let (tx_if, rx_if) = veth_queues(&tx, &rx, cpus);
     let dir = std::env::temp_dir().join(unique("slowscan-flood-"));
     fs::create_dir_all(&dir).unwrap();
-    let alerts = dir.join("alerts.jsonl");
-    let timeout = TIMEOUT_S.to_string();
-    let sensor = Sensor::start_in(
-        &rx,
-        &bin,
-        &[
-            "run",
-            "--iface",
-            &rx_if,
-            "--mirror",
-            "--detector",
-            "1h:9",
-            "--handshake-timeout",
-            &timeout,
-            "--metrics",
-            "off",
-            "--alerts",
-            alerts.to_str().unwrap(),
-        ],
-        alerts.clone(),
-        dir.join("sensor.log"),
-        "detecting on",
-    )
-    .expect("starting slowscan run");
+    let sensor = start_sensor(&rx, &bin, &rx_if, &dir, TIMEOUT_S);
     let pid = sensor.pid();
     eprintln!(
         "flood bench: {cpus} sender thread(s) for {} s; daemon {}",
@@ -78,31 +51,10 @@ fn main() {
         bin.display()
     );
 
-    let dst6 = [
-        0x20, 0x01, 0x0d, 0xb8, 0, 0x51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
-    ];
     let (rx0, cpu0, t0) = (rx_packets(&rx, &rx_if), cpu_ticks(pid), Instant::now());
-    let flood = Flood::start(&tx, &tx_if, dst6, cpus, None);
+    let flood = Flood::start(&tx, &tx_if, FLOOD_DST6, cpus, None);
     std::thread::sleep(INSIDE);
-    let ifname = tx_if.clone();
-    let fd = tx.run(move || raw_socket(&ifname));
-    for i in 0..30u16 {
-        for f in handshake4(
-            BENIGN,
-            TARGET,
-            50_000 + i,
-            2_000 + i,
-            0x7000_0000 + u32::from(i),
-        ) {
-            send(&fd, &f);
-        }
-    }
-    for p in 1..=15u16 {
-        send(
-            &fd,
-            &tcp4(SCANNER, TARGET, 41_000, p, 0x1000 + u32::from(p), tcp::SYN),
-        );
-    }
+    scanner_and_benign(&tx, &tx_if);
     let probed = Instant::now();
     std::thread::sleep(FLOOD.saturating_sub(t0.elapsed()));
     let sent = flood.sent();
@@ -199,18 +151,10 @@ fn main() {
 }
 
 fn release_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    for d in exe.ancestors().skip(1).take(2) {
-        let p = d.join("slowscan");
-        if p.is_file() {
-            return p;
-        }
-    }
-    eprintln!(
-        "flood bench: no release `slowscan` beside {}: run `cargo build --release -p slowscan-user` first",
-        exe.display()
-    );
-    std::process::exit(1);
+    slowscan_beside_exe().unwrap_or_else(|e| {
+        eprintln!("flood bench: {e}");
+        std::process::exit(1)
+    })
 }
 
 fn rx_packets(ns: &Netns, iface: &str) -> u64 {

@@ -679,7 +679,8 @@ pub fn slowscan_beside_exe() -> anyhow::Result<PathBuf> {
         }
     }
     bail!(
-        "no slowscan binary beside {}: build it first (`cargo build -p slowscan-user`)",
+        "no slowscan binary beside {}: build it first (`cargo build -p slowscan-user`, with \
+         `--release` for a bench, and the same CARGO_TARGET_DIR)",
         exe.display()
     )
 }

@@ -223,9 +223,11 @@ pub fn tcp_frame(src: impl Into<IpAddr>, dst: impl Into<IpAddr>, t: &Tcp) -> Vec
             set_ipv4_checksum(&mut ip);
             ethernet(&[], ETH_IPV4, &ip)
         }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            ethernet(&[], ETH_IPV6, &ipv6(s.octets(), d.octets(), &[], 6, &t.bytes()))
-        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => ethernet(
+            &[],
+            ETH_IPV6,
+            &ipv6(s.octets(), d.octets(), &[], 6, &t.bytes()),
+        ),
         (src, dst) => panic!("mixed address families: {src} → {dst}"),
     }
 }
@@ -521,7 +523,10 @@ mod tests {
     #[test]
     fn checksum_of_a_known_header() {
         // RFC 1071's example words, and an IPv4 header whose sum is b861.
-        assert_eq!(checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), !0xddf2);
+        assert_eq!(
+            checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            !0xddf2
+        );
         let mut ip = [
             0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0,
             0xc7,

@@ -126,4 +126,3 @@ pub fn tools_present(test: &str, tools: &[&str]) -> bool {
     eprintln!("SKIP {test}: missing tools {missing:?}");
     false
 }
-

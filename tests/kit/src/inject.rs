@@ -143,26 +143,37 @@ impl SendBatch {
         self.iov.is_empty()
     }
 
-    /// Sends every frame once (retrying while the device is busy) unless
-    /// `stop` is set first; returns how many went.
-    pub fn send(&mut self, fd: &OwnedFd, stop: &AtomicBool) -> usize {
-        let n = self.hdrs.len();
-        let mut done = 0;
-        while done < n && !stop.load(Ordering::Relaxed) {
-            // SAFETY: hdrs[done..] are valid mmsghdrs pointing into buf.
-            let r = unsafe {
-                libc::sendmmsg(
-                    fd.as_raw_fd(),
-                    self.hdrs.as_mut_ptr().add(done),
-                    (n - done) as u32,
-                    0,
-                )
-            };
-            if r < 0 {
+    /// One `sendmmsg` of at most `max` frames from frame `first` on: how
+    /// many went (0 while the device is busy).
+    pub fn send_from(&mut self, fd: &OwnedFd, first: usize, max: usize) -> usize {
+        let n = max.min(self.hdrs.len() - first);
+        // SAFETY: hdrs[first..first + n] are valid mmsghdrs pointing into buf.
+        let r = unsafe {
+            libc::sendmmsg(
+                fd.as_raw_fd(),
+                self.hdrs.as_mut_ptr().add(first),
+                n as u32,
+                0,
+            )
+        };
+        if r >= 0 {
+            return r as usize;
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ENOBUFS | libc::EAGAIN | libc::EINTR) => {
                 std::thread::yield_now();
-                continue;
+                0
             }
-            done += r as usize;
+            _ => panic!("sendmmsg: {e}"),
+        }
+    }
+
+    /// Sends every frame once unless `stop` is set first: how many went.
+    pub fn send(&mut self, fd: &OwnedFd, stop: &AtomicBool) -> usize {
+        let mut done = 0;
+        while done < self.len() && !stop.load(Ordering::Relaxed) {
+            done += self.send_from(fd, done, usize::MAX);
         }
         done
     }
@@ -187,7 +198,11 @@ fn flood_frame(dst: [u8; 16]) -> Vec<u8> {
         ..Tcp::syn(0)
     };
     let src = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-    frames::ethernet(&[], frames::ETH_IPV6, &frames::ipv6(src, dst, &[], 6, &t.bytes()))
+    frames::ethernet(
+        &[],
+        frames::ETH_IPV6,
+        &frames::ipv6(src, dst, &[], 6, &t.bytes()),
+    )
 }
 
 impl Flood {

@@ -19,7 +19,6 @@ pub mod inject;
 pub mod netns;
 
 pub use gate::{
-    ForeignRow, external_captures, foreign_captures, foreign_rows, is_ci, privileged,
-    tools_present,
+    ForeignRow, external_captures, foreign_captures, foreign_rows, is_ci, privileged, tools_present,
 };
 pub use netns::{LAB_A, LAB_B, Netns, VethLab, sh, unique, veth_queues};
