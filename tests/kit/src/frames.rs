@@ -16,12 +16,16 @@ pub const TPID_8021AD: u16 = 0x88A8;
 
 pub const SRC4: [u8; 4] = [198, 51, 100, 10];
 pub const DST4: [u8; 4] = [203, 0, 113, 20];
-pub const SRC6: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-];
-pub const DST6: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20,
-];
+pub const SRC6: [u8; 16] = doc6(0, 0x10);
+pub const DST6: [u8; 16] = doc6(1, 0x20);
+
+/// 2001:db8:`subnet`::`host` (RFC 3849).
+pub const fn doc6(subnet: u16, host: u8) -> [u8; 16] {
+    let s = subnet.to_be_bytes();
+    [
+        0x20, 0x01, 0x0d, 0xb8, s[0], s[1], 0, 0, 0, 0, 0, 0, 0, 0, 0, host,
+    ]
+}
 
 /// What goes into a test TCP segment.
 #[derive(Clone, Debug)]
@@ -284,12 +288,8 @@ pub fn udp4() -> Vec<u8> {
 /// shows which header it came from.
 pub const OUTER_SRC4: [u8; 4] = [192, 0, 2, 1];
 pub const OUTER_DST4: [u8; 4] = [192, 0, 2, 2];
-pub const OUTER_SRC6: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
-];
-pub const OUTER_DST6: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
-];
+pub const OUTER_SRC6: [u8; 16] = doc6(0xffff, 1);
+pub const OUTER_DST6: [u8; 16] = doc6(0xffff, 2);
 
 /// Ethernet with explicit (TPID, VLAN id) tags.
 pub fn ethernet_tags(tags: &[(u16, u16)], ethertype: u16, payload: &[u8]) -> Vec<u8> {
@@ -544,6 +544,12 @@ mod tests {
         assert_eq!(f[14 + 20 + 13], tcp::SYN);
         let f = ethernet_tpids(&[TPID_8021AD, TPID_8021Q], ETH_IPV6, &[]);
         assert_eq!(f[12..20], [0x88, 0xa8, 0, 100, 0x81, 0x00, 0, 101]);
+        assert_eq!(
+            OUTER_SRC6,
+            [
+                0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1
+            ]
+        );
         let v6 = ipv6(SRC6, DST6, &[ext(0, 1), fragment(0, true)], 6, &[]);
         assert_eq!((v6[6], v6[40], v6[41], v6[48]), (0, 44, 0, 6));
     }
