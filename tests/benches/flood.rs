@@ -13,14 +13,14 @@
 
 use std::{
     fs,
-    path::PathBuf,
     time::{Duration, Instant},
 };
 
+use slowscan_testkit::procfs;
 use slowscan_tests::{
     Netns,
     flood::{FLOOD_DST6, Flood, scanner_and_benign, start_sensor, veth_queues},
-    lab::slowscan_beside_exe,
+    lab::release_slowscan,
     unique,
 };
 
@@ -37,7 +37,7 @@ fn main() {
         eprintln!("flood bench: needs root (namespaces, XDP, AF_PACKET); skipped");
         return;
     }
-    let bin = release_binary();
+    let bin = release_slowscan("flood bench");
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (tx, rx) = (Netns::new("ssft"), Netns::new("ssfr"));
     let (tx_if, rx_if) = veth_queues(&tx, &rx, cpus);
@@ -51,7 +51,11 @@ fn main() {
         bin.display()
     );
 
-    let (rx0, cpu0, t0) = (rx_packets(&rx, &rx_if), cpu_ticks(pid), Instant::now());
+    let (rx0, cpu0, t0) = (
+        rx.rx_packets(&rx_if),
+        procfs::cpu_ticks(pid),
+        Instant::now(),
+    );
     let flood = Flood::start(&tx, &tx_if, FLOOD_DST6, cpus, None);
     std::thread::sleep(INSIDE);
     scanner_and_benign(&tx, &tx_if);
@@ -60,18 +64,17 @@ fn main() {
     let sent = flood.sent();
     drop(flood);
     let secs = t0.elapsed().as_secs_f64();
-    let (rx1, cpu1) = (rx_packets(&rx, &rx_if), cpu_ticks(pid));
+    let (rx1, cpu1) = (rx.rx_packets(&rx_if), procfs::cpu_ticks(pid));
     // The scanner's attempts fail at their deadline; then a sweep.
     std::thread::sleep((Duration::from_secs(TIMEOUT_S + 6)).saturating_sub(probed.elapsed()));
-    let hwm_kib = peak_rss_kib(pid);
+    let hwm_kib = procfs::status_kib(pid, "VmHWM");
     sensor.signal(libc::SIGTERM);
     let r = sensor
         .wait(Duration::from_secs(60))
         .expect("the sensor stops");
     assert!(r.status.success(), "{}", r.log);
 
-    // SAFETY: sysconf cannot fail for _SC_CLK_TCK.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let hz = procfs::ticks_per_second();
     let cpu_pct = (cpu1 - cpu0) as f64 / hz / secs * 100.0;
     let rx_fps = (rx1 - rx0) as f64 / secs;
     let counter = |name: &str| r.kernel_counter(name).unwrap_or(0);
@@ -148,45 +151,6 @@ fn main() {
         16.0 * 1024.0 * 1024.0 / ring_needed
     );
     let _ = fs::remove_dir_all(&dir);
-}
-
-fn release_binary() -> PathBuf {
-    slowscan_beside_exe().unwrap_or_else(|e| {
-        eprintln!("flood bench: {e}");
-        std::process::exit(1)
-    })
-}
-
-fn rx_packets(ns: &Netns, iface: &str) -> u64 {
-    let out = ns.exec(&["ip", "-s", "-j", "link", "show", "dev", iface]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
-    v[0]["stats64"]["rx"]["packets"]
-        .as_u64()
-        .expect("rx packets")
-}
-
-/// utime + stime of a process (all threads), clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmHWM:")?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
 }
 
 fn thousands(x: f64) -> String {

@@ -41,12 +41,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use slowscan_testkit::inject::{SendBatch, pin_to_cpu};
+use slowscan_testkit::{
+    inject::{SendBatch, pin_to_cpu},
+    procfs,
+};
 use slowscan_tests::{
     Netns,
     flood::{raw_socket, veth_queues},
     frames::{self, Tcp},
-    lab::slowscan_beside_exe,
+    lab::release_slowscan,
     unique,
 };
 
@@ -72,7 +75,7 @@ fn main() {
         eprintln!("live bench: needs root (namespaces, XDP, AF_PACKET); skipped");
         return;
     }
-    let bin = daemon_binary();
+    let bin = release_slowscan("live bench");
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let lab = Lab::new(cpus);
     let templates: Vec<Arc<Template>> = (0..cpus)
@@ -155,13 +158,7 @@ impl Lab {
 
     /// The receiving end's rx packet counter.
     fn rx_packets(&self) -> u64 {
-        let out = self
-            .rx
-            .exec(&["ip", "-s", "-j", "link", "show", "dev", &self.rx_if]);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
-        v[0]["stats64"]["rx"]["packets"]
-            .as_u64()
-            .expect("stats64.rx.packets")
+        self.rx.rx_packets(&self.rx_if)
     }
 }
 
@@ -170,14 +167,6 @@ impl Drop for Lab {
         let _ = fs::remove_dir_all(&self.dir);
         // The namespaces (and the veth pair) go with their fields.
     }
-}
-
-/// The release `slowscan` beside this bench binary (`target/release/`).
-fn daemon_binary() -> PathBuf {
-    slowscan_beside_exe().unwrap_or_else(|e| {
-        eprintln!("live bench: {e}");
-        std::process::exit(1)
-    })
 }
 
 // ───────────────────────────── the mix ─────────────────────────────
@@ -530,21 +519,11 @@ impl Daemon {
 
     /// utime + stime in clock ticks.
     fn cpu_ticks(&self) -> u64 {
-        let stat =
-            fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("/proc/PID/stat");
-        let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // Fields 14 and 15 of stat(5); `rest` starts at field 3.
-        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+        procfs::cpu_ticks(self.pid())
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
+        procfs::status_kib(self.pid(), "VmRSS")
     }
 
     /// SIGTERM, wait for the exit; its stderr (logs and final summary).
@@ -673,8 +652,7 @@ fn measure(lab: &Lab, bin: &Path, mode: Mode, templates: &[Arc<Template>]) -> Sa
     let (rx1, sent1, secs) = (lab.rx_packets(), senders.sent(), t0.elapsed().as_secs_f64());
     let rss = daemon.as_ref().map(Daemon::rss_kib);
     drop(senders);
-    // SAFETY: sysconf cannot fail for _SC_CLK_TCK.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let hz = procfs::ticks_per_second();
     let cpu_pct = cpu0
         .zip(cpu1)
         .map(|(a, b)| (b - a) as f64 / hz / secs * 100.0);

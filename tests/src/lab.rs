@@ -684,3 +684,12 @@ pub fn slowscan_beside_exe() -> anyhow::Result<PathBuf> {
         exe.display()
     )
 }
+
+/// The release `slowscan` a bench runs (beside its binary, in
+/// `target/release/`); without it the bench stops, saying how to build it.
+pub fn release_slowscan(bench: &str) -> PathBuf {
+    slowscan_beside_exe().unwrap_or_else(|e| {
+        eprintln!("{bench}: {e}");
+        std::process::exit(1)
+    })
+}

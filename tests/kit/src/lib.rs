@@ -9,6 +9,7 @@
 //!   directories — with one definition of CI;
 //! - [`netns`]: network namespaces and veth pairs, removed on drop;
 //! - [`inject`]: AF_PACKET senders (one frame, a `sendmmsg` batch, a flood);
+//! - [`procfs`]: a process's CPU time and memory, for the benches;
 //! - `fuzz` (feature `fuzz`): proptest runners.
 
 pub mod frames;
@@ -17,6 +18,7 @@ pub mod fuzz;
 pub mod gate;
 pub mod inject;
 pub mod netns;
+pub mod procfs;
 
 pub use gate::{
     ForeignRow, external_captures, foreign_captures, foreign_rows, is_ci, privileged, tools_present,

@@ -49,6 +49,16 @@ impl Netns {
         sh(&v)
     }
 
+    /// The packets interface `iface` (in this namespace) has received.
+    pub fn rx_packets(&self, iface: &str) -> u64 {
+        let path = format!("/sys/class/net/{iface}/statistics/rx_packets");
+        let out = self.exec(&["cat", &path]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{path} in {}: {e}", self.name))
+    }
+
     /// A command that will run inside this namespace.
     pub fn command(&self, program: &str) -> Command {
         let mut c = Command::new("ip");
