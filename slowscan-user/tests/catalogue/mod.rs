@@ -64,6 +64,9 @@ pub fn catalogue() -> Vec<Case> {
     let rec6 = |flags, tags| Record(expected(AF_INET6, flags, tags, 0));
     let syn_ecn = seg(tcp::SYN | tcp::ECE | tcp::CWR, 5, 0).bytes();
     let v6_exts = [ext(0, 1), ext(43, 1), ext(60, 2), fragment(0, true)];
+    // An Ethernet frame: IPv6 with `exts`, then the SYN.
+    let syn6_behind =
+        |exts: &[ExtHeader]| ethernet(&[], ETH_IPV6, &ipv6(SRC6, DST6, exts, 6, &syn().bytes()));
     let case = |name, link, frame, outcome| Case {
         name,
         link,
@@ -165,43 +168,19 @@ pub fn catalogue() -> Vec<Case> {
         case(
             "ipv6 hbh+routing+destopts+fragment",
             Ethernet,
-            ethernet(
-                &[],
-                ETH_IPV6,
-                &ipv6(SRC6, DST6, &v6_exts, 6, &syn().bytes()),
-            ),
+            syn6_behind(&v6_exts),
             rec6(tcp::SYN, 0),
         ),
         case(
             "ipv6 non-first fragment",
             Ethernet,
-            ethernet(
-                &[],
-                ETH_IPV6,
-                &ipv6(
-                    SRC6,
-                    DST6,
-                    &[ext(60, 1), fragment(185, false)],
-                    6,
-                    &syn().bytes(),
-                ),
-            ),
+            syn6_behind(&[ext(60, 1), fragment(185, false)]),
             Fragment,
         ),
         case(
             "ipv6 five extension headers",
             Ethernet,
-            ethernet(
-                &[],
-                ETH_IPV6,
-                &ipv6(
-                    SRC6,
-                    DST6,
-                    &[ext(0, 1), ext(60, 1), ext(60, 1), ext(60, 1), ext(60, 1)],
-                    6,
-                    &syn().bytes(),
-                ),
-            ),
+            syn6_behind(&[ext(0, 1), ext(60, 1), ext(60, 1), ext(60, 1), ext(60, 1)]),
             TooDeep,
         ),
         case(
