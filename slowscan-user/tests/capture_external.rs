@@ -5,13 +5,12 @@
 //! notice, except under `CI=true`, where a missing directory fails.
 
 mod capture_builder;
-mod common;
 
 use capture_builder::*;
-use common::external_dir;
 use slowscan::capture::{CaptureReader, Input, feed::Quiet, for_each_record};
 use slowscan::frame::{FrameCounters, LinkType, parse_frame};
 use slowscan_common::PacketRecord;
+use slowscan_testkit::external_captures;
 
 /// file, frames, TCP records, attempts, VLAN-tagged frames. Frame and TCP
 /// counts agree with `tcpdump -r FILE [vlan and] tcp | wc -l`; attempts with
@@ -43,7 +42,9 @@ fn records_of(path: &std::path::Path) -> (Vec<PacketRecord>, FrameCounters) {
 
 #[test]
 fn external_captures_give_the_expected_counts() {
-    let Some(dir) = external_dir() else { return };
+    let Some(dir) = external_captures("external_captures_give_the_expected_counts") else {
+        return;
+    };
     for (file, frames, tcp, attempts, tagged) in EXPECTED {
         let (records, counters) = records_of(&dir.join(file));
         let got_attempts = records
@@ -65,7 +66,9 @@ fn external_captures_give_the_expected_counts() {
 
 #[test]
 fn single_syn_fields() {
-    let Some(dir) = external_dir() else { return };
+    let Some(dir) = external_captures("single_syn_fields") else {
+        return;
+    };
     let (records, _) = records_of(&dir.join("single_syn.pcap"));
     let r = records[0];
     assert_eq!(r.family, slowscan_common::AF_INET);
@@ -77,7 +80,9 @@ fn single_syn_fields() {
 
 #[test]
 fn masscan_scan_is_one_source_to_1001_ports() {
-    let Some(dir) = external_dir() else { return };
+    let Some(dir) = external_captures("masscan_scan_is_one_source_to_1001_ports") else {
+        return;
+    };
     let (records, _) = records_of(&dir.join("tcp_0_1000_20190821.pcap"));
     let attempts: Vec<_> = records.iter().filter(|r| r.is_attempt()).collect();
     assert!(
@@ -95,7 +100,9 @@ fn masscan_scan_is_one_source_to_1001_ports() {
 /// give the same records.
 #[test]
 fn external_captures_in_other_containers() {
-    let Some(dir) = external_dir() else { return };
+    let Some(dir) = external_captures("external_captures_in_other_containers") else {
+        return;
+    };
     for (file, ..) in EXPECTED {
         let path = dir.join(file);
         let bytes = std::fs::read(&path).unwrap();

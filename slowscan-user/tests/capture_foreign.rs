@@ -6,9 +6,7 @@
 //! handshake timeout, no whitelist, window `none` and the sources whose
 //! distinct failed pairs exceed 9 — so no service map (R4.5 is this
 //! project's). Read from `SLOWSCAN_FOREIGN_CAPTURES`; without it the test is
-//! skipped with a notice, except under `CI=true`, where it fails.
-
-mod common;
+//! skipped with a notice, except under CI, where it fails.
 
 use std::{
     collections::BTreeSet,
@@ -16,7 +14,7 @@ use std::{
     process::Command,
 };
 
-use common::foreign_dir;
+use slowscan_testkit::{foreign_captures, foreign_rows};
 
 /// Captures the README describes as damaged (a corrupt or cut-short record
 /// after the traffic): replay reports what it decided before the damage,
@@ -26,50 +24,6 @@ const DAMAGED: [&str; 3] = [
     "OISF__tests__smtp-to-comma__10.7.29.101_49898-178.63.41.150_25.pcap",
     "markofu__PracticalPacketAnalysis__ppa-capture-files__http-fault-post.pcap",
 ];
-
-struct Row {
-    file: String,
-    attempts: u64,
-    established: u64,
-    failed: u64,
-    alerting: BTreeSet<String>,
-}
-
-/// The README's table: `| `file` | from | what | a / e / f | alerts |`.
-fn readme_rows(dir: &Path) -> Vec<Row> {
-    let readme = std::fs::read_to_string(dir.join("README.md")).expect("the foreign README.md");
-    let mut rows = Vec::new();
-    for line in readme.lines().filter(|l| l.starts_with("| `")) {
-        let cells: Vec<&str> = line
-            .trim()
-            .trim_matches('|')
-            .split('|')
-            .map(str::trim)
-            .collect();
-        assert_eq!(cells.len(), 5, "README row: {line}");
-        let counts: Vec<u64> = cells[3]
-            .split('/')
-            .map(|n| {
-                n.trim()
-                    .parse()
-                    .unwrap_or_else(|_| panic!("README row: {line}"))
-            })
-            .collect();
-        assert_eq!(counts.len(), 3, "README row: {line}");
-        let alerting = match cells[4] {
-            "—" | "-" | "" => BTreeSet::new(),
-            list => list.split(',').map(|s| s.trim().to_string()).collect(),
-        };
-        rows.push(Row {
-            file: cells[0].trim_matches('`').to_string(),
-            attempts: counts[0],
-            established: counts[1],
-            failed: counts[2],
-            alerting,
-        });
-    }
-    rows
-}
 
 /// Capture files under `dir`, relative, recursively.
 fn capture_files(dir: &Path, under: &Path, out: &mut BTreeSet<String>) {
@@ -129,8 +83,10 @@ fn replay(path: &Path, out: &Path) -> Replay {
 
 #[test]
 fn foreign_captures_give_their_expected_outcomes() {
-    let Some(dir) = foreign_dir() else { return };
-    let rows = readme_rows(&dir);
+    let Some(dir) = foreign_captures("foreign_captures_give_their_expected_outcomes") else {
+        return;
+    };
+    let rows = foreign_rows(&dir);
     let mut files = BTreeSet::new();
     capture_files(&dir, &dir, &mut files);
     let listed: BTreeSet<String> = rows.iter().map(|r| r.file.clone()).collect();
@@ -188,7 +144,9 @@ fn foreign_captures_give_their_expected_outcomes() {
 /// originals, and say how many TCP headers were cut.
 #[test]
 fn snaplen_copies_give_their_originals_records() {
-    let Some(dir) = foreign_dir() else { return };
+    let Some(dir) = foreign_captures("snaplen_copies_give_their_originals_records") else {
+        return;
+    };
     let out = tempdir("snaplen");
     for (copy, original) in [
         ("derived/nmap.s68.pcap", "gubertoli__old__pcap__nmap.pcapng"),

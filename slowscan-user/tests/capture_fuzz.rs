@@ -8,10 +8,8 @@
 //! strictly after the previous one, and stay finished afterwards.
 //! `SLOWSCAN_FUZZ_CASES=N` sets the proptest cases per test.
 
-mod common;
-
 mod capture_builder;
-mod frame_builder;
+mod catalogue;
 
 use std::{cell::Cell, io::Cursor};
 
@@ -22,7 +20,7 @@ use slowscan::capture::{CaptureReader, MAX_PACKET};
 use slowscan::frame::parse_frame;
 
 fn runner(default_cases: u32) -> TestRunner {
-    common::fuzz_runner(default_cases)
+    slowscan_testkit::fuzz::fuzz_runner(default_cases)
 }
 
 /// Reads `bytes` to the end; returns the packets read.
@@ -72,7 +70,7 @@ fn drain(bytes: Vec<u8>, gzipped: bool) -> Result<u64, TestCaseError> {
 
 /// Valid captures to damage: every format variant the reader knows.
 fn seeds() -> Vec<Vec<u8>> {
-    let frames: Vec<_> = frame_builder::catalogue()
+    let frames: Vec<_> = catalogue::catalogue()
         .into_iter()
         .filter(|c| c.link == slowscan::frame::LinkType::Ethernet)
         .map(|c| c.frame)
@@ -92,7 +90,7 @@ fn seeds() -> Vec<Vec<u8>> {
             .idb(101, 64, &[(9, vec![0x8A])]);
         ng.epb(0, 1 << 40, &frames[0], 60)
             .spb(&frames[1], frames[1].len() as u32);
-        ng.epb(1, 77, &frame_builder::ipv4(&frame_builder::syn()), 40)
+        ng.epb(1, 77, &catalogue::inner4(&catalogue::syn()), 40)
             .block(ISB, &[1; 16]);
         ng.opb(0, 5, &frames[2], 90)
             .shb()

@@ -1,7 +1,7 @@
 //! The capture reader on hand-built pcap, pcapng and gzip files, good and bad.
 
 mod capture_builder;
-mod frame_builder;
+mod catalogue;
 
 use capture_builder::*;
 use slowscan::capture::{
@@ -10,13 +10,13 @@ use slowscan::capture::{
 use slowscan::frame::LinkType;
 
 fn syn_frame() -> Vec<u8> {
-    use frame_builder::*;
-    eth(ETH_IPV4, &ipv4(&syn()))
+    use catalogue::*;
+    tcp4(&syn())
 }
 
 fn raw_syn6() -> Vec<u8> {
-    use frame_builder::*;
-    ipv6(&syn())
+    use catalogue::*;
+    inner6(&syn())
 }
 
 fn err_of(bytes: Vec<u8>) -> CaptureError {

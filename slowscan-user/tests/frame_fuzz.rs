@@ -5,13 +5,11 @@
 //! sized for the CI budget); `PROPTEST_RNG_SEED` replays a run. Each case
 //! feeds many inputs to the parser; the totals are printed.
 
-mod common;
-
-mod frame_builder;
+mod catalogue;
 
 use std::cell::Cell;
 
-use frame_builder::catalogue;
+use catalogue::catalogue;
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use slowscan::frame::{FrameOutcome, LinkType, parse_frame, parse_frame_info};
@@ -40,7 +38,7 @@ const LINKS: [LinkType; 13] = [
 const MAX_TAGS: u8 = MAX_VLAN_TAGS * (MAX_ENCAPS + 1);
 
 fn runner(default_cases: u32) -> TestRunner {
-    common::fuzz_runner(default_cases)
+    slowscan_testkit::fuzz::fuzz_runner(default_cases)
 }
 
 /// What any record must satisfy, whatever the input.

@@ -1,8 +1,8 @@
 //! The frame parser against every branch of docs/parsing.md.
 
-mod frame_builder;
+mod catalogue;
 
-use frame_builder::*;
+use catalogue::*;
 use slowscan::frame::{
     FrameCounters, FrameInfo, FrameOutcome, LinkType, parse_frame, parse_frame_info,
 };
@@ -28,7 +28,7 @@ fn catalogue_gives_expected_outcomes() {
 
 #[test]
 fn syn_v4_fields_and_timestamp() {
-    let frame = eth(ETH_IPV4, &ipv4(&syn()));
+    let frame = tcp4(&syn());
     let rec = record(parse_frame(
         LinkType::Ethernet,
         &frame,
@@ -47,17 +47,14 @@ fn syn_v4_fields_and_timestamp() {
 
 #[test]
 fn syn_v6_fields() {
-    let frame = eth(ETH_IPV6, &ipv6(&syn()));
+    let frame = tcp6(&syn());
     let rec = record(parse(LinkType::Ethernet, &frame));
     assert_eq!(rec, expected(AF_INET6, tcp::SYN, 0, 0));
 }
 
 #[test]
 fn ecn_syn_is_an_attempt_r1() {
-    let frame = eth(
-        ETH_IPV4,
-        &ipv4(&tcp_segment(tcp::SYN | tcp::ECE | tcp::CWR, 5, 0)),
-    );
+    let frame = tcp4(&seg(tcp::SYN | tcp::ECE | tcp::CWR, 5, 0));
     let rec = record(parse(LinkType::Ethernet, &frame));
     assert_eq!(rec.tcp_flags, 0xC2, "the whole flags byte is kept");
     assert!(rec.is_attempt());
@@ -70,7 +67,7 @@ fn vlan_tags_are_counted() {
         (vec![TPID_8021AD], 1),
         (vec![TPID_8021AD, TPID_8021Q], 2),
     ] {
-        let frame = eth_tagged(&tags, ETH_IPV4, &ipv4(&syn()));
+        let frame = ethernet_tpids(&tags, ETH_IPV4, &inner4(&syn()));
         let (outcome, info) = parse_frame_info(LinkType::Ethernet, &frame, frame.len(), 0);
         assert_eq!(record(outcome).vlan_tags, n);
         assert_eq!(info.vlan_tags, n);
@@ -81,15 +78,15 @@ fn vlan_tags_are_counted() {
 fn vlan_stacks_up_to_the_bound() {
     let max = slowscan_common::wire::MAX_VLAN_TAGS;
     for n in 3..=max {
-        let frame = eth_tagged(&vec![TPID_8021Q; usize::from(n)], ETH_IPV4, &ipv4(&syn()));
+        let frame = ethernet_tpids(&vec![TPID_8021Q; usize::from(n)], ETH_IPV4, &inner4(&syn()));
         let (outcome, info) = parse_frame_info(LinkType::Ethernet, &frame, frame.len(), 0);
         assert_eq!(record(outcome).vlan_tags, n);
         assert_eq!(info.vlan_tags, n);
     }
-    let frame = eth_tagged(
+    let frame = ethernet_tpids(
         &vec![TPID_8021Q; usize::from(max) + 1],
         ETH_IPV4,
-        &ipv4(&syn()),
+        &inner4(&syn()),
     );
     let (outcome, info) = parse_frame_info(LinkType::Ethernet, &frame, frame.len(), 0);
     assert_eq!(outcome, FrameOutcome::TooDeep);
@@ -102,13 +99,13 @@ fn vlan_stacks_up_to_the_bound() {
         }
     );
     // The tag past the bound need not even be present.
-    let frame = &eth_tagged(&vec![TPID_8021Q; usize::from(max)], TPID_8021Q, &[])[..];
+    let frame = &ethernet_tpids(&vec![TPID_8021Q; usize::from(max)], TPID_8021Q, &[])[..];
     assert_eq!(parse(LinkType::Ethernet, frame), FrameOutcome::TooDeep);
 }
 
 #[test]
 fn missing_vlan_tag_is_malformed() {
-    let frame = eth_tagged(&[TPID_8021Q], ETH_IPV4, &[]);
+    let frame = ethernet_tpids(&[TPID_8021Q], ETH_IPV4, &[]);
     assert_eq!(
         parse(LinkType::Ethernet, &frame[..14]),
         FrameOutcome::Malformed
@@ -130,14 +127,18 @@ fn missing_vlan_tag_is_malformed() {
 #[test]
 fn ipv4_header_length_rules() {
     for ihl in 5..=15u8 {
-        let frame = eth(ETH_IPV4, &ipv4_with(6, ihl, 0, &syn()));
+        let frame = ethernet(
+            &[],
+            ETH_IPV4,
+            &ipv4(SRC4, DST4, 6, &ipv4_nops(ihl), 0, &syn().bytes()),
+        );
         assert_eq!(
             record(parse(LinkType::Ethernet, &frame)),
             expected(AF_INET, tcp::SYN, 0, 0)
         );
     }
     for ihl in 0..5u8 {
-        let mut frame = eth(ETH_IPV4, &ipv4(&syn()));
+        let mut frame = tcp4(&syn());
         frame[14] = 0x40 | ihl;
         assert_eq!(
             parse(LinkType::Ethernet, &frame),
@@ -146,7 +147,7 @@ fn ipv4_header_length_rules() {
         );
     }
     // IHL × 4 beyond the captured bytes.
-    let mut frame = eth(ETH_IPV4, &ipv4(&[]));
+    let mut frame = ethernet(&[], ETH_IPV4, &ipv4(SRC4, DST4, 6, &[], 0, &[]));
     frame[14] = 0x46;
     frame[16..18].copy_from_slice(&24u16.to_be_bytes());
     assert_eq!(
@@ -157,7 +158,7 @@ fn ipv4_header_length_rules() {
 
 #[test]
 fn ipv4_version_must_be_4() {
-    let mut frame = eth(ETH_IPV4, &ipv4(&syn()));
+    let mut frame = tcp4(&syn());
     frame[14] = 0x65;
     assert_eq!(parse(LinkType::Ethernet, &frame), FrameOutcome::Malformed);
 }
@@ -166,7 +167,7 @@ fn ipv4_version_must_be_4() {
 /// disagreement is counted as an anomaly.
 #[test]
 fn ipv4_total_length_rules() {
-    let base = eth(ETH_IPV4, &ipv4(&syn()));
+    let base = tcp4(&syn());
     let set_total = |total: u16| {
         let mut f = base.clone();
         f[16..18].copy_from_slice(&total.to_be_bytes());
@@ -200,7 +201,7 @@ fn ipv4_total_length_rules() {
     let (outcome, info) = parse_frame_info(LinkType::Ethernet, cut, base.len(), 0);
     assert_eq!(outcome, record_of(tcp::SYN));
     assert_eq!((info.facts, info.tcp_header_cut), (0, true));
-    let with_payload = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::ACK, 5, 1000)));
+    let with_payload = tcp4(&seg(tcp::ACK, 5, 1000));
     let rec = record(parse_frame(
         LinkType::Ethernet,
         &with_payload[..54],
@@ -213,7 +214,11 @@ fn ipv4_total_length_rules() {
 #[test]
 fn ipv4_fragments() {
     let frag = |proto, frag_field| {
-        let f = eth(ETH_IPV4, &ipv4_with(proto, 5, frag_field, &syn()));
+        let f = ethernet(
+            &[],
+            ETH_IPV4,
+            &ipv4(SRC4, DST4, proto, &[], frag_field, &syn().bytes()),
+        );
         parse(LinkType::Ethernet, &f)
     };
     assert_eq!(frag(6, 0x0001), FrameOutcome::Fragment);
@@ -237,7 +242,7 @@ fn record_of(flags: u8) -> FrameOutcome {
 
 #[test]
 fn ipv6_payload_length_rules() {
-    let mut frame = eth(ETH_IPV6, &ipv6(&syn()));
+    let mut frame = tcp6(&syn());
     let v6 = FrameOutcome::Record(expected(AF_INET6, tcp::SYN, 0, 0));
     for (payload, why) in [(21u16, "beyond the wire"), (19, "cuts TCP"), (0, "none")] {
         frame[18..20].copy_from_slice(&payload.to_be_bytes());
@@ -262,41 +267,44 @@ fn ipv6_payload_length_rules() {
 
 #[test]
 fn ipv6_extension_headers() {
-    let chain = |first, exts: &[Vec<u8>]| {
-        let f = eth(ETH_IPV6, &ipv6_with(first, exts, &syn()));
+    let chain = |exts: &[ExtHeader], proto| {
+        let f = ethernet(
+            &[],
+            ETH_IPV6,
+            &ipv6(SRC6, DST6, exts, proto, &syn().bytes()),
+        );
         parse(LinkType::Ethernet, &f)
     };
     let v6 = FrameOutcome::Record(expected(AF_INET6, tcp::SYN, 0, 0));
-    assert_eq!(chain(0, &[ext_opts(6, 1)]), v6);
-    assert_eq!(chain(43, &[ext_opts(6, 3)]), v6);
-    assert_eq!(chain(44, &[ext_frag(6, 0, true)]), v6);
-    assert_eq!(chain(44, &[ext_frag(6, 1, false)]), FrameOutcome::Fragment);
-    let four = [
-        ext_opts(60, 1),
-        ext_opts(60, 1),
-        ext_opts(43, 1),
-        ext_opts(6, 1),
-    ];
-    assert_eq!(chain(0, &four), v6, "four headers are walked");
+    assert_eq!(chain(&[ext(0, 1)], 6), v6);
+    assert_eq!(chain(&[ext(43, 3)], 6), v6);
+    assert_eq!(chain(&[fragment(0, true)], 6), v6);
+    assert_eq!(chain(&[fragment(1, false)], 6), FrameOutcome::Fragment);
+    let four = [ext(0, 1), ext(60, 1), ext(60, 1), ext(43, 1)];
+    assert_eq!(chain(&four, 6), v6, "four headers are walked");
     let five = [
-        ext_opts(60, 1),
-        ext_opts(60, 1),
-        ext_opts(60, 1),
-        ext_opts(44, 1),
-        ext_frag(6, 0, false),
+        ext(0, 1),
+        ext(60, 1),
+        ext(60, 1),
+        ext(60, 1),
+        fragment(0, false),
     ];
     assert_eq!(
-        chain(0, &five),
+        chain(&five, 6),
         FrameOutcome::TooDeep,
         "a fifth is past the bound"
     );
-    assert_eq!(chain(60, &[ext_opts(17, 1)]), FrameOutcome::NonTcp);
+    assert_eq!(chain(&[ext(60, 1)], 17), FrameOutcome::NonTcp);
     // An extension header that claims more than the datagram holds.
-    let mut f = eth(ETH_IPV6, &ipv6_with(60, &[ext_opts(6, 1)], &syn()));
+    let mut f = ethernet(
+        &[],
+        ETH_IPV6,
+        &ipv6(SRC6, DST6, &[ext(60, 1)], 6, &syn().bytes()),
+    );
     f[54 + 1] = 10;
     assert_eq!(parse(LinkType::Ethernet, &f), FrameOutcome::Malformed);
     // Fragment header cut short.
-    let f = eth(ETH_IPV6, &ipv6_with(44, &[], &[6, 0, 0, 0]));
+    let f = ethernet(&[], ETH_IPV6, &ipv6(SRC6, DST6, &[], 44, &[6, 0, 0, 0]));
     assert_eq!(parse(LinkType::Ethernet, &f), FrameOutcome::Malformed);
 }
 
@@ -309,7 +317,7 @@ fn tcp_data_offset_rules() {
         (outcome, info.facts)
     };
     for doff in 0..5u8 {
-        let mut f = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 5, 0)));
+        let mut f = tcp4(&seg(tcp::SYN, 5, 0));
         f[14 + 20 + 12] = doff << 4;
         let mut want = expected(AF_INET, tcp::SYN, 0, 0);
         want.tcp_flags = tcp::SYN;
@@ -320,17 +328,17 @@ fn tcp_data_offset_rules() {
         );
     }
     // doff says 60 bytes but the datagram holds 40 of TCP.
-    let mut f = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 5, 20)));
+    let mut f = tcp4(&seg(tcp::SYN, 5, 20));
     f[14 + 20 + 12] = 15 << 4;
     assert_eq!(anomaly(&f), (record_of(tcp::SYN), fact::ANOMALY));
     // doff inside the datagram but beyond the captured bytes: a cut, no anomaly.
-    let full = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 8, 0)));
+    let full = tcp4(&seg(tcp::SYN, 8, 0));
     let cut = &full[..full.len() - 1];
     let (outcome, info) = parse_frame_info(LinkType::Ethernet, cut, full.len(), 0);
     assert_eq!(outcome, record_of(tcp::SYN));
     assert_eq!((info.facts, info.tcp_header_cut), (0, true));
     // Only 13 bytes of TCP captured: no flags, no record.
-    let f = &eth(ETH_IPV4, &ipv4(&syn()))[..14 + 20 + 13];
+    let f = &tcp4(&syn())[..14 + 20 + 13];
     assert_eq!(
         parse_frame(LinkType::Ethernet, f, 74, 0),
         FrameOutcome::Malformed
@@ -339,8 +347,8 @@ fn tcp_data_offset_rules() {
 
 #[test]
 fn other_link_types() {
-    let v4 = ipv4(&syn());
-    let v6 = ipv6(&syn());
+    let v4 = inner4(&syn());
+    let v6 = inner6(&syn());
     let rec4 = FrameOutcome::Record(expected(AF_INET, tcp::SYN, 0, 0));
     let rec6 = FrameOutcome::Record(expected(AF_INET6, tcp::SYN, 0, 0));
     assert_eq!(parse(LinkType::LinuxSll, &sll(ETH_IPV6, &v6)), rec6);
@@ -419,7 +427,7 @@ fn link_type_numbers() {
 
 #[test]
 fn wire_len_below_caplen_means_caplen() {
-    let f = eth(ETH_IPV4, &ipv4(&syn()));
+    let f = tcp4(&syn());
     assert_eq!(
         parse_frame(LinkType::Ethernet, &f, 0, 0),
         parse(LinkType::Ethernet, &f)
@@ -455,7 +463,7 @@ fn truncation_at_every_length() {
 /// flags (R2.1): the first 14 bytes of the TCP header, not its options.
 #[test]
 fn snaplen_cut_keeps_records_while_the_tcp_fields_are_captured() {
-    let full = eth(ETH_IPV4, &ipv4(&tcp_segment(tcp::SYN, 6, 100)));
+    let full = tcp4(&seg(tcp::SYN, 6, 100));
     let tcp_end = 14 + 20 + 14;
     for n in 0..=full.len() {
         let got = parse_frame(LinkType::Ethernet, &full[..n], full.len(), 0);
@@ -471,21 +479,21 @@ fn snaplen_cut_keeps_records_while_the_tcp_fields_are_captured() {
 fn counters_mirror_the_kernel() {
     let mut c = FrameCounters::default();
     let frames: [(LinkType, Vec<u8>); 6] = [
-        (LinkType::Ethernet, eth(ETH_IPV4, &ipv4(&syn()))),
+        (LinkType::Ethernet, tcp4(&syn())),
         (
             LinkType::Ethernet,
-            eth_tagged(&[TPID_8021Q], ETH_IPV6, &ipv6(&syn())[..30]),
+            ethernet_tpids(&[TPID_8021Q], ETH_IPV6, &inner6(&syn())[..30]),
         ),
-        (LinkType::Ethernet, eth(ETH_ARP, &[0; 28])),
+        (LinkType::Ethernet, ethernet(&[], ETH_ARP, &[0; 28])),
         (
             LinkType::Ethernet,
-            eth(ETH_IPV4, &ipv4_with(17, 5, 0, &[0; 8])),
+            ethernet(&[], ETH_IPV4, &ipv4(SRC4, DST4, 17, &[], 0, &[0; 8])),
         ),
         (
             LinkType::Ethernet,
-            eth(ETH_IPV4, &ipv4_with(6, 5, 9, &syn())),
+            ethernet(&[], ETH_IPV4, &ipv4(SRC4, DST4, 6, &[], 9, &syn().bytes())),
         ),
-        (LinkType::RawIp, ipv6(&syn())),
+        (LinkType::RawIp, inner6(&syn())),
     ];
     for (link, f) in &frames {
         let (outcome, info) = parse_frame_info(*link, f, f.len(), 0);

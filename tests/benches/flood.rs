@@ -13,15 +13,14 @@
 
 use std::{
     fs,
-    path::PathBuf,
     time::{Duration, Instant},
 };
 
-use slowscan_common::tcp;
+use slowscan_testkit::procfs;
 use slowscan_tests::{
     Netns,
-    flood::{Flood, handshake4, raw_socket, send, tcp4, veth_queues},
-    lab::Sensor,
+    flood::{FLOOD_DST6, Flood, scanner_and_benign, start_sensor, veth_queues},
+    lab::release_slowscan,
     unique,
 };
 
@@ -29,9 +28,6 @@ const FLOOD: Duration = Duration::from_secs(60);
 /// When the scanner and the benign client send, after the flood started.
 const INSIDE: Duration = Duration::from_secs(10);
 const TIMEOUT_S: u64 = 60;
-const SCANNER: [u8; 4] = [198, 51, 100, 66];
-const BENIGN: [u8; 4] = [198, 51, 100, 20];
-const TARGET: [u8; 4] = [198, 51, 100, 2];
 /// Bytes a record takes in the ring: 56 + the ring's 8-byte header.
 const RING_RECORD: f64 = 64.0;
 
@@ -41,36 +37,13 @@ fn main() {
         eprintln!("flood bench: needs root (namespaces, XDP, AF_PACKET); skipped");
         return;
     }
-    let bin = release_binary();
+    let bin = release_slowscan("flood bench");
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (tx, rx) = (Netns::new("ssft"), Netns::new("ssfr"));
     let (tx_if, rx_if) = veth_queues(&tx, &rx, cpus);
     let dir = std::env::temp_dir().join(unique("slowscan-flood-"));
     fs::create_dir_all(&dir).unwrap();
-    let alerts = dir.join("alerts.jsonl");
-    let timeout = TIMEOUT_S.to_string();
-    let sensor = Sensor::start_in(
-        &rx,
-        &bin,
-        &[
-            "run",
-            "--iface",
-            &rx_if,
-            "--mirror",
-            "--detector",
-            "1h:9",
-            "--handshake-timeout",
-            &timeout,
-            "--metrics",
-            "off",
-            "--alerts",
-            alerts.to_str().unwrap(),
-        ],
-        alerts.clone(),
-        dir.join("sensor.log"),
-        "detecting on",
-    )
-    .expect("starting slowscan run");
+    let sensor = start_sensor(&rx, &bin, &rx_if, &dir, TIMEOUT_S);
     let pid = sensor.pid();
     eprintln!(
         "flood bench: {cpus} sender thread(s) for {} s; daemon {}",
@@ -78,48 +51,30 @@ fn main() {
         bin.display()
     );
 
-    let dst6 = [
-        0x20, 0x01, 0x0d, 0xb8, 0, 0x51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
-    ];
-    let (rx0, cpu0, t0) = (rx_packets(&rx, &rx_if), cpu_ticks(pid), Instant::now());
-    let flood = Flood::start(&tx, &tx_if, dst6, cpus, None);
+    let (rx0, cpu0, t0) = (
+        rx.rx_packets(&rx_if),
+        procfs::cpu_ticks(pid),
+        Instant::now(),
+    );
+    let flood = Flood::start(&tx, &tx_if, FLOOD_DST6, cpus, None);
     std::thread::sleep(INSIDE);
-    let ifname = tx_if.clone();
-    let fd = tx.run(move || raw_socket(&ifname));
-    for i in 0..30u16 {
-        for f in handshake4(
-            BENIGN,
-            TARGET,
-            50_000 + i,
-            2_000 + i,
-            0x7000_0000 + u32::from(i),
-        ) {
-            send(&fd, &f);
-        }
-    }
-    for p in 1..=15u16 {
-        send(
-            &fd,
-            &tcp4(SCANNER, TARGET, 41_000, p, 0x1000 + u32::from(p), tcp::SYN),
-        );
-    }
+    scanner_and_benign(&tx, &tx_if);
     let probed = Instant::now();
     std::thread::sleep(FLOOD.saturating_sub(t0.elapsed()));
     let sent = flood.sent();
     drop(flood);
     let secs = t0.elapsed().as_secs_f64();
-    let (rx1, cpu1) = (rx_packets(&rx, &rx_if), cpu_ticks(pid));
+    let (rx1, cpu1) = (rx.rx_packets(&rx_if), procfs::cpu_ticks(pid));
     // The scanner's attempts fail at their deadline; then a sweep.
     std::thread::sleep((Duration::from_secs(TIMEOUT_S + 6)).saturating_sub(probed.elapsed()));
-    let hwm_kib = peak_rss_kib(pid);
+    let hwm_kib = procfs::status_kib(pid, "VmHWM");
     sensor.signal(libc::SIGTERM);
     let r = sensor
         .wait(Duration::from_secs(60))
         .expect("the sensor stops");
     assert!(r.status.success(), "{}", r.log);
 
-    // SAFETY: sysconf cannot fail for _SC_CLK_TCK.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let hz = procfs::ticks_per_second();
     let cpu_pct = (cpu1 - cpu0) as f64 / hz / secs * 100.0;
     let rx_fps = (rx1 - rx0) as f64 / secs;
     let counter = |name: &str| r.kernel_counter(name).unwrap_or(0);
@@ -196,53 +151,6 @@ fn main() {
         16.0 * 1024.0 * 1024.0 / ring_needed
     );
     let _ = fs::remove_dir_all(&dir);
-}
-
-fn release_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    for d in exe.ancestors().skip(1).take(2) {
-        let p = d.join("slowscan");
-        if p.is_file() {
-            return p;
-        }
-    }
-    eprintln!(
-        "flood bench: no release `slowscan` beside {}: run `cargo build --release -p slowscan-user` first",
-        exe.display()
-    );
-    std::process::exit(1);
-}
-
-fn rx_packets(ns: &Netns, iface: &str) -> u64 {
-    let out = ns.exec(&["ip", "-s", "-j", "link", "show", "dev", iface]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
-    v[0]["stats64"]["rx"]["packets"]
-        .as_u64()
-        .expect("rx packets")
-}
-
-/// utime + stime of a process (all threads), clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmHWM:")?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
 }
 
 fn thousands(x: f64) -> String {

@@ -41,10 +41,16 @@ use std::{
     time::{Duration, Instant},
 };
 
+use slowscan_testkit::{
+    inject::{SendBatch, pin_to_cpu},
+    procfs,
+};
 use slowscan_tests::{
     Netns,
     flood::{raw_socket, veth_queues},
-    frames, unique,
+    frames::{self, Tcp},
+    lab::release_slowscan,
+    unique,
 };
 
 /// Measurement window per configuration and round.
@@ -69,7 +75,7 @@ fn main() {
         eprintln!("live bench: needs root (namespaces, XDP, AF_PACKET); skipped");
         return;
     }
-    let bin = daemon_binary();
+    let bin = release_slowscan("live bench");
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let lab = Lab::new(cpus);
     let templates: Vec<Arc<Template>> = (0..cpus)
@@ -152,13 +158,7 @@ impl Lab {
 
     /// The receiving end's rx packet counter.
     fn rx_packets(&self) -> u64 {
-        let out = self
-            .rx
-            .exec(&["ip", "-s", "-j", "link", "show", "dev", &self.rx_if]);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
-        v[0]["stats64"]["rx"]["packets"]
-            .as_u64()
-            .expect("stats64.rx.packets")
+        self.rx.rx_packets(&self.rx_if)
     }
 }
 
@@ -167,23 +167,6 @@ impl Drop for Lab {
         let _ = fs::remove_dir_all(&self.dir);
         // The namespaces (and the veth pair) go with their fields.
     }
-}
-
-/// The release `slowscan` beside this bench binary (`target/release/`).
-fn daemon_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    for dir in exe.ancestors().skip(1).take(2) {
-        let p = dir.join("slowscan");
-        if p.is_file() {
-            return p;
-        }
-    }
-    eprintln!(
-        "live bench: no release `slowscan` beside {}: run `cargo build --release -p slowscan-user` \
-         (with the same CARGO_TARGET_DIR) first",
-        exe.display()
-    );
-    std::process::exit(1);
 }
 
 // ───────────────────────────── the mix ─────────────────────────────
@@ -224,19 +207,7 @@ struct Template {
     mix: Mix,
 }
 
-fn ip_checksum(hdr: &mut [u8]) {
-    hdr[10] = 0;
-    hdr[11] = 0;
-    let mut sum = 0u32;
-    for w in hdr[..20].chunks(2) {
-        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    hdr[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-}
-
+/// A TCP segment between two lab hosts (IPv4 header checksum filled in).
 #[allow(clippy::too_many_arguments)]
 fn tcp_frame(
     src: [u8; 4],
@@ -248,20 +219,12 @@ fn tcp_frame(
     flags: u8,
     payload: usize,
 ) -> Vec<u8> {
-    let mut t = vec![0u8; 20 + payload];
-    t[0..2].copy_from_slice(&sport.to_be_bytes());
-    t[2..4].copy_from_slice(&dport.to_be_bytes());
-    t[4..8].copy_from_slice(&seq.to_be_bytes());
-    t[8..12].copy_from_slice(&ack.to_be_bytes());
-    t[12] = 5 << 4;
-    t[13] = flags;
-    t[14..16].copy_from_slice(&64_240u16.to_be_bytes());
-    for (i, b) in t[20..].iter_mut().enumerate() {
-        *b = (i % 251) as u8;
-    }
-    let mut ip = frames::ipv4(src, dst, 6, &[], 0x4000, &t);
-    ip_checksum(&mut ip);
-    pad(frames::ethernet(&[], 0x0800, &ip))
+    let t = Tcp {
+        ack,
+        payload,
+        ..Tcp::new(flags, seq).ports(sport, dport)
+    };
+    pad(frames::tcp_frame(src, dst, &t))
 }
 
 fn pad(mut f: Vec<u8>) -> Vec<u8> {
@@ -277,7 +240,7 @@ fn arp_request(sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
     a.extend_from_slice(&sender);
     a.extend_from_slice(&[0; 6]);
     a.extend_from_slice(&target);
-    let mut f = frames::ethernet(&[], 0x0806, &a);
+    let mut f = frames::ethernet(&[], frames::ETH_ARP, &a);
     f[0..6].copy_from_slice(&[0xff; 6]);
     pad(f)
 }
@@ -288,8 +251,8 @@ fn udp_frame(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
     u[2..4].copy_from_slice(&53u16.to_be_bytes());
     u[4..6].copy_from_slice(&48u16.to_be_bytes());
     let mut ip = frames::ipv4(src, dst, 17, &[], 0x4000, &u);
-    ip_checksum(&mut ip);
-    pad(frames::ethernet(&[], 0x0800, &ip))
+    frames::set_ipv4_checksum(&mut ip);
+    pad(frames::ethernet(&[], frames::ETH_IPV4, &ip))
 }
 
 const SYN: u8 = slowscan_common::tcp::SYN;
@@ -407,83 +370,38 @@ impl Template {
 
 // ──────────────────────────── the sender ────────────────────────────
 
-fn pin_to_cpu(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t with one bit set, for the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
 /// Sends `t`'s frames round and round until `stop`; new client ports on
 /// every pass.
 fn send_loop(ifname: &str, t: &Template, cpu: usize, stop: &AtomicBool, sent: &AtomicU64) {
     const BATCH: usize = 64;
     pin_to_cpu(cpu);
     let fd = raw_socket(ifname);
-    let mut buf = t.buf.clone();
-    let base = buf.as_mut_ptr();
-    let mut iov: Vec<libc::iovec> = t
-        .frames
-        .iter()
-        .map(|f| libc::iovec {
-            // SAFETY: off + len lie inside buf, which outlives the loop.
-            iov_base: unsafe { base.add(f.off) }.cast(),
-            iov_len: f.len,
-        })
-        .collect();
-    let mut hdrs: Vec<libc::mmsghdr> = iov
-        .iter_mut()
-        .map(|v| {
-            // SAFETY: all-zero is a valid msghdr.
-            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            h.msg_hdr.msg_iov = v;
-            h.msg_hdr.msg_iovlen = 1;
-            h
-        })
-        .collect();
+    let mut batch = SendBatch::new(t.buf.clone(), t.frames.iter().map(|f| (f.off, f.len)));
     let k = CONNS / CLIENTS;
-    let rewrite = |pass: u32| {
+    let rewrite = |batch: &mut SendBatch, pass: u32| {
+        let buf = batch.buf_mut();
         for f in &t.frames {
             if f.port_off == 0 {
                 continue;
             }
             let port = 1024 + ((pass.wrapping_mul(k) + f.conn / CLIENTS) % 64_000) as u16;
-            // SAFETY: inside buf; no send is in flight (same thread).
-            unsafe {
-                base.add(f.off + f.port_off)
-                    .cast::<[u8; 2]>()
-                    .write_unaligned(port.to_be_bytes())
-            };
+            let at = f.off + f.port_off;
+            buf[at..at + 2].copy_from_slice(&port.to_be_bytes());
         }
     };
-    let n = hdrs.len();
+    let n = batch.len();
     let (mut i, mut pass) = (0usize, 0u32);
-    rewrite(pass);
+    rewrite(&mut batch, pass);
     while !stop.load(Ordering::Relaxed) {
-        let b = BATCH.min(n - i);
-        // SAFETY: hdrs[i..i + b] are valid mmsghdrs pointing into buf.
-        let r = unsafe { libc::sendmmsg(fd.as_raw_fd(), hdrs.as_mut_ptr().add(i), b as u32, 0) };
-        if r < 0 {
-            let e = std::io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::ENOBUFS | libc::EAGAIN | libc::EINTR) => {
-                    std::thread::yield_now();
-                    continue;
-                }
-                _ => panic!("sendmmsg: {e}"),
-            }
-        }
-        i += r as usize;
+        let r = batch.send_from(&fd, i, BATCH);
+        i += r;
         sent.fetch_add(r as u64, Ordering::Relaxed);
         if i == n {
             i = 0;
             pass = pass.wrapping_add(1);
-            rewrite(pass);
+            rewrite(&mut batch, pass);
         }
     }
-    drop(buf);
 }
 
 /// Sender threads inside the tx namespace, one per core; stopped and joined
@@ -601,21 +519,11 @@ impl Daemon {
 
     /// utime + stime in clock ticks.
     fn cpu_ticks(&self) -> u64 {
-        let stat =
-            fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("/proc/PID/stat");
-        let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // Fields 14 and 15 of stat(5); `rest` starts at field 3.
-        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+        procfs::cpu_ticks(self.pid())
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
+        procfs::status_kib(self.pid(), "VmRSS")
     }
 
     /// SIGTERM, wait for the exit; its stderr (logs and final summary).
@@ -744,8 +652,7 @@ fn measure(lab: &Lab, bin: &Path, mode: Mode, templates: &[Arc<Template>]) -> Sa
     let (rx1, sent1, secs) = (lab.rx_packets(), senders.sent(), t0.elapsed().as_secs_f64());
     let rss = daemon.as_ref().map(Daemon::rss_kib);
     drop(senders);
-    // SAFETY: sysconf cannot fail for _SC_CLK_TCK.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let hz = procfs::ticks_per_second();
     let cpu_pct = cpu0
         .zip(cpu1)
         .map(|(a, b)| (b - a) as f64 / hz / secs * 100.0);

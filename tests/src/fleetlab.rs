@@ -7,9 +7,11 @@ use std::os::fd::OwnedFd;
 
 use slowscan_common::tcp;
 
+use slowscan_testkit::frames::{Tcp, tcp_frame};
+
 use crate::{
     Netns,
-    flood::{raw_socket, send, tcp4},
+    flood::{raw_socket, send},
     sh, unique,
 };
 
@@ -54,16 +56,7 @@ impl Segment {
 
     /// A SYN never followed up: a failed attempt from `src` to 203.0.113.`host`:445.
     pub fn probe(&self, src: [u8; 4], host: u8) {
-        send(
-            &self.fd,
-            &tcp4(
-                src,
-                [203, 0, 113, host],
-                41_000,
-                445,
-                0x1000 + u32::from(host),
-                tcp::SYN,
-            ),
-        );
+        let syn = Tcp::new(tcp::SYN, 0x1000 + u32::from(host)).ports(41_000, 445);
+        send(&self.fd, &tcp_frame(src, [203, 0, 113, host], &syn));
     }
 }

@@ -1,280 +1,87 @@
-//! A SYN flood and hand-made handshakes sent into one end of a veth pair
-//! through AF_PACKET (qdisc bypassed), for the flood test and benchmark.
-//! Flood frames are IPv6 SYNs from random sources in 2001:db8::/32 (random
-//! source port and sequence number) to one destination: every one a new
-//! attempt that never completes, like spoofed SYNs.
-use std::{
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
-    thread::JoinHandle,
-    time::{Duration, Instant},
-};
+//! The SYN-flood scene of the flood test (`tests/tests/e2e_flood.rs`) and
+//! benchmark (`tests/benches/flood.rs`): a `slowscan run --mirror` watching
+//! one end of a veth pair, a flood sent into the other (the kit's
+//! `inject::Flood`), and inside it a slow scanner and a benign client.
+//! The senders are the test kit's, re-exported here.
+
+use std::{os::fd::OwnedFd, path::Path};
 
 use slowscan_common::tcp;
+use slowscan_testkit::{
+    Netns,
+    frames::{Tcp, handshake, tcp_frame},
+};
+pub use slowscan_testkit::{
+    inject::{Flood, raw_socket, send},
+    veth_queues,
+};
 
-use crate::{Netns, frames};
+use crate::lab::Sensor;
 
-/// An AF_PACKET socket bound to `ifname` in the calling thread's network
-/// namespace, bypassing the qdisc layer.
-pub fn raw_socket(ifname: &str) -> OwnedFd {
-    // SAFETY: plain syscalls on values we own; results checked.
-    unsafe {
-        let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0);
-        assert!(
-            fd >= 0,
-            "AF_PACKET socket: {}",
-            std::io::Error::last_os_error()
-        );
-        let fd = OwnedFd::from_raw_fd(fd);
-        let name = std::ffi::CString::new(ifname).unwrap();
-        let index = libc::if_nametoindex(name.as_ptr());
-        assert!(index > 0, "no interface {ifname}");
-        let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_ifindex = index as i32;
-        let rc = libc::bind(
-            fd.as_raw_fd(),
-            (&raw const sll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        );
-        assert_eq!(rc, 0, "bind AF_PACKET: {}", std::io::Error::last_os_error());
-        let one: libc::c_int = 1;
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            libc::PACKET_QDISC_BYPASS,
-            (&raw const one).cast(),
-            4,
-        );
-        // Room for bursts at the sender's ceiling.
-        let sndbuf: libc::c_int = 4 << 20;
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&raw const sndbuf).cast(),
-            4,
-        );
-        fd
-    }
-}
+/// The slow scanner: 15 failed pairs, above the detector's threshold of 9.
+pub const SCANNER: [u8; 4] = [198, 51, 100, 66];
+/// The benign client: 30 completed handshakes to distinct ports.
+pub const BENIGN: [u8; 4] = [198, 51, 100, 20];
+pub const TARGET: [u8; 4] = [198, 51, 100, 2];
+/// Where the flood's spoofed SYNs go.
+pub const FLOOD_DST6: [u8; 16] = [
+    0x20, 0x01, 0x0d, 0xb8, 0, 0x51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+];
 
-/// A veth pair with `queues` queues each way, `tx_if` in `tx`, `rx_if` in
-/// `rx`, both up (one sender thread per queue reaches the sender's ceiling).
-pub fn veth_queues(tx: &Netns, rx: &Netns, queues: usize) -> (String, String) {
-    let (tx_if, rx_if) = (crate::unique("ssqt"), crate::unique("ssqr"));
-    let q = queues.max(1).to_string();
-    crate::sh(&[
-        "ip",
-        "link",
-        "add",
-        "name",
-        &tx_if,
-        "netns",
-        &tx.name,
-        "numtxqueues",
-        &q,
-        "numrxqueues",
-        &q,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &rx_if,
-        "netns",
-        &rx.name,
-        "numtxqueues",
-        &q,
-        "numrxqueues",
-        &q,
-    ]);
-    tx.exec(&["ip", "link", "set", &tx_if, "up"]);
-    rx.exec(&["ip", "link", "set", &rx_if, "up"]);
-    (tx_if, rx_if)
-}
-
-/// Sends one frame, retrying while the device is busy.
-pub fn send(fd: &OwnedFd, frame: &[u8]) {
-    loop {
-        // SAFETY: a valid buffer on a bound AF_PACKET socket.
-        let r = unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-        if r == frame.len() as isize {
-            return;
-        }
-        let e = std::io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::ENOBUFS | libc::EAGAIN | libc::EINTR) => std::thread::yield_now(),
-            _ => panic!("send: {e}"),
-        }
-    }
-}
-
-/// An IPv4 TCP segment (checksums left zero: nothing on the path checks them).
-pub fn tcp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, seq: u32, flags: u8) -> Vec<u8> {
-    let t = frames::Tcp {
-        src_port: sport,
-        dst_port: dport,
-        ..frames::Tcp::new(flags, seq)
-    };
-    frames::ethernet(
-        &[],
-        0x0800,
-        &frames::ipv4(src, dst, 6, &[], 0x4000, &t.bytes()),
+/// `bin run --mirror --detector 1h:9` on `iface` in `ns`, alerts and log in
+/// `dir`, with the handshake timeout `timeout_s`.
+pub fn start_sensor(ns: &Netns, bin: &Path, iface: &str, dir: &Path, timeout_s: u64) -> Sensor {
+    let alerts = dir.join("alerts.jsonl");
+    let timeout = timeout_s.to_string();
+    Sensor::start_in(
+        ns,
+        bin,
+        &[
+            "run",
+            "--iface",
+            iface,
+            "--mirror",
+            "--detector",
+            "1h:9",
+            "--handshake-timeout",
+            &timeout,
+            "--metrics",
+            "off",
+            "--alerts",
+            alerts.to_str().unwrap(),
+        ],
+        alerts.clone(),
+        dir.join("sensor.log"),
+        "detecting on",
     )
+    .expect("starting slowscan run")
 }
 
-/// The frames of a completed handshake as the client sends them (R5): the
-/// SYN, then the ACK of sequence S + 1.
-pub fn handshake4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, isn: u32) -> [Vec<u8>; 2] {
-    [
-        tcp4(src, dst, sport, dport, isn, tcp::SYN),
-        tcp4(src, dst, sport, dport, isn.wrapping_add(1), tcp::ACK),
-    ]
-}
-
-/// Flood sender threads inside a namespace; stopped and joined on drop.
-pub struct Flood {
-    stop: Arc<AtomicBool>,
-    sent: Arc<AtomicU64>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-/// Offsets in a flood frame (Ethernet 14 + IPv6 40 + TCP 20).
-const SRC_RANDOM: std::ops::Range<usize> = 26..38;
-const SPORT: usize = 54;
-const SEQ: usize = 58;
-const BATCH: usize = 64;
-
-fn flood_frame(dst: [u8; 16]) -> Vec<u8> {
-    let t = frames::Tcp {
-        dst_port: 80,
-        ..frames::Tcp::syn(0)
-    };
-    let src = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-    frames::ethernet(&[], 0x86dd, &frames::ipv6(src, dst, &[], 6, &t.bytes()))
-}
-
-impl Flood {
-    /// `threads` senders (each pinned to a core) in `ns` on `ifname`, each at
-    /// most `rate` frames/s (None: as fast as it can).
-    pub fn start(
-        ns: &Netns,
-        ifname: &str,
-        dst: [u8; 16],
-        threads: usize,
-        rate: Option<u64>,
-    ) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let sent = Arc::new(AtomicU64::new(0));
-        let threads = (0..threads)
-            .map(|t| {
-                let (stop, sent, ifname) = (stop.clone(), sent.clone(), ifname.to_string());
-                ns.spawn(move || send_loop(&ifname, dst, t, rate, &stop, &sent))
-            })
-            .collect();
-        Self {
-            stop,
-            sent,
-            threads,
+/// Inside the flood, from `ns` on `ifname`: the benign client's handshakes
+/// (each ACK of S + 1 right after its SYN, well inside the table's reach),
+/// then the scanner's probes.
+pub fn scanner_and_benign(ns: &Netns, ifname: &str) {
+    let ifname = ifname.to_string();
+    let fd = ns.run(move || raw_socket(&ifname));
+    for i in 0..30u16 {
+        for f in handshake(
+            BENIGN,
+            TARGET,
+            50_000 + i,
+            2_000 + i,
+            0x7000_0000 + u32::from(i),
+        ) {
+            send(&fd, &f);
         }
     }
-
-    pub fn sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
-    }
+    probe(&fd, SCANNER, TARGET, 1..=15);
 }
 
-impl Drop for Flood {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
-fn send_loop(
-    ifname: &str,
-    dst: [u8; 16],
-    thread: usize,
-    rate: Option<u64>,
-    stop: &AtomicBool,
-    sent: &AtomicU64,
-) {
-    // SAFETY: a zeroed cpu_set_t with one bit set, for the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(thread, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-    let fd = raw_socket(ifname);
-    let proto = flood_frame(dst);
-    let len = proto.len();
-    let mut buf: Vec<u8> = proto.repeat(BATCH);
-    let mut rng: u64 =
-        0x9e37_79b9_7f4a_7c15 ^ ((thread as u64 + 1) << 32) ^ u64::from(std::process::id());
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
-    let base = buf.as_mut_ptr();
-    let mut iov: Vec<libc::iovec> = (0..BATCH)
-        .map(|i| libc::iovec {
-            // SAFETY: inside buf, which outlives the loop.
-            iov_base: unsafe { base.add(i * len) }.cast(),
-            iov_len: len,
-        })
-        .collect();
-    let mut hdrs: Vec<libc::mmsghdr> = iov
-        .iter_mut()
-        .map(|v| {
-            // SAFETY: all-zero is a valid msghdr.
-            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            h.msg_hdr.msg_iov = v;
-            h.msg_hdr.msg_iovlen = 1;
-            h
-        })
-        .collect();
-    let start = Instant::now();
-    let mut mine: u64 = 0;
-    while !stop.load(Ordering::Relaxed) {
-        for i in 0..BATCH {
-            let f = &mut buf[i * len..(i + 1) * len];
-            let (a, b) = (next(), next());
-            f[SRC_RANDOM][..8].copy_from_slice(&a.to_ne_bytes());
-            f[SRC_RANDOM][8..].copy_from_slice(&b.to_ne_bytes()[..4]);
-            f[SPORT..SPORT + 2].copy_from_slice(&((b >> 32) as u16 | 1024).to_be_bytes());
-            f[SEQ..SEQ + 4].copy_from_slice(&((b >> 40) as u32).to_be_bytes());
-        }
-        let mut done = 0;
-        while done < BATCH && !stop.load(Ordering::Relaxed) {
-            // SAFETY: hdrs[done..] are valid mmsghdrs pointing into buf.
-            let r = unsafe {
-                libc::sendmmsg(
-                    fd.as_raw_fd(),
-                    hdrs.as_mut_ptr().add(done),
-                    (BATCH - done) as u32,
-                    0,
-                )
-            };
-            if r < 0 {
-                std::thread::yield_now();
-                continue;
-            }
-            done += r as usize;
-        }
-        mine += done as u64;
-        sent.fetch_add(done as u64, Ordering::Relaxed);
-        if let Some(rate) = rate {
-            let due = Duration::from_secs_f64(mine as f64 / rate as f64);
-            if let Some(ahead) = due.checked_sub(start.elapsed()) {
-                std::thread::sleep(ahead);
-            }
-        }
+/// Failed attempts (SYNs never followed up) from `src` port 41000 to each of
+/// `dst`'s `ports`, sequence number 0x1000 + the port.
+pub fn probe(fd: &OwnedFd, src: [u8; 4], dst: [u8; 4], ports: impl IntoIterator<Item = u16>) {
+    for p in ports {
+        let syn = Tcp::new(tcp::SYN, 0x1000 + u32::from(p)).ports(41_000, p);
+        send(fd, &tcp_frame(src, dst, &syn));
     }
 }

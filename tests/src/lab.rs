@@ -679,7 +679,17 @@ pub fn slowscan_beside_exe() -> anyhow::Result<PathBuf> {
         }
     }
     bail!(
-        "no slowscan binary beside {}: build it first (`cargo build -p slowscan-user`)",
+        "no slowscan binary beside {}: build it first (`cargo build -p slowscan-user`, with \
+         `--release` for a bench, and the same CARGO_TARGET_DIR)",
         exe.display()
     )
+}
+
+/// The release `slowscan` a bench runs (beside its binary, in
+/// `target/release/`); without it the bench stops, saying how to build it.
+pub fn release_slowscan(bench: &str) -> PathBuf {
+    slowscan_beside_exe().unwrap_or_else(|e| {
+        eprintln!("{bench}: {e}");
+        std::process::exit(1)
+    })
 }

@@ -20,10 +20,9 @@ use std::{
     time::Duration,
 };
 
-use slowscan_common::tcp;
 use slowscan_tests::{
     LAB_A, LAB_B, Netns, VethLab,
-    flood::{raw_socket, send, tcp4},
+    flood::{self, raw_socket},
     lab::{self, Sensor, netns_key},
     privileged, sh, slowscan_bin, tools_present, unique,
 };
@@ -40,12 +39,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Failed attempts (SYNs never followed up) from the scanner to `ports`.
 fn probe(fd: &OwnedFd, ports: std::ops::RangeInclusive<u16>) {
-    for p in ports {
-        send(
-            fd,
-            &tcp4(SCANNER, TARGET, 41_000, p, 0x1000 + u32::from(p), tcp::SYN),
-        );
-    }
+    flood::probe(fd, SCANNER, TARGET, ports);
 }
 
 fn lines(path: &Path) -> Vec<serde_json::Value> {

@@ -10,17 +10,12 @@
 
 use std::{fs, time::Duration};
 
-use slowscan_common::tcp;
 use slowscan_tests::{
     VethLab,
-    flood::{Flood, handshake4, raw_socket, send, tcp4},
-    lab::Sensor,
+    flood::{FLOOD_DST6, Flood, scanner_and_benign, start_sensor},
     privileged, slowscan_bin, tools_present, unique,
 };
 
-const SCANNER: [u8; 4] = [198, 51, 100, 66];
-const BENIGN: [u8; 4] = [198, 51, 100, 20];
-const TARGET: [u8; 4] = [198, 51, 100, 2];
 /// New attempts per second: with the 5 s handshake timeout below, 400,000
 /// would be pending, more than the kernel table holds (262,144).
 const RATE: u64 = 80_000;
@@ -35,57 +30,10 @@ fn a_scanner_inside_a_syn_flood_is_found_and_nothing_is_lost() {
     let lab = VethLab::new();
     let dir = std::env::temp_dir().join(unique("ssflood"));
     fs::create_dir_all(&dir).unwrap();
-    let alerts = dir.join("alerts.jsonl");
-    let timeout = TIMEOUT_S.to_string();
-    let sensor = Sensor::start_in(
-        &lab.b,
-        &slowscan_bin(),
-        &[
-            "run",
-            "--iface",
-            &lab.if_b,
-            "--mirror",
-            "--detector",
-            "1h:9",
-            "--handshake-timeout",
-            &timeout,
-            "--metrics",
-            "off",
-            "--alerts",
-            alerts.to_str().unwrap(),
-        ],
-        alerts.clone(),
-        dir.join("sensor.log"),
-        "detecting on",
-    )
-    .expect("starting slowscan run");
-    let dst6 = [
-        0x20, 0x01, 0x0d, 0xb8, 0, 0x51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
-    ];
-    let flood = Flood::start(&lab.a, &lab.if_a, dst6, 1, Some(RATE));
+    let sensor = start_sensor(&lab.b, &slowscan_bin(), &lab.if_b, &dir, TIMEOUT_S);
+    let flood = Flood::start(&lab.a, &lab.if_a, FLOOD_DST6, 1, Some(RATE));
     std::thread::sleep(Duration::from_secs(3));
-
-    // Inside the flood: the benign client's handshakes (each ACK of S + 1
-    // right after its SYN, well inside the table's reach), the scanner's probes.
-    let ifname = lab.if_a.clone();
-    let fd = lab.a.run(move || raw_socket(&ifname));
-    for i in 0..30u16 {
-        for f in handshake4(
-            BENIGN,
-            TARGET,
-            50_000 + i,
-            2_000 + i,
-            0x7000_0000 + u32::from(i),
-        ) {
-            send(&fd, &f);
-        }
-    }
-    for p in 1..=15u16 {
-        send(
-            &fd,
-            &tcp4(SCANNER, TARGET, 41_000, p, 0x1000 + u32::from(p), tcp::SYN),
-        );
-    }
+    scanner_and_benign(&lab.a, &lab.if_a);
     std::thread::sleep(Duration::from_secs(4));
     let sent = flood.sent();
     drop(flood);

@@ -41,6 +41,7 @@ use std::{
 
 use slowscan::{capture::PcapWriter, frame::LinkType};
 use slowscan_common::tcp::{ACK, FIN, PSH, RST, SYN};
+use slowscan_testkit::frames::{Tcp, tcp_frame};
 
 pub const SECOND_NS: u64 = 1_000_000_000;
 pub const MINUTE_S: u64 = 60;
@@ -1210,7 +1211,8 @@ fn write_pcaps(dir: &Path, net: &mut Network, rng: &mut Rng) -> io::Result<()> {
     Ok(())
 }
 
-/// An Ethernet + IPv4 or IPv6 + TCP frame (no options, no payload) into `buf`.
+/// An Ethernet + IPv4 or IPv6 + TCP frame (no options, no payload) into
+/// `buf`: the test kit's frame.
 #[allow(clippy::too_many_arguments)]
 pub fn frame(
     buf: &mut Vec<u8>,
@@ -1222,40 +1224,10 @@ pub fn frame(
     ack: u32,
     flags: u8,
 ) {
+    let t = Tcp {
+        ack,
+        ..Tcp::new(flags, seq).ports(sport, dport)
+    };
     buf.clear();
-    buf.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1]);
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            buf.extend_from_slice(&[0x08, 0x00]);
-            let ip = buf.len();
-            buf.extend_from_slice(&[0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0]);
-            buf.extend_from_slice(&s.octets());
-            buf.extend_from_slice(&d.octets());
-            let sum = checksum(&buf[ip..ip + 20]);
-            buf[ip + 10..ip + 12].copy_from_slice(&sum.to_be_bytes());
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            buf.extend_from_slice(&[0x86, 0xdd]);
-            buf.extend_from_slice(&[0x60, 0, 0, 0, 0, 20, 6, 64]);
-            buf.extend_from_slice(&s.octets());
-            buf.extend_from_slice(&d.octets());
-        }
-        _ => panic!("mixed address families: {src} → {dst}"),
-    }
-    buf.extend_from_slice(&sport.to_be_bytes());
-    buf.extend_from_slice(&dport.to_be_bytes());
-    buf.extend_from_slice(&seq.to_be_bytes());
-    buf.extend_from_slice(&ack.to_be_bytes());
-    buf.extend_from_slice(&[0x50, flags, 0xfa, 0xf0, 0, 0, 0, 0]);
-}
-
-fn checksum(b: &[u8]) -> u16 {
-    let mut s: u32 = b
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
+    buf.extend_from_slice(&tcp_frame(src, dst, &t));
 }

@@ -14,6 +14,7 @@ use std::{cmp::Reverse, collections::BinaryHeap, io, net::Ipv4Addr, path::Path};
 
 use slowscan::{capture::PcapWriter, frame::LinkType};
 use slowscan_common::tcp::{ACK, FIN, PSH, RST, SYN};
+use slowscan_testkit::frames::{Tcp, tcp_frame};
 
 /// 2014-06-25T09:00:00Z, the start of the paper's test period.
 pub const PAPER_TEST_START_S: u64 = 1_403_686_800;
@@ -105,7 +106,8 @@ pub fn write_capture(path: &Path, t: &Traffic) -> io::Result<Written> {
     Ok(w)
 }
 
-/// An Ethernet + IPv4 + TCP frame (no options, zero payload bytes) into `buf`.
+/// An Ethernet + IPv4 + TCP frame (no options, `payload` zero bytes) into
+/// `buf`: the test kit's frame.
 #[allow(clippy::too_many_arguments)]
 pub fn frame(
     buf: &mut Vec<u8>,
@@ -118,34 +120,13 @@ pub fn frame(
     flags: u8,
     payload: usize,
 ) {
+    let t = Tcp {
+        ack,
+        payload,
+        ..Tcp::new(flags, seq).ports(sport, dport)
+    };
     buf.clear();
-    buf.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
-    let total = 40 + payload;
-    let ip_start = buf.len();
-    buf.extend_from_slice(&[0x45, 0]);
-    buf.extend_from_slice(&(total as u16).to_be_bytes());
-    buf.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
-    buf.extend_from_slice(&src.octets());
-    buf.extend_from_slice(&dst.octets());
-    let sum = checksum(&buf[ip_start..ip_start + 20]);
-    buf[ip_start + 10..ip_start + 12].copy_from_slice(&sum.to_be_bytes());
-    buf.extend_from_slice(&sport.to_be_bytes());
-    buf.extend_from_slice(&dport.to_be_bytes());
-    buf.extend_from_slice(&seq.to_be_bytes());
-    buf.extend_from_slice(&ack.to_be_bytes());
-    buf.extend_from_slice(&[0x50, flags, 0xfa, 0xf0, 0, 0, 0, 0]);
-    buf.resize(buf.len() + payload, 0);
-}
-
-fn checksum(b: &[u8]) -> u16 {
-    let mut s: u32 = b
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
+    buf.extend_from_slice(&tcp_frame(src, dst, &t));
 }
 
 /// splitmix64.

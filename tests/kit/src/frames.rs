@@ -1,17 +1,31 @@
-//! Hand-built test frames: Ethernet, VLAN tags, IPv4 (with options), IPv6
-//! (with extension headers), TCP, and a few non-TCP frames.
-//! Addresses are documentation ranges (RFC 5737 / RFC 3849).
+//! The one frame builder of every test crate: each layer is a plain function
+//! over bytes (so a test can patch any field afterwards) — Ethernet, VLAN
+//! tags, IPv4 (with options), IPv6 (with extension headers), TCP, the
+//! encapsulations and the other link types the parser reads — and the one
+//! internet checksum. Addresses are documentation ranges (RFC 5737 / RFC 3849).
+
+use std::net::IpAddr;
 
 use slowscan_common::tcp;
 
+pub const ETH_IPV4: u16 = 0x0800;
+pub const ETH_IPV6: u16 = 0x86DD;
+pub const ETH_ARP: u16 = 0x0806;
+pub const TPID_8021Q: u16 = 0x8100;
+pub const TPID_8021AD: u16 = 0x88A8;
+
 pub const SRC4: [u8; 4] = [198, 51, 100, 10];
 pub const DST4: [u8; 4] = [203, 0, 113, 20];
-pub const SRC6: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-];
-pub const DST6: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20,
-];
+pub const SRC6: [u8; 16] = doc6(0, 0x10);
+pub const DST6: [u8; 16] = doc6(1, 0x20);
+
+/// 2001:db8:`subnet`::`host` (RFC 3849).
+pub const fn doc6(subnet: u16, host: u8) -> [u8; 16] {
+    let s = subnet.to_be_bytes();
+    [
+        0x20, 0x01, 0x0d, 0xb8, s[0], s[1], 0, 0, 0, 0, 0, 0, 0, 0, 0, host,
+    ]
+}
 
 /// What goes into a test TCP segment.
 #[derive(Clone, Debug)]
@@ -19,6 +33,9 @@ pub struct Tcp {
     pub src_port: u16,
     pub dst_port: u16,
     pub seq: u32,
+    /// Acknowledgement number (7 unless a test needs it: R5 reads only the
+    /// sequence number).
+    pub ack: u32,
     pub flags: u8,
     /// Data offset in 32-bit words (5 = no options).
     pub doff: u8,
@@ -31,6 +48,7 @@ impl Tcp {
             src_port: 40_000,
             dst_port: 80,
             seq,
+            ack: 7,
             flags,
             doff: 5,
             payload: 0,
@@ -41,13 +59,22 @@ impl Tcp {
         Self::new(tcp::SYN, seq)
     }
 
+    /// The same segment between other ports.
+    pub fn ports(self, src_port: u16, dst_port: u16) -> Self {
+        Self {
+            src_port,
+            dst_port,
+            ..self
+        }
+    }
+
     pub fn bytes(&self) -> Vec<u8> {
         let hdr = (self.doff.max(5) as usize) * 4;
         let mut b = vec![0u8; hdr + self.payload];
         b[0..2].copy_from_slice(&self.src_port.to_be_bytes());
         b[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
         b[4..8].copy_from_slice(&self.seq.to_be_bytes());
-        b[8..12].copy_from_slice(&7u32.to_be_bytes()); // ack number, unused by R5
+        b[8..12].copy_from_slice(&self.ack.to_be_bytes());
         b[12] = self.doff << 4;
         b[13] = self.flags;
         b[14..16].copy_from_slice(&64_240u16.to_be_bytes());
@@ -76,6 +103,16 @@ pub fn ethernet(vlans: &[u16], ethertype: u16, payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// Ethernet with one tag per TPID in `tpids` (VLAN ids 100, 101, …).
+pub fn ethernet_tpids(tpids: &[u16], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let tags: Vec<(u16, u16)> = tpids
+        .iter()
+        .enumerate()
+        .map(|(i, &tpid)| (tpid, 100 + i as u16))
+        .collect();
+    ethernet_tags(&tags, ethertype, payload)
+}
+
 /// An IPv4 packet; `options` must be a multiple of 4 bytes.
 pub fn ipv4(
     src: [u8; 4],
@@ -100,8 +137,40 @@ pub fn ipv4(
     p
 }
 
+/// The internet checksum (RFC 1071) of `bytes`: the one's complement of
+/// the one's-complement sum of its 16-bit words, an odd last byte padded.
+pub fn checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Fills in the header checksum of the IPv4 packet `ip` (header of IHL words).
+pub fn set_ipv4_checksum(ip: &mut [u8]) {
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    ip[10..12].fill(0);
+    let sum = checksum(&ip[..ihl]);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+}
+
+/// `ihl` words of IPv4 header as `ipv4`'s options: NOPs past the first five.
+pub fn ipv4_nops(ihl: u8) -> Vec<u8> {
+    vec![1; usize::from(ihl.max(5) - 5) * 4]
+}
+
 /// An IPv6 extension header as (next-header code, bytes).
 pub type ExtHeader = (u8, Vec<u8>);
+
+/// An options-shaped extension header (hop-by-hop 0, routing 43,
+/// destination options 60, or any code) of `words` × 8 zero bytes.
+pub fn ext(code: u8, words: u8) -> ExtHeader {
+    (code, vec![0; usize::from(words) * 8])
+}
 
 pub fn hop_by_hop() -> ExtHeader {
     (0, vec![0, 0, 1, 4, 0, 0, 0, 0]) // PadN
@@ -149,12 +218,50 @@ pub fn ipv6(
     p
 }
 
+/// A frame as a sensor sees it on the wire between two hosts: Ethernet,
+/// IPv4 (don't-fragment, header checksum filled in) or IPv6, then `t`.
+pub fn tcp_frame(src: impl Into<IpAddr>, dst: impl Into<IpAddr>, t: &Tcp) -> Vec<u8> {
+    match (src.into(), dst.into()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let mut ip = ipv4(s.octets(), d.octets(), 6, &[], 0x4000, &t.bytes());
+            set_ipv4_checksum(&mut ip);
+            ethernet(&[], ETH_IPV4, &ip)
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => ethernet(
+            &[],
+            ETH_IPV6,
+            &ipv6(s.octets(), d.octets(), &[], 6, &t.bytes()),
+        ),
+        (src, dst) => panic!("mixed address families: {src} → {dst}"),
+    }
+}
+
+/// The frames of a completed handshake as the client sends them (R5): the
+/// SYN, then the ACK of sequence S + 1.
+pub fn handshake(
+    src: impl Into<IpAddr>,
+    dst: impl Into<IpAddr>,
+    sport: u16,
+    dport: u16,
+    isn: u32,
+) -> [Vec<u8>; 2] {
+    let (src, dst) = (src.into(), dst.into());
+    [
+        tcp_frame(src, dst, &Tcp::syn(isn).ports(sport, dport)),
+        tcp_frame(
+            src,
+            dst,
+            &Tcp::new(tcp::ACK, isn.wrapping_add(1)).ports(sport, dport),
+        ),
+    ]
+}
+
 pub fn tcp4(t: &Tcp) -> Vec<u8> {
-    ethernet(&[], 0x0800, &ipv4(SRC4, DST4, 6, &[], 0, &t.bytes()))
+    ethernet(&[], ETH_IPV4, &ipv4(SRC4, DST4, 6, &[], 0, &t.bytes()))
 }
 
 pub fn tcp6(t: &Tcp) -> Vec<u8> {
-    ethernet(&[], 0x86dd, &ipv6(SRC6, DST6, &[], 6, &t.bytes()))
+    ethernet(&[], ETH_IPV6, &ipv6(SRC6, DST6, &[], 6, &t.bytes()))
 }
 
 pub fn arp() -> Vec<u8> {
@@ -163,7 +270,7 @@ pub fn arp() -> Vec<u8> {
     a.extend_from_slice(&SRC4);
     a.extend_from_slice(&[0; 6]);
     a.extend_from_slice(&DST4);
-    ethernet(&[], 0x0806, &a)
+    ethernet(&[], ETH_ARP, &a)
 }
 
 pub fn udp4() -> Vec<u8> {
@@ -171,7 +278,7 @@ pub fn udp4() -> Vec<u8> {
     u[0..2].copy_from_slice(&5353u16.to_be_bytes());
     u[2..4].copy_from_slice(&53u16.to_be_bytes());
     u[4..6].copy_from_slice(&20u16.to_be_bytes());
-    ethernet(&[], 0x0800, &ipv4(SRC4, DST4, 17, &[], 0, &u))
+    ethernet(&[], ETH_IPV4, &ipv4(SRC4, DST4, 17, &[], 0, &u))
 }
 
 // ---------------------------------------------------------------------------
@@ -181,12 +288,8 @@ pub fn udp4() -> Vec<u8> {
 /// shows which header it came from.
 pub const OUTER_SRC4: [u8; 4] = [192, 0, 2, 1];
 pub const OUTER_DST4: [u8; 4] = [192, 0, 2, 2];
-pub const OUTER_SRC6: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
-];
-pub const OUTER_DST6: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
-];
+pub const OUTER_SRC6: [u8; 16] = doc6(0xffff, 1);
+pub const OUTER_DST6: [u8; 16] = doc6(0xffff, 2);
 
 /// Ethernet with explicit (TPID, VLAN id) tags.
 pub fn ethernet_tags(tags: &[(u16, u16)], ethertype: u16, payload: &[u8]) -> Vec<u8> {
@@ -326,6 +429,13 @@ pub fn pbb(customer_frame: &[u8]) -> Vec<u8> {
     p
 }
 
+/// BSD loopback (DLT_NULL): the 4-byte address family, then the packet.
+pub fn null(family: [u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut f = family.to_vec();
+    f.extend_from_slice(payload);
+    f
+}
+
 pub fn sll(protocol: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
     f.extend_from_slice(&protocol.to_be_bytes());
@@ -404,4 +514,43 @@ pub fn radiotap(flags: u8, frame: &[u8]) -> Vec<u8> {
     f.extend_from_slice(&[flags, 0, 0, 0, 0, 0, 0, 0]);
     f.extend_from_slice(frame);
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_of_a_known_header() {
+        // RFC 1071's example words, and an IPv4 header whose sum is b861.
+        assert_eq!(
+            checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            !0xddf2
+        );
+        let mut ip = [
+            0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0,
+            0xc7,
+        ];
+        set_ipv4_checksum(&mut ip);
+        assert_eq!(ip[10..12], [0xb8, 0x61]);
+        assert_eq!(checksum(&ip), 0, "a header with its checksum sums to zero");
+    }
+
+    #[test]
+    fn layers_nest() {
+        let f = tcp4(&Tcp::syn(9));
+        assert_eq!(f.len(), 14 + 20 + 20);
+        assert_eq!(f[12..14], ETH_IPV4.to_be_bytes());
+        assert_eq!(f[14 + 20 + 13], tcp::SYN);
+        let f = ethernet_tpids(&[TPID_8021AD, TPID_8021Q], ETH_IPV6, &[]);
+        assert_eq!(f[12..20], [0x88, 0xa8, 0, 100, 0x81, 0x00, 0, 101]);
+        assert_eq!(
+            OUTER_SRC6,
+            [
+                0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1
+            ]
+        );
+        let v6 = ipv6(SRC6, DST6, &[ext(0, 1), fragment(0, true)], 6, &[]);
+        assert_eq!((v6[6], v6[40], v6[41], v6[48]), (0, 44, 0, 6));
+    }
 }
