@@ -36,7 +36,13 @@ fn every_rule_maps_to_code_and_tests_that_exist() {
     let root = root();
     let doc = fs::read_to_string(root.join("docs/method.md")).expect("docs/method.md");
     let mut files = Vec::new();
-    for d in ["slowscan-common", "slowscan-ebpf", "slowscan-user", "tests", "xtask"] {
+    for d in [
+        "slowscan-common",
+        "slowscan-ebpf",
+        "slowscan-user",
+        "tests",
+        "xtask",
+    ] {
         sources(&root.join(d), &mut files);
     }
     let code: String = files
@@ -88,5 +94,9 @@ fn every_rule_maps_to_code_and_tests_that_exist() {
             }
         }
     }
-    assert!(problems.is_empty(), "docs/method.md:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "docs/method.md:\n{}",
+        problems.join("\n")
+    );
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use slowscan::{
     ignore::{IgnoreList, Prefix},
     kernel::{DataPlane, ProgramOptions, RecordReader},
+    whitelist::Whitelist,
 };
 use slowscan_common::{AF_INET, Counter, WhitelistKey, tcp, wire};
 use slowscan_tests::{
@@ -197,20 +198,53 @@ fn main() {
         ("attempt from an ignored IPv6 source", ignored6, f64::NAN),
     ];
 
+    // R4.4: the same with whitelist rules loaded (the LPM tries consulted)
+    // that do not cover the classes' destination, and a SYN a rule covers.
+    let rules = rule_list();
+    let mut rule_syn = Tcp::syn(1);
+    rule_syn.dst_port = 8080;
+    let rule_classes: Vec<(&str, Vec<u8>, f64)> = vec![
+        (
+            "attempt, IPv4, whitelist rules loaded, destination not covered",
+            frames::tcp4(&Tcp::syn(7)),
+            6.0,
+        ),
+        (
+            "attempt, IPv6, whitelist rules loaded, destination not covered",
+            frames::tcp6(&Tcp::syn(7)),
+            6.0,
+        ),
+        (
+            "SYN whitelisted by a rule (prefix, port range)",
+            frames::tcp4(&rule_syn),
+            2.5,
+        ),
+    ];
+
     let mut base = Vec::new();
-    let mut per_class: Vec<Vec<f64>> = vec![Vec::new(); classes.len() + ignore_classes.len()];
+    let n = classes.len() + ignore_classes.len() + rule_classes.len();
+    let mut per_class: Vec<Vec<f64>> = vec![Vec::new(); n];
     for _ in 0..ROUNDS {
         base.push(ns(dp.test_run_baseline(&bulk, REPEAT).unwrap()));
-        for (i, (_, frame, _)) in classes.iter().enumerate() {
-            per_class[i].push(cost(&mut dp, &mut reader, frame));
-        }
+        let mut i = 0;
+        let mut measure = |dp: &mut DataPlane, set: &[(&str, Vec<u8>, f64)]| {
+            for (_, frame, _) in set {
+                per_class[i].push(cost(dp, &mut reader, frame));
+                i += 1;
+            }
+        };
+        measure(&mut dp, &classes);
         dp.ignore().unwrap().load(&ignore).unwrap();
-        for (i, (_, frame, _)) in ignore_classes.iter().enumerate() {
-            per_class[classes.len() + i].push(cost(&mut dp, &mut reader, frame));
-        }
+        measure(&mut dp, &ignore_classes);
         let mut map = dp.ignore().unwrap();
         for p in ignore.iter() {
             map.remove(p).unwrap();
+        }
+        dp.whitelist().unwrap().load(&rules).unwrap();
+        measure(&mut dp, &rule_classes);
+        let mut map = dp.whitelist().unwrap();
+        for r in rules.rules() {
+            map.remove_rule(r).unwrap();
         }
     }
     let base = median(base);
@@ -220,7 +254,8 @@ fn main() {
     println!("| packet class | ns/packet | × empty program | target |");
     println!("|---|---|---|---|");
     println!("| empty XDP program (baseline) | {base:.1} | 1.00 | |");
-    for (i, (name, _, target)) in classes.iter().chain(ignore_classes.iter()).enumerate() {
+    let all = classes.iter().chain(&ignore_classes).chain(&rule_classes);
+    for (i, (name, _, target)) in all.enumerate() {
         let c = median(per_class[i].clone());
         let t = if target.is_nan() {
             String::new()
@@ -256,6 +291,25 @@ fn ignore_list() -> IgnoreList {
         v.push(format!("2001:db8:{:x}::/64", 0x100 + i).parse().unwrap());
     }
     v.into_iter().collect()
+}
+
+/// 77 whitelist rules (documentation ranges): prefixes on port ranges and
+/// on every port, one covering DST4:8000-8099, none covering the fixture
+/// frames' destination on port 80 (203.0.113.20, 2001:db8:1::20).
+fn rule_list() -> Whitelist {
+    let mut wl = Whitelist::new();
+    let mut add = |s: String| {
+        wl.insert_rule(s.parse().unwrap());
+    };
+    add("203.0.113.0/24:8000-8099".into());
+    add("[2001:db8:1::/48]:443".into());
+    for i in 0..60u8 {
+        add(format!("192.0.2.{}/30:80-81", i * 4));
+    }
+    for i in 0..15u16 {
+        add(format!("[2001:db8:{:x}::/64]:*", 0x100 + i));
+    }
+    wl
 }
 
 /// Attempts on a new 5-tuple each (the insert path, not the retransmission
