@@ -207,17 +207,17 @@ fn main() {
         (
             "attempt, IPv4, whitelist rules loaded, destination not covered",
             frames::tcp4(&Tcp::syn(7)),
-            6.0,
+            f64::NAN,
         ),
         (
             "attempt, IPv6, whitelist rules loaded, destination not covered",
             frames::tcp6(&Tcp::syn(7)),
-            6.0,
+            f64::NAN,
         ),
         (
             "SYN whitelisted by a rule (prefix, port range)",
             frames::tcp4(&rule_syn),
-            2.5,
+            f64::NAN,
         ),
     ];
 
