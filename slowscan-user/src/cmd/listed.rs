@@ -17,19 +17,29 @@ use slowscan::{
 };
 use tracing::{info, warn};
 
+/// What a kernel list holds, as the command line writes it.
+pub trait Item: Clone + Send + Sync + FromStr<Err: Display> + Display + 'static {
+    /// The arguments' name in usage lines.
+    const VALUE_NAME: &'static str;
+}
+
+impl Item for slowscan::ignore::Prefix {
+    const VALUE_NAME: &'static str = "PREFIXES";
+}
+
+impl Item for slowscan::whitelist::WhitelistRule {
+    const VALUE_NAME: &'static str = "DESTINATIONS";
+}
+
 /// The edits every kernel list takes.
 #[derive(Subcommand)]
-pub enum Edit<T>
-where
-    T: Clone + Send + Sync + FromStr + 'static,
-    T::Err: Display,
-{
+pub enum Edit<T: Item> {
     /// Add items: from the next frame on, the kernel drops their traffic.
     Add {
         /// The running sensor's interface.
         #[arg(long)]
         iface: String,
-        #[arg(required = true, value_name = "ITEM", value_parser = parse_item::<T>)]
+        #[arg(required = true, value_name = T::VALUE_NAME, value_parser = parse_item::<T>)]
         items: Vec<T>,
     },
     /// Remove items, each exactly as it was added.
@@ -37,7 +47,7 @@ where
         /// The running sensor's interface.
         #[arg(long)]
         iface: String,
-        #[arg(required = true, value_name = "ITEM", value_parser = parse_item::<T>)]
+        #[arg(required = true, value_name = T::VALUE_NAME, value_parser = parse_item::<T>)]
         items: Vec<T>,
     },
     /// List what the kernel holds, one item a line.
@@ -54,7 +64,7 @@ fn parse_item<T: FromStr<Err: Display>>(s: &str) -> Result<T, String> {
 
 /// A kernel list and the file a sensor keeps it in.
 pub trait Listed {
-    type Item: Display;
+    type Item: Item;
     type File: Default;
     /// "whitelist", "ignore list".
     const NAME: &'static str;
@@ -78,11 +88,7 @@ pub trait Listed {
     }
 }
 
-pub fn run<L: Listed>(edit: Edit<L::Item>) -> anyhow::Result<ExitCode>
-where
-    L::Item: Clone + Send + Sync + FromStr + 'static,
-    <L::Item as FromStr>::Err: Display,
-{
+pub fn run<L: Listed>(edit: Edit<L::Item>) -> anyhow::Result<ExitCode> {
     match edit {
         Edit::Add { iface, items } => {
             let mut maps = runtime::live_maps(&iface)?;
