@@ -7,7 +7,7 @@
 
 mod replay_gen;
 
-use std::{fs, path::PathBuf, process::Command};
+use std::{ffi::OsStr, fs, path::PathBuf};
 
 use replay_gen::{SCANNER, Traffic, write_capture};
 use serde_json::Value;
@@ -16,6 +16,7 @@ use slowscan::{
     engine::{Engine, EngineConfig, Observer},
     frame::{FrameOutcome, parse_frame_info},
 };
+use slowscan_testkit::{Cli, TempDir};
 
 fn schema() -> jsonschema::Validator {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/alert.schema.json");
@@ -34,10 +35,11 @@ fn check(v: &jsonschema::Validator, line: &str) -> Value {
     alert
 }
 
-fn capture(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("slowscan-schema-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
+const SLOWSCAN: Cli = Cli(env!("CARGO_BIN_EXE_slowscan"));
+
+/// A generated capture with a slow scanner, in a directory of its own.
+fn capture(name: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(&format!("schema-{name}"));
     let path = dir.join("generated.pcap");
     let t = Traffic {
         packets: 40_000,
@@ -45,31 +47,22 @@ fn capture(name: &str) -> PathBuf {
         ..Traffic::default()
     };
     write_capture(&path, &t).unwrap();
-    path
+    (dir, path)
 }
 
 #[test]
 fn r8_replay_alerts_match_the_schema() {
     let v = schema();
-    let pcap = capture("replay");
+    let (_dir, pcap) = capture("replay");
     let mut modes = std::collections::BTreeSet::new();
     for args in [
         &[][..],
         &["--window-mode", "tumbling", "--detector", "1h:9"][..],
         &["--detector", "none:4", "--detector", "10m:2"][..],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_slowscan"))
-            .arg("replay")
-            .arg(&pcap)
-            .args(args)
-            .env("SLOWSCAN_LOG", "warn")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut argv: Vec<&OsStr> = vec!["replay".as_ref(), pcap.as_ref()];
+        argv.extend(args.iter().map(OsStr::new));
+        let out = SLOWSCAN.ok(argv);
         let text = String::from_utf8(out.stdout).unwrap();
         let alerts: Vec<Value> = text.lines().map(|l| check(&v, l)).collect();
         assert!(
@@ -87,13 +80,12 @@ fn r8_replay_alerts_match_the_schema() {
         modes.into_iter().collect::<Vec<_>>(),
         ["none", "sliding", "tumbling"]
     );
-    fs::remove_dir_all(pcap.parent().unwrap()).unwrap();
 }
 
 #[test]
 fn r8_engine_alerts_with_observer_match_the_schema() {
     let v = schema();
-    let pcap = capture("engine");
+    let (_dir, pcap) = capture("engine");
     let mut engine = Engine::new(EngineConfig::default());
     let mut reader = CaptureReader::open(&pcap).unwrap();
     let mut alerts = Vec::new();
@@ -149,5 +141,4 @@ fn r8_engine_alerts_with_observer_match_the_schema() {
     let mut a = good.clone();
     a["slowscan"]["targets"] = Value::Array(vec![good["slowscan"]["targets"][0].clone(); 33]);
     assert!(!v.is_valid(&a), "33 targets passed the schema");
-    fs::remove_dir_all(pcap.parent().unwrap()).unwrap();
 }

@@ -8,13 +8,9 @@
 //! project's). Read from `SLOWSCAN_FOREIGN_CAPTURES`; without it the test is
 //! skipped with a notice, except under CI, where it fails.
 
-use std::{
-    collections::BTreeSet,
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{collections::BTreeSet, path::Path, process::Command};
 
-use slowscan_testkit::{foreign_captures, foreign_rows};
+use slowscan_testkit::{TempDir, foreign_captures, foreign_rows};
 
 /// Captures the README describes as damaged (a corrupt or cut-short record
 /// after the traffic): replay reports what it decided before the damage,
@@ -96,7 +92,7 @@ fn foreign_captures_give_their_expected_outcomes() {
     );
     assert!(rows.len() >= 57, "{} README rows", rows.len());
 
-    let out = tempdir("outcomes");
+    let out = TempDir::new("foreign-outcomes");
     let mut wrong = Vec::new();
     for row in &rows {
         let path = dir.join(&row.file);
@@ -129,7 +125,6 @@ fn foreign_captures_give_their_expected_outcomes() {
             ));
         }
     }
-    let _ = std::fs::remove_dir_all(&out);
     assert!(
         wrong.is_empty(),
         "{} of {} foreign captures differ from their README:\n{}",
@@ -147,7 +142,7 @@ fn snaplen_copies_give_their_originals_records() {
     let Some(dir) = foreign_captures("snaplen_copies_give_their_originals_records") else {
         return;
     };
-    let out = tempdir("snaplen");
+    let out = TempDir::new("foreign-snaplen");
     for (copy, original) in [
         ("derived/nmap.s68.pcap", "gubertoli__old__pcap__nmap.pcapng"),
         (
@@ -187,12 +182,4 @@ fn snaplen_copies_give_their_originals_records() {
             Some(cut_counters.tcp_header_cut)
         );
     }
-    let _ = std::fs::remove_dir_all(&out);
-}
-
-/// A directory of this test's own (the tests of this file run in parallel).
-fn tempdir(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("slowscan-foreign-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }

@@ -2,20 +2,12 @@
 //! need no sensor and no privileges; the live path (a second process editing
 //! a sensor's pinned maps) is `tests/tests/xdp_attach.rs` in slowscan-tests.
 
-use std::process::{Command, Output};
+use slowscan_testkit::Cli;
 
-fn slowscan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slowscan"))
-        .args(args)
-        .env("SLOWSCAN_LOG", "warn")
-        .output()
-        .expect("run slowscan")
-}
+const SLOWSCAN: Cli = Cli(env!("CARGO_BIN_EXE_slowscan"));
 
 fn failing(args: &[&str]) -> String {
-    let out = slowscan(args);
-    assert!(!out.status.success(), "slowscan {args:?} succeeded");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    SLOWSCAN.failing(args)
 }
 
 #[test]

@@ -16,64 +16,29 @@ use std::{
     io::Write,
     net::Ipv4Addr,
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::Output,
 };
 
 use replay_gen::{SCANNER, Traffic, frame, write_capture};
 use serde_json::Value;
 use slowscan::{capture::PcapWriter, frame::LinkType};
 use slowscan_common::tcp::{ACK, SYN};
-use slowscan_testkit::external_captures;
+use slowscan_testkit::{Cli, TempDir, external_captures};
 
-fn slowscan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slowscan"))
-        .args(args)
-        .env("SLOWSCAN_LOG", "warn")
-        .output()
-        .expect("run slowscan")
-}
+const SLOWSCAN: Cli = Cli(env!("CARGO_BIN_EXE_slowscan"));
 
 fn ok(args: &[&str]) -> Output {
-    let out = slowscan(args);
-    assert!(
-        out.status.success(),
-        "slowscan {args:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    SLOWSCAN.ok(args)
 }
 
 fn failing(args: &[&str]) -> String {
-    let out = slowscan(args);
-    assert!(!out.status.success(), "slowscan {args:?} succeeded");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    SLOWSCAN.failing(args)
 }
 
 /// A fresh directory for one test, removed when the test passes (kept for
 /// a look when it fails).
 fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("slowscan-cli-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
-}
-
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    TempDir::new(&format!("cli-{name}"))
 }
 
 fn s(p: &Path) -> &str {

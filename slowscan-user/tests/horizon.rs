@@ -20,11 +20,11 @@ mod longnet;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
+    ffi::OsStr,
     fmt::Write as _,
     fs,
     net::IpAddr,
-    path::{Path, PathBuf},
-    process::Command,
+    path::Path,
 };
 
 use longnet::{
@@ -33,6 +33,7 @@ use longnet::{
     reference::{self, Analysis, Detector, duration_label, first_exceeding, span_label},
 };
 use serde_json::Value;
+use slowscan_testkit::{Cli, TempDir};
 
 /// The product's default ladder, as the engine defines it: the ladder the
 /// reference analysis checks and tabulates (`SLOWSCAN_LADDER` tries another).
@@ -60,56 +61,16 @@ fn ladder() -> Vec<Detector> {
     reference::ladder(&std::env::var("SLOWSCAN_LADDER").unwrap_or_else(|_| default_ladder()))
 }
 
-/// A fresh directory, removed when the test passes (kept when it fails, or
-/// with `SLOWSCAN_KEEP_TEMP=1`).
-struct TempDir(PathBuf, bool);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir =
-            std::env::temp_dir().join(format!("slowscan-horizon-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir, false)
-    }
-
-    /// Keeps the directory for a look (a failure found without panicking).
-    fn keep(&mut self) {
-        self.1 = true;
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if self.1 || std::thread::panicking() || std::env::var_os("SLOWSCAN_KEEP_TEMP").is_some() {
-            eprintln!("kept {}", self.0.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 /// `slowscan replay FILES… --report R --alerts A` with no detection flags:
 /// the report and the alerts.
 fn replay_with_defaults(dir: &Path, net: &Network) -> (Value, Vec<Value>) {
     let report = dir.join("report.json");
     let alerts = dir.join("alerts.jsonl");
-    let out = Command::new(env!("CARGO_BIN_EXE_slowscan"))
-        .arg("replay")
-        .args(&net.files)
-        .arg("--report")
-        .arg(&report)
-        .arg("--alerts")
-        .arg(&alerts)
-        .env("SLOWSCAN_LOG", "warn")
-        .output()
-        .expect("run slowscan");
-    assert!(
-        out.status.success(),
-        "slowscan replay failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut args: Vec<&OsStr> = vec!["replay".as_ref()];
+    args.extend(net.files.iter().map(|f| f.as_os_str()));
+    args.extend(["--report".as_ref(), report.as_os_str()]);
+    args.extend(["--alerts".as_ref(), alerts.as_os_str()]);
+    Cli(env!("CARGO_BIN_EXE_slowscan")).ok(args);
     let r: Value = serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
     let a = fs::read_to_string(&alerts)
         .unwrap()
@@ -169,10 +130,10 @@ fn unexpected(net: &Network, allowed: &BTreeSet<IpAddr>, alerts: &[Value]) -> Ve
 
 #[test]
 fn month_with_the_defaults_alerts_every_scanner_and_no_benign_host() {
-    let dir = TempDir::new("month");
-    let net = generate(&dir.0, &Config::month()).unwrap();
+    let dir = TempDir::new("horizon-month");
+    let net = generate(&dir, &Config::month()).unwrap();
     let truth = reference::analyse(&net.attempts);
-    let (report, alerts) = replay_with_defaults(&dir.0, &net);
+    let (report, alerts) = replay_with_defaults(&dir, &net);
 
     // The capture holds what the generator says (R5 decided the same way).
     assert_eq!(report["complete"], true);
@@ -214,18 +175,18 @@ fn month_with_the_defaults_alerts_every_scanner_and_no_benign_host() {
 /// scans not detected and any other alert (the directory is kept when
 /// there are some).
 fn scanners_alone(name: &str, duration_s: u64, scans: Vec<ScanSpec>) -> Vec<String> {
-    let mut dir = TempDir::new(name);
+    let mut dir = TempDir::new(&format!("horizon-{name}"));
     let cfg = Config {
         scans,
         ..Config::quiet(duration_s)
     };
-    let net = generate(&dir.0, &cfg).unwrap();
+    let net = generate(&dir, &cfg).unwrap();
     let want = net.scanner_addrs();
     assert_eq!(want.len(), cfg.scans.len());
     for s in &net.scanners {
         assert_eq!(s.probes, s.pace.probes(), "{name}: whole scans");
     }
-    let (report, alerts) = replay_with_defaults(&dir.0, &net);
+    let (report, alerts) = replay_with_defaults(&dir, &net);
     assert_eq!(
         report["attempts"],
         net.attempts.len() as u64,
@@ -346,12 +307,12 @@ fn eight_never_live_pairs_in_30_days_raise_nothing() {
         ),
         spec(V6, Spread { span_s: 29 * d }, 7 * h, 1),
     ];
-    let dir = TempDir::new("stale");
+    let dir = TempDir::new("horizon-stale");
     let cfg = Config {
         stale,
         ..Config::quiet(30 * d)
     };
-    let net = generate(&dir.0, &cfg).unwrap();
+    let net = generate(&dir, &cfg).unwrap();
     let hosts = net.addrs_with_role(Role::StaleBookmarks);
     assert_eq!(hosts.len(), cfg.stale.len());
     let truth = reference::analyse(&net.attempts);
@@ -362,7 +323,7 @@ fn eight_never_live_pairs_in_30_days_raise_nothing() {
             "{a}: the generator gives 8 distinct pairs in 30 days"
         );
     }
-    let (report, alerts) = replay_with_defaults(&dir.0, &net);
+    let (report, alerts) = replay_with_defaults(&dir, &net);
     for a in &hosts {
         let src = &report["sources"][a.to_string()];
         assert_eq!(src["failed_pairs"], 8, "{a}: report {src}");
@@ -377,8 +338,8 @@ fn eight_never_live_pairs_in_30_days_raise_nothing() {
 /// truth against the product requirement, and that the ladder separates it.
 #[test]
 fn reference_analysis_of_the_month() {
-    let dir = TempDir::new("reference");
-    let net = generate(&dir.0, &Config::month()).unwrap();
+    let dir = TempDir::new("horizon-reference");
+    let net = generate(&dir, &Config::month()).unwrap();
     let truth = reference::analyse(&net.attempts);
     let ladder = ladder();
     println!(

@@ -11,9 +11,9 @@ mod replay_gen;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
+    ffi::OsStr,
     fs,
     net::IpAddr,
-    process::Command,
 };
 
 use replay_gen::{SCANNER, Traffic, write_capture};
@@ -24,6 +24,7 @@ use slowscan::{
     frame::{FrameOutcome, parse_frame_info},
 };
 use slowscan_common::tcp;
+use slowscan_testkit::{Cli, TempDir};
 
 const FIGURES: [&str; 3] = [
     "hosts-by-ports-used",
@@ -58,9 +59,7 @@ fn hosts(hist: &Value) -> Vec<u64> {
 
 #[test]
 fn replay_plots_draws_the_papers_figures_from_the_report() {
-    let dir = std::env::temp_dir().join(format!("slowscan-plots-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("plots");
     let pcap = dir.join("generated.pcap");
     let t = Traffic {
         packets: 60_000,
@@ -70,23 +69,17 @@ fn replay_plots_draws_the_papers_figures_from_the_report() {
     write_capture(&pcap, &t).unwrap();
     let plots = dir.join("plots");
     let report = dir.join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_slowscan"))
-        .arg("replay")
-        .arg(&pcap)
-        .arg("--plots")
-        .arg(&plots)
-        .arg("--report")
-        .arg(&report)
-        .arg("--alerts")
-        .arg(dir.join("alerts.jsonl"))
-        .env("SLOWSCAN_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let alerts = dir.join("alerts.jsonl");
+    Cli(env!("CARGO_BIN_EXE_slowscan")).ok([
+        OsStr::new("replay"),
+        pcap.as_ref(),
+        "--plots".as_ref(),
+        plots.as_ref(),
+        "--report".as_ref(),
+        report.as_ref(),
+        "--alerts".as_ref(),
+        alerts.as_ref(),
+    ]);
 
     // Six figures, each what its extension says.
     for name in FIGURES {
@@ -206,5 +199,4 @@ fn replay_plots_draws_the_papers_figures_from_the_report() {
             fs::copy(dir.join(f), std::path::Path::new(&keep).join(f)).unwrap();
         }
     }
-    fs::remove_dir_all(&dir).unwrap();
 }

@@ -10,6 +10,7 @@
 //! - [`netns`]: network namespaces and veth pairs, removed on drop;
 //! - [`inject`]: AF_PACKET senders (one frame, a `sendmmsg` batch, a flood);
 //! - [`procfs`]: a process's CPU time and memory, for the benches;
+//! - [`run`]: a built binary run from a test, and a test's own directory;
 //! - `fuzz` (feature `fuzz`): proptest runners.
 
 pub mod frames;
@@ -19,8 +20,10 @@ pub mod gate;
 pub mod inject;
 pub mod netns;
 pub mod procfs;
+pub mod run;
 
 pub use gate::{
     ForeignRow, external_captures, foreign_captures, foreign_rows, is_ci, privileged, tools_present,
 };
 pub use netns::{LAB_A, LAB_B, Netns, VethLab, sh, unique, veth_queues};
+pub use run::{Cli, TempDir};
