@@ -3,7 +3,7 @@
 //! namespace of its own from which frames are injected. Used by
 //! `tests/tests/e2e_fleet.rs` and `cargo xtask demo --fleet`.
 
-use std::os::fd::OwnedFd;
+use std::{os::fd::OwnedFd, path::Path};
 
 use slowscan_common::tcp;
 
@@ -12,6 +12,7 @@ use slowscan_testkit::frames::{Tcp, tcp_frame};
 use crate::{
     Netns,
     flood::{raw_socket, send},
+    lab::Sensor,
     sh, unique,
 };
 
@@ -52,6 +53,35 @@ impl Segment {
             sensor_if,
             fd,
         }
+    }
+
+    /// `slowscan run` on this segment in `home`, named `name`, in the fleet
+    /// at `url` (detector 1h:8, mirror mode, no metrics), its alerts in
+    /// `dir/NAME.jsonl` and its log beside them.
+    pub fn start_sensor(
+        &self,
+        home: &Netns,
+        slowscan: &Path,
+        name: &str,
+        url: &str,
+        handshake_timeout: &str,
+        dir: &Path,
+    ) -> anyhow::Result<Sensor> {
+        let alerts = dir.join(format!("{name}.jsonl"));
+        #[rustfmt::skip]
+        let args = [
+            "run", "--iface", &self.sensor_if, "--mirror", "--metrics", "off",
+            "--detector", "1h:8", "--handshake-timeout", handshake_timeout,
+            "--sensor-name", name, "--fleet", url, "--alerts", alerts.to_str().unwrap(),
+        ];
+        Sensor::start_in(
+            home,
+            slowscan,
+            &args,
+            alerts.clone(),
+            dir.join(format!("{name}.log")),
+            "detecting on",
+        )
     }
 
     /// A SYN never followed up: a failed attempt from `src` to 203.0.113.`host`:445.

@@ -37,6 +37,18 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// The test's lab (a veth pair in two namespaces) and scratch directory,
+/// or None when it may not run here: it needs root, `nsenter` and `tools`
+/// (under CI a missing one fails the test instead).
+fn setup(test: &str, dir: &str, tools: &[&str]) -> Option<(VethLab, PathBuf)> {
+    let mut need = vec!["nsenter"];
+    need.extend_from_slice(tools);
+    if !privileged(test) || !tools_present(test, &need) {
+        return None;
+    }
+    Some((VethLab::new(), scratch(dir)))
+}
+
 /// Failed attempts (SYNs never followed up) from the scanner to `ports`.
 fn probe(fd: &OwnedFd, ports: std::ops::RangeInclusive<u16>) {
     flood::probe(fd, SCANNER, TARGET, ports);
@@ -129,12 +141,9 @@ fn injector(lab: &VethLab) -> OwnedFd {
 
 #[test]
 fn signals_reload_report_and_stop_cleanly() {
-    let name = "signals_reload_report_and_stop_cleanly";
-    if !privileged(name) || !tools_present(name, &["nsenter"]) {
+    let Some((lab, dir)) = setup("signals_reload_report_and_stop_cleanly", "sssig", &[]) else {
         return;
-    }
-    let lab = VethLab::new();
-    let dir = scratch("sssig");
+    };
     let wl = dir.join("whitelist.json");
     fs::write(&wl, r#"{"version":1,"entries":[]}"#).unwrap();
     let ignore = dir.join("ignore.txt");
@@ -236,12 +245,9 @@ fn signals_reload_report_and_stop_cleanly() {
 
 #[test]
 fn every_terminating_signal_stops_cleanly() {
-    let name = "every_terminating_signal_stops_cleanly";
-    if !privileged(name) || !tools_present(name, &["nsenter"]) {
+    let Some((lab, dir)) = setup("every_terminating_signal_stops_cleanly", "ssstop", &[]) else {
         return;
-    }
-    let lab = VethLab::new();
-    let dir = scratch("ssstop");
+    };
     let sigs = [
         (libc::SIGINT, "SIGINT"),
         (libc::SIGTERM, "SIGTERM"),
@@ -319,12 +325,13 @@ fn metric(ns: &Netns, name: &str) -> Option<f64> {
 
 #[test]
 fn a_full_disk_does_not_stop_detection() {
-    let name = "a_full_disk_does_not_stop_detection";
-    if !privileged(name) || !tools_present(name, &["nsenter", "python3"]) {
+    let Some((lab, dir)) = setup(
+        "a_full_disk_does_not_stop_detection",
+        "ssdisk",
+        &["python3"],
+    ) else {
         return;
-    }
-    let lab = VethLab::new();
-    let dir = scratch("ssdisk");
+    };
     let disk = Tmpfs::new(dir.join("disk"), "256k");
     let state = disk.0.join("state");
     let alerts_path = disk.0.join("alerts.jsonl");
@@ -504,12 +511,13 @@ fn sensors_in_two_network_namespaces_stay_apart() {
 
 #[test]
 fn a_vanished_interface_is_reported_and_reattached() {
-    let name = "a_vanished_interface_is_reported_and_reattached";
-    if !privileged(name) || !tools_present(name, &["nsenter"]) {
+    let Some((lab, dir)) = setup(
+        "a_vanished_interface_is_reported_and_reattached",
+        "ssgone",
+        &[],
+    ) else {
         return;
-    }
-    let lab = VethLab::new();
-    let dir = scratch("ssgone");
+    };
     let s = start(&lab, &dir, &["--metrics", "off"]);
     lab.b.exec(&["ip", "link", "del", &lab.if_b]);
     s.wait_log("vanished", WAIT).unwrap();
@@ -546,12 +554,13 @@ fn a_vanished_interface_is_reported_and_reattached() {
 
 #[test]
 fn status_and_explain_answer_from_a_live_sensor() {
-    let name = "status_and_explain_answer_from_a_live_sensor";
-    if !privileged(name) || !tools_present(name, &["nsenter", "ip"]) {
+    let Some((lab, dir)) = setup(
+        "status_and_explain_answer_from_a_live_sensor",
+        "ssstatus",
+        &["ip"],
+    ) else {
         return;
-    }
-    let lab = VethLab::new();
-    let dir = scratch("ssstatus");
+    };
     let s = start(
         &lab,
         &dir,
@@ -649,12 +658,9 @@ fn status_and_explain_answer_from_a_live_sensor() {
 /// The first alert counts only the probes no rule covered.
 #[test]
 fn whitelist_rules_hold_live_traffic() {
-    let name = "whitelist_rules_hold_live_traffic";
-    if !privileged(name) || !tools_present(name, &["nsenter"]) {
+    let Some((lab, dir)) = setup("whitelist_rules_hold_live_traffic", "sswlrule", &[]) else {
         return;
-    }
-    let lab = VethLab::new();
-    let dir = scratch("sswlrule");
+    };
     let wl = dir.join("whitelist.json");
     fs::write(
         &wl,

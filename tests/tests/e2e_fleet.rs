@@ -32,33 +32,8 @@ fn alert_lines(path: &Path) -> Vec<serde_json::Value> {
 }
 
 fn start(home: &Netns, seg: &Segment, name: &str, url: &str, dir: &Path) -> Sensor {
-    let alerts = dir.join(format!("{name}.jsonl"));
-    Sensor::start_in(
-        home,
-        &slowscan_bin(),
-        &[
-            "run",
-            "--iface",
-            &seg.sensor_if,
-            "--mirror",
-            "--metrics",
-            "off",
-            "--detector",
-            "1h:8",
-            "--handshake-timeout",
-            "1",
-            "--sensor-name",
-            name,
-            "--fleet",
-            url,
-            "--alerts",
-            alerts.to_str().unwrap(),
-        ],
-        alerts.clone(),
-        dir.join(format!("{name}.log")),
-        "detecting on",
-    )
-    .expect("starting slowscan run --fleet")
+    seg.start_sensor(home, &slowscan_bin(), name, url, "1", dir)
+        .expect("starting slowscan run --fleet")
 }
 
 #[test]

@@ -43,8 +43,12 @@ enum Task {
     /// Lab demo: sensor on a mirror port, benign traffic, real nmap slow scans (root, < 3 min).
     Demo {
         /// Also save what the sensor saw as a pcap (for `slowscan replay`).
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "fleet")]
         keep_capture: Option<std::path::PathBuf>,
+        /// The fleet instead: two sensors share one Redis Cluster, and a scan
+        /// split over their two segments alerts once (about 25 s).
+        #[arg(long)]
+        fleet: bool,
     },
     /// Debian package (target/debian/slowscan_VERSION-1_ARCH.deb): the release
     /// binary with the XDP object, a systemd unit per interface, example
@@ -64,15 +68,18 @@ fn main() -> anyhow::Result<()> {
             build_ebpf()?;
             test(&args)
         }
-        Task::Demo { keep_capture } => {
-            let args: Vec<String> = keep_capture
-                .map(|p| {
-                    vec![
-                        "--keep-capture".to_string(),
-                        std::path::absolute(p).unwrap().display().to_string(),
-                    ]
-                })
-                .unwrap_or_default();
+        Task::Demo {
+            keep_capture,
+            fleet,
+        } => {
+            let mut args: Vec<String> = Vec::new();
+            if fleet {
+                args.push("--fleet".into());
+            }
+            if let Some(p) = keep_capture {
+                args.push("--keep-capture".into());
+                args.push(std::path::absolute(p)?.display().to_string());
+            }
             demo::demo(&args)
         }
         Task::Package => {

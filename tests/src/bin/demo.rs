@@ -231,31 +231,7 @@ fn fleet_demo() -> anyhow::Result<()> {
     let mut sensors = Vec::new();
     for (seg, name) in segs.iter().zip(names) {
         let alerts = dir.join(format!("{name}.jsonl"));
-        let s = lab::Sensor::start_in(
-            &home,
-            &slowscan,
-            &[
-                "run",
-                "--iface",
-                &seg.sensor_if,
-                "--mirror",
-                "--metrics",
-                "off",
-                "--detector",
-                "1h:8",
-                "--handshake-timeout",
-                "2",
-                "--sensor-name",
-                name,
-                "--fleet",
-                &url,
-                "--alerts",
-                alerts.to_str().unwrap(),
-            ],
-            alerts.clone(),
-            dir.join(format!("{name}.log")),
-            "detecting on",
-        )?;
+        let s = seg.start_sensor(&home, &slowscan, name, &url, "2", &dir)?;
         say(&format!(
             "sensor {name} watches segment {} (detector 1h:8: alert above 8 distinct failed pairs), joined the fleet",
             seg.sensor_if
