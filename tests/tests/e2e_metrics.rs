@@ -200,6 +200,14 @@ fn dashboard_queries_use_metrics_the_sensor_exports() {
         "{page}"
     );
     assert_eq!(value("slowscan_records_lost_total"), 0.0, "{page}");
+    // The ring reader's lag is measured (records were read): a real age.
+    for name in [
+        "slowscan_reader_lag_seconds",
+        "slowscan_reader_lag_max_seconds",
+    ] {
+        let lag = value(name);
+        assert!(lag.is_finite() && lag >= 0.0, "{name} {lag}\n{page}");
+    }
 
     // SIGTERM: a clean stop.
     // SAFETY: kill on the child's own PID.

@@ -13,7 +13,7 @@
 //! `slowscan_kernel_pending_entries`, `slowscan_kernel_whitelist_entries`,
 //! `slowscan_engine_memory_bytes`, `slowscan_learning`. The sensor's own
 //! health: `slowscan_reader_lag_seconds` (worst age of a record when the ring
-//! reader took it, over the last second) and `slowscan_reader_lag_max_seconds`
+//! reader handed it to the engine, over the last second) and `slowscan_reader_lag_max_seconds`
 //! (since start), `slowscan_alerts_queued`, `slowscan_alerts_dropped_total`,
 //! `slowscan_alert_write_errors_total`, `slowscan_checkpoint_age_seconds`,
 //! `slowscan_checkpoint_failures_total`, `slowscan_interface_attached`,
@@ -51,11 +51,11 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     );
     metrics::describe_gauge!(
         "slowscan_reader_lag_seconds",
-        "Worst age of a record when the ring reader took it, over the last second"
+        "Worst age of a record when the ring reader handed it to the engine, over the last second"
     );
     metrics::describe_gauge!(
         "slowscan_reader_lag_max_seconds",
-        "Worst age of a record when the ring reader took it, since start"
+        "Worst age of a record when the ring reader handed it to the engine, since start"
     );
     metrics::describe_gauge!(
         "slowscan_checkpoint_age_seconds",

@@ -1,8 +1,9 @@
 //! The ring reader, on a thread of its own: it only drains the kernel's
 //! record ring buffer into batches for the engine, so nothing the sensor
 //! does elsewhere (map walks, checkpoints, alert writes, reloads) can keep
-//! it from the ring. Its worst lag — how old a record is when read, from the
-//! record's own kernel timestamp — is measured for the metrics.
+//! it from the ring. Its worst lag — how old a record is when its batch is
+//! handed to the engine's queue, from the record's own kernel timestamp — is
+//! measured for the metrics.
 //!
 //! The engine must not decide an attempt Failed while its follow-up still
 //! waits unread, so time advances only to the reader's **watermark**: the
@@ -150,15 +151,20 @@ fn read_loop(mut reader: RecordReader, tx: &mpsc::Sender<Vec<PacketRecord>>, s: 
         loop {
             let mut batch = Vec::with_capacity(BATCH);
             reader.drain_max(&mut batch, BATCH);
-            if let Some(first) = batch.first() {
-                let lag = mark.saturating_sub(first.ts_ns);
-                s.lag_max_ns.fetch_max(lag, Ordering::Relaxed);
-                s.lag_recent_ns.fetch_max(lag, Ordering::Relaxed);
-            }
             let full = batch.len() == BATCH;
-            if !batch.is_empty() && tx.blocking_send(batch).is_err() {
+            // CPUs reserve ring space in any order: the oldest may not be first.
+            let Some(oldest) = batch.iter().map(|r| r.ts_ns).min() else {
+                break;
+            };
+            if tx.blocking_send(batch).is_err() {
                 return;
             }
+            // Measured once the engine's queue took the batch: while it was
+            // full the reader was away from the ring, and that wait is what
+            // the ring must absorb (`mark` would hide it).
+            let lag = coarse_now_ns().saturating_sub(oldest);
+            s.lag_max_ns.fetch_max(lag, Ordering::Relaxed);
+            s.lag_recent_ns.fetch_max(lag, Ordering::Relaxed);
             if !full {
                 break;
             }
