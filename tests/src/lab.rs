@@ -508,6 +508,11 @@ pub enum Scanner {
     Horizontal,
 }
 
+/// A place in a sensor's log (a byte offset): a wait from it sees only what
+/// was logged after, not an earlier line with the same words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LogMark(usize);
+
 /// A running `slowscan run`.
 pub struct Sensor {
     proc: Proc,
@@ -594,18 +599,42 @@ impl Sensor {
         unsafe { libc::kill(self.proc.pid() as libc::pid_t, sig) };
     }
 
-    /// Waits until its log contains `text` (up to `limit`).
+    /// Waits until its log contains `text` (up to `limit`), anywhere: a line
+    /// from before counts too (see [`Sensor::wait_log_after`]).
     pub fn wait_log(&self, text: &str, limit: Duration) -> anyhow::Result<String> {
+        self.wait_log_after(LogMark(0), text, limit)?;
+        Ok(self.log_so_far())
+    }
+
+    /// The end of its log now: what it logs from here on lies past the mark.
+    pub fn mark(&self) -> LogMark {
+        LogMark(fs::read(&self.log).map_or(0, |b| b.len()))
+    }
+
+    /// Waits until its log, past `mark`, contains `text` (up to `limit`);
+    /// returns the mark just past that occurrence, to wait for what follows.
+    pub fn wait_log_after(
+        &self,
+        mark: LogMark,
+        text: &str,
+        limit: Duration,
+    ) -> anyhow::Result<LogMark> {
         let end = Instant::now() + limit;
         loop {
-            let log = self.log_so_far();
-            if log.contains(text) {
-                return Ok(log);
+            let log = fs::read(&self.log).unwrap_or_default();
+            let tail = log.get(mark.0..).unwrap_or_default();
+            if let Some(i) = tail
+                .windows(text.len().max(1))
+                .position(|w| w == text.as_bytes())
+            {
+                return Ok(LogMark(mark.0 + i + text.len()));
             }
             if Instant::now() > end {
                 bail!(
-                    "the sensor's log has no `{text}` after {} s:\n{log}",
-                    limit.as_secs()
+                    "the sensor's log has no `{text}` past byte {} after {} s:\n{}",
+                    mark.0,
+                    limit.as_secs(),
+                    String::from_utf8_lossy(&log)
                 );
             }
             sleep(Duration::from_millis(50))?;

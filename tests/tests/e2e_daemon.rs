@@ -6,8 +6,10 @@
 //!   `copytruncate`) and rereads the whitelist and ignore files; SIGUSR1
 //!   checkpoints and logs a summary; every terminating signal stops cleanly
 //!   (summary, checkpoint, pins and runtime file removed, program detached);
-//! * a full disk (a tiny tmpfs): alerts wait in memory and are written when
-//!   space returns; checkpoints fail, are retried and resume;
+//! * a full disk (a tiny tmpfs, full from the start): alerts wait in memory
+//!   and are written in order when space returns; checkpoints fail, are
+//!   retried, resume, and their age (from the start while none succeeded)
+//!   falls back;
 //! * two sensors on same-named interfaces in two network namespaces stay
 //!   apart, and a killed sensor is reported as such;
 //! * a vanished interface is reported, and the sensor reattaches when it returns.
@@ -323,6 +325,23 @@ fn metric(ns: &Netns, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// Polls the sensor's `name` metric until `ok` holds for it; its value.
+fn wait_metric(s: &Sensor, ns: &Netns, name: &str, what: &str, ok: impl Fn(f64) -> bool) -> f64 {
+    let end = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = metric(ns, name).filter(|v| ok(*v)) {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "{name} never {what} (now {:?}):\n{}",
+            metric(ns, name),
+            s.log_so_far()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn a_full_disk_does_not_stop_detection() {
     let Some((lab, dir)) = setup(
@@ -335,7 +354,9 @@ fn a_full_disk_does_not_stop_detection() {
     let disk = Tmpfs::new(dir.join("disk"), "256k");
     let state = disk.0.join("state");
     let alerts_path = disk.0.join("alerts.jsonl");
-    let log = dir.join("sensor.log");
+    // Full before the sensor starts: not one checkpoint can succeed.
+    let filler = disk.0.join("filler");
+    fill(&filler);
     let s = Sensor::start_in(
         &lab.b,
         &slowscan_bin(),
@@ -358,54 +379,104 @@ fn a_full_disk_does_not_stop_detection() {
             "1",
         ],
         alerts_path.clone(),
-        log,
+        dir.join("sensor.log"),
         "detecting on",
     )
     .expect("starting slowscan run");
-    let filler = disk.0.join("filler");
-    fill(&filler);
+    let started = s.log_so_far();
+    assert!(
+        started.contains("checkpointing the engine state fails")
+            && !started.contains("checkpointed to"),
+        "the start-up checkpoint should fail on the full disk:\n{started}"
+    );
+    let ckpt_failed = "checkpointing the engine state fails";
     let fd = injector(&lab);
 
+    // Detection goes on: both alerts (4, then the doubled 8) are decided and
+    // wait in memory.
     probe(&fd, 1..=4);
-    s.wait_log("writing alerts to", WAIT).unwrap();
-    s.wait_log("checkpointing the engine state fails", WAIT)
-        .unwrap();
-    // Detection goes on: the doubling alert is decided and queued too.
+    let write_fails = format!("writing alerts to {} fails", alerts_path.display());
+    s.wait_log(&write_fails, WAIT).unwrap();
     probe(&fd, 5..=8);
-    let end = std::time::Instant::now() + WAIT;
-    while metric(&lab.b, "slowscan_alerts_queued") != Some(2.0) {
-        assert!(
-            std::time::Instant::now() < end,
-            "two alerts never queued:\n{}",
-            s.log_so_far()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_metric(&s, &lab.b, "slowscan_alerts_queued", "reached 2", |v| {
+        v == 2.0
+    });
     assert!(metric(&lab.b, "slowscan_alert_write_errors_total").unwrap_or(0.0) >= 1.0);
     assert!(
         lines(&alerts_path).is_empty(),
         "nothing fit on the full disk"
     );
-
-    // Space returns: the queue is written, in order, and checkpoints resume.
-    fs::remove_file(&filler).unwrap();
-    s.wait_log("writing alerts to", WAIT).unwrap();
-    s.wait_log("again after", WAIT).unwrap();
-    let got = wait_lines(&alerts_path, 2);
-    assert_eq!(
-        (
-            got[0]["slowscan"]["failed_pairs"].as_u64(),
-            got[1]["slowscan"]["failed_pairs"].as_u64()
-        ),
-        (Some(4), Some(8))
+    // Checkpoints are retried (failures counted), the failure logged once;
+    // with none ever good, the age counts from the start.
+    wait_metric(
+        &s,
+        &lab.b,
+        "slowscan_checkpoint_failures_total",
+        "reached 3",
+        |v| v >= 3.0,
     );
-    s.wait_log("checkpointed to", WAIT).unwrap();
-    s.wait_log("again after", WAIT).unwrap();
+    let failing_age = wait_metric(
+        &s,
+        &lab.b,
+        "slowscan_checkpoint_age_seconds",
+        "reached 3 s",
+        |v| v >= 3.0,
+    );
+    let log = s.log_so_far();
+    assert_eq!(log.matches(ckpt_failed).count(), 1, "{log}");
+    assert_eq!(log.matches(&write_fails).count(), 1, "{log}");
+    assert!(!state.exists(), "a state file on the full disk");
+
+    // Space returns. Only what is logged from here on counts.
+    let mark = s.mark();
+    fs::remove_file(&filler).unwrap();
+    s.wait_log_after(
+        mark,
+        &format!("writing alerts to {} again after", alerts_path.display()),
+        WAIT,
+    )
+    .unwrap();
+    let got = wait_lines(&alerts_path, 2);
+    let counts: Vec<Option<u64>> = got
+        .iter()
+        .map(|a| a["slowscan"]["failed_pairs"].as_u64())
+        .collect();
+    assert_eq!(counts, [Some(4), Some(8)], "the queue, in order");
+    s.wait_log_after(
+        mark,
+        &format!(
+            "engine state checkpointed to {} again after",
+            state.display()
+        ),
+        WAIT,
+    )
+    .unwrap();
+    assert!(
+        fs::metadata(&state).is_ok_and(|m| m.len() > 0),
+        "no checkpoint in {}",
+        state.display()
+    );
+    wait_metric(
+        &s,
+        &lab.b,
+        "slowscan_checkpoint_age_seconds",
+        &format!("fell below {failing_age}"),
+        |v| v < failing_age,
+    );
+    assert_eq!(metric(&lab.b, "slowscan_alerts_queued"), Some(0.0));
+    // A new alert (16) is written at once.
+    probe(&fd, 9..=16);
+    assert_eq!(
+        wait_lines(&alerts_path, 3)[2]["slowscan"]["failed_pairs"],
+        16
+    );
+
     s.signal(libc::SIGTERM);
     let r = s.wait(WAIT).unwrap();
     assert!(r.status.success(), "{}", r.log);
     assert!(r.log.contains("engine state saved to"), "{}", r.log);
     assert!(r.summary().contains("alerts_dropped=0"), "{}", r.log);
+    assert_eq!(r.log.matches(ckpt_failed).count(), 1, "{}", r.log);
     drop(disk);
     fs::remove_dir_all(&dir).unwrap();
 }

@@ -74,19 +74,24 @@ pub struct Checkpointer {
     writing: Option<tokio::task::JoinHandle<anyhow::Result<usize>>>,
     /// When the last checkpoint that reached the disk was taken.
     last_good: Option<Instant>,
+    /// The sensor's start: the state at risk dates from it until a first
+    /// checkpoint succeeds.
+    since: Instant,
     /// Since when checkpoints fail.
     failing_since: Option<Instant>,
     failures: u64,
 }
 
 impl Checkpointer {
-    pub fn new(path: PathBuf, every: Duration) -> Self {
+    /// `since`: the sensor's start (see [`Self::age`]).
+    pub fn new(path: PathBuf, every: Duration, since: Instant) -> Self {
         Self {
             path,
             every,
             next: Instant::now() + every,
             writing: None,
             last_good: None,
+            since,
             failing_since: None,
             failures: 0,
         }
@@ -97,9 +102,16 @@ impl Checkpointer {
         self.writing.is_none() && Instant::now() >= self.next
     }
 
-    /// Age of the last good checkpoint (None before the first).
+    /// Age of the last good checkpoint. When none has succeeded yet but one
+    /// failed (a disk full from start-up), the time since the sensor's start,
+    /// so the metric grows instead of being absent; None before any attempt
+    /// (while learning).
     pub fn age(&self) -> Option<Duration> {
-        self.last_good.map(|t| t.elapsed())
+        match self.last_good {
+            Some(t) => Some(t.elapsed()),
+            None if self.failures > 0 => Some(self.since.elapsed()),
+            None => None,
+        }
     }
 
     /// Failed checkpoints so far.
@@ -211,6 +223,34 @@ mod tests {
         assert!(e.contains("not a slowscan engine state"), "{e}");
         assert!(e.contains("--state-reset"), "{e}");
         assert!(load(&p, true).unwrap().is_none());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn the_age_counts_from_the_start_until_a_first_checkpoint_succeeds() {
+        let d = scratch("age");
+        let p = d.join("missing-dir").join("state");
+        // A sensor started a minute ago.
+        let minute = Duration::from_secs(60);
+        let start = Instant::now()
+            .checked_sub(minute)
+            .expect("booted a minute ago");
+        let mut c = Checkpointer::new(p.clone(), Duration::from_secs(1), start);
+        assert_eq!(c.age(), None, "no attempt yet");
+        let st = Engine::new(EngineConfig::default()).checkpoint();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        // The first checkpoint fails: the age is the sensor's, not absent.
+        assert!(rt.block_on(c.write_now(&st)).is_err());
+        assert_eq!(c.failures(), 1);
+        let failing = c.age().expect("an age while failing from the start");
+        assert!(failing >= minute, "{failing:?}");
+        // A checkpoint succeeds: the age falls back to the new one's.
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        rt.block_on(c.write_now(&st)).unwrap();
+        assert!(c.age().unwrap() < failing, "{:?} {failing:?}", c.age());
+        assert_eq!(load(&p, false).unwrap(), Some(st));
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -59,7 +59,7 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     );
     metrics::describe_gauge!(
         "slowscan_checkpoint_age_seconds",
-        "Age of the last engine state checkpoint that reached the disk"
+        "Age of the last engine state checkpoint that reached the disk (time since start while none has)"
     );
     metrics::describe_gauge!(
         "slowscan_interface_attached",

@@ -223,7 +223,7 @@ impl Sensor {
         let mut checkpointer = cfg
             .state
             .clone()
-            .map(|path| Checkpointer::new(path, cfg.checkpoint_every));
+            .map(|path| Checkpointer::new(path, cfg.checkpoint_every, started));
         if let (Some(c), Phase::Detecting) = (&mut checkpointer, &phase) {
             // At once: the file is known writable (and holds the restored
             // state). A full disk is no reason not to detect: retried.
