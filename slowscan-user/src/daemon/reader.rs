@@ -159,9 +159,9 @@ fn read_loop(mut reader: RecordReader, tx: &mpsc::Sender<Vec<PacketRecord>>, s: 
             if tx.blocking_send(batch).is_err() {
                 return;
             }
-            // Measured once the engine's queue took the batch: while it was
-            // full the reader was away from the ring, and that wait is what
-            // the ring must absorb (`mark` would hide it).
+            // Measured when the engine's queue took the batch, not at `mark`:
+            // records drained after a wait for a full queue sat in the ring
+            // all that wait, which is what the ring must absorb.
             let lag = coarse_now_ns().saturating_sub(oldest);
             s.lag_max_ns.fetch_max(lag, Ordering::Relaxed);
             s.lag_recent_ns.fetch_max(lag, Ordering::Relaxed);
