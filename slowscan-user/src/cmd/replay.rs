@@ -67,10 +67,20 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["window", "threshold", "detectors"])]
     sweep: bool,
     /// With --sweep: the windows (default 600,3600,none).
-    #[arg(long, value_delimiter = ',', value_name = "SECONDS|none,…")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "SECONDS|none,…",
+        allow_hyphen_values = true
+    )]
     sweep_windows: Vec<WindowLen>,
     /// With --sweep: the thresholds (default 4,5,6,7,8,9).
-    #[arg(long, value_delimiter = ',', value_name = "N,…")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "N,…",
+        allow_negative_numbers = true
+    )]
     sweep_thresholds: Vec<u32>,
     /// With --sweep: file of known scanner addresses (one per line, `#`
     /// comments); adds the false-positive rate FP/(FP+TN) per cell.

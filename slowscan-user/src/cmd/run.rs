@@ -56,13 +56,13 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR|off")]
     metrics: MetricsAddr,
     /// Learn the whitelist for this long first (R4.1), load it into the kernel, then detect.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     learn_for: Option<HumanDuration>,
     /// With --learn-for: also save the learned whitelist to this file.
     #[arg(long, value_name = "FILE", requires = "learn_for")]
     learn_out: Option<PathBuf>,
     /// Log a one-line summary to stderr this often (e.g. 60, 5m).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     summary_every: Option<HumanDuration>,
     /// Keep per-source totals for the final summary. Off by default: they grow
     /// with every source ever seen, and a sensor's memory must stay bounded.
@@ -72,7 +72,7 @@ pub struct Args {
     #[arg(long, overrides_with = "source_totals")]
     no_source_totals: bool,
     /// Stop by itself after this long (e.g. 90s, 2h).
-    #[arg(long = "for", value_name = "DURATION")]
+    #[arg(long = "for", value_name = "DURATION", allow_hyphen_values = true)]
     run_for: Option<HumanDuration>,
     /// Engine state file: restored at start if present, checkpointed
     /// atomically (so a slow scan straddling a restart is still detected).
@@ -85,7 +85,12 @@ pub struct Args {
     #[arg(long, overrides_with = "state_reset")]
     no_state_reset: bool,
     /// Checkpoint the engine state this often (also at SIGUSR1 and at exit).
-    #[arg(long, default_value = "60", value_name = "SECONDS")]
+    #[arg(
+        long,
+        default_value = "60",
+        value_name = "SECONDS",
+        allow_hyphen_values = true
+    )]
     checkpoint_every: HumanDuration,
     #[command(flatten)]
     maps: MapArgs,
@@ -135,12 +140,14 @@ pub struct MapArgs {
     /// Size of the kernel whitelist map (entries): raise it for a larger
     /// whitelist (learned or loaded).
     #[arg(long, value_name = "N", default_value_t = slowscan_common::WHITELIST_MAX,
+          allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub whitelist_max: u32,
     /// Size of the kernel's record ring buffer in bytes (a power of two):
     /// what a burst of records may fill while the reader is away
     /// (docs/operations.md, "Sizing the ring").
-    #[arg(long, value_name = "BYTES", default_value_t = slowscan_common::RING_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = slowscan_common::RING_BYTES,
+          allow_negative_numbers = true)]
     pub ring_bytes: u32,
 }
 
