@@ -258,3 +258,49 @@ fn r4_6_ignored_sources_raise_nothing_and_are_counted_apart() {
         }
     }
 }
+
+/// `replay --config` reads the detection options of a sensor's `run`
+/// config file (its other keys, such as where the sensor writes alerts, are
+/// skipped); flags override the file.
+#[test]
+fn replay_takes_detection_options_from_a_run_config_file() {
+    let dir = TempDir::new("filters-config");
+    let capture = outage_capture(&dir);
+    let monitor = ip(MONITOR);
+    let sensor_alerts = dir.join("sensor-alerts.json");
+    let config = dir.join("run.toml");
+    fs::write(
+        &config,
+        format!(
+            "iface = \"eth1\"\nalerts = \"{}\"\nmetrics = \"off\"\nmirror = true\n\
+             detector = [\"1h:9\"]\nno-service-map = true\nignore-sources = \"{SCANNER}/32\"\n",
+            s(&sensor_alerts)
+        ),
+    )
+    .unwrap();
+    // The map off and the scanner ignored, as the file says.
+    let (r, alerting) = replay(&dir, &capture, &["--config", s(&config)]);
+    assert_eq!(alerting, BTreeSet::from([monitor]));
+    assert_eq!(r["detectors"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(engine(&r, "outage_failures"), 0, "{r}");
+    assert_eq!(engine(&r, "ignored_records"), 35, "{r}");
+    assert!(!sensor_alerts.exists(), "replay wrote the sensor's alerts");
+    // A flag overrides the file: the map on, the outage raises nothing.
+    let (r, alerting) = replay(&dir, &capture, &["--config", s(&config), "--service-map"]);
+    assert_eq!(alerting, BTreeSet::new());
+    assert_eq!(engine(&r, "outage_failures"), 40, "{r}");
+    // A key neither command knows is an error naming it.
+    fs::write(&config, "colour = \"blue\"\n").unwrap();
+    let err = SLOWSCAN.failing([
+        "replay",
+        s(&capture),
+        "--config",
+        s(&config),
+        "--alerts",
+        s(&dir.join("a.jsonl")),
+    ]);
+    assert!(
+        err.contains("unknown key `colour`") && err.contains(s(&config)),
+        "{err}"
+    );
+}

@@ -8,6 +8,8 @@ use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+
+use super::config::ConfigFile;
 use slowscan::engine::{
     DEFAULT_MAX_PENDING, DEFAULT_MAX_SOURCES, DetectorConfig, EngineConfig, IgnoreList,
     LearnConfig, MAX_WINDOW_NS, ServiceMapConfig, Whitelist, Window,
@@ -92,6 +94,9 @@ pub struct EngineArgs {
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_sources: u64,
+    /// The `--config` file these options were merged with, if any.
+    #[arg(skip)]
+    pub config: Option<ConfigFile>,
 }
 
 fn parse_threshold(s: &str) -> Result<u32, String> {
@@ -128,6 +133,15 @@ impl FromStr for DetectorSpec {
 }
 
 impl EngineArgs {
+    /// `flag` as an error names it: the config file's key when its value
+    /// came from there.
+    fn origin(&self, flag: &str) -> String {
+        self.config
+            .as_ref()
+            .and_then(|c| c.name(flag))
+            .unwrap_or_else(|| flag.to_string())
+    }
+
     /// The mode windows move in: `--window-mode`, else sliding (or `default`).
     pub fn mode_or(&self, default: WindowMode) -> WindowMode {
         self.window_mode.unwrap_or(default)
@@ -159,7 +173,12 @@ impl EngineArgs {
                 window: s.window.window(mode),
                 threshold: s.threshold,
             };
-            anyhow::ensure!(!out.contains(&d), "--detector {} is given twice", d.name());
+            anyhow::ensure!(
+                !out.contains(&d),
+                "{} {} is given twice",
+                self.origin("--detector"),
+                d.name()
+            );
             out.push(d);
         }
         Ok(out)
@@ -176,7 +195,7 @@ impl EngineArgs {
     pub fn ignore_list(&self) -> anyhow::Result<Option<IgnoreList>> {
         self.ignore_sources
             .as_deref()
-            .map(|spec| IgnoreList::parse_spec(spec).context("--ignore-sources"))
+            .map(|spec| IgnoreList::parse_spec(spec).context(self.origin("--ignore-sources")))
             .transpose()
     }
 
@@ -194,17 +213,22 @@ impl EngineArgs {
         let timeout = self.handshake_timeout.0;
         anyhow::ensure!(
             !timeout.is_zero(),
-            "--handshake-timeout must be longer than 0 s (the project's default is 60)"
+            "{} must be longer than 0 s (the project's default is 60)",
+            self.origin("--handshake-timeout")
         );
-        let handshake_timeout_ns = u64::try_from(timeout.as_nanos())
-            .ok()
-            .context("--handshake-timeout is too long (at most about 584 years)")?;
+        let handshake_timeout_ns = u64::try_from(timeout.as_nanos()).ok().with_context(|| {
+            format!(
+                "{} is too long (at most about 584 years)",
+                self.origin("--handshake-timeout")
+            )
+        })?;
         let memory = self
             .service_memory
             .map_or(Duration::from_nanos(DEFAULT_SERVICE_MEMORY_NS), |d| d.0);
         anyhow::ensure!(
             !memory.is_zero(),
-            "--service-memory must be longer than 0 s (or turn the map off with --no-service-map)"
+            "{} must be longer than 0 s (or turn the map off with --no-service-map)",
+            self.origin("--service-memory")
         );
         let whitelist = match &self.whitelist {
             Some(path) => Some(Whitelist::load(path)?),
