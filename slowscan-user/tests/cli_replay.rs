@@ -288,7 +288,8 @@ fn generated_capture_detects_the_slow_scanner() {
     let tmp = temp_dir("generated");
     let (capture, w) = generated(&tmp);
     let report = tmp.join("r.json");
-    // The sensor's defaults: tumbling 3600 s, threshold 9.
+    // No detection flags: the default ladder (1h:9, 1d:16, 7d:18, 30d:20,
+    // sliding; R6.3) and the service map (R4.5).
     let out = ok(&["replay", s(&capture), "--report", s(&report)]);
     let r = read_json(&report);
     let (attempts, established, failed) = totals(&r);

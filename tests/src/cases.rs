@@ -132,6 +132,32 @@ pub fn cases() -> Vec<Case> {
         rec4(&t, 0),
         0,
     );
+    // Source routes (RFC 791): the option lists hops, the last being the
+    // final destination; the record's addresses are the header's (R2.1).
+    for (name, kind, seq) in [
+        (
+            "IPv4 loose source route (LSRR): the header's addresses",
+            0x83,
+            7,
+        ),
+        (
+            "IPv4 strict source route (SSRR): the header's addresses",
+            0x89,
+            8,
+        ),
+    ] {
+        let t = syn(seq);
+        // type, length 11, pointer 4 (first hop next), two hops, EOL.
+        let mut opts = vec![kind, 11, 4, 198, 51, 100, 200, 203, 0, 113, 99];
+        opts.push(0);
+        rec(
+            name,
+            Ethernet,
+            eth(ETH_P_IP, &frames::ipv4(SRC4, DST4, 6, &opts, 0, &t.bytes())),
+            rec4(&t, 0),
+            0,
+        );
+    }
     let mut t = syn(5);
     t.doff = 15;
     rec(

@@ -538,6 +538,7 @@ pub fn fixtures(mode: Mode) -> Vec<Fixture> {
     }
     v.extend(ignore_fixtures(mode));
     v.extend(rule_fixtures(mode));
+    v.extend(tunnel_fixtures(mode));
     v
 }
 
@@ -717,6 +718,70 @@ fn ignore_fixtures(mode: Mode) -> Vec<Fixture> {
                 ignore: vec![prefix("198.51.100.0/24")],
                 steps: vec![skipped(frames::tcp4(&t), &[Whitelisted])],
             }
+        },
+    ]
+}
+
+/// R2.1 with R4.4 and R4.6: in a tunnelled frame (VXLAN, GRE) the inner
+/// addresses are the ones the whitelist and the ignore list see; rules and
+/// prefixes that cover only the outer (tunnel endpoint) addresses change
+/// nothing.
+fn tunnel_fixtures(mode: Mode) -> Vec<Fixture> {
+    use Counter::*;
+    use slowscan_common::wire::{ETH_P_IP, ETH_P_IPV6, UDP_PORT_VXLAN};
+    let syn = |p| port(Tcp::syn(4000), p);
+    // 192.0.2.1 → 192.0.2.2, UDP 4789, VXLAN, Ethernet, SRC4 → DST4.
+    let vxlan4 = |t: &Tcp| {
+        let inner = frames::ethernet(&[], ETH_P_IP, &frames::inner4(t));
+        let udp = frames::udp(UDP_PORT_VXLAN, &frames::vxlan(0x08, &inner));
+        frames::ethernet(&[], ETH_P_IP, &frames::outer4(17, &udp))
+    };
+    // 2001:db8:ffff::1 → 2001:db8:ffff::2, GRE, SRC6 → DST6.
+    let gre6 = |t: &Tcp| {
+        let gre = frames::gre(0, ETH_P_IPV6, &frames::inner6(t));
+        frames::ethernet(&[], ETH_P_IPV6, &frames::outer6(47, &gre))
+    };
+    let (a, b, c, d) = (syn(90), syn(91), syn(92), syn(93));
+    vec![
+        Fixture {
+            name: "the whitelist sees a tunnel's inner destination (R2.1, R4.4)",
+            whitelist: vec![rule("203.0.113.20:80"), rule("[2001:db8:1::20]:80")],
+            ignore: vec![],
+            steps: vec![
+                skipped(vxlan4(&a), &[DecapVxlan, Whitelisted]),
+                skipped(gre6(&a), &[Ipv6, DecapGre, Whitelisted]),
+            ],
+        },
+        Fixture {
+            name: "a whitelist of the tunnel endpoints changes nothing (R2.1, R4.4)",
+            whitelist: vec![
+                rule("192.0.2.0/24:*"),
+                rule("192.0.2.2:4789"),
+                rule("[2001:db8:ffff::/48]:*"),
+            ],
+            ignore: vec![],
+            steps: vec![
+                attempt(mode, vxlan4(&b), rec4(&b, 0, 0), &[DecapVxlan]),
+                attempt(mode, gre6(&b), rec6(&b, 0), &[Ipv6, DecapGre]),
+            ],
+        },
+        Fixture {
+            name: "the ignore list sees a tunnel's inner source (R2.1, R4.6)",
+            whitelist: vec![],
+            ignore: vec![prefix("198.51.100.0/24"), prefix("2001:db8::/64")],
+            steps: vec![
+                skipped(vxlan4(&c), &[DecapVxlan, Ignored]),
+                skipped(gre6(&c), &[Ipv6, DecapGre, Ignored]),
+            ],
+        },
+        Fixture {
+            name: "ignoring the tunnel endpoints changes nothing (R2.1, R4.6)",
+            whitelist: vec![],
+            ignore: vec![prefix("192.0.2.0/24"), prefix("2001:db8:ffff::/48")],
+            steps: vec![
+                attempt(mode, vxlan4(&d), rec4(&d, 0, 0), &[DecapVxlan]),
+                attempt(mode, gre6(&d), rec6(&d, 0), &[Ipv6, DecapGre]),
+            ],
         },
     ]
 }

@@ -1,5 +1,6 @@
 //! Command-line front end. Logs go to stderr; alerts never do.
 
+mod config;
 mod generate;
 mod ignore;
 mod learn;
@@ -56,8 +57,8 @@ enum Command {
     Manpages(generate::ManpagesArgs),
 }
 
-/// Runs the command; `matches` (the whole command line's) tell `run` which
-/// options were given as flags, to override its `--config` file.
+/// Runs the command; `matches` (the whole command line's) tell `run` and
+/// `replay` which options were given as flags, to override a `--config` file.
 pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(a) => run::run(*a, matches.subcommand_matches("run")),
@@ -65,7 +66,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Explain(a) => status::explain(a),
         Command::Whitelist(a) => whitelist::run(a),
         Command::Ignore(a) => ignore::run(a),
-        Command::Replay(a) => replay::run(*a),
+        Command::Replay(a) => replay::run(*a, matches.subcommand_matches("replay")),
         Command::Learn(a) => learn::run(*a),
         Command::Completions(a) => generate::completions(a),
         Command::Manpages(a) => generate::manpages(a),

@@ -8,6 +8,8 @@ use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+
+use super::config::ConfigFile;
 use slowscan::engine::{
     DEFAULT_MAX_PENDING, DEFAULT_MAX_SOURCES, DetectorConfig, EngineConfig, IgnoreList,
     LearnConfig, MAX_WINDOW_NS, ServiceMapConfig, Whitelist, Window,
@@ -23,16 +25,16 @@ pub struct EngineArgs {
     /// within WINDOW exceed THRESHOLD (R6), e.g. `1h:9`, `30d:24`, `none:9`;
     /// windows up to 90d. Repeat for several. Default: the ladder 1h:9, 1d:16,
     /// 7d:18, 30d:20 (docs/detectors.md).
-    #[arg(long = "detector", value_name = "WINDOW:THRESHOLD",
+    #[arg(long = "detector", value_name = "WINDOW:THRESHOLD", allow_hyphen_values = true,
           conflicts_with_all = ["window", "threshold"])]
     pub detectors: Vec<DetectorSpec>,
     /// One detector's window instead of the ladder: seconds (also 90s, 10m,
     /// 1h, 30d), or `none` (never cleared); threshold from --threshold (9).
-    #[arg(long, value_name = "SECONDS|none")]
+    #[arg(long, value_name = "SECONDS|none", allow_hyphen_values = true)]
     pub window: Option<WindowLen>,
     /// One detector's threshold instead of the ladder (window from --window,
     /// 1h): alert when the distinct failed pairs exceed N (N ≥ 1).
-    #[arg(long, value_name = "N", value_parser = parse_threshold)]
+    #[arg(long, value_name = "N", value_parser = parse_threshold, allow_negative_numbers = true)]
     pub threshold: Option<u32>,
     /// How windows move (R6.1): `sliding` (phase-free: failures within the
     /// last window length; the default) or `tumbling` (the paper's: aligned
@@ -41,7 +43,12 @@ pub struct EngineArgs {
     pub window_mode: Option<WindowMode>,
     /// R5.1: an attempt not Established this long after its SYN failed
     /// (seconds, or 500ms, 2m …).
-    #[arg(long, default_value = "60", value_name = "SECONDS")]
+    #[arg(
+        long,
+        default_value = "60",
+        value_name = "SECONDS",
+        allow_hyphen_values = true
+    )]
     pub handshake_timeout: HumanDuration,
     /// R4.4: whitelist file (`slowscan learn` output); traffic to its
     /// destinations is not analysed.
@@ -55,7 +62,7 @@ pub struct EngineArgs {
     /// R4.5: a destination Established within this long is a live service;
     /// failures to it are outages, counted toward no detector [default: 30d;
     /// with replay --sweep: no service map unless given].
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub service_memory: Option<HumanDuration>,
     /// R4.5: turn the service map off (every failure counts).
     #[arg(long, overrides_with = "service_map")]
@@ -66,24 +73,30 @@ pub struct EngineArgs {
     /// Cap on live services; when full, the least recently Established of a
     /// sample is forgotten (counted).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SERVICES as u64,
+          allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_services: u64,
     /// R4.3: ports ≥ 1024 that are services besides 1–1023 (for learning and
     /// the service map), comma-separated.
-    #[arg(long, value_delimiter = ',', value_name = "PORT,…",
+    #[arg(long, value_delimiter = ',', value_name = "PORT,…", allow_negative_numbers = true,
           default_values_t = LearnConfig::default().eligible_high_ports,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub eligible_high_ports: Vec<u16>,
     /// Cap on pending attempts; when full, the oldest is decided Failed early
     /// (counted as evicted).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PENDING as u64,
+          allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_pending: u64,
     /// Cap on tracked sources; when full, a source with few failures is
     /// forgotten (counted as evicted).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SOURCES as u64,
+          allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_sources: u64,
+    /// The `--config` file these options were merged with, if any.
+    #[arg(skip)]
+    pub config: Option<ConfigFile>,
 }
 
 fn parse_threshold(s: &str) -> Result<u32, String> {
@@ -120,6 +133,15 @@ impl FromStr for DetectorSpec {
 }
 
 impl EngineArgs {
+    /// `flag` as an error names it: the config file's key when its value
+    /// came from there.
+    fn origin(&self, flag: &str) -> String {
+        self.config
+            .as_ref()
+            .and_then(|c| c.name(flag))
+            .unwrap_or_else(|| flag.to_string())
+    }
+
     /// The mode windows move in: `--window-mode`, else sliding (or `default`).
     pub fn mode_or(&self, default: WindowMode) -> WindowMode {
         self.window_mode.unwrap_or(default)
@@ -151,7 +173,12 @@ impl EngineArgs {
                 window: s.window.window(mode),
                 threshold: s.threshold,
             };
-            anyhow::ensure!(!out.contains(&d), "--detector {} is given twice", d.name());
+            anyhow::ensure!(
+                !out.contains(&d),
+                "{} {} is given twice",
+                self.origin("--detector"),
+                d.name()
+            );
             out.push(d);
         }
         Ok(out)
@@ -168,7 +195,7 @@ impl EngineArgs {
     pub fn ignore_list(&self) -> anyhow::Result<Option<IgnoreList>> {
         self.ignore_sources
             .as_deref()
-            .map(|spec| IgnoreList::parse_spec(spec).context("--ignore-sources"))
+            .map(|spec| IgnoreList::parse_spec(spec).context(self.origin("--ignore-sources")))
             .transpose()
     }
 
@@ -186,17 +213,22 @@ impl EngineArgs {
         let timeout = self.handshake_timeout.0;
         anyhow::ensure!(
             !timeout.is_zero(),
-            "--handshake-timeout must be longer than 0 s (the project's default is 60)"
+            "{} must be longer than 0 s (the project's default is 60)",
+            self.origin("--handshake-timeout")
         );
-        let handshake_timeout_ns = u64::try_from(timeout.as_nanos())
-            .ok()
-            .context("--handshake-timeout is too long (at most about 584 years)")?;
+        let handshake_timeout_ns = u64::try_from(timeout.as_nanos()).ok().with_context(|| {
+            format!(
+                "{} is too long (at most about 584 years)",
+                self.origin("--handshake-timeout")
+            )
+        })?;
         let memory = self
             .service_memory
             .map_or(Duration::from_nanos(DEFAULT_SERVICE_MEMORY_NS), |d| d.0);
         anyhow::ensure!(
             !memory.is_zero(),
-            "--service-memory must be longer than 0 s (or turn the map off with --no-service-map)"
+            "{} must be longer than 0 s (or turn the map off with --no-service-map)",
+            self.origin("--service-memory")
         );
         let whitelist = match &self.whitelist {
             Some(path) => Some(Whitelist::load(path)?),
@@ -279,6 +311,9 @@ impl FromStr for HumanDuration {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
+        if t.starts_with('-') {
+            return Err(format!("`{s}`: a duration cannot be negative"));
+        }
         let split = t
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(t.len());
@@ -424,6 +459,28 @@ mod tests {
                 .err()
                 .unwrap_or_else(|| panic!("{args:?} accepted"));
             assert!(e.contains(want), "{args:?}: {e}");
+        }
+        // Negative values, space-separated, reach the parser that names the
+        // flag (not clap's "unexpected argument").
+        let negative: [(&[&str], &str); 9] = [
+            (&["--threshold", "-3"], "at least 1"),
+            (&["--window", "-600"], "negative"),
+            (&["--detector", "-1h:9"], "negative"),
+            (&["--handshake-timeout", "-5"], "negative"),
+            (&["--service-memory", "-1d"], "negative"),
+            (&["--max-pending", "-1"], "--max-pending"),
+            (&["--max-sources", "-1"], "--max-sources"),
+            (&["--max-services", "-1"], "--max-services"),
+            (&["--eligible-high-ports", "-8080"], "--eligible-high-ports"),
+        ];
+        for (args, want) in negative {
+            let e = parse(args)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} accepted"));
+            assert!(
+                e.contains(args[0]) && e.contains(want) && !e.contains("unexpected argument"),
+                "{args:?}: {e}"
+            );
         }
         let e = parse(&["--detector", "1h:9", "--detector", "1h:9"])
             .unwrap()

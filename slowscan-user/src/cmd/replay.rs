@@ -6,7 +6,8 @@
 //! the same alerts. Alerts are JSON lines (R8) on `--alerts`; `--report`
 //! writes a JSON summary; `--sweep` runs the paper's windows × thresholds
 //! (Table 4) in one pass; `--plots DIR` draws the paper's Fig. 1 and Fig. 6
-//! and an alert timeline (see `plots.rs`).
+//! and an alert timeline (see `plots.rs`). `--config FILE` takes the
+//! detection options from a TOML file, e.g. a sensor's (`config.rs`).
 //!
 //! Damage: when a capture turns out truncated or corrupt, what was decided
 //! before the damage is still delivered (alerts written, report written with
@@ -24,7 +25,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use clap::Args as ClapArgs;
+use clap::{ArgMatches, Args as ClapArgs, Parser};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use slowscan::{
@@ -34,6 +35,7 @@ use slowscan::{
 };
 
 use super::{
+    config,
     options::{EngineArgs, WindowLen, WindowMode},
     plots,
 };
@@ -51,6 +53,11 @@ pub struct Args {
     /// stream.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// TOML file of detection options under their flag names, e.g. a
+    /// sensor's `run --config` file (its other keys are skipped); flags
+    /// override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
     /// Alerts as JSON lines: `-` for stdout (the default, except with
@@ -67,10 +74,20 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["window", "threshold", "detectors"])]
     sweep: bool,
     /// With --sweep: the windows (default 600,3600,none).
-    #[arg(long, value_delimiter = ',', value_name = "SECONDS|none,…")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "SECONDS|none,…",
+        allow_hyphen_values = true
+    )]
     sweep_windows: Vec<WindowLen>,
     /// With --sweep: the thresholds (default 4,5,6,7,8,9).
-    #[arg(long, value_delimiter = ',', value_name = "N,…")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "N,…",
+        allow_negative_numbers = true
+    )]
     sweep_thresholds: Vec<u32>,
     /// With --sweep: file of known scanner addresses (one per line, `#`
     /// comments); adds the false-positive rate FP/(FP+TN) per cell.
@@ -84,7 +101,39 @@ pub struct Args {
     plots: Option<PathBuf>,
 }
 
-pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+/// The detection options alone, to parse them merged with a config file.
+#[derive(Parser)]
+#[command(name = "slowscan replay")]
+struct EngineOnly {
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// The detection options of `--config` that were not given as flags
+/// (`matches`: the `replay` subcommand's); a `run` file's other keys are
+/// skipped.
+fn with_config(mut a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<Args> {
+    let (Some(path), Some(matches)) = (a.config.clone(), matches) else {
+        return Ok(a);
+    };
+    a.engine = merge_engine_config(&path, &config::read(&path)?, matches)?;
+    Ok(a)
+}
+
+fn merge_engine_config(
+    path: &Path,
+    text: &str,
+    matches: &ArgMatches,
+) -> anyhow::Result<EngineArgs> {
+    let (merged, file) =
+        config::merge::<EngineOnly>(path, text, matches, &super::run::config_keys())?;
+    let mut engine = merged.engine;
+    engine.config = Some(file);
+    Ok(engine)
+}
+
+pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
+    let a = with_config(a, matches)?;
     if !a.sweep {
         for (given, name) in [
             (!a.sweep_windows.is_empty(), "--sweep-windows"),
@@ -726,4 +775,130 @@ fn matrix(
         writeln!(out, "{line}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use slowscan::engine::{SECOND_NS, Window};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct ReplayOnly {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    const PATH: &str = "/etc/slowscan/run.toml";
+
+    /// The detection options of `replay x.pcap --config PATH FLAGS` with
+    /// the file `text`.
+    fn merged(text: &str, flags: &[&str]) -> Result<EngineArgs, String> {
+        let argv = ["slowscan replay", "x.pcap", "--config", PATH]
+            .into_iter()
+            .chain(flags.iter().copied());
+        let m = ReplayOnly::command().get_matches_from(argv);
+        merge_engine_config(Path::new(PATH), text, &m).map_err(|e| format!("{e:#}"))
+    }
+
+    /// A sensor's file: detection options beside `run`'s own.
+    const RUN_FILE: &str = r#"
+iface = "eth1"
+alerts = "/var/log/slowscan/alerts.json"
+metrics = "off"
+mirror = true
+state = "/var/lib/slowscan/state.json"
+detector = ["1h:9", "30d:24"]
+window-mode = "tumbling"
+handshake_timeout = "2s"
+no-service-map = true
+ignore-sources = "198.51.100.0/24"
+"#;
+
+    #[test]
+    fn detection_options_come_from_a_run_config_file() {
+        let e = merged(RUN_FILE, &[]).unwrap();
+        let names: Vec<String> = e.detectors().unwrap().iter().map(|d| d.name()).collect();
+        assert_eq!(names, ["1h:9", "30d:24"]);
+        assert_eq!(
+            e.detectors().unwrap()[0].window,
+            Window::Tumbling(3600 * SECOND_NS)
+        );
+        let cfg = e.engine_config().unwrap();
+        assert_eq!(cfg.handshake_timeout_ns, 2 * SECOND_NS);
+        assert!(cfg.services.is_none());
+        assert!(cfg.ignore.is_some());
+        // Flags override the file.
+        let e = merged(
+            RUN_FILE,
+            &[
+                "--detector",
+                "7d:18",
+                "--service-map",
+                "--window-mode",
+                "sliding",
+            ],
+        )
+        .unwrap();
+        let d = e.detectors().unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].window, Window::Sliding(7 * 86_400 * SECOND_NS));
+        assert!(e.engine_config().unwrap().services.is_some());
+        // No file: the defaults.
+        let e = merged("", &[]).unwrap();
+        assert_eq!(
+            e.detectors().unwrap(),
+            slowscan::engine::DetectorConfig::default_ladder()
+        );
+    }
+
+    #[test]
+    fn config_file_errors_name_the_key() {
+        let cases = [
+            ("colour = \"blue\"", "unknown key `colour`"),
+            ("threshold = \"many\"", "bad value for `threshold`"),
+            ("detector = [\"1d:0\"]", "bad value for `detector`"),
+            ("window = \"1h\"\ndetector = [\"1d:16\"]", "--detector"),
+        ];
+        for (text, want) in cases {
+            let e = merged(text, &[])
+                .err()
+                .unwrap_or_else(|| panic!("{text} accepted"));
+            assert!(e.contains(want) && e.contains(PATH), "{text}: {e}");
+        }
+        // Checks made after parsing name the key too when it came from the
+        // file, and the flag when it came from the command line.
+        let e = merged("detector = [\"1h:9\", \"1h:9\"]", &[])
+            .unwrap()
+            .engine_config()
+            .unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            format!("config file {PATH}: `detector` 1h:9 is given twice")
+        );
+        let e = merged("", &["--detector", "1h:9", "--detector", "1h:9"])
+            .unwrap()
+            .engine_config()
+            .unwrap_err();
+        assert_eq!(format!("{e:#}"), "--detector 1h:9 is given twice");
+        let e = merged("handshake_timeout = \"0\"", &[])
+            .unwrap()
+            .engine_config()
+            .unwrap_err();
+        assert!(
+            format!("{e:#}").starts_with(&format!(
+                "config file {PATH}: `handshake_timeout` must be longer than 0 s"
+            )),
+            "{e:#}"
+        );
+        let e = merged("ignore-sources = \"198.51.100.7/24\"", &[])
+            .unwrap()
+            .engine_config()
+            .unwrap_err();
+        assert!(
+            format!("{e:#}").contains(&format!("config file {PATH}: `ignore-sources`")),
+            "{e:#}"
+        );
+    }
 }

@@ -1,11 +1,9 @@
 //! `slowscan run --iface IF …`: the live sensor (see `slowscan::daemon`).
 //!
 //! `--config FILE`: a TOML file holding any of the options below under their
-//! flag names (`iface = "eth1"`, `threshold = 9`, `handshake-timeout = "60"`,
-//! `mirror = true`; `_` may stand for `-`); flags given on the command line
-//! override the file. Unknown keys and bad values are errors naming the key.
+//! flag names (`iface = "eth1"`, `threshold = 9`; see `config.rs`); flags
+//! given on the command line override the file.
 use std::{
-    ffi::OsString,
     net::SocketAddr,
     path::{Path, PathBuf},
     process::ExitCode,
@@ -13,14 +11,13 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 
-use super::options::{EngineArgs, HumanDuration};
-use clap::{
-    ArgMatches, Args as ClapArgs, CommandFactory, Parser,
-    error::{ContextKind, ContextValue},
-    parser::ValueSource,
+use super::{
+    config,
+    options::{EngineArgs, HumanDuration},
 };
+use clap::{ArgMatches, Args as ClapArgs, CommandFactory, Parser};
 use slowscan::{
     daemon::{self, DaemonConfig},
     engine::EngineConfig,
@@ -56,13 +53,13 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR|off")]
     metrics: MetricsAddr,
     /// Learn the whitelist for this long first (R4.1), load it into the kernel, then detect.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     learn_for: Option<HumanDuration>,
     /// With --learn-for: also save the learned whitelist to this file.
     #[arg(long, value_name = "FILE", requires = "learn_for")]
     learn_out: Option<PathBuf>,
     /// Log a one-line summary to stderr this often (e.g. 60, 5m).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     summary_every: Option<HumanDuration>,
     /// Keep per-source totals for the final summary. Off by default: they grow
     /// with every source ever seen, and a sensor's memory must stay bounded.
@@ -72,7 +69,7 @@ pub struct Args {
     #[arg(long, overrides_with = "source_totals")]
     no_source_totals: bool,
     /// Stop by itself after this long (e.g. 90s, 2h).
-    #[arg(long = "for", value_name = "DURATION")]
+    #[arg(long = "for", value_name = "DURATION", allow_hyphen_values = true)]
     run_for: Option<HumanDuration>,
     /// Engine state file: restored at start if present, checkpointed
     /// atomically (so a slow scan straddling a restart is still detected).
@@ -85,7 +82,12 @@ pub struct Args {
     #[arg(long, overrides_with = "state_reset")]
     no_state_reset: bool,
     /// Checkpoint the engine state this often (also at SIGUSR1 and at exit).
-    #[arg(long, default_value = "60", value_name = "SECONDS")]
+    #[arg(
+        long,
+        default_value = "60",
+        value_name = "SECONDS",
+        allow_hyphen_values = true
+    )]
     checkpoint_every: HumanDuration,
     #[command(flatten)]
     maps: MapArgs,
@@ -135,12 +137,14 @@ pub struct MapArgs {
     /// Size of the kernel whitelist map (entries): raise it for a larger
     /// whitelist (learned or loaded).
     #[arg(long, value_name = "N", default_value_t = slowscan_common::WHITELIST_MAX,
+          allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub whitelist_max: u32,
     /// Size of the kernel's record ring buffer in bytes (a power of two):
     /// what a burst of records may fill while the reader is away
     /// (docs/operations.md, "Sizing the ring").
-    #[arg(long, value_name = "BYTES", default_value_t = slowscan_common::RING_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = slowscan_common::RING_BYTES,
+          allow_negative_numbers = true)]
     pub ring_bytes: u32,
 }
 
@@ -153,141 +157,29 @@ struct RunOnly {
     args: Args,
 }
 
-/// A clap error on one line, without its `error: ` prefix and usage hint.
-fn clap_message(e: &clap::Error) -> String {
-    let text = e.to_string();
-    let lines: Vec<&str> = text
-        .lines()
-        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let line = lines.join(" ");
-    line.strip_prefix("error: ").unwrap_or(&line).to_string()
-}
-
-/// A TOML scalar as the text a flag would take.
-fn scalar(v: &toml::Value) -> Option<String> {
-    match v {
-        toml::Value::String(s) => Some(s.clone()),
-        toml::Value::Integer(i) => Some(i.to_string()),
-        toml::Value::Float(f) => Some(f.to_string()),
-        _ => None,
-    }
-}
-
 /// `a`, with the options of its `--config` file that were not given as flags
 /// (`matches`: the `run` subcommand's).
 fn with_config(a: Args, matches: &ArgMatches) -> anyhow::Result<Args> {
     let Some(path) = a.config.clone() else {
         return Ok(a);
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading the config file {}", path.display()))?;
-    merge_config(&path, &text, matches)
+    merge_config(&path, &config::read(&path)?, matches)
 }
 
 fn merge_config(path: &Path, text: &str, matches: &ArgMatches) -> anyhow::Result<Args> {
-    let file = path.display();
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let at = e
-            .span()
-            .map(|s| format!(" (line {})", text[..s.start].lines().count().max(1)))
-            .unwrap_or_default();
-        anyhow!("config file {file}: {}{at}", e.message().trim_end())
-    })?;
-    let cmd = RunOnly::command();
-    let options: Vec<&clap::Arg> = cmd
-        .get_arguments()
-        .filter(|a| a.get_long().is_some_and(|l| l != "config"))
-        .collect();
-    let on_command_line =
-        |a: &clap::Arg| matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine);
-    let mut argv: Vec<OsString> = vec!["slowscan run".into()];
-    // (flag, key) of the options taken from the file.
-    let mut from_file: Vec<(String, String)> = Vec::new();
-    for (key, value) in &table {
-        let long = key.replace('_', "-");
-        let Some(arg) = options.iter().find(|a| a.get_long() == Some(long.as_str())) else {
-            let known: Vec<&str> = options.iter().filter_map(|a| a.get_long()).collect();
-            return Err(anyhow!(
-                "config file {file}: unknown key `{key}` (known keys: {})",
-                known.join(", ")
-            ));
-        };
-        let bad = |why: String| anyhow!("config file {file}: bad value for `{key}`: {why}");
-        if on_command_line(arg) {
-            continue;
-        }
-        if !arg.get_action().takes_values() {
-            match value {
-                toml::Value::Boolean(true) => argv.push(format!("--{long}").into()),
-                toml::Value::Boolean(false) => {}
-                _ => return Err(bad("write true or false".into())),
-            }
-            continue;
-        }
-        let repeatable = matches!(arg.get_action(), clap::ArgAction::Append);
-        if let (toml::Value::Array(items), true) = (value, repeatable) {
-            // `detector = ["1h:9", "30d:24"]`: the flag once per item.
-            for v in items {
-                let v = scalar(v).ok_or_else(|| bad(format!("`{v}` is not a string")))?;
-                argv.push(format!("--{long}={v}").into());
-            }
-            from_file.push((format!("--{long}"), key.clone()));
-            continue;
-        }
-        let pieces: Vec<String> = match value {
-            toml::Value::Array(items) if arg.get_value_delimiter().is_some() => items
-                .iter()
-                .map(|v| scalar(v).ok_or_else(|| bad(format!("`{v}` is not a number or string"))))
-                .collect::<anyhow::Result<_>>()?,
-            v => match scalar(v) {
-                Some(s) if arg.get_value_delimiter().is_some() => {
-                    s.split(',').map(|p| p.trim().to_string()).collect()
-                }
-                Some(s) => vec![s],
-                None => return Err(bad(format!("`{v}` is not a number or string"))),
-            },
-        };
-        argv.push(format!("--{long}={}", pieces.join(",")).into());
-        from_file.push((format!("--{long}"), key.clone()));
-    }
-    for arg in options.iter().filter(|a| on_command_line(a)) {
-        let long = arg.get_long().expect("options have a long name");
-        let id = arg.get_id().as_str();
-        if !arg.get_action().takes_values() {
-            if matches.get_flag(id) {
-                argv.push(format!("--{long}").into());
-            }
-            continue;
-        }
-        for v in matches.get_raw(id).into_iter().flatten() {
-            let mut o = OsString::from(format!("--{long}="));
-            o.push(v);
-            argv.push(o);
-        }
-    }
-    let merged = RunOnly::try_parse_from(argv).map_err(|e| {
-        // The option clap names, if it came from the file: name its key.
-        let named = match e.get(ContextKind::InvalidArg) {
-            Some(ContextValue::String(s)) => s.split_whitespace().next().map(str::to_string),
-            _ => None,
-        };
-        match from_file
-            .iter()
-            .find(|(flag, _)| named.as_deref() == Some(flag))
-        {
-            Some((_, key)) => anyhow!(
-                "config file {file}: bad value for `{key}`: {}",
-                clap_message(&e)
-            ),
-            None => anyhow!("{} (with the config file {file})", clap_message(&e)),
-        }
-    })?;
+    let (merged, file) = config::merge::<RunOnly>(path, text, matches, &[])?;
     let mut a = merged.args;
     a.config = Some(path.to_path_buf());
+    a.engine.config = Some(file);
     Ok(a)
+}
+
+/// The keys of a `run` config file (its options' flag names).
+pub(super) fn config_keys() -> Vec<String> {
+    RunOnly::command()
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect()
 }
 
 #[derive(Clone, Copy)]

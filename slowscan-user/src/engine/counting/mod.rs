@@ -17,7 +17,11 @@
 //!   and a log over which counts are kept incrementally (`exact.rs`);
 //! * beyond: a sliding HyperLogLog (`sketch.rs`, ≈ 13 KiB) answers every
 //!   window at minute resolution; alerts then say their count is estimated.
-//!   Crossings of thresholds below the cap are exact.
+//!   A source stays sketched until none of its pairs is left in any window
+//!   (its longest window after its latest failure), then counts exactly
+//!   again. So a crossing is exact for a source that has not held more than
+//!   [`EXACT_CAP`] pairs since it was last empty, and estimated otherwise,
+//!   whatever the threshold — each window's count then comes from the sketch.
 //!
 //! Pairs out of every window are forgotten, and sources with none left are
 //! forgotten by [`Counting::sweep`]. The number of tracked sources is capped:
@@ -377,6 +381,12 @@ impl Counting {
         };
         let mut to_sketch = false;
         let mut to_exact = false;
+        if matches!(set, Set::Sketch(_)) && *latest < horizon {
+            // No pair of the sketch is left in any window: exact again.
+            *set = Set::Small(Vec::new());
+            groups.fill(GroupState::default());
+            self.sketched -= 1;
+        }
         match set {
             Set::Small(v) => {
                 let count = |v: &[(Pair, u64)], start: u64| {

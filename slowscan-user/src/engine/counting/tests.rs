@@ -260,3 +260,55 @@ fn r6_small_and_indexed_exact_sets_agree() {
     }
     assert!(alerts > 100, "{alerts}");
 }
+
+/// R6.3: a crossing is exact unless the source has held more than
+/// [`EXACT_CAP`] pairs since it was last empty. Once past the cap a source
+/// stays sketched while any of its pairs is in a window, so a later
+/// crossing is estimated even at a threshold below the cap; once every pair
+/// has left the longest window it counts exactly again.
+#[test]
+fn r6_3_crossings_are_estimated_only_after_the_cap() {
+    let mut c = Counting::new(&ladder(), 1 << 20, 0, 32, true);
+    let hour_alerts =
+        |v: Vec<Alert>| -> Vec<Alert> { v.into_iter().filter(|a| a.detector == 0).collect() };
+    // Source 1 fails 200 pairs in 10 minutes (past the cap); source 2 fails
+    // 100 (never past it), both below the hour's threshold per hour later.
+    let t0 = DAY_NS;
+    for i in 0..200 {
+        fail(&mut c, 1, i, t0 + u64::from(i) * 3 * S);
+    }
+    for i in 0..100 {
+        fail(&mut c, 2, i, t0 + u64::from(i) * 3 * S);
+    }
+    assert_eq!(c.sketched, 1);
+    // Two days on, both cross the hour's threshold (9) with 10 new pairs:
+    // source 2 exactly; source 1 estimated (its month still holds 200).
+    let crossing = |c: &mut Counting, s: u32, from: u64, t: u64| {
+        let mut out = Vec::new();
+        for i in 0..10 {
+            out.extend(fail(c, s, 10_000 + i, t + from + u64::from(i) * 300 * S));
+        }
+        hour_alerts(out)
+    };
+    let later = t0 + 2 * DAY_NS;
+    let exact = crossing(&mut c, 2, 0, later);
+    assert_eq!(exact.len(), 1, "{exact:#?}");
+    assert_eq!((exact[0].failed_pairs, exact[0].estimated), (10, false));
+    let sketched = crossing(&mut c, 1, 0, later);
+    assert_eq!(sketched.len(), 1, "{sketched:#?}");
+    assert!(sketched[0].estimated, "{sketched:#?}");
+    assert!(
+        (8..=12).contains(&sketched[0].failed_pairs),
+        "{sketched:#?}"
+    );
+    assert_eq!(c.sketched, 1);
+    // 31 days after its latest failure no pair of source 1 is in any
+    // window: with no sweep in between, its next crossing is exact again.
+    let after = later + 3600 * S + 31 * DAY_NS;
+    let again = crossing(&mut c, 1, 1000, after);
+    assert_eq!(c.sketched, 0);
+    assert_eq!(again.len(), 1, "{again:#?}");
+    assert_eq!((again[0].failed_pairs, again[0].estimated), (10, false));
+    let v = c.view(&src(1)).unwrap();
+    assert!(!v.estimated && v.pairs.len() == 10, "{v:?}");
+}
