@@ -397,9 +397,13 @@ fn store_stopped_then_back() {
     assert!(!srcs.contains(&"198.51.100.30".to_string()), "{srcs:?}");
 }
 
-/// A master killed (SIGKILL) while two sensors push: its replica takes
-/// over, the sensors follow, and every source crosses exactly once —
-/// none lost, none alerted twice.
+/// A master killed (SIGKILL) while two sensors push and claim: its replica
+/// takes over, the sensors follow, and every crossing of every source — the
+/// first (count > 9) and each doubling, 4 per source — is alerted exactly
+/// once fleet-wide: none lost, none twice. Sources are staggered, so that
+/// some cross a level in every round, the kill's too: pushes that claimed a
+/// crossing are in flight (unreplicated, or their reply lost) when the
+/// master dies, and their retries must hand the claim back, once.
 #[test]
 fn failover_under_load() {
     if !redis_present("failover_under_load") {
@@ -412,44 +416,182 @@ fn failover_under_load() {
     }];
     let a = sensor(&cluster.url(), "seg-a", &dets);
     let b = sensor(&cluster.url(), "seg-b", &dets);
-    const SOURCES: u32 = 600;
+    const SOURCES: u32 = 300;
+    const STAGGER: u32 = 20;
+    // 100 distinct pairs a source: crossings at 10, 20, 40 and 80 (a few
+    // more if the sensors' retries reorder its failures), never an 8th.
+    const PAIRS: u32 = 100;
+    const KILL_ROUND: u32 = 45;
     let src = |s: u32| format!("2001:db8::5:{s:x}");
     let victim = cluster.master_of(&format!("ss:{{{}}}:p", src(0)));
-    let mut killed = false;
-    // 12 distinct pairs per source, 6 seen by each sensor, in 12 rounds.
-    for round in 0..12u32 {
+    let on_victim: Vec<bool> = (0..SOURCES)
+        .map(|s| cluster.master_of(&format!("ss:{{{}}}:p", src(s))) == victim)
+        .collect();
+    // Source s pushes its pair k in round s % STAGGER + k, alternately
+    // through each sensor; 20 s of traffic time a round (all in the hour).
+    for round in 0..STAGGER + PAIRS {
         for s in 0..SOURCES {
-            let who = if (s + round) % 2 == 0 { &a } else { &b };
+            let Some(k) = round.checked_sub(s % STAGGER).filter(|&k| k < PAIRS) else {
+                continue;
+            };
+            let who = if (s + k) % 2 == 0 { &a } else { &b };
             who.push(failure(
                 &src(s),
-                &format!("203.0.113.{}", 1 + round),
+                &format!("2001:db8:1::{:x}", k + 1),
                 443,
-                T0 + i64::from(round) * 60 * S + i64::from(s) * 1000,
+                T0 + i64::from(round) * 20 * S + i64::from(s) * 1000,
             ));
         }
-        if round == 6 {
+        if round == KILL_ROUND {
             cluster.kill(victim);
-            killed = true;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(40));
     }
-    assert!(killed);
     let got = alerts(&[&a, &b]);
-    let mut per_source: BTreeMap<IpAddr, usize> = BTreeMap::new();
+    let mut per_source: BTreeMap<IpAddr, Vec<(u32, u32)>> = BTreeMap::new();
     for al in &got {
-        assert_eq!(al.alert_seq, 1, "{al:?}");
-        *per_source.entry(al.source).or_default() += 1;
+        per_source
+            .entry(al.source)
+            .or_default()
+            .push((al.alert_seq, al.failed_pairs));
     }
-    let twice: Vec<_> = per_source.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "alerted twice: {twice:?}");
-    assert_eq!(per_source.len(), SOURCES as usize, "crossings lost");
+    assert_eq!(per_source.len(), SOURCES as usize, "sources never alerted");
+    for (source, v) in &mut per_source {
+        v.sort();
+        let seqs: Vec<u32> = v.iter().map(|x| x.0).collect();
+        assert_eq!(
+            seqs,
+            [1, 2, 3, 4],
+            "{source}: a crossing lost or alerted twice: {v:?}"
+        );
+        // Each level is the first count past the threshold, then doublings.
+        assert!((10..20).contains(&v[0].1), "{source}: {v:?}");
+        for w in v.windows(2) {
+            assert!(
+                w[1].1 >= 2 * w[0].1 && w[1].1 < 4 * w[0].1,
+                "{source}: {v:?}"
+            );
+        }
+    }
+    // The victim's sources crossed levels on both sides of the kill.
+    let victim_sources = on_victim.iter().filter(|&&x| x).count();
+    assert!(victim_sources > 50, "{victim_sources}");
+    let kill_ns = T0 + i64::from(KILL_ROUND) * 20 * S;
+    let victim_crossings = |after: bool| {
+        got.iter()
+            .filter(|al| {
+                let s = (0..SOURCES)
+                    .find(|&s| src(s) == al.source.to_string())
+                    .unwrap();
+                on_victim[s as usize] && (al.last_failure_ns > kill_ns) == after
+            })
+            .count()
+    };
+    assert!(victim_crossings(false) > 0 && victim_crossings(true) > 0);
     let (sa, sb) = (a.status(), b.status());
     assert!(
         sa.store_errors + sb.store_errors > 0,
         "the kill was noticed"
     );
     assert_eq!(sa.dropped + sb.dropped, 0);
+    assert_eq!(sa.pushed + sb.pushed, u64::from(SOURCES * PAIRS));
+    assert_eq!(sa.alerts + sb.alerts, u64::from(SOURCES) * 4);
     assert!(!cluster.master_ports().contains(&victim));
+}
+
+/// A push repeated with the same push id and the retry flag (its reply was
+/// lost, or a replica never confirmed it) changes no count and hands back
+/// the claim the first try made, marked replayed — even after another push
+/// crossed the next level — and a plain push with a new id claims nothing
+/// already claimed. Straight FCALLs on a real server.
+#[test]
+fn repeated_push_changes_nothing_and_replays_its_claim() {
+    if !redis_present("repeated_push_changes_nothing_and_replays_its_claim") {
+        return;
+    }
+    use redis::{Commands, Value};
+    let server = RedisCluster::single(&[]);
+    let port = server.nodes[0].port;
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut c = client.get_connection().unwrap();
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(slowscan::fleet::LIBRARY)
+        .query(&mut c)
+        .unwrap();
+    let key = "ss:{198.51.100.90}:";
+    let t0 = T0 / 1_000_000;
+    // FCALL slowscan_push_v1 1 PREFIX SENSOR PUSH RETRY SLACK CAP DETECTORS (PAIR T)…
+    let push = |c: &mut redis::Connection, id: &str, retry: bool, hosts: std::ops::Range<u8>| {
+        let mut cmd = redis::cmd("FCALL");
+        cmd.arg(slowscan::fleet::FUNCTION)
+            .arg(1)
+            .arg(key)
+            .arg("seg-a")
+            .arg(id)
+            .arg(u8::from(retry))
+            .arg(0)
+            .arg(128)
+            .arg("3600000 9 1h:9");
+        for h in hosts {
+            cmd.arg(&[203u8, 0, 113, h, 0, 22][..])
+                .arg(t0 + i64::from(h) * 1000);
+        }
+        cmd.query::<Value>(c).unwrap()
+    };
+    // (alert_seq, count, replayed) of each claim in a reply.
+    let claims = |v: &Value| -> Vec<(i64, i64, i64)> {
+        let Value::Array(items) = v else {
+            panic!("{v:?}")
+        };
+        let int = |x: &Value| match x {
+            Value::Int(i) => *i,
+            x => panic!("{x:?}"),
+        };
+        items[1..]
+            .iter()
+            .map(|c| match c {
+                Value::Array(c) => (int(&c[2]), int(&c[1]), int(&c[10])),
+                c => panic!("{c:?}"),
+            })
+            .collect()
+    };
+    let state = |c: &mut redis::Connection| {
+        let pairs: Vec<(Vec<u8>, i64)> = c.zrange_withscores(format!("{key}p"), 0, -1).unwrap();
+        let hash: BTreeMap<String, String> = c.hgetall(format!("{key}s")).unwrap();
+        (pairs, hash)
+    };
+
+    assert_eq!(claims(&push(&mut c, "seg-a#1:1", false, 1..10)), []);
+    let first = push(&mut c, "seg-a#1:2", false, 10..12);
+    assert_eq!(claims(&first), [(1, 10, 0)]);
+    let before = state(&mut c);
+    assert_eq!(before.0.len(), 11);
+    // The same push again, flagged a retry: nothing changes, its claim
+    // comes back, replayed.
+    for _ in 0..2 {
+        let again = push(&mut c, "seg-a#1:2", true, 10..12);
+        assert_eq!(claims(&again), [(1, 10, 1)]);
+        assert_eq!(state(&mut c), before);
+    }
+    // Another push crosses the next level (20); the first push's retry
+    // still hands back its own claim (count 10, alert_seq 1), not the latest.
+    let next = push(&mut c, "seg-b#1:1", false, 12..21);
+    assert_eq!(claims(&next), [(2, 20, 0)]);
+    let after = state(&mut c);
+    assert_eq!(
+        claims(&push(&mut c, "seg-a#1:2", true, 10..12)),
+        [(1, 10, 1)]
+    );
+    assert_eq!(
+        claims(&push(&mut c, "seg-b#1:1", true, 12..21)),
+        [(2, 20, 1)]
+    );
+    assert_eq!(state(&mut c), after);
+    // The same failures under a new id (a sensor's duplicate, not a retry):
+    // counted already, so no claim.
+    assert_eq!(claims(&push(&mut c, "seg-c#1:1", false, 1..21)), []);
+    assert_eq!(state(&mut c).0, after.0);
 }
 
 /// One master of three killed, no replica (`cluster-require-full-coverage

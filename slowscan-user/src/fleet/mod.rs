@@ -558,13 +558,19 @@ fn build_calls(cfg: &FleetConfig, items: Vec<Item>, batch: &str, dets: &str) -> 
         v.sort_by_key(|it| it.f.at_ns);
         let key = format!("{}:{{{source}}}:", cfg.key_prefix);
         let slot = key_slot(key.as_bytes());
-        for chunk in v.chunks(CALL_MAX) {
+        for (i, chunk) in v.chunks(CALL_MAX).enumerate() {
+            // Each call its own push id: a retry hands back the claims of
+            // that call only.
+            let id = match i {
+                0 => batch.to_string(),
+                i => format!("{batch}/{i}"),
+            };
             let mut cmd = redis::cmd("FCALL");
             cmd.arg(FUNCTION)
                 .arg(1)
                 .arg(&key)
                 .arg(&cfg.sensor)
-                .arg(batch)
+                .arg(&id)
                 .arg(0)
                 .arg(&slack)
                 .arg(&cap)
