@@ -616,17 +616,7 @@ fn one_shard_down_the_others_go_on() {
         .map(|i| format!("198.51.100.{i}"))
         .find(|y| cluster.master_of(&key(y)) != down)
         .unwrap();
-    cluster.kill(down);
-    // Until the others agree that it failed (cluster-node-timeout 1 s).
-    let end = Instant::now() + Duration::from_secs(20);
-    let alive = cluster.nodes.iter().find(|n| n.running()).unwrap().port;
-    while !slowscan_tests::redis::cli(alive, &["cluster", "nodes"])
-        .lines()
-        .any(|l| l.contains(&format!(":{down}@")) && l.contains("fail"))
-    {
-        assert!(Instant::now() < end, "the kill is not noticed");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    kill_and_wait_failed(&mut cluster, down);
     for i in 0..10i64 {
         for s in [x, y.as_str()] {
             a.push(failure(s, &format!("203.0.113.{}", 1 + i), 22, T0 + i * S));
@@ -654,6 +644,135 @@ fn one_shard_down_the_others_go_on() {
     let st = a.status();
     assert_eq!((st.pushed, st.queued, st.dropped), (20, 0, 0), "{st:?}");
     assert!(!st.degraded, "{st:?}");
+}
+
+/// Kills the master on `port` and waits until the others flag it failed
+/// (cluster-node-timeout 1 s).
+fn kill_and_wait_failed(cluster: &mut RedisCluster, port: u16) {
+    cluster.kill(port);
+    let end = Instant::now() + Duration::from_secs(20);
+    let alive = cluster.nodes.iter().find(|n| n.running()).unwrap().port;
+    while !slowscan_tests::redis::cli(alive, &["cluster", "nodes"])
+        .lines()
+        .any(|l| l.contains(&format!(":{port}@")) && l.contains("fail"))
+    {
+        assert!(Instant::now() < end, "the kill is not noticed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A SYN never followed up (a failed attempt once the handshake timeout
+/// passed).
+fn syn(src: &str, dst: [u8; 4], port: u16, t: i64) -> PacketRecord {
+    let src: std::net::Ipv4Addr = src.parse().unwrap();
+    PacketRecord {
+        ts_ns: t as u64,
+        src_addr: v4(src.octets()),
+        dst_addr: v4(dst),
+        seq: 1000 + u32::from(dst[3]),
+        src_port: 40_000,
+        dst_port: port,
+        family: AF_INET,
+        tcp_flags: 0x02,
+        ..Default::default()
+    }
+}
+
+/// The sensor's rule for its own alerts (`HeldAlerts`, as `slowscan run`
+/// applies it every tick), one master of three down: the sensor is
+/// degraded, yet a source on a healthy shard alerts once, from the fleet
+/// (its failures were counted there: its local alert is dropped), and a
+/// source on the dead shard alerts from the sensor's own counts (its
+/// failures cannot be counted). The master back, x's backlog is counted
+/// and the fleet's crossing of x is claimed then (late pushes): the fleet's
+/// view, which may hold other sensors' failures, beside the local one.
+#[test]
+fn one_shard_down_local_alerts_only_where_the_store_cannot_count() {
+    let name = "one_shard_down_local_alerts_only_where_the_store_cannot_count";
+    if !redis_present(name) {
+        return;
+    }
+    let mut cluster = RedisCluster::start_with(3, 0, &["--cluster-require-full-coverage", "no"]);
+    let dets = [DetectorConfig {
+        window: Window::Sliding(HOUR_NS),
+        threshold: 9,
+    }];
+    let fleet = sensor(&cluster.url(), "seg-a", &dets);
+    let key = |s: &str| format!("ss:{{{s}}}:p");
+    let x = "198.51.100.80";
+    let down = cluster.master_of(&key(x));
+    let y = (81..200)
+        .map(|i| format!("198.51.100.{i}"))
+        .find(|y| cluster.master_of(&key(y)) != down)
+        .unwrap();
+    kill_and_wait_failed(&mut cluster, down);
+
+    let mut engine = Engine::new(EngineConfig {
+        handshake_timeout_ns: S as u64,
+        detectors: dets.to_vec(),
+        services: None,
+        export_failures: true,
+        ..Default::default()
+    });
+    let mut decided = Vec::new();
+    for i in 0..10u8 {
+        for src in [x, y.as_str()] {
+            engine.process(
+                &syn(src, [203, 0, 113, 1 + i], 22, T0 + i64::from(i) * S),
+                &mut decided,
+            );
+        }
+    }
+    engine.advance_to((T0 + 12 * S) as u64, &mut decided);
+    assert_eq!(
+        decided.len(),
+        2,
+        "each source crosses on the sensor's own counts"
+    );
+    let mut failures = Vec::new();
+    engine.drain_failures(&mut failures);
+    assert_eq!(failures.len(), 20);
+
+    // What the sensor does each tick: push, write the fleet's claims, hold
+    // its own alerts and write those the store cannot count.
+    let mut held = slowscan::fleet::HeldAlerts::new(Duration::from_secs(30));
+    let (mut fleet_scope, mut sensor_scope) = (Vec::new(), Vec::new());
+    fleet.push_all(&mut failures);
+    held.hold(decided.drain(..));
+    let end = Instant::now() + Duration::from_secs(30);
+    while !held.is_empty() {
+        assert!(Instant::now() < end, "still held: {:?}", fleet.status());
+        std::thread::sleep(Duration::from_millis(50));
+        fleet.drain_alerts(&mut fleet_scope);
+        held.settle(&fleet, &mut sensor_scope);
+    }
+    assert!(fleet.degraded(), "one shard is down: {:?}", fleet.status());
+    // The fleet's claim of y may come back just after its count is known.
+    let end = Instant::now() + Duration::from_secs(10);
+    while fleet_scope.is_empty() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+        fleet.drain_alerts(&mut fleet_scope);
+    }
+    let sources = |v: &[FleetAlert]| v.iter().map(|a| a.source.to_string()).collect::<Vec<_>>();
+    assert_eq!(sources(&fleet_scope), [y.as_str()], "fleet scope");
+    let local: Vec<String> = sensor_scope.iter().map(|a| a.source.to_string()).collect();
+    assert_eq!(local, [x], "sensor scope");
+    assert_eq!(
+        fleet.confirmation(x.parse().unwrap()),
+        slowscan::fleet::Confirmation::Unreachable
+    );
+
+    // The master back: x's failures are counted, nothing more is held.
+    cluster.restart(down);
+    cluster.wait_ok(Duration::from_secs(30));
+    assert!(fleet.flush(Duration::from_secs(60)), "{:?}", fleet.status());
+    assert_eq!(
+        fleet.confirmation(x.parse().unwrap()),
+        slowscan::fleet::Confirmation::Counted
+    );
+    let mut late = Vec::new();
+    fleet.drain_alerts(&mut late);
+    assert_eq!(sources(&late), [x], "{late:?}");
 }
 
 /// One Redis server without cluster support, with an ACL user: detected
