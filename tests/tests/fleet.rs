@@ -821,6 +821,84 @@ fn single_node_with_acl_user() {
     assert_eq!(got[0].sensors, ["seg-a", "seg-b"]);
 }
 
+/// A 3-master cluster with an ACL user limited to the fleet's keys, its
+/// user and password in the URL (the seeds after the `@`): a wrong password
+/// is refused in one line that does not show it; with the right one every
+/// master's connection is that user's, the library is loaded on every
+/// master, and split scans of sources spread over the shards alert once
+/// each. (The servers' `default` user stays open for the test's own
+/// `redis-cli`.)
+#[test]
+fn cluster_with_acl_user() {
+    if !redis_present("cluster_with_acl_user") {
+        return;
+    }
+    let cluster = RedisCluster::start_with(
+        3,
+        0,
+        &["--user", "sensor", "on", ">s3cret", "~ss:*", "+@all"],
+    );
+    let seeds: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let url = |password: &str| format!("redis://sensor:{password}@{}", seeds.join(","));
+    let bad =
+        FleetConfig::new(FleetUrl::parse(&url("wrong")).unwrap(), "seg-a", &ladder()).unwrap();
+    let e = Fleet::start(bad)
+        .err()
+        .expect("bad credentials are refused")
+        .to_string();
+    assert!(e.contains("refused the credentials"), "{e}");
+    assert!(!e.contains("wrong") && !e.contains('\n'), "{e}");
+
+    let a = sensor(&url("s3cret"), "seg-a", &ladder());
+    let b = sensor(&url("s3cret"), "seg-b", &ladder());
+    let st = a.status();
+    assert_eq!(
+        (st.mode, st.masters, st.connected),
+        (Some(StoreMode::Cluster), 3, 3)
+    );
+    // Sources on every shard.
+    let key = |s: &str| format!("ss:{{{s}}}:p");
+    let mut sources: Vec<String> = Vec::new();
+    for m in cluster.master_ports() {
+        let s = (1..=254)
+            .map(|i| format!("198.51.100.{i}"))
+            .find(|s| cluster.master_of(&key(s)) == m)
+            .unwrap();
+        sources.push(s);
+    }
+    for i in 0..12i64 {
+        let who = if i % 2 == 0 { &a } else { &b };
+        for src in &sources {
+            who.push(failure(
+                src,
+                &format!("203.0.113.{}", 10 + i),
+                22,
+                T0 + i * 60 * S,
+            ));
+        }
+        who.flush(Duration::from_secs(10));
+    }
+    let got = alerts(&[&a, &b]);
+    let mut alerted: Vec<String> = got.iter().map(|x| x.source.to_string()).collect();
+    alerted.sort();
+    sources.sort();
+    assert_eq!(alerted, sources, "{got:#?}");
+    assert!(
+        got.iter().all(|x| x.sensors == ["seg-a", "seg-b"]),
+        "{got:#?}"
+    );
+    for m in cluster.master_ports() {
+        let clients = slowscan_tests::redis::cli(m, &["client", "list"]);
+        assert!(clients.contains("user=sensor"), "master {m}: {clients}");
+        let libs = slowscan_tests::redis::cli(m, &["function", "list"]);
+        assert!(libs.contains("slowscan_v1"), "master {m}: {libs}");
+    }
+}
+
 /// `rediss://`: the store over TLS (a self-signed certificate, so
 /// `#insecure`); without TLS the same port gives no answer the client takes.
 #[test]
