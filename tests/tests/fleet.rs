@@ -424,6 +424,7 @@ fn failover_under_load() {
     const KILL_ROUND: u32 = 45;
     let src = |s: u32| format!("2001:db8::5:{s:x}");
     let victim = cluster.master_of(&format!("ss:{{{}}}:p", src(0)));
+    let replica = cluster.replicas_of(victim)[0];
     let on_victim: Vec<bool> = (0..SOURCES)
         .map(|s| cluster.master_of(&format!("ss:{{{}}}:p", src(s))) == victim)
         .collect();
@@ -442,8 +443,20 @@ fn failover_under_load() {
                 T0 + i64::from(round) * 20 * S + i64::from(s) * 1000,
             ));
         }
+        // The replica stalls (longer than a WAIT): the master's pushes, and
+        // the claims they made, go unconfirmed and are pushed again; the
+        // retries hand the claims back once the replica has caught up. It
+        // stalls again until the kill, so that it takes over with only what
+        // reached it: the rest is pushed again, on it.
+        if round == KILL_ROUND - 30 || round == KILL_ROUND - 10 {
+            cluster.pause(replica);
+        }
+        if round == KILL_ROUND - 14 {
+            cluster.resume(replica);
+        }
         if round == KILL_ROUND {
             cluster.kill(victim);
+            cluster.resume(replica);
         }
         std::thread::sleep(Duration::from_millis(40));
     }
@@ -497,6 +510,59 @@ fn failover_under_load() {
     assert_eq!(sa.pushed + sb.pushed, u64::from(SOURCES * PAIRS));
     assert_eq!(sa.alerts + sb.alerts, u64::from(SOURCES) * 4);
     assert!(!cluster.master_ports().contains(&victim));
+    // No acknowledged failure was lost: the store holds every pair of every
+    // source (what the replica lacked at the kill was pushed again).
+    for s in 0..SOURCES {
+        let key = format!("ss:{{{}}}:p", src(s));
+        let card = slowscan_tests::redis::cli(cluster.master_of(&key), &["zcard", &key]);
+        assert_eq!(card.trim(), PAIRS.to_string(), "{key}");
+    }
+    let replayed = got.iter().filter(|a| a.replayed).count();
+    assert!(replayed > 0, "no claim was handed back by a retried push");
+}
+
+/// On a master with replicas a push counts as done only once a replica
+/// has it (WAIT), from the first push on: with every replica stalled, a
+/// push stays unconfirmed (and is pushed again, changing nothing); the
+/// replicas back, it is done, and its claim handed back once.
+#[test]
+fn pushes_wait_for_a_replica() {
+    if !redis_present("pushes_wait_for_a_replica") {
+        return;
+    }
+    let mut cluster = RedisCluster::start(3, 1);
+    let dets = [DetectorConfig {
+        window: Window::Sliding(HOUR_NS),
+        threshold: 9,
+    }];
+    let a = sensor(&cluster.url(), "seg-a", &dets);
+    let replicas: Vec<u16> = cluster
+        .master_ports()
+        .iter()
+        .flat_map(|&m| cluster.replicas_of(m))
+        .collect();
+    assert_eq!(replicas.len(), 3);
+    for &r in &replicas {
+        cluster.pause(r);
+    }
+    for i in 0..10i64 {
+        a.push(failure(
+            "198.51.100.50",
+            &format!("203.0.113.{}", 1 + i),
+            22,
+            T0 + i * S,
+        ));
+    }
+    let unconfirmed = !a.flush(Duration::from_secs(2));
+    for &r in &replicas {
+        cluster.resume(r);
+    }
+    assert!(unconfirmed, "pushed without a replica: {:?}", a.status());
+    let got = alerts(&[&a]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].replayed, "{got:?}");
+    assert_eq!((got[0].failed_pairs, got[0].alert_seq), (10, 1));
+    assert_eq!(a.status().pushed, 10);
 }
 
 /// A push repeated with the same push id and the retry flag (its reply was

@@ -401,6 +401,8 @@ struct Shared {
 
 /// Entries kept for dedup before the older buckets are forgotten.
 const DEDUP_MAX: usize = 1 << 20;
+/// How often the topology is asked again while nothing is wrong.
+const TOPOLOGY_EVERY: Duration = Duration::from_secs(30);
 /// How long a source with a dropped failure stays [`Confirmation::Unreachable`].
 const LOST_MEMORY: Duration = Duration::from_secs(60);
 /// Failures of one source per function call.
@@ -865,6 +867,7 @@ async fn worker(
     // others go on (new failures keep being taken while they wait).
     let mut slot_retry: HashMap<u16, (Instant, Duration)> = HashMap::new();
     let mut next_refresh = Instant::now();
+    let mut next_topology = Instant::now() + TOPOLOGY_EVERY;
     loop {
         let stopping = shared.stop.load(Ordering::Relaxed);
         if stopping {
@@ -890,6 +893,14 @@ async fn worker(
                 inflight.clear();
                 publish(&store, &shared, &inflight);
                 break;
+            }
+        }
+        // The topology again now and then, all being well: replicas added
+        // (or reconnected) since are then waited for.
+        if !store.stale && Instant::now() >= next_topology {
+            next_topology = Instant::now() + TOPOLOGY_EVERY;
+            if !matches!(store.refresh().await, Ok(true)) {
+                store.stale = true;
             }
         }
         if store.stale && Instant::now() >= next_refresh {
