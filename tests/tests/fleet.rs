@@ -418,9 +418,10 @@ fn failover_under_load() {
     let b = sensor(&cluster.url(), "seg-b", &dets);
     const SOURCES: u32 = 300;
     const STAGGER: u32 = 20;
-    // 100 distinct pairs a source: crossings at 10, 20, 40 and 80 (a few
-    // more if the sensors' retries reorder its failures), never an 8th.
-    const PAIRS: u32 = 100;
+    // 128 distinct pairs a source (the exact cap): crossings at 10, 20, 40
+    // and 80 — or above, when the sensors' retries reorder its failures and
+    // the count jumps past a level — and never a fifth (160).
+    const PAIRS: u32 = 128;
     const KILL_ROUND: u32 = 45;
     let src = |s: u32| format!("2001:db8::5:{s:x}");
     let victim = cluster.master_of(&format!("ss:{{{}}}:p", src(0)));
