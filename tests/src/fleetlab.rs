@@ -56,8 +56,10 @@ impl Segment {
     }
 
     /// `slowscan run` on this segment in `home`, named `name`, in the fleet
-    /// at `url` (detector 1h:8, mirror mode, no metrics), its alerts in
-    /// `dir/NAME.jsonl` and its log beside them.
+    /// at `url` (detector 1h:8, mirror mode, `--metrics metrics`: an
+    /// address in `home`, or `off`), its alerts in `dir/NAME.jsonl` and its
+    /// log beside them.
+    #[allow(clippy::too_many_arguments)]
     pub fn start_sensor(
         &self,
         home: &Netns,
@@ -65,12 +67,13 @@ impl Segment {
         name: &str,
         url: &str,
         handshake_timeout: &str,
+        metrics: &str,
         dir: &Path,
     ) -> anyhow::Result<Sensor> {
         let alerts = dir.join(format!("{name}.jsonl"));
         #[rustfmt::skip]
         let args = [
-            "run", "--iface", &self.sensor_if, "--mirror", "--metrics", "off",
+            "run", "--iface", &self.sensor_if, "--mirror", "--metrics", metrics,
             "--detector", "1h:8", "--handshake-timeout", handshake_timeout,
             "--sensor-name", name, "--fleet", url, "--alerts", alerts.to_str().unwrap(),
         ];

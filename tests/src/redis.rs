@@ -371,6 +371,57 @@ impl RedisCluster {
         }
     }
 
+    /// The ports of `master`'s replicas (CLUSTER NODES).
+    pub fn replicas_of(&self, master: u16) -> Vec<u16> {
+        let n = self
+            .nodes
+            .iter()
+            .find(|n| n.running())
+            .expect("a running node");
+        let nodes = cli(n.port, &["cluster", "nodes"]);
+        let port_of = |addr: &str| -> Option<u16> {
+            addr.split(['@', ','])
+                .next()?
+                .rsplit_once(':')?
+                .1
+                .parse()
+                .ok()
+        };
+        let Some(id) = nodes.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 2 && port_of(f[1]) == Some(master)).then(|| f[0].to_string())
+        }) else {
+            return Vec::new();
+        };
+        nodes
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() > 3 && f[2].contains("slave") && f[3] == id)
+                    .then(|| port_of(f[1]))
+                    .flatten()
+            })
+            .collect()
+    }
+
+    /// SIGSTOP one node (by its PID): it keeps its connections but answers
+    /// nothing, as a stalled node does, until [`RedisCluster::resume`].
+    pub fn pause(&mut self, port: u16) {
+        self.signal(port, libc::SIGSTOP);
+    }
+
+    /// SIGCONT a paused node.
+    pub fn resume(&mut self, port: u16) {
+        self.signal(port, libc::SIGCONT);
+    }
+
+    fn signal(&mut self, port: u16, sig: i32) {
+        if let Some(c) = &self.node_mut(port).child {
+            // SAFETY: signalling a child process this value started.
+            unsafe { libc::kill(c.id() as i32, sig) };
+        }
+    }
+
     /// SIGTERM one node (by its PID: it writes its append-only file and exits).
     pub fn stop(&mut self, port: u16) {
         let n = self.node_mut(port);

@@ -397,9 +397,13 @@ fn store_stopped_then_back() {
     assert!(!srcs.contains(&"198.51.100.30".to_string()), "{srcs:?}");
 }
 
-/// A master killed (SIGKILL) while two sensors push: its replica takes
-/// over, the sensors follow, and every source crosses exactly once —
-/// none lost, none alerted twice.
+/// A master killed (SIGKILL) while two sensors push and claim: its replica
+/// takes over, the sensors follow, and every crossing of every source — the
+/// first (count > 9) and each doubling, 4 per source — is alerted exactly
+/// once fleet-wide: none lost, none twice. Sources are staggered, so that
+/// some cross a level in every round, the kill's too: pushes that claimed a
+/// crossing are in flight (unreplicated, or their reply lost) when the
+/// master dies, and their retries must hand the claim back, once.
 #[test]
 fn failover_under_load() {
     if !redis_present("failover_under_load") {
@@ -412,44 +416,249 @@ fn failover_under_load() {
     }];
     let a = sensor(&cluster.url(), "seg-a", &dets);
     let b = sensor(&cluster.url(), "seg-b", &dets);
-    const SOURCES: u32 = 600;
+    const SOURCES: u32 = 300;
+    const STAGGER: u32 = 20;
+    // 128 distinct pairs a source (the exact cap): crossings at 10, 20, 40
+    // and 80 — or above, when the sensors' retries reorder its failures and
+    // the count jumps past a level — and never a fifth (160).
+    const PAIRS: u32 = 128;
+    const KILL_ROUND: u32 = 45;
     let src = |s: u32| format!("2001:db8::5:{s:x}");
     let victim = cluster.master_of(&format!("ss:{{{}}}:p", src(0)));
-    let mut killed = false;
-    // 12 distinct pairs per source, 6 seen by each sensor, in 12 rounds.
-    for round in 0..12u32 {
+    let replica = cluster.replicas_of(victim)[0];
+    let on_victim: Vec<bool> = (0..SOURCES)
+        .map(|s| cluster.master_of(&format!("ss:{{{}}}:p", src(s))) == victim)
+        .collect();
+    // Source s pushes its pair k in round s % STAGGER + k, alternately
+    // through each sensor; 20 s of traffic time a round (all in the hour).
+    for round in 0..STAGGER + PAIRS {
         for s in 0..SOURCES {
-            let who = if (s + round) % 2 == 0 { &a } else { &b };
+            let Some(k) = round.checked_sub(s % STAGGER).filter(|&k| k < PAIRS) else {
+                continue;
+            };
+            let who = if (s + k) % 2 == 0 { &a } else { &b };
             who.push(failure(
                 &src(s),
-                &format!("203.0.113.{}", 1 + round),
+                &format!("2001:db8:1::{:x}", k + 1),
                 443,
-                T0 + i64::from(round) * 60 * S + i64::from(s) * 1000,
+                T0 + i64::from(round) * 20 * S + i64::from(s) * 1000,
             ));
         }
-        if round == 6 {
-            cluster.kill(victim);
-            killed = true;
+        // The replica stalls (longer than a WAIT): the master's pushes, and
+        // the claims they made, go unconfirmed and are pushed again; the
+        // retries hand the claims back once the replica has caught up. It
+        // stalls again until the kill, so that it takes over with only what
+        // reached it: the rest is pushed again, on it.
+        if round == KILL_ROUND - 30 || round == KILL_ROUND - 10 {
+            cluster.pause(replica);
         }
-        std::thread::sleep(Duration::from_millis(100));
+        if round == KILL_ROUND - 14 {
+            cluster.resume(replica);
+        }
+        if round == KILL_ROUND {
+            cluster.kill(victim);
+            cluster.resume(replica);
+        }
+        std::thread::sleep(Duration::from_millis(40));
     }
-    assert!(killed);
     let got = alerts(&[&a, &b]);
-    let mut per_source: BTreeMap<IpAddr, usize> = BTreeMap::new();
+    let mut per_source: BTreeMap<IpAddr, Vec<(u32, u32)>> = BTreeMap::new();
     for al in &got {
-        assert_eq!(al.alert_seq, 1, "{al:?}");
-        *per_source.entry(al.source).or_default() += 1;
+        per_source
+            .entry(al.source)
+            .or_default()
+            .push((al.alert_seq, al.failed_pairs));
     }
-    let twice: Vec<_> = per_source.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "alerted twice: {twice:?}");
-    assert_eq!(per_source.len(), SOURCES as usize, "crossings lost");
+    assert_eq!(per_source.len(), SOURCES as usize, "sources never alerted");
+    for (source, v) in &mut per_source {
+        v.sort();
+        let seqs: Vec<u32> = v.iter().map(|x| x.0).collect();
+        assert_eq!(
+            seqs,
+            [1, 2, 3, 4],
+            "{source}: a crossing lost or alerted twice: {v:?}"
+        );
+        // Each level is the first count past the threshold, then doublings.
+        assert!((10..20).contains(&v[0].1), "{source}: {v:?}");
+        for w in v.windows(2) {
+            assert!(
+                w[1].1 >= 2 * w[0].1 && w[1].1 < 4 * w[0].1,
+                "{source}: {v:?}"
+            );
+        }
+    }
+    // The victim's sources crossed levels on both sides of the kill.
+    let victim_sources = on_victim.iter().filter(|&&x| x).count();
+    assert!(victim_sources > 50, "{victim_sources}");
+    let kill_ns = T0 + i64::from(KILL_ROUND) * 20 * S;
+    let victim_crossings = |after: bool| {
+        got.iter()
+            .filter(|al| {
+                let s = (0..SOURCES)
+                    .find(|&s| src(s) == al.source.to_string())
+                    .unwrap();
+                on_victim[s as usize] && (al.last_failure_ns > kill_ns) == after
+            })
+            .count()
+    };
+    assert!(victim_crossings(false) > 0 && victim_crossings(true) > 0);
     let (sa, sb) = (a.status(), b.status());
     assert!(
         sa.store_errors + sb.store_errors > 0,
         "the kill was noticed"
     );
     assert_eq!(sa.dropped + sb.dropped, 0);
+    assert_eq!(sa.pushed + sb.pushed, u64::from(SOURCES * PAIRS));
+    assert_eq!(sa.alerts + sb.alerts, u64::from(SOURCES) * 4);
     assert!(!cluster.master_ports().contains(&victim));
+    // No acknowledged failure was lost: the store holds every pair of every
+    // source (what the replica lacked at the kill was pushed again).
+    for s in 0..SOURCES {
+        let key = format!("ss:{{{}}}:p", src(s));
+        let card = slowscan_tests::redis::cli(cluster.master_of(&key), &["zcard", &key]);
+        assert_eq!(card.trim(), PAIRS.to_string(), "{key}");
+    }
+    let replayed = got.iter().filter(|a| a.replayed).count();
+    assert!(replayed > 0, "no claim was handed back by a retried push");
+}
+
+/// On a master with replicas a push counts as done only once a replica
+/// has it (WAIT), from the first push on: with every replica stalled, a
+/// push stays unconfirmed (and is pushed again, changing nothing); the
+/// replicas back, it is done, and its claim handed back once.
+#[test]
+fn pushes_wait_for_a_replica() {
+    if !redis_present("pushes_wait_for_a_replica") {
+        return;
+    }
+    let mut cluster = RedisCluster::start(3, 1);
+    let dets = [DetectorConfig {
+        window: Window::Sliding(HOUR_NS),
+        threshold: 9,
+    }];
+    let a = sensor(&cluster.url(), "seg-a", &dets);
+    let replicas: Vec<u16> = cluster
+        .master_ports()
+        .iter()
+        .flat_map(|&m| cluster.replicas_of(m))
+        .collect();
+    assert_eq!(replicas.len(), 3);
+    for &r in &replicas {
+        cluster.pause(r);
+    }
+    for i in 0..10i64 {
+        a.push(failure(
+            "198.51.100.50",
+            &format!("203.0.113.{}", 1 + i),
+            22,
+            T0 + i * S,
+        ));
+    }
+    let unconfirmed = !a.flush(Duration::from_secs(2));
+    for &r in &replicas {
+        cluster.resume(r);
+    }
+    assert!(unconfirmed, "pushed without a replica: {:?}", a.status());
+    let got = alerts(&[&a]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].replayed, "{got:?}");
+    assert_eq!((got[0].failed_pairs, got[0].alert_seq), (10, 1));
+    assert_eq!(a.status().pushed, 10);
+}
+
+/// A push repeated with the same push id and the retry flag (its reply was
+/// lost, or a replica never confirmed it) changes no count and hands back
+/// the claim the first try made, marked replayed — even after another push
+/// crossed the next level — and a plain push with a new id claims nothing
+/// already claimed. Straight FCALLs on a real server.
+#[test]
+fn repeated_push_changes_nothing_and_replays_its_claim() {
+    if !redis_present("repeated_push_changes_nothing_and_replays_its_claim") {
+        return;
+    }
+    use redis::{Commands, Value};
+    let server = RedisCluster::single(&[]);
+    let port = server.nodes[0].port;
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut c = client.get_connection().unwrap();
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(slowscan::fleet::LIBRARY)
+        .query(&mut c)
+        .unwrap();
+    let key = "ss:{198.51.100.90}:";
+    let t0 = T0 / 1_000_000;
+    // FCALL slowscan_push_v1 1 PREFIX SENSOR PUSH RETRY SLACK CAP DETECTORS (PAIR T)…
+    let push = |c: &mut redis::Connection, id: &str, retry: bool, hosts: std::ops::Range<u8>| {
+        let mut cmd = redis::cmd("FCALL");
+        cmd.arg(slowscan::fleet::FUNCTION)
+            .arg(1)
+            .arg(key)
+            .arg("seg-a")
+            .arg(id)
+            .arg(u8::from(retry))
+            .arg(0)
+            .arg(128)
+            .arg("3600000 9 1h:9");
+        for h in hosts {
+            cmd.arg(&[203u8, 0, 113, h, 0, 22][..])
+                .arg(t0 + i64::from(h) * 1000);
+        }
+        cmd.query::<Value>(c).unwrap()
+    };
+    // (alert_seq, count, replayed) of each claim in a reply.
+    let claims = |v: &Value| -> Vec<(i64, i64, i64)> {
+        let Value::Array(items) = v else {
+            panic!("{v:?}")
+        };
+        let int = |x: &Value| match x {
+            Value::Int(i) => *i,
+            x => panic!("{x:?}"),
+        };
+        items[1..]
+            .iter()
+            .map(|c| match c {
+                Value::Array(c) => (int(&c[2]), int(&c[1]), int(&c[10])),
+                c => panic!("{c:?}"),
+            })
+            .collect()
+    };
+    let state = |c: &mut redis::Connection| {
+        let pairs: Vec<(Vec<u8>, i64)> = c.zrange_withscores(format!("{key}p"), 0, -1).unwrap();
+        let hash: BTreeMap<String, String> = c.hgetall(format!("{key}s")).unwrap();
+        (pairs, hash)
+    };
+
+    assert_eq!(claims(&push(&mut c, "seg-a#1:1", false, 1..10)), []);
+    let first = push(&mut c, "seg-a#1:2", false, 10..12);
+    assert_eq!(claims(&first), [(1, 10, 0)]);
+    let before = state(&mut c);
+    assert_eq!(before.0.len(), 11);
+    // The same push again, flagged a retry: nothing changes, its claim
+    // comes back, replayed.
+    for _ in 0..2 {
+        let again = push(&mut c, "seg-a#1:2", true, 10..12);
+        assert_eq!(claims(&again), [(1, 10, 1)]);
+        assert_eq!(state(&mut c), before);
+    }
+    // Another push crosses the next level (20); the first push's retry
+    // still hands back its own claim (count 10, alert_seq 1), not the latest.
+    let next = push(&mut c, "seg-b#1:1", false, 12..21);
+    assert_eq!(claims(&next), [(2, 20, 0)]);
+    let after = state(&mut c);
+    assert_eq!(
+        claims(&push(&mut c, "seg-a#1:2", true, 10..12)),
+        [(1, 10, 1)]
+    );
+    assert_eq!(
+        claims(&push(&mut c, "seg-b#1:1", true, 12..21)),
+        [(2, 20, 1)]
+    );
+    assert_eq!(state(&mut c), after);
+    // The same failures under a new id (a sensor's duplicate, not a retry):
+    // counted already, so no claim.
+    assert_eq!(claims(&push(&mut c, "seg-c#1:1", false, 1..21)), []);
+    assert_eq!(state(&mut c).0, after.0);
 }
 
 /// One master of three killed, no replica (`cluster-require-full-coverage
@@ -474,17 +683,7 @@ fn one_shard_down_the_others_go_on() {
         .map(|i| format!("198.51.100.{i}"))
         .find(|y| cluster.master_of(&key(y)) != down)
         .unwrap();
-    cluster.kill(down);
-    // Until the others agree that it failed (cluster-node-timeout 1 s).
-    let end = Instant::now() + Duration::from_secs(20);
-    let alive = cluster.nodes.iter().find(|n| n.running()).unwrap().port;
-    while !slowscan_tests::redis::cli(alive, &["cluster", "nodes"])
-        .lines()
-        .any(|l| l.contains(&format!(":{down}@")) && l.contains("fail"))
-    {
-        assert!(Instant::now() < end, "the kill is not noticed");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    kill_and_wait_failed(&mut cluster, down);
     for i in 0..10i64 {
         for s in [x, y.as_str()] {
             a.push(failure(s, &format!("203.0.113.{}", 1 + i), 22, T0 + i * S));
@@ -512,6 +711,135 @@ fn one_shard_down_the_others_go_on() {
     let st = a.status();
     assert_eq!((st.pushed, st.queued, st.dropped), (20, 0, 0), "{st:?}");
     assert!(!st.degraded, "{st:?}");
+}
+
+/// Kills the master on `port` and waits until the others flag it failed
+/// (cluster-node-timeout 1 s).
+fn kill_and_wait_failed(cluster: &mut RedisCluster, port: u16) {
+    cluster.kill(port);
+    let end = Instant::now() + Duration::from_secs(20);
+    let alive = cluster.nodes.iter().find(|n| n.running()).unwrap().port;
+    while !slowscan_tests::redis::cli(alive, &["cluster", "nodes"])
+        .lines()
+        .any(|l| l.contains(&format!(":{port}@")) && l.contains("fail"))
+    {
+        assert!(Instant::now() < end, "the kill is not noticed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A SYN never followed up (a failed attempt once the handshake timeout
+/// passed).
+fn syn(src: &str, dst: [u8; 4], port: u16, t: i64) -> PacketRecord {
+    let src: std::net::Ipv4Addr = src.parse().unwrap();
+    PacketRecord {
+        ts_ns: t as u64,
+        src_addr: v4(src.octets()),
+        dst_addr: v4(dst),
+        seq: 1000 + u32::from(dst[3]),
+        src_port: 40_000,
+        dst_port: port,
+        family: AF_INET,
+        tcp_flags: 0x02,
+        ..Default::default()
+    }
+}
+
+/// The sensor's rule for its own alerts (`HeldAlerts`, as `slowscan run`
+/// applies it every tick), one master of three down: the sensor is
+/// degraded, yet a source on a healthy shard alerts once, from the fleet
+/// (its failures were counted there: its local alert is dropped), and a
+/// source on the dead shard alerts from the sensor's own counts (its
+/// failures cannot be counted). The master back, x's backlog is counted
+/// and the fleet's crossing of x is claimed then (late pushes): the fleet's
+/// view, which may hold other sensors' failures, beside the local one.
+#[test]
+fn one_shard_down_local_alerts_only_where_the_store_cannot_count() {
+    let name = "one_shard_down_local_alerts_only_where_the_store_cannot_count";
+    if !redis_present(name) {
+        return;
+    }
+    let mut cluster = RedisCluster::start_with(3, 0, &["--cluster-require-full-coverage", "no"]);
+    let dets = [DetectorConfig {
+        window: Window::Sliding(HOUR_NS),
+        threshold: 9,
+    }];
+    let fleet = sensor(&cluster.url(), "seg-a", &dets);
+    let key = |s: &str| format!("ss:{{{s}}}:p");
+    let x = "198.51.100.80";
+    let down = cluster.master_of(&key(x));
+    let y = (81..200)
+        .map(|i| format!("198.51.100.{i}"))
+        .find(|y| cluster.master_of(&key(y)) != down)
+        .unwrap();
+    kill_and_wait_failed(&mut cluster, down);
+
+    let mut engine = Engine::new(EngineConfig {
+        handshake_timeout_ns: S as u64,
+        detectors: dets.to_vec(),
+        services: None,
+        export_failures: true,
+        ..Default::default()
+    });
+    let mut decided = Vec::new();
+    for i in 0..10u8 {
+        for src in [x, y.as_str()] {
+            engine.process(
+                &syn(src, [203, 0, 113, 1 + i], 22, T0 + i64::from(i) * S),
+                &mut decided,
+            );
+        }
+    }
+    engine.advance_to((T0 + 12 * S) as u64, &mut decided);
+    assert_eq!(
+        decided.len(),
+        2,
+        "each source crosses on the sensor's own counts"
+    );
+    let mut failures = Vec::new();
+    engine.drain_failures(&mut failures);
+    assert_eq!(failures.len(), 20);
+
+    // What the sensor does each tick: push, write the fleet's claims, hold
+    // its own alerts and write those the store cannot count.
+    let mut held = slowscan::fleet::HeldAlerts::new(Duration::from_secs(30));
+    let (mut fleet_scope, mut sensor_scope) = (Vec::new(), Vec::new());
+    fleet.push_all(&mut failures);
+    held.hold(decided.drain(..));
+    let end = Instant::now() + Duration::from_secs(30);
+    while !held.is_empty() {
+        assert!(Instant::now() < end, "still held: {:?}", fleet.status());
+        std::thread::sleep(Duration::from_millis(50));
+        fleet.drain_alerts(&mut fleet_scope);
+        held.settle(&fleet, &mut sensor_scope);
+    }
+    assert!(fleet.degraded(), "one shard is down: {:?}", fleet.status());
+    // The fleet's claim of y may come back just after its count is known.
+    let end = Instant::now() + Duration::from_secs(10);
+    while fleet_scope.is_empty() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+        fleet.drain_alerts(&mut fleet_scope);
+    }
+    let sources = |v: &[FleetAlert]| v.iter().map(|a| a.source.to_string()).collect::<Vec<_>>();
+    assert_eq!(sources(&fleet_scope), [y.as_str()], "fleet scope");
+    let local: Vec<String> = sensor_scope.iter().map(|a| a.source.to_string()).collect();
+    assert_eq!(local, [x], "sensor scope");
+    assert_eq!(
+        fleet.confirmation(x.parse().unwrap()),
+        slowscan::fleet::Confirmation::Unreachable
+    );
+
+    // The master back: x's failures are counted, nothing more is held.
+    cluster.restart(down);
+    cluster.wait_ok(Duration::from_secs(30));
+    assert!(fleet.flush(Duration::from_secs(60)), "{:?}", fleet.status());
+    assert_eq!(
+        fleet.confirmation(x.parse().unwrap()),
+        slowscan::fleet::Confirmation::Counted
+    );
+    let mut late = Vec::new();
+    fleet.drain_alerts(&mut late);
+    assert_eq!(sources(&late), [x], "{late:?}");
 }
 
 /// One Redis server without cluster support, with an ACL user: detected
@@ -558,6 +886,84 @@ fn single_node_with_acl_user() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].shape, slowscan::engine::Shape::Vertical);
     assert_eq!(got[0].sensors, ["seg-a", "seg-b"]);
+}
+
+/// A 3-master cluster with an ACL user limited to the fleet's keys, its
+/// user and password in the URL (the seeds after the `@`): a wrong password
+/// is refused in one line that does not show it; with the right one every
+/// master's connection is that user's, the library is loaded on every
+/// master, and split scans of sources spread over the shards alert once
+/// each. (The servers' `default` user stays open for the test's own
+/// `redis-cli`.)
+#[test]
+fn cluster_with_acl_user() {
+    if !redis_present("cluster_with_acl_user") {
+        return;
+    }
+    let cluster = RedisCluster::start_with(
+        3,
+        0,
+        &["--user", "sensor", "on", ">s3cret", "~ss:*", "+@all"],
+    );
+    let seeds: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let url = |password: &str| format!("redis://sensor:{password}@{}", seeds.join(","));
+    let bad =
+        FleetConfig::new(FleetUrl::parse(&url("wrong")).unwrap(), "seg-a", &ladder()).unwrap();
+    let e = Fleet::start(bad)
+        .err()
+        .expect("bad credentials are refused")
+        .to_string();
+    assert!(e.contains("refused the credentials"), "{e}");
+    assert!(!e.contains("wrong") && !e.contains('\n'), "{e}");
+
+    let a = sensor(&url("s3cret"), "seg-a", &ladder());
+    let b = sensor(&url("s3cret"), "seg-b", &ladder());
+    let st = a.status();
+    assert_eq!(
+        (st.mode, st.masters, st.connected),
+        (Some(StoreMode::Cluster), 3, 3)
+    );
+    // Sources on every shard.
+    let key = |s: &str| format!("ss:{{{s}}}:p");
+    let mut sources: Vec<String> = Vec::new();
+    for m in cluster.master_ports() {
+        let s = (1..=254)
+            .map(|i| format!("198.51.100.{i}"))
+            .find(|s| cluster.master_of(&key(s)) == m)
+            .unwrap();
+        sources.push(s);
+    }
+    for i in 0..12i64 {
+        let who = if i % 2 == 0 { &a } else { &b };
+        for src in &sources {
+            who.push(failure(
+                src,
+                &format!("203.0.113.{}", 10 + i),
+                22,
+                T0 + i * 60 * S,
+            ));
+        }
+        who.flush(Duration::from_secs(10));
+    }
+    let got = alerts(&[&a, &b]);
+    let mut alerted: Vec<String> = got.iter().map(|x| x.source.to_string()).collect();
+    alerted.sort();
+    sources.sort();
+    assert_eq!(alerted, sources, "{got:#?}");
+    assert!(
+        got.iter().all(|x| x.sensors == ["seg-a", "seg-b"]),
+        "{got:#?}"
+    );
+    for m in cluster.master_ports() {
+        let clients = slowscan_tests::redis::cli(m, &["client", "list"]);
+        assert!(clients.contains("user=sensor"), "master {m}: {clients}");
+        let libs = slowscan_tests::redis::cli(m, &["function", "list"]);
+        assert!(libs.contains("slowscan_v1"), "master {m}: {libs}");
+    }
 }
 
 /// `rediss://`: the store over TLS (a self-signed certificate, so

@@ -28,10 +28,10 @@ use crate::{
 
 /// How often metrics are published.
 pub(super) const PUBLISH_EVERY: Duration = Duration::from_secs(1);
-/// How long a local alert is held, with a fleet, before the fleet is
-/// trusted to have counted its failures (their push reached the store or
-/// the store was found out of reach meanwhile).
-const FLEET_GRACE: Duration = Duration::from_secs(10);
+/// How long, with a fleet, a local alert is held at most while its
+/// source's failures are on their way to a master that answers (a push
+/// waits up to about 10 s for a replica's confirmation).
+const FLEET_GRACE: Duration = Duration::from_secs(30);
 /// The loop's tick: time advances (R5.1), retries and checks run.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -91,9 +91,10 @@ pub struct Sensor {
     pub(super) fleet: Option<crate::fleet::Fleet>,
     pub(super) failures: Vec<crate::engine::CountedFailure>,
     pub(super) fleet_alerts: Vec<crate::fleet::FleetAlert>,
-    /// Local alerts held while the fleet's store answers: written if it
-    /// stops answering within [`FLEET_GRACE`], else the fleet's to claim.
-    pub(super) held: Vec<(Instant, Alert)>,
+    /// Local alerts held until the store has counted their source's
+    /// failures (then the crossing is the fleet's) or cannot (then they are
+    /// written, scope "sensor").
+    pub(super) held: crate::fleet::HeldAlerts,
     pub(super) last_publish: Instant,
     pub(super) last_summary: Instant,
 }
@@ -287,7 +288,7 @@ impl Sensor {
             fleet,
             failures: Vec::new(),
             fleet_alerts: Vec::new(),
-            held: Vec::new(),
+            held: crate::fleet::HeldAlerts::new(FLEET_GRACE),
             last_publish: Instant::now(),
             last_summary: Instant::now(),
             cfg,
@@ -379,22 +380,15 @@ impl Sensor {
             return;
         }
         if let Some(f) = &self.fleet {
-            // The fleet counts this sensor's failures too: while its store
-            // answers, the crossing is the fleet's to claim, once fleet-wide.
+            // The fleet counts this sensor's failures too: a crossing the
+            // store counted is the fleet's to claim, once fleet-wide; one
+            // it could not count, this sensor's own counts decide.
             self.engine.drain_failures(&mut self.failures);
             f.push_all(&mut self.failures);
             f.drain_alerts(&mut self.fleet_alerts);
             write_fleet_alerts(&mut self.alerts, &mut self.fleet_alerts);
-            let now = Instant::now();
-            self.held.extend(self.decided.drain(..).map(|a| (now, a)));
-            if !f.degraded() {
-                self.held.retain(|(t, _)| t.elapsed() < FLEET_GRACE);
-                return;
-            }
-            // The store is out of reach: this sensor's own counts decide.
-            for (_, a) in std::mem::take(&mut self.held) {
-                self.alerts.send(&a);
-            }
+            self.held.hold(self.decided.drain(..));
+            self.held.settle(f, &mut self.decided);
         }
         for a in self.decided.drain(..) {
             self.alerts.send(&a);
@@ -428,6 +422,10 @@ impl Sensor {
             f.flush(std::time::Duration::from_secs(3));
             f.drain_alerts(&mut self.fleet_alerts);
             write_fleet_alerts(&mut self.alerts, &mut self.fleet_alerts);
+            self.held.finish(&f, &mut self.decided);
+            for a in self.decided.drain(..) {
+                self.alerts.send(&a);
+            }
             let st = f.shutdown(std::time::Duration::from_secs(1));
             info!("left the fleet: {st:?}");
         }

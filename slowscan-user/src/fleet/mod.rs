@@ -198,6 +198,67 @@ impl FleetAlert {
     }
 }
 
+/// A sensor's own alerts (its engine's), held while the fleet decides: a
+/// crossing whose failures the store counted is the fleet's, claimed once
+/// fleet-wide (or withheld there by R8); the sensor writes its own alert
+/// only when the store did not count them (docs/fleet.md, "In the sensor").
+pub struct HeldAlerts {
+    held: Vec<(Instant, Alert)>,
+    grace: Duration,
+}
+
+impl HeldAlerts {
+    /// `grace`: how long an alert whose failures are still on their way to a
+    /// master that answers is held before it is written anyway (a replica
+    /// that never confirms must not silence the sensor).
+    pub fn new(grace: Duration) -> HeldAlerts {
+        HeldAlerts {
+            held: Vec::new(),
+            grace,
+        }
+    }
+
+    pub fn hold(&mut self, alerts: impl IntoIterator<Item = Alert>) {
+        let now = Instant::now();
+        self.held.extend(alerts.into_iter().map(|a| (now, a)));
+    }
+
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// Forgets the held alerts whose source the store counted; moves into
+    /// `out` (to be written, scope "sensor") those it will not count soon —
+    /// dropped, or the master of the source's slot out of reach — and those
+    /// held past the grace; keeps the others.
+    pub fn settle(&mut self, fleet: &Fleet, out: &mut Vec<Alert>) {
+        let grace = self.grace;
+        self.held
+            .retain_mut(|(since, a)| match fleet.confirmation(a.source) {
+                Confirmation::Counted => false,
+                Confirmation::Pending if since.elapsed() < grace => true,
+                Confirmation::Pending | Confirmation::Unreachable => {
+                    out.push(a.clone());
+                    false
+                }
+            });
+    }
+
+    /// At stop, after the last flush: every held alert the store did not
+    /// count into `out`.
+    pub fn finish(&mut self, fleet: &Fleet, out: &mut Vec<Alert>) {
+        for (_, a) in self.held.drain(..) {
+            if fleet.confirmation(a.source) != Confirmation::Counted {
+                out.push(a);
+            }
+        }
+    }
+}
+
 /// Who decided an alert: this sensor alone, or the fleet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -272,6 +333,49 @@ struct Queue {
     /// (source, destination, port) → dedup bucket it was last queued in.
     seen: HashMap<(IpAddr, IpAddr, u16), i64>,
     max_bucket: i64,
+    /// Per source: its failures queued or in flight (none: absent).
+    unconfirmed: HashMap<IpAddr, u32>,
+    /// Sources with a failure the store will never count (dropped), and when.
+    lost: HashMap<IpAddr, Instant>,
+}
+
+impl Queue {
+    /// `n` failures of `source` left the queue and the flight: counted by
+    /// the store, or `lost`.
+    fn settled(&mut self, source: IpAddr, n: usize, lost: bool) {
+        if let Some(u) = self.unconfirmed.get_mut(&source) {
+            *u = u.saturating_sub(n as u32);
+            if *u == 0 {
+                self.unconfirmed.remove(&source);
+            }
+        }
+        if lost {
+            self.lose(source);
+        }
+    }
+
+    fn lose(&mut self, source: IpAddr) {
+        let now = Instant::now();
+        if self.lost.len() >= DEDUP_MAX {
+            self.lost
+                .retain(|_, t| now.duration_since(*t) < LOST_MEMORY);
+        }
+        self.lost.insert(source, now);
+    }
+}
+
+/// What the store did with the failures of one source pushed so far: what
+/// a sensor needs to know to write, or not, its own alert of that source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The store counted every one: the source's crossings are the fleet's
+    /// to claim (once fleet-wide, by whichever push crossed).
+    Counted,
+    /// Some are queued or in flight to a master that answers.
+    Pending,
+    /// Some will not be counted soon: dropped (queue full, refused), or
+    /// waiting for the master of the source's slot, which does not answer.
+    Unreachable,
 }
 
 struct Shared {
@@ -279,6 +383,9 @@ struct Shared {
     wake: tokio::sync::Notify,
     alerts: Mutex<Vec<FleetAlert>>,
     inflight: AtomicUsize,
+    /// Slots whose latest push failed (their master down, unknown or
+    /// refusing), until one succeeds.
+    down_slots: Mutex<HashSet<u16>>,
     pushed: AtomicU64,
     deduplicated: AtomicU64,
     dropped: AtomicU64,
@@ -294,6 +401,10 @@ struct Shared {
 
 /// Entries kept for dedup before the older buckets are forgotten.
 const DEDUP_MAX: usize = 1 << 20;
+/// How often the topology is asked again while nothing is wrong.
+const TOPOLOGY_EVERY: Duration = Duration::from_secs(30);
+/// How long a source with a dropped failure stays [`Confirmation::Unreachable`].
+const LOST_MEMORY: Duration = Duration::from_secs(60);
 /// Failures of one source per function call.
 const CALL_MAX: usize = 512;
 
@@ -316,10 +427,13 @@ impl Fleet {
                 items: VecDeque::new(),
                 seen: HashMap::new(),
                 max_bucket: i64::MIN,
+                unconfirmed: HashMap::new(),
+                lost: HashMap::new(),
             }),
             wake: tokio::sync::Notify::new(),
             alerts: Mutex::new(Vec::new()),
             inflight: AtomicUsize::new(0),
+            down_slots: Mutex::new(HashSet::new()),
             pushed: AtomicU64::new(0),
             deduplicated: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -400,8 +514,10 @@ impl Fleet {
         // and is pushed first when the store is back).
         if q.items.len() + self.shared.inflight.load(Ordering::Relaxed) >= self.cfg.queue_capacity {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            q.lose(f.source);
             return;
         }
+        *q.unconfirmed.entry(f.source).or_default() += 1;
         q.items.push_back(Item { f, at });
     }
 
@@ -435,6 +551,31 @@ impl Fleet {
     /// "sensor") meanwhile.
     pub fn degraded(&self) -> bool {
         self.shared.degraded.load(Ordering::Relaxed)
+    }
+
+    /// Whether the store counted every failure of `source` pushed so far
+    /// (judged by the source's own slot: a master down elsewhere does not
+    /// matter).
+    pub fn confirmation(&self, source: IpAddr) -> Confirmation {
+        let q = self.shared.queue.lock().unwrap();
+        if q.lost
+            .get(&source)
+            .is_some_and(|t| t.elapsed() < LOST_MEMORY)
+        {
+            return Confirmation::Unreachable;
+        }
+        if !q.unconfirmed.contains_key(&source) {
+            return Confirmation::Counted;
+        }
+        drop(q);
+        let key = format!("{}:{{{source}}}:", self.cfg.key_prefix);
+        let slot = key_slot(key.as_bytes());
+        let fatal = self.shared.info.lock().unwrap().3.is_some();
+        if fatal || self.shared.down_slots.lock().unwrap().contains(&slot) {
+            Confirmation::Unreachable
+        } else {
+            Confirmation::Pending
+        }
     }
 
     pub fn status(&self) -> FleetStatus {
@@ -558,13 +699,19 @@ fn build_calls(cfg: &FleetConfig, items: Vec<Item>, batch: &str, dets: &str) -> 
         v.sort_by_key(|it| it.f.at_ns);
         let key = format!("{}:{{{source}}}:", cfg.key_prefix);
         let slot = key_slot(key.as_bytes());
-        for chunk in v.chunks(CALL_MAX) {
+        for (i, chunk) in v.chunks(CALL_MAX).enumerate() {
+            // Each call its own push id: a retry hands back the claims of
+            // that call only.
+            let id = match i {
+                0 => batch.to_string(),
+                i => format!("{batch}/{i}"),
+            };
             let mut cmd = redis::cmd("FCALL");
             cmd.arg(FUNCTION)
                 .arg(1)
                 .arg(&key)
                 .arg(&cfg.sensor)
-                .arg(batch)
+                .arg(&id)
                 .arg(0)
                 .arg(&slack)
                 .arg(&cap)
@@ -720,6 +867,7 @@ async fn worker(
     // others go on (new failures keep being taken while they wait).
     let mut slot_retry: HashMap<u16, (Instant, Duration)> = HashMap::new();
     let mut next_refresh = Instant::now();
+    let mut next_topology = Instant::now() + TOPOLOGY_EVERY;
     loop {
         let stopping = shared.stop.load(Ordering::Relaxed);
         if stopping {
@@ -733,6 +881,10 @@ async fn worker(
                 let mut q = shared.queue.lock().unwrap();
                 let left = q.items.len() + inflight.iter().map(|c| c.at.len()).sum::<usize>();
                 q.items.clear();
+                let sources: Vec<IpAddr> = q.unconfirmed.drain().map(|(s, _)| s).collect();
+                for s in sources {
+                    q.lose(s);
+                }
                 drop(q);
                 if left > 0 {
                     shared.dropped.fetch_add(left as u64, Ordering::Relaxed);
@@ -741,6 +893,14 @@ async fn worker(
                 inflight.clear();
                 publish(&store, &shared, &inflight);
                 break;
+            }
+        }
+        // The topology again now and then, all being well: replicas added
+        // (or reconnected) since are then waited for.
+        if !store.stale && Instant::now() >= next_topology {
+            next_topology = Instant::now() + TOPOLOGY_EVERY;
+            if !matches!(store.refresh().await, Ok(true)) {
+                store.stale = true;
             }
         }
         if store.stale && Instant::now() >= next_refresh {
@@ -839,6 +999,7 @@ async fn worker(
                 next_refresh = now + cfg.backoff_min;
             }
         }
+        *shared.down_slots.lock().unwrap() = slot_retry.keys().copied().collect();
         publish(&store, &shared, &inflight);
     }
 }
@@ -981,6 +1142,11 @@ async fn push_round(
                         shared
                             .dropped
                             .fetch_add(call.at.len() as u64, Ordering::Relaxed);
+                        shared
+                            .queue
+                            .lock()
+                            .unwrap()
+                            .settled(call.source, call.at.len(), true);
                         done[i] = true;
                     } else {
                         mark_retry(call);
@@ -1028,6 +1194,11 @@ fn finish(cfg: &FleetConfig, shared: &Shared, call: &Call, v: &Value) {
         metrics::counter!("slowscan_fleet_alerts_total").increment(alerts.len() as u64);
         shared.alerts.lock().unwrap().append(&mut alerts);
     }
+    shared
+        .queue
+        .lock()
+        .unwrap()
+        .settled(call.source, call.at.len(), false);
 }
 
 #[cfg(test)]

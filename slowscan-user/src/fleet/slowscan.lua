@@ -19,8 +19,10 @@
 --                      in the engine), k<det> = claims made (never reset).
 --   h<W>:<b>     HLL   once sketched: the pairs whose failure fell in bucket
 --                      b (width |W|/BUCKETS) of window W (ms; < 0: tumbling).
---   c<det>:<k>   STR   the claim of one alert: the id of the push that
---                      crossed it (SET NX: exactly one push claims it).
+--   c<det>:<k>   STR   the claim of one alert (SET NX: exactly one push
+--                      claims it): "PUSH|count|alert_seq|t|start|index",
+--                      PUSH the id of the push that crossed it, the rest
+--                      what a retry of that push hands back.
 -- Every key expires: relative TTLs, refreshed by each push.
 --
 -- FCALL slowscan_push_v1 1 PREFIX  SENSOR BATCH RETRY SLACK CAP DETECTORS
@@ -33,6 +35,8 @@
 --   window, oldest first; a sample once sketched), replayed}.
 
 local SAMPLE = 32
+-- A retried push looks for its claims among each detector's latest ones.
+local REPLAY_SCAN = 16
 local WRITTEN_KEPT = 16
 local BUCKETS = 64
 local TTL_MARGIN = 60000
@@ -191,7 +195,7 @@ local function push(keys, args)
     return redis.call('ZCOUNT', kp, s, t), s
   end
 
-  local function build(k, d, c, t, s, j, replayed)
+  local function build(k, seq, c, t, s, j, replayed)
     local pairs_in = redis.call('ZRANGE', kp, s, t, 'BYSCORE', 'WITHSCORES')
     local first = tonumber(pairs_in[2]) or t
     if sketched then
@@ -208,17 +212,27 @@ local function push(keys, args)
         sensors[#sensors + 1] = string.sub(name, 2)
       end
     end
-    return { k - 1, c, d.seq, sketched and 1 or 0, t, s, j, first, sensors, pairs_in,
+    return { k - 1, c, seq, sketched and 1 or 0, t, s, j, first, sensors, pairs_in,
       replayed and 1 or 0 }
   end
 
   -- A retried push (its reply was lost, or its replication unconfirmed):
-  -- the claims it made before, if the store kept them.
+  -- every claim it made before, as it made it (its count and alert_seq,
+  -- not today's), if the store kept them. Other pushes may have claimed
+  -- later crossings meanwhile, so not only the latest claim is looked at.
   if retry then
+    local mine = batch .. '|'
     for k, d in ipairs(dets) do
-      if d.claims > 0 and redis.call('GET', base .. 'c' .. d.name .. ':' .. d.claims) == batch then
-        local c, s = count(d.g, clock)
-        claims[#claims + 1] = build(k, d, c, clock, s, 0, true)
+      for x = math.max(1, d.claims - REPLAY_SCAN + 1), d.claims do
+        local v = redis.call('GET', base .. 'c' .. d.name .. ':' .. x)
+        if v and string.sub(v, 1, #mine) == mine then
+          local c, seq, t, s, j = string.match(string.sub(v, #mine + 1),
+            '^(%d+)|(%d+)|(%-?%d+)|(%-?%d+)|(%d+)$')
+          if c then
+            claims[#claims + 1] = build(k, tonumber(seq), tonumber(c), tonumber(t),
+              tonumber(s), tonumber(j), true)
+          end
+        end
       end
     end
   end
@@ -264,8 +278,9 @@ local function push(keys, args)
           written = kept
           d.claims = d.claims + 1
           local ck = base .. 'c' .. d.name .. ':' .. d.claims
-          if redis.call('SET', ck, batch, 'NX', 'PX', ttl) then
-            claims[#claims + 1] = build(k, d, c, t, s, j, false)
+          local v = string.format('%s|%d|%d|%d|%d|%d', batch, c, d.seq, t, s, j)
+          if redis.call('SET', ck, v, 'NX', 'PX', ttl) then
+            claims[#claims + 1] = build(k, d.seq, c, t, s, j, false)
           end
         end
       end

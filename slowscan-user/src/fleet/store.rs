@@ -241,6 +241,12 @@ impl Store {
                     }
                 }
             }
+            // A master knows its replicas at once; the node that answered
+            // CLUSTER SLOTS may not have heard of them yet (gossip), and a
+            // master believed to have none is never waited for (WAIT).
+            if let Some(n) = self.connected_replicas(i).await {
+                self.nodes[i].replicas = self.nodes[i].replicas.max(n);
+            }
             if let Err(e) = self.load_library(i).await {
                 let msg = e.to_string();
                 if msg.contains("NOPERM") || msg.contains("unknown command") {
@@ -256,6 +262,17 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// `connected_slaves` of master `i` (INFO replication).
+    async fn connected_replicas(&mut self, i: usize) -> Option<usize> {
+        let conn = self.nodes[i].conn.as_mut()?;
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(conn)
+            .await
+            .ok()?;
+        info_field(&info, "connected_slaves")
     }
 
     async fn load_library(&mut self, i: usize) -> Result<(), redis::RedisError> {

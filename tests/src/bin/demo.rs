@@ -231,7 +231,7 @@ fn fleet_demo() -> anyhow::Result<()> {
     let mut sensors = Vec::new();
     for (seg, name) in segs.iter().zip(names) {
         let alerts = dir.join(format!("{name}.jsonl"));
-        let s = seg.start_sensor(&home, &slowscan, name, &url, "2", &dir)?;
+        let s = seg.start_sensor(&home, &slowscan, name, &url, "2", "off", &dir)?;
         say(&format!(
             "sensor {name} watches segment {} (detector 1h:8: alert above 8 distinct failed pairs), joined the fleet",
             seg.sensor_if
