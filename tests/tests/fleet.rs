@@ -588,7 +588,7 @@ fn repeated_push_changes_nothing_and_replays_its_claim() {
         .unwrap();
     let key = "ss:{198.51.100.90}:";
     let t0 = T0 / 1_000_000;
-    // FCALL slowscan_push_v1 1 PREFIX SENSOR PUSH RETRY SLACK CAP DETECTORS (PAIR T)…
+    // FCALL slowscan_push_v2 1 PREFIX SENSOR PUSH RETRY SLACK CAP DETECTORS (PAIR T)…
     let push = |c: &mut redis::Connection, id: &str, retry: bool, hosts: std::ops::Range<u8>| {
         let mut cmd = redis::cmd("FCALL");
         cmd.arg(slowscan::fleet::FUNCTION)
@@ -962,7 +962,7 @@ fn cluster_with_acl_user() {
         let clients = slowscan_tests::redis::cli(m, &["client", "list"]);
         assert!(clients.contains("user=sensor"), "master {m}: {clients}");
         let libs = slowscan_tests::redis::cli(m, &["function", "list"]);
-        assert!(libs.contains("slowscan_v1"), "master {m}: {libs}");
+        assert!(libs.contains("slowscan_v2"), "master {m}: {libs}");
     }
 }
 

@@ -1,4 +1,4 @@
-#!lua name=slowscan_v1
+#!lua name=slowscan_v2
 -- slowscan fleet library (docs/fleet.md): the fleet-wide count of a source's
 -- distinct failed (destination, port) pairs per detector (R6), and the R8
 -- alert rule per (source, detector) and across detectors, evaluated
@@ -25,7 +25,7 @@
 --                      what a retry of that push hands back.
 -- Every key expires: relative TTLs, refreshed by each push.
 --
--- FCALL slowscan_push_v1 1 PREFIX  SENSOR BATCH RETRY SLACK CAP DETECTORS
+-- FCALL slowscan_push_v2 1 PREFIX  SENSOR BATCH RETRY SLACK CAP DETECTORS
 --       (PAIR T_MS)…  — failures in time order; DETECTORS = "WINDOW_MS THRESHOLD
 --       NAME|…" (the window negative for tumbling).
 -- Reply: {withheld, claim…}; claim = {detector (0-based), count, alert_seq,
@@ -458,4 +458,4 @@ local function push(keys, args)
   return reply
 end
 
-redis.register_function('slowscan_push_v1', push)
+redis.register_function('slowscan_push_v2', push)
