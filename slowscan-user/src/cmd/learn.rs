@@ -52,6 +52,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if let Some(iface) = a.iface.clone() {
         return learn_live(a, iface);
     }
+    // First: a stop (SIGINT, SIGTERM, …) from here on ends the reading and
+    // writes what was learned, instead of losing it.
+    daemon::signals::install(daemon::signals::Reads::Interrupt)?;
     let out = a.out.expect("clap requires --out without --iface");
     // Before reading hours of captures: the result must have somewhere to go.
     daemon::learning::check_output(&out, "--out")?;
@@ -96,6 +99,29 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         slowscan::count(whitelist.len() as u64, "entry"),
         out.display()
     );
+    if let Some(sig) = input.stopped_by {
+        // A partial whitelist must not pass for a day's: `learn && run` stops.
+        anyhow::bail!(
+            "learning interrupted by {} after {} ({}, capture time {}): the {} learned so far \
+             were written to {} (a partial whitelist)",
+            daemon::signals::name(sig),
+            slowscan::count(input.frames.frames, "packet"),
+            match input.files.last() {
+                Some(f) => format!(
+                    "{} of {}, reading {}",
+                    input.files.len(),
+                    slowscan::count(a.files.len() as u64, "file"),
+                    f.path.display()
+                ),
+                None => "before any file was open".into(),
+            },
+            input
+                .last_ts_ns
+                .map_or_else(|| "none".into(), |t| slowscan::rfc3339::format(t as i64)),
+            slowscan::count(new_entries as u64, "destination"),
+            out.display()
+        );
+    }
     match damage {
         None => Ok(ExitCode::SUCCESS),
         Some(e) => Err(anyhow::Error::new(e).context(format!(

@@ -107,6 +107,8 @@ impl Sensor {
         mut saved: Option<EngineState>,
     ) -> anyhow::Result<Self> {
         let started = Instant::now();
+        // Signals since `install` (before this start) wait in the channel.
+        let signals = signals::listen()?;
         let alerts = AlertPath::open(
             &cfg.alerts,
             crate::engine::Observer {
@@ -118,11 +120,13 @@ impl Sensor {
             metrics::install(addr)?;
             info!("metrics on http://{addr}/metrics");
         }
-        let mut dp = DataPlane::load(ProgramOptions {
-            prefilter: true,
-            mirror: cfg.mirror,
-            whitelist_max: cfg.whitelist_max,
-            ring_bytes: cfg.ring_bytes,
+        let mut dp = signals::held(|| {
+            DataPlane::load(ProgramOptions {
+                prefilter: true,
+                mirror: cfg.mirror,
+                whitelist_max: cfg.whitelist_max,
+                ring_bytes: cfg.ring_bytes,
+            })
         })?;
         dp.attach(&cfg.iface, cfg.attach)?;
         let addrs = super::addresses_of(&cfg.iface);
@@ -193,13 +197,17 @@ impl Sensor {
         let (engine, phase) = match cfg.learn_for {
             Some(d) => {
                 info!(
-                    "learning the whitelist for {} s (R4.1), then {}",
+                    "learning the whitelist for {} s (R4.1), then {}; what is learned is saved \
+                     to {} (also if stopped early)",
                     d.as_secs(),
                     if cfg.learn_only {
                         "stopping"
                     } else {
                         "detecting"
-                    }
+                    },
+                    cfg.learn_out
+                        .as_ref()
+                        .map_or_else(|| "?".into(), |p| p.display().to_string())
                 );
                 let learn_cfg = EngineConfig {
                     detectors: Vec::new(),
@@ -237,7 +245,6 @@ impl Sensor {
                 Err(e) => return Err(e),
             }
         }
-        let signals = signals::listen()?;
         let control = match super::control::ControlServer::bind(&cfg.iface) {
             Ok(c) => {
                 info!(
@@ -326,28 +333,48 @@ impl Sensor {
             }
         };
         tokio::pin!(run_for);
+        if let Some(name) = signals::stop_received() {
+            // It waits in the signal channel: the loop's first turns take it.
+            info!("{name} arrived while starting: stopping cleanly");
+        }
         // Attempts fail on time alone (R5.1): the tick bounds how late an
         // alert comes beyond the handshake timeout on a quiet link.
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // A handler's error (a learned whitelist that cannot be written or
+        // does not fit the kernel map) stops the sensor through the clean
+        // shutdown, then is returned.
+        let mut failure = None;
         let reason = loop {
             let flow = tokio::select! {
                 batch = self.feed.next() => match batch {
-                    Some(b) => { self.on_records(b); Flow::Continue }
-                    None => Flow::Stop("the ring reader stopped".into()),
+                    Some(b) => { self.on_records(b); Ok(Flow::Continue) }
+                    None => Ok(Flow::Stop("the ring reader stopped".into())),
                 },
-                _ = tick.tick() => self.on_tick().await?,
-                Some(sig) = self.signals.recv() => self.on_signal(sig).await?,
-                Some(conn) = accept(&self.control) => { self.on_control(conn).await; Flow::Continue }
-                _ = &mut run_for => Flow::Stop("--for elapsed".into()),
+                _ = tick.tick() => self.on_tick().await,
+                Some(sig) = self.signals.recv() => self.on_signal(sig).await,
+                Some(conn) = accept(&self.control) => { self.on_control(conn).await; Ok(Flow::Continue) }
+                _ = &mut run_for => Ok(Flow::Stop("--for elapsed".into())),
             };
+            let flow = flow.unwrap_or_else(|e| {
+                let reason = Flow::Stop(format!("error: {e}"));
+                failure = Some(e);
+                reason
+            });
             self.send_decided();
             if let Flow::Stop(reason) = flow {
                 break reason;
             }
             self.checkpoint_if_due();
         };
-        self.shutdown(reason).await
+        let summary = self.shutdown(reason).await?;
+        match failure {
+            Some(e) => {
+                eprint!("{summary}");
+                Err(e)
+            }
+            None => Ok(summary),
+        }
     }
 
     /// Records into the engine, in its time base.
