@@ -164,6 +164,7 @@ fn learn_live(a: Args, iface: String) -> anyhow::Result<ExitCode> {
         ignore: engine.ignore.clone(),
         ignore_file: a.engine.ignore_file(),
         whitelist_max: a.maps.whitelist_max,
+        pending_max: a.maps.kernel_pending_max,
         ring_bytes: a.maps.ring_bytes,
     };
     let summary = daemon::run(cfg)?;

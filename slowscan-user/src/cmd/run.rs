@@ -138,6 +138,11 @@ pub struct MapArgs {
     #[arg(long, value_name = "N", default_value_t = slowscan_common::WHITELIST_MAX,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub whitelist_max: u32,
+    /// Size of the kernel's pending table (entries, 1024 to 16777216): under
+    /// a flood of R new attempts/s a handshake is recognised if it completes
+    /// within N / R seconds (docs/operations.md, "Under a SYN flood").
+    #[arg(long, value_name = "N", default_value_t = slowscan_common::PENDING_MAX)]
+    pub kernel_pending_max: u32,
     /// Size of the kernel's record ring buffer in bytes (a power of two):
     /// what a burst of records may fill while the reader is away
     /// (docs/operations.md, "Sizing the ring").
@@ -336,6 +341,7 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
     // A bad size is refused before anything is attached.
     slowscan::kernel::ProgramOptions {
         whitelist_max: a.maps.whitelist_max,
+        pending_max: a.maps.kernel_pending_max,
         ring_bytes: a.maps.ring_bytes,
         ..Default::default()
     }
@@ -371,6 +377,7 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         ignore,
         ignore_file: a.engine.ignore_file(),
         whitelist_max: a.maps.whitelist_max,
+        pending_max: a.maps.kernel_pending_max,
         ring_bytes: a.maps.ring_bytes,
     };
     let summary = daemon::run(cfg)?;

@@ -102,6 +102,8 @@ pub struct DaemonConfig {
     pub ignore_file: Option<PathBuf>,
     /// Size of the kernel whitelist map (entries).
     pub whitelist_max: u32,
+    /// Size of the kernel pending table (entries).
+    pub pending_max: u32,
     /// Size of the record ring buffer (bytes).
     pub ring_bytes: u32,
 }

@@ -125,9 +125,16 @@ impl Sensor {
                 prefilter: true,
                 mirror: cfg.mirror,
                 whitelist_max: cfg.whitelist_max,
+                pending_max: cfg.pending_max,
                 ring_bytes: cfg.ring_bytes,
             })
         })?;
+        info!(
+            "kernel pending table: {} entries (--kernel-pending-max): under a flood of R new \
+             attempts/s a handshake is recognised if it completes within {} / R s",
+            dp.pending_capacity(),
+            dp.pending_capacity()
+        );
         dp.attach(&cfg.iface, cfg.attach)?;
         let addrs = super::addresses_of(&cfg.iface);
         if cfg.mirror && !addrs.is_empty() {
@@ -367,8 +374,8 @@ impl Sensor {
             }
             self.checkpoint_if_due();
         };
-        let summary = self.shutdown(reason).await?;
-        match failure {
+        let (summary, late) = self.shutdown(reason, failure.is_some()).await?;
+        match failure.or(late) {
             Some(e) => {
                 eprint!("{summary}");
                 Err(e)
@@ -438,16 +445,28 @@ impl Sensor {
         }
     }
 
-    /// Records still in the ring, time up to now, the last alerts and
-    /// checkpoint, detach. Attempts still within their handshake timeout stay
-    /// undecided (they are not failures yet).
-    async fn shutdown(mut self, reason: String) -> anyhow::Result<Summary> {
+    /// Records still in the ring, time up to now, what learning cut short
+    /// learned (unless `failed`: the error that stopped the sensor is
+    /// learning's own), the last alerts and checkpoint, detach. Attempts
+    /// still within their handshake timeout stay undecided (they are not
+    /// failures yet). Returns with the summary the error of writing what
+    /// was learned, if it failed.
+    async fn shutdown(
+        mut self,
+        reason: String,
+        failed: bool,
+    ) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
         info!("stopping ({reason})");
         self.feed.stop();
         while let Some(b) = self.feed.next().await {
             self.feed_engine(b);
         }
         self.catch_up();
+        let mut late = None;
+        // `learned` is set once learning's result is written.
+        if matches!(self.phase, Phase::Learning { .. }) && self.learned.is_none() && !failed {
+            late = self.on_learning_done(Some(&reason)).err();
+        }
         self.send_decided();
         if let Some(f) = self.fleet.take() {
             // What was counted goes to the store before the sensor goes;
@@ -478,7 +497,7 @@ impl Sensor {
         }
         self.dp.detach().context("detaching the XDP program")?;
         info!("detached from {}", self.cfg.iface);
-        Ok(Summary {
+        let summary = Summary {
             iface: self.cfg.iface.clone(),
             ran_for: self.started.elapsed(),
             stop_reason: reason,
@@ -486,7 +505,8 @@ impl Sensor {
             report: self.engine.report(),
             learned: self.learned.as_ref().map(Whitelist::len),
             learning_interrupted: self.learning_interrupted.take(),
-        })
+        };
+        Ok((summary, late))
     }
 }
 
