@@ -3,7 +3,9 @@
 //! paper: one working day); every destination (address, port) with at least
 //! one Established connection (R5) on an eligible port (below 1024, or listed
 //! in `--eligible-high-ports`) becomes an entry, with its count and first and
-//! last time seen.
+//! last time seen. A terminating signal (SIGINT, SIGTERM, …) stops the
+//! reading: what was learned so far is written, and the exit says it is
+//! partial (docs/operations.md, "Learning never loses its result").
 use std::{path::PathBuf, process::ExitCode};
 
 use std::time::Duration;
