@@ -464,6 +464,11 @@ pub const WHITELIST_MAX: u32 = 65_536;
 /// Capacity of the pending table (an LRU map: when it is full, a new attempt
 /// evicts the least recently used entries).
 pub const PENDING_MAX: u32 = 262_144;
+/// Bounds of `--kernel-pending-max`: below the lower one the kernel LRU's
+/// per-CPU caches (128 entries each) take a large share of the table; the
+/// upper one is about 1.7 GiB of kernel memory, allocated at load.
+pub const PENDING_MAX_MIN: u32 = 1024;
+pub const PENDING_MAX_LIMIT: u32 = 1 << 24;
 /// Prefixes per family in the ignore list (each LPM trie).
 pub const IGNORE_MAX: u32 = 16_384;
 /// Entries in each whitelist-rule trie. A port range takes one entry per

@@ -15,6 +15,7 @@ pub mod ignore;
 pub mod kernel;
 pub mod netns;
 pub mod rfc3339;
+pub mod stop;
 pub mod whitelist;
 
 /// `1 destination`, `2 destinations`, `3 entries`: counts in messages.

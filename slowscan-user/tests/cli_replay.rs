@@ -770,3 +770,84 @@ fn learn_then_replay_with_the_whitelist() {
     ]);
     assert!(err.contains("ssnosuch0") || err.contains("root"), "{err}");
 }
+
+/// Bytes waiting in the pipe behind `fifo` (FIONREAD).
+fn pipe_bytes(fifo: &fs::File) -> i32 {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD into a valid int on an open pipe.
+    let r = unsafe { libc::ioctl(fifo.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(r, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+    n
+}
+
+/// Waits until the learner has read everything written into `fifo`.
+fn drained(fifo: &fs::File, learner: &mut std::process::Child) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while pipe_bytes(fifo) > 0 {
+        assert!(learner.try_wait().unwrap().is_none(), "the learner ended");
+        assert!(std::time::Instant::now() < end, "the learner reads nothing");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Learning never loses its result, offline too: a SIGTERM or SIGINT while
+/// `slowscan learn` reads (here blocked on a FIFO whose writer stays open,
+/// as behind `tcpdump -w - |`) stops the reading, writes what was learned,
+/// says how far it got, and exits non-zero (a partial whitelist).
+#[test]
+fn learn_stopped_by_a_signal_writes_what_it_learned() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = temp_dir("learn-signal");
+    for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let fifo = tmp.join(format!("{name}.pcap"));
+        let c = std::ffi::CString::new(s(&fifo)).unwrap();
+        // SAFETY: a valid path string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let wl = tmp.join(format!("{name}.json"));
+        let log = tmp.join(format!("{name}.log"));
+        let mut learner = std::process::Command::new(SLOWSCAN.0)
+            .args(["learn", s(&fifo), "--out", s(&wl)])
+            .stdout(std::process::Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        // Read-write: opening does not wait for the reader, and the pipe
+        // never sees its writer go (no end of file).
+        let pipe = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        // The header alone first, so the packets are read straight into
+        // the capture reader's buffer once it waits for them.
+        let mut w = PcapWriter::new(&pipe, LinkType::Ethernet).unwrap();
+        w.flush().unwrap();
+        drained(&pipe, &mut learner);
+        let mut ts = replay_gen::PAPER_TEST_START_S * 1_000_000_000;
+        handshakes(&mut w, &mut ts, Ipv4Addr::new(198, 51, 100, 7), 80, 3);
+        w.flush().unwrap();
+        drained(&pipe, &mut learner);
+        // SAFETY: signalling the child we started and have not reaped.
+        unsafe { libc::kill(learner.id() as libc::pid_t, sig) };
+        let status = learner.wait().unwrap();
+        let err = fs::read_to_string(&log).unwrap();
+        assert!(
+            !status.success(),
+            "a partial whitelist is no success: {err}"
+        );
+        assert!(
+            err.contains(&format!("learning interrupted by {name} after 9 packets")),
+            "{err}"
+        );
+        assert!(err.contains(&format!("reading {}", s(&fifo))), "{err}");
+        assert!(
+            err.contains(&format!("were written to {} (a partial whitelist)", s(&wl))),
+            "{err}"
+        );
+        let learned = read_json(&wl);
+        assert_eq!(learned["entries"][0]["port"], 80, "{learned}");
+        assert_eq!(learned["entries"][0]["established"], 3, "{learned}");
+    }
+}

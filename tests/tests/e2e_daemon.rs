@@ -258,6 +258,10 @@ fn every_terminating_signal_stops_cleanly() {
         (libc::SIGXCPU, "SIGXCPU"),
         (libc::SIGPWR, "SIGPWR"),
         (libc::SIGRTMIN() + 3, "a real-time signal"),
+        (libc::SIGRTMAX(), "a real-time signal"),
+        // Sent by another process (`kill -ABRT`), not an abort of its own.
+        (libc::SIGABRT, "SIGABRT"),
+        (libc::SIGSYS, "SIGSYS"),
     ];
     for (sig, label) in sigs {
         let s = start(&lab, &dir, &["--metrics", "off"]);
@@ -274,6 +278,133 @@ fn every_terminating_signal_stops_cleanly() {
             !runtime_of(&lab.b, &lab.if_b).exists(),
             "{label}: runtime file left"
         );
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A terminating signal that comes while the sensor is still starting
+/// (here: loading a 60,000-entry whitelist into the kernel map, after
+/// attaching) is acted on once it runs: the clean shutdown, exit 0, pins
+/// and runtime file removed, nothing left attached. To place the signal
+/// surely before the loop, the sensor is frozen (SIGSTOP) as soon as it
+/// says it attached; SIGTERM is sent while it is frozen before `detecting
+/// on`, then it is let go (SIGCONT): the signal is delivered before it runs
+/// another instruction.
+#[test]
+fn a_stop_while_starting_is_a_clean_shutdown() {
+    let Some((lab, dir)) = setup("a_stop_while_starting_is_a_clean_shutdown", "ssearly", &[])
+    else {
+        return;
+    };
+    let wl = dir.join("whitelist.json");
+    let entries: Vec<String> = (1..=60_000u32)
+        .map(|i| format!(r#"{{"ip":"2001:db8::{i:x}","port":80}}"#))
+        .collect();
+    fs::write(
+        &wl,
+        format!(r#"{{"version":1,"entries":[{}]}}"#, entries.join(",")),
+    )
+    .unwrap();
+    for attempt in 1..=5 {
+        let s = Sensor::start_in(
+            &lab.b,
+            &slowscan_bin(),
+            &[
+                "run",
+                "--iface",
+                &lab.if_b,
+                "--mirror",
+                "--metrics",
+                "off",
+                "--whitelist",
+                wl.to_str().unwrap(),
+            ],
+            dir.join("alerts.jsonl"),
+            dir.join(format!("early{attempt}.log")),
+            "slowscan attached to",
+        )
+        .expect("starting slowscan run");
+        s.signal(libc::SIGSTOP);
+        let caught = !s.log_so_far().contains("detecting on");
+        s.signal(libc::SIGTERM);
+        s.signal(libc::SIGCONT);
+        let r = s.wait(WAIT).unwrap();
+        assert!(r.status.success(), "{}", r.log);
+        assert!(r.summary().contains("(SIGTERM)"), "{}", r.log);
+        assert!(!pins_of(&lab.b, &lab.if_b).exists(), "pins left");
+        assert!(!runtime_of(&lab.b, &lab.if_b).exists(), "runtime file left");
+        let link =
+            String::from_utf8(lab.b.exec(&["ip", "link", "show", &lab.if_b]).stdout).unwrap();
+        assert!(!link.contains("xdp"), "still attached: {link}");
+        if caught {
+            assert!(
+                r.log
+                    .contains("SIGTERM arrived while starting: stopping cleanly"),
+                "{}",
+                r.log
+            );
+            fs::remove_dir_all(&dir).unwrap();
+            return;
+        }
+    }
+    panic!("the sensor was never frozen before its loop in 5 starts");
+}
+
+/// `--kernel-pending-max` sizes the kernel's pending table at load: the
+/// pinned map's max_entries follow it, the start-up log and `slowscan
+/// status` report it, and a size out of bounds is refused before anything
+/// is attached.
+#[test]
+fn kernel_pending_max_sizes_the_pending_table() {
+    let Some((lab, dir)) = setup("kernel_pending_max_sizes_the_pending_table", "sspend", &[])
+    else {
+        return;
+    };
+    let pending_map = || {
+        let p = pins_of(&lab.b, &lab.if_b)
+            .join(format!("v{}", slowscan_common::FORMAT_VERSION))
+            .join(slowscan_common::maps::PENDING);
+        aya::maps::MapInfo::from_pin(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .max_entries()
+    };
+    for (flag, want) in [
+        (None, slowscan_common::PENDING_MAX),
+        (Some("1048576"), 1 << 20),
+    ] {
+        let mut extra = vec!["--metrics", "off"];
+        if let Some(n) = flag {
+            extra.extend(["--kernel-pending-max", n]);
+        }
+        let s = start(&lab, &dir, &extra);
+        assert_eq!(pending_map(), want);
+        assert!(
+            s.log_so_far()
+                .contains(&format!("kernel pending table: {want} entries")),
+            "{}",
+            s.log_so_far()
+        );
+        let status = ok(&cli(&lab.b, &["status", "--iface", &lab.if_b]));
+        assert!(
+            status.contains(&format!("of {want} in the kernel table")),
+            "{status}"
+        );
+        s.stop().unwrap();
+    }
+    for bad in ["100", "16777217"] {
+        let o = cli(
+            &lab.b,
+            &["run", "--iface", &lab.if_b, "--kernel-pending-max", bad],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{err}");
+        assert!(
+            err.contains(&format!(
+                "--kernel-pending-max {bad} must be between 1024 and 16777216"
+            )),
+            "{err}"
+        );
+        assert!(!err.contains("attached"), "{err}");
     }
     fs::remove_dir_all(&dir).unwrap();
 }

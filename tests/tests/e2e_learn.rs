@@ -263,3 +263,137 @@ fn a_learned_set_larger_than_the_kernel_map_is_written_first() {
     assert_eq!(wl.len(), 2, "{}", wl.to_json());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Where a sensor in `ns` keeps its pins and its runtime file.
+fn pins_and_runtime(ns: &slowscan_tests::Netns, iface: &str) -> [std::path::PathBuf; 2] {
+    let key = slowscan_tests::lab::netns_key(ns);
+    [
+        std::path::Path::new("/sys/fs/bpf/slowscan")
+            .join(&key)
+            .join(iface),
+        std::path::Path::new("/run/slowscan")
+            .join(&key)
+            .join(format!("{iface}.json")),
+    ]
+}
+
+/// `slowscan run --learn-for 9h` in `lab.b`, learning into `out`.
+fn run_learning(lab: &VethLab, dir: &std::path::Path, out: &std::path::Path, log: &str) -> Sensor {
+    Sensor::start_in(
+        &lab.b,
+        &slowscan_bin(),
+        &[
+            "run",
+            "--iface",
+            &lab.if_b,
+            "--metrics",
+            "off",
+            "--learn-for",
+            "9h",
+            "--learn-out",
+            out.to_str().unwrap(),
+        ],
+        dir.join("alerts"),
+        dir.join(log),
+        "learning the whitelist",
+    )
+    .unwrap()
+}
+
+/// SIGTERM or SIGINT during `slowscan run --learn-for`: what was learned so
+/// far — every connection seen before the signal — is written and the log
+/// says so; then the clean shutdown (exit 0, pins and runtime file gone).
+#[test]
+fn a_stop_during_run_learn_for_writes_what_was_learned() {
+    let name = "a_stop_during_run_learn_for_writes_what_was_learned";
+    if !privileged(name) || !tools_present(name, &["python3", "nsenter"]) {
+        return;
+    }
+    let lab = VethLab::new();
+    let dir = std::env::temp_dir().join(slowscan_tests::unique("sslearn4"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _web = http_server(&lab, 80);
+    for (sig, label) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let out = dir.join(format!("{label}.json"));
+        let sensor = run_learning(&lab, &dir, &out, &format!("{label}.log"));
+        for _ in 0..3 {
+            fetch(&lab, 80);
+        }
+        // No wait: the shutdown drains the ring before writing.
+        sensor.signal(sig);
+        let r = sensor.wait(Duration::from_secs(20)).unwrap();
+        assert!(r.status.success(), "{label}: {}", r.log);
+        let said = format!("learning interrupted by {label} after ");
+        assert!(r.log.contains(&said), "{label}: {}", r.log);
+        assert!(
+            r.log.contains(&format!(
+                "were written to {} (a partial whitelist)",
+                out.display()
+            )),
+            "{label}: {}",
+            r.log
+        );
+        assert!(r.summary().contains(&format!("({label})")), "{}", r.log);
+        let wl = slowscan::whitelist::Whitelist::load(&out).unwrap();
+        let key = slowscan::whitelist::key_of(LAB_B.parse().unwrap(), 80);
+        assert!(wl.contains(&key), "{label}: {}", wl.to_json());
+        for p in pins_and_runtime(&lab.b, &lab.if_b) {
+            assert!(!p.exists(), "{label}: {} left", p.display());
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A learned whitelist that cannot be written at the end (its directory
+/// replaced by a file meanwhile) stops the sensor through the clean
+/// shutdown — program detached, pins and runtime file removed, a summary —
+/// with the error and a non-zero exit.
+#[test]
+fn a_learned_whitelist_that_cannot_be_written_stops_cleanly() {
+    let name = "a_learned_whitelist_that_cannot_be_written_stops_cleanly";
+    if !privileged(name) || !tools_present(name, &["python3", "nsenter"]) {
+        return;
+    }
+    let lab = VethLab::new();
+    let dir = std::env::temp_dir().join(slowscan_tests::unique("sslearn5"));
+    let sub = dir.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = sub.join("whitelist.json");
+    let sensor = Sensor::start_in(
+        &lab.b,
+        &slowscan_bin(),
+        &[
+            "run",
+            "--iface",
+            &lab.if_b,
+            "--metrics",
+            "off",
+            "--learn-for",
+            "2s",
+            "--learn-out",
+            out.to_str().unwrap(),
+        ],
+        dir.join("alerts"),
+        dir.join("run.log"),
+        "learning the whitelist",
+    )
+    .unwrap();
+    std::fs::remove_dir_all(&sub).unwrap();
+    std::fs::write(&sub, b"not a directory").unwrap();
+    let r = sensor.wait(Duration::from_secs(20)).unwrap();
+    assert!(!r.status.success(), "{}", r.log);
+    assert!(
+        r.log
+            .contains("the learned whitelist (0 destinations) could not be written"),
+        "{}",
+        r.log
+    );
+    assert!(r.log.contains("detached from"), "{}", r.log);
+    assert!(r.summary().contains("(error: "), "{}", r.log);
+    for p in pins_and_runtime(&lab.b, &lab.if_b) {
+        assert!(!p.exists(), "{} left", p.display());
+    }
+    let link = String::from_utf8(lab.b.exec(&["ip", "link", "show", &lab.if_b]).stdout).unwrap();
+    assert!(!link.contains("xdp"), "still attached: {link}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

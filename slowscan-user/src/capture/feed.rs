@@ -23,6 +23,10 @@ pub struct Input {
     /// Capture time of the first and the last packet.
     pub first_ts_ns: Option<u64>,
     pub last_ts_ns: Option<u64>,
+    /// Reading stopped early at a terminating signal (its number; see
+    /// [`crate::stop`]): what was read before it was delivered, the rest
+    /// not read.
+    pub stopped_by: Option<i32>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -60,10 +64,18 @@ impl ReadObserver for Quiet {}
 
 /// Opens every file first, so a missing file, a file that is not a capture
 /// or an unsupported link type is reported before anything is processed.
-/// Returns the total size in bytes (for a progress bar).
+/// A FIFO or a character device (`tcpdump -w - | slowscan learn
+/// /dev/stdin`) is a stream that can be read only once: it is checked when
+/// its turn comes. Returns the total size in bytes (for a progress bar).
 pub fn check_inputs(files: &[PathBuf]) -> Result<u64, CaptureError> {
+    use std::os::unix::fs::FileTypeExt;
     let mut total = 0;
     for path in files {
+        if let Ok(m) = std::fs::metadata(path)
+            && (m.file_type().is_fifo() || m.file_type().is_char_device())
+        {
+            continue;
+        }
         total += CaptureReader::open(path)?.input_len().unwrap_or(0);
     }
     Ok(total)
@@ -72,7 +84,9 @@ pub fn check_inputs(files: &[PathBuf]) -> Result<u64, CaptureError> {
 /// Streams the TCP records of `files`, in order, into `on_record`, counting
 /// every frame into `input`. Returns `Ok(Some(damage))` when a capture is
 /// truncated or corrupt (or cannot be opened); `Err` only for failures of
-/// `on_record`.
+/// `on_record`. A stop asked for by a signal ([`crate::stop`]) ends the
+/// reading before the next read from a file, with `input.stopped_by` set:
+/// what was already read is delivered first.
 pub fn for_each_record<E>(
     files: &[PathBuf],
     input: &mut Input,
@@ -83,6 +97,7 @@ pub fn for_each_record<E>(
     for path in files {
         let mut reader = match CaptureReader::open(path) {
             Ok(r) => r,
+            Err(_) if stopped(input) => return Ok(None),
             Err(e) => return Ok(Some(e)),
         };
         let mut file = FileSummary {
@@ -96,6 +111,7 @@ pub fn for_each_record<E>(
             let packet = match reader.next_packet() {
                 Ok(Some(p)) => p,
                 Ok(None) => break None,
+                Err(_) if stopped(input) => break None,
                 Err(e) => break Some(e),
             };
             if file.packets == 0
@@ -118,9 +134,9 @@ pub fn for_each_record<E>(
                 obs.position(reader.input_position());
             }
         };
-        file.complete = damage.is_none();
+        file.complete = damage.is_none() && input.stopped_by.is_none();
         input.files.push(file);
-        if damage.is_some() {
+        if damage.is_some() || input.stopped_by.is_some() {
             return Ok(damage);
         }
         clock = input.last_ts_ns;
@@ -129,11 +145,18 @@ pub fn for_each_record<E>(
     Ok(None)
 }
 
+/// A read failed: records in `input` whether a signal asked for a stop (the
+/// reader refuses to read on once one did, see `capture::source`).
+fn stopped(input: &mut Input) -> bool {
+    input.stopped_by = crate::stop::requested();
+    input.stopped_by.is_some()
+}
+
 /// [`for_each_record`] into `engine`, passing each batch of alerts to
 /// `on_alerts` as soon as it is decided; at the end of the last file the
-/// engine is finished (pending attempts decided Failed). On damage the
-/// engine is not finished: attempts pending there stay undecided, their
-/// follow-ups may lie past the damage.
+/// engine is finished (pending attempts decided Failed). On damage or a
+/// stop the engine is not finished: attempts pending there stay undecided,
+/// their follow-ups may lie past that point.
 pub fn feed_engine(
     files: &[PathBuf],
     engine: &mut Engine,
@@ -153,7 +176,7 @@ pub fn feed_engine(
         out.clear();
         r
     })?;
-    if damage.is_none() {
+    if damage.is_none() && input.stopped_by.is_none() {
         engine.finish(&mut out);
         if !out.is_empty() {
             on_alerts(&out)?;

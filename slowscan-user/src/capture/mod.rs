@@ -113,15 +113,29 @@ impl CaptureReader {
             inner: input,
             count: Arc::clone(&input_read),
         });
-        let head = buffered.fill_buf().map_err(|source| CaptureError::Io {
+        let io_err = |source| CaptureError::Io {
             path: path.clone(),
             at: ByteOffset {
                 offset: 0,
                 gzip: false,
             },
             source,
-        })?;
-        let gzip = head.starts_with(&[0x1f, 0x8b]);
+        };
+        // EINTR (a signal while a FIFO waits for data) is retried unless
+        // the signal asked for a stop (`crate::stop`).
+        loop {
+            match buffered.fill_buf() {
+                Ok(_) => break,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::Interrupted
+                        && crate::stop::requested().is_none() => {}
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        let gzip = buffered
+            .fill_buf()
+            .map_err(io_err)?
+            .starts_with(&[0x1f, 0x8b]);
         let input: Box<dyn Read + Send> = if gzip {
             Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
         } else {

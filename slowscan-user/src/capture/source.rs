@@ -54,6 +54,14 @@ impl Source {
             self.pos = 0;
         }
         while self.end - self.pos < n {
+            // A terminating signal (only `slowscan learn` takes them) ends
+            // the reading here; an EINTR without one is retried.
+            if let Some(sig) = crate::stop::requested() {
+                return Err(io::Error::new(
+                    ErrorKind::Interrupted,
+                    format!("reading stopped by signal {sig}"),
+                ));
+            }
             match self.inner.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
                     self.eof = true;

@@ -3,7 +3,9 @@
 //! paper: one working day); every destination (address, port) with at least
 //! one Established connection (R5) on an eligible port (below 1024, or listed
 //! in `--eligible-high-ports`) becomes an entry, with its count and first and
-//! last time seen.
+//! last time seen. A terminating signal (SIGINT, SIGTERM, …) stops the
+//! reading: what was learned so far is written, and the exit says it is
+//! partial (docs/operations.md, "Learning never loses its result").
 use std::{path::PathBuf, process::ExitCode};
 
 use std::time::Duration;
@@ -52,6 +54,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if let Some(iface) = a.iface.clone() {
         return learn_live(a, iface);
     }
+    // First: a stop (SIGINT, SIGTERM, …) from here on ends the reading and
+    // writes what was learned, instead of losing it.
+    daemon::signals::install(daemon::signals::Reads::Interrupt)?;
     let out = a.out.expect("clap requires --out without --iface");
     // Before reading hours of captures: the result must have somewhere to go.
     daemon::learning::check_output(&out, "--out")?;
@@ -96,6 +101,29 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         slowscan::count(whitelist.len() as u64, "entry"),
         out.display()
     );
+    if let Some(sig) = input.stopped_by {
+        // A partial whitelist must not pass for a day's: `learn && run` stops.
+        anyhow::bail!(
+            "learning interrupted by {} after {} ({}, capture time {}): the {} learned so far \
+             were written to {} (a partial whitelist)",
+            daemon::signals::name(sig),
+            slowscan::count(input.frames.frames, "packet"),
+            match input.files.last() {
+                Some(f) => format!(
+                    "{} of {}, reading {}",
+                    input.files.len(),
+                    slowscan::count(a.files.len() as u64, "file"),
+                    f.path.display()
+                ),
+                None => "before any file was open".into(),
+            },
+            input
+                .last_ts_ns
+                .map_or_else(|| "none".into(), |t| slowscan::rfc3339::format(t as i64)),
+            slowscan::count(new_entries as u64, "destination"),
+            out.display()
+        );
+    }
     match damage {
         None => Ok(ExitCode::SUCCESS),
         Some(e) => Err(anyhow::Error::new(e).context(format!(
@@ -138,6 +166,7 @@ fn learn_live(a: Args, iface: String) -> anyhow::Result<ExitCode> {
         ignore: engine.ignore.clone(),
         ignore_file: a.engine.ignore_file(),
         whitelist_max: a.maps.whitelist_max,
+        pending_max: a.maps.kernel_pending_max,
         ring_bytes: a.maps.ring_bytes,
     };
     let summary = daemon::run(cfg)?;

@@ -55,7 +55,8 @@ pub struct Args {
     /// Learn the whitelist for this long first (R4.1), load it into the kernel, then detect.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     learn_for: Option<HumanDuration>,
-    /// With --learn-for: also save the learned whitelist to this file.
+    /// With --learn-for: save the learned whitelist to this file [default:
+    /// beside --state, its name ending .learned.json; one of them is needed].
     #[arg(long, value_name = "FILE", requires = "learn_for")]
     learn_out: Option<PathBuf>,
     /// Log a one-line summary to stderr this often (e.g. 60, 5m).
@@ -140,6 +141,11 @@ pub struct MapArgs {
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub whitelist_max: u32,
+    /// Size of the kernel's pending table (entries, 1024 to 16777216): under
+    /// a flood of R new attempts/s a handshake is recognised if it completes
+    /// within N / R seconds (docs/operations.md, "Under a SYN flood").
+    #[arg(long, value_name = "N", default_value_t = slowscan_common::PENDING_MAX)]
+    pub kernel_pending_max: u32,
     /// Size of the kernel's record ring buffer in bytes (a power of two):
     /// what a burst of records may fill while the reader is away
     /// (docs/operations.md, "Sizing the ring").
@@ -227,6 +233,7 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
     // A bad size is refused before anything is attached.
     slowscan::kernel::ProgramOptions {
         whitelist_max: a.maps.whitelist_max,
+        pending_max: a.maps.kernel_pending_max,
         ring_bytes: a.maps.ring_bytes,
         ..Default::default()
     }
@@ -238,6 +245,7 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         "--checkpoint-every must be longer than 0 s"
     );
     let ignore = engine.ignore.clone();
+    let learn_out = learn_out(&a)?;
     let cfg = DaemonConfig {
         iface,
         attach: a.attach.mode(),
@@ -249,7 +257,7 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         metrics: a.metrics.0,
         learn_for: a.learn_for.map(|d| d.0),
         learn: a.engine.learn_config(),
-        learn_out: a.learn_out,
+        learn_out,
         learn_only: false,
         whitelist_file: a.engine.whitelist.clone(),
         summary_every: a.summary_every.map(|d| d.0),
@@ -261,11 +269,31 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         ignore,
         ignore_file: a.engine.ignore_file(),
         whitelist_max: a.maps.whitelist_max,
+        pending_max: a.maps.kernel_pending_max,
         ring_bytes: a.maps.ring_bytes,
     };
     let summary = daemon::run(cfg)?;
     eprint!("{summary}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where `--learn-for` saves what it learned: `--learn-out`, else beside
+/// the state file (`eth1.state` → `eth1.learned.json`), where a service
+/// keeps what it must not lose. Without either, learning could end in a
+/// kernel map too small for it, or a stop, with nothing kept: refused.
+fn learn_out(a: &Args) -> anyhow::Result<Option<PathBuf>> {
+    if a.learn_for.is_none() {
+        return Ok(None);
+    }
+    match (&a.learn_out, &a.state) {
+        (Some(p), _) => Ok(Some(p.clone())),
+        (None, Some(state)) => Ok(Some(state.with_extension("learned.json"))),
+        (None, None) => anyhow::bail!(
+            "--learn-for needs somewhere to save what it learns: give --learn-out FILE, or \
+             --state PATH (it then goes beside it, e.g. /var/lib/slowscan/eth1.learned.json \
+             for --state /var/lib/slowscan/eth1.state)"
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -368,6 +396,33 @@ checkpoint-every = 30
         assert!(e.contains("--window") && e.contains("--detector"), "{e}");
         let e = merged("detector = [\"1d:0\"]", &[]).err().unwrap();
         assert!(e.contains("bad value for `detector`"), "{e}");
+    }
+
+    #[test]
+    fn learning_always_has_somewhere_to_write() {
+        let out = |flags: &[&str]| {
+            learn_out(&merged("iface = \"eth1\"", flags).unwrap()).map_err(|e| format!("{e:#}"))
+        };
+        assert_eq!(out(&[]).unwrap(), None);
+        assert_eq!(
+            out(&["--learn-for", "9h", "--learn-out", "/x/wl.json"]).unwrap(),
+            Some(PathBuf::from("/x/wl.json"))
+        );
+        assert_eq!(
+            out(&[
+                "--learn-for",
+                "9h",
+                "--state",
+                "/var/lib/slowscan/eth1.state"
+            ])
+            .unwrap(),
+            Some(PathBuf::from("/var/lib/slowscan/eth1.learned.json"))
+        );
+        let e = out(&["--learn-for", "9h"]).unwrap_err();
+        assert!(
+            e.contains("--learn-out FILE") && e.contains("--state PATH"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -85,9 +85,11 @@ fn format_status(s: &StatusReport) -> String {
     );
     let _ = writeln!(
         o,
-        "  {}, {} in the kernel table; {} tracked ({} sketched); {}; {} to live services",
+        "  {}, {} of {} in the kernel table; {} tracked ({} sketched); {}; {} to live services",
         plural(s.pending_attempts, "pending attempt", "pending attempts"),
         s.kernel_pending_entries
+            .map_or_else(|| "?".into(), |n| n.to_string()),
+        s.kernel_pending_max
             .map_or_else(|| "?".into(), |n| n.to_string()),
         plural(s.tracked_sources, "source", "sources"),
         s.sketched_sources,

@@ -53,6 +53,9 @@ pub struct StatusReport {
     pub pending_attempts: u64,
     /// Entries of the kernel's pending table (pre-filter).
     pub kernel_pending_entries: Option<u64>,
+    /// Its capacity (`--kernel-pending-max`); absent from older sensors.
+    #[serde(default)]
+    pub kernel_pending_max: Option<u64>,
     pub tracked_sources: u64,
     pub sketched_sources: u64,
     /// Live services (R4.5).

@@ -79,6 +79,7 @@ impl Sensor {
                         .collect(),
                     pending_attempts: e.pending,
                     kernel_pending_entries: snap.kernel_pending.map(|n| n as u64),
+                    kernel_pending_max: Some(u64::from(self.dp.pending_capacity())),
                     tracked_sources: e.sources,
                     sketched_sources: e.sketched_sources,
                     live_services: e.services,
@@ -188,13 +189,9 @@ impl Sensor {
                 info!("summary (SIGUSR1): {}", self.snapshot()?);
                 Ok(Flow::Continue)
             }
-            Sig::Stop(name) => {
-                if matches!(self.phase, Phase::Learning { .. }) {
-                    self.catch_up();
-                    self.on_learning_done(Some(name))?;
-                }
-                Ok(Flow::Stop(name.to_string()))
-            }
+            // Learning cut short is written by the shutdown, once the ring
+            // is drained: everything seen before the signal counts.
+            Sig::Stop(name) => Ok(Flow::Stop(name.to_string())),
         }
     }
 

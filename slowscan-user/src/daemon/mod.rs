@@ -73,7 +73,8 @@ pub struct DaemonConfig {
     /// Learn a whitelist for this long first (R4.1), then detect.
     pub learn_for: Option<Duration>,
     pub learn: LearnConfig,
-    /// Where to save the learned whitelist, if anywhere.
+    /// Where the learned whitelist is saved: required with `learn_for`
+    /// (learning never loses its result).
     pub learn_out: Option<PathBuf>,
     /// The `--whitelist` file, kept in step by `slowscan whitelist …` so that a
     /// restart keeps live changes (recorded in the sensor's runtime file),
@@ -101,6 +102,8 @@ pub struct DaemonConfig {
     pub ignore_file: Option<PathBuf>,
     /// Size of the kernel whitelist map (entries).
     pub whitelist_max: u32,
+    /// Size of the kernel pending table (entries).
+    pub pending_max: u32,
     /// Size of the record ring buffer (bytes).
     pub ring_bytes: u32,
 }
@@ -264,11 +267,20 @@ fn log_restored(r: &Restored, path: Option<&PathBuf>) {
 /// `run_for`; returns the final summary. The program is detached and its
 /// pins and runtime file removed on every exit path after attaching.
 pub fn run(cfg: DaemonConfig) -> anyhow::Result<Summary> {
+    // First: a signal from here on is a clean stop once the sensor runs,
+    // never a death that leaves the program attached and its pins behind.
+    signals::install(signals::Reads::Restart)?;
     check_interface(&cfg.iface)?;
     check_privileges()?;
     // Before attaching, and before hours of learning: an unwritable output
     // stops the start, not the end.
-    if let (Some(p), Some(_)) = (&cfg.learn_out, cfg.learn_for) {
+    if cfg.learn_for.is_some() {
+        let p = cfg.learn_out.as_ref().with_context(|| {
+            format!(
+                "learning needs somewhere to write its result: give {}",
+                cfg.learn_out_option()
+            )
+        })?;
         learning::check_output(p, cfg.learn_out_option())?;
     }
     // Before attaching: a bad state file stops the start.

@@ -108,6 +108,8 @@ impl Sensor {
         mut saved: Option<EngineState>,
     ) -> anyhow::Result<Self> {
         let started = Instant::now();
+        // Signals since `install` (before this start) wait in the channel.
+        let signals = signals::listen()?;
         let alerts = AlertPath::open(
             &cfg.alerts,
             crate::engine::Observer {
@@ -119,12 +121,21 @@ impl Sensor {
             metrics::install(addr)?;
             info!("metrics on http://{addr}/metrics");
         }
-        let mut dp = DataPlane::load(ProgramOptions {
-            prefilter: true,
-            mirror: cfg.mirror,
-            whitelist_max: cfg.whitelist_max,
-            ring_bytes: cfg.ring_bytes,
+        let mut dp = signals::held(|| {
+            DataPlane::load(ProgramOptions {
+                prefilter: true,
+                mirror: cfg.mirror,
+                whitelist_max: cfg.whitelist_max,
+                pending_max: cfg.pending_max,
+                ring_bytes: cfg.ring_bytes,
+            })
         })?;
+        info!(
+            "kernel pending table: {} entries (--kernel-pending-max): under a flood of R new \
+             attempts/s a handshake is recognised if it completes within {} / R s",
+            dp.pending_capacity(),
+            dp.pending_capacity()
+        );
         dp.attach(&cfg.iface, cfg.attach)?;
         let addrs = super::addresses_of(&cfg.iface);
         if cfg.mirror && !addrs.is_empty() {
@@ -194,13 +205,17 @@ impl Sensor {
         let (engine, phase) = match cfg.learn_for {
             Some(d) => {
                 info!(
-                    "learning the whitelist for {} s (R4.1), then {}",
+                    "learning the whitelist for {} s (R4.1), then {}; what is learned is saved \
+                     to {} (also if stopped early)",
                     d.as_secs(),
                     if cfg.learn_only {
                         "stopping"
                     } else {
                         "detecting"
-                    }
+                    },
+                    cfg.learn_out
+                        .as_ref()
+                        .map_or_else(|| "?".into(), |p| p.display().to_string())
                 );
                 let learn_cfg = EngineConfig {
                     detectors: Vec::new(),
@@ -238,7 +253,6 @@ impl Sensor {
                 Err(e) => return Err(e),
             }
         }
-        let signals = signals::listen()?;
         let control = match super::control::ControlServer::bind(&cfg.iface) {
             Ok(c) => {
                 info!(
@@ -327,28 +341,48 @@ impl Sensor {
             }
         };
         tokio::pin!(run_for);
+        if let Some(name) = signals::stop_received() {
+            // It waits in the signal channel: the loop's first turns take it.
+            info!("{name} arrived while starting: stopping cleanly");
+        }
         // Attempts fail on time alone (R5.1): the tick bounds how late an
         // alert comes beyond the handshake timeout on a quiet link.
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // A handler's error (a learned whitelist that cannot be written or
+        // does not fit the kernel map) stops the sensor through the clean
+        // shutdown, then is returned.
+        let mut failure = None;
         let reason = loop {
             let flow = tokio::select! {
                 batch = self.feed.next() => match batch {
-                    Some(b) => { self.on_records(b); Flow::Continue }
-                    None => Flow::Stop("the ring reader stopped".into()),
+                    Some(b) => { self.on_records(b); Ok(Flow::Continue) }
+                    None => Ok(Flow::Stop("the ring reader stopped".into())),
                 },
-                _ = tick.tick() => self.on_tick().await?,
-                Some(sig) = self.signals.recv() => self.on_signal(sig).await?,
-                Some(conn) = accept(&self.control) => { self.on_control(conn).await; Flow::Continue }
-                _ = &mut run_for => Flow::Stop("--for elapsed".into()),
+                _ = tick.tick() => self.on_tick().await,
+                Some(sig) = self.signals.recv() => self.on_signal(sig).await,
+                Some(conn) = accept(&self.control) => { self.on_control(conn).await; Ok(Flow::Continue) }
+                _ = &mut run_for => Ok(Flow::Stop("--for elapsed".into())),
             };
+            let flow = flow.unwrap_or_else(|e| {
+                let reason = Flow::Stop(format!("error: {e}"));
+                failure = Some(e);
+                reason
+            });
             self.send_decided();
             if let Flow::Stop(reason) = flow {
                 break reason;
             }
             self.checkpoint_if_due();
         };
-        self.shutdown(reason).await
+        let (summary, late) = self.shutdown(reason, failure.is_some()).await?;
+        match failure.or(late) {
+            Some(e) => {
+                eprint!("{summary}");
+                Err(e)
+            }
+            None => Ok(summary),
+        }
     }
 
     /// Records into the engine, in its time base.
@@ -405,16 +439,28 @@ impl Sensor {
         }
     }
 
-    /// Records still in the ring, time up to now, the last alerts and
-    /// checkpoint, detach. Attempts still within their handshake timeout stay
-    /// undecided (they are not failures yet).
-    async fn shutdown(mut self, reason: String) -> anyhow::Result<Summary> {
+    /// Records still in the ring, time up to now, what learning cut short
+    /// learned (unless `failed`: the error that stopped the sensor is
+    /// learning's own), the last alerts and checkpoint, detach. Attempts
+    /// still within their handshake timeout stay undecided (they are not
+    /// failures yet). Returns with the summary the error of writing what
+    /// was learned, if it failed.
+    async fn shutdown(
+        mut self,
+        reason: String,
+        failed: bool,
+    ) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
         info!("stopping ({reason})");
         self.feed.stop();
         while let Some(b) = self.feed.next().await {
             self.feed_engine(b);
         }
         self.catch_up();
+        let mut late = None;
+        // `learned` is set once learning's result is written.
+        if matches!(self.phase, Phase::Learning { .. }) && self.learned.is_none() && !failed {
+            late = self.on_learning_done(Some(&reason)).err();
+        }
         self.send_decided();
         if let Some(f) = self.fleet.take() {
             // What was counted goes to the store before the sensor goes;
@@ -449,7 +495,7 @@ impl Sensor {
         }
         self.dp.detach().context("detaching the XDP program")?;
         info!("detached from {}", self.cfg.iface);
-        Ok(Summary {
+        let summary = Summary {
             iface: self.cfg.iface.clone(),
             ran_for: self.started.elapsed(),
             stop_reason: reason,
@@ -457,7 +503,8 @@ impl Sensor {
             report: self.engine.report(),
             learned: self.learned.as_ref().map(Whitelist::len),
             learning_interrupted: self.learning_interrupted.take(),
-        })
+        };
+        Ok((summary, late))
     }
 }
 

@@ -29,6 +29,9 @@ pub struct ProgramOptions {
     pub mirror: bool,
     /// Entries of the kernel whitelist map (`--whitelist-max`).
     pub whitelist_max: u32,
+    /// Entries of the pending table (`--kernel-pending-max`): under a flood
+    /// of R new attempts/s an attempt stays tracked about this / R seconds.
+    pub pending_max: u32,
     /// Bytes of the record ring buffer (`--ring-bytes`): a power of two, at
     /// least a page.
     pub ring_bytes: u32,
@@ -40,6 +43,7 @@ impl Default for ProgramOptions {
             prefilter: true,
             mirror: false,
             whitelist_max: slowscan_common::WHITELIST_MAX,
+            pending_max: slowscan_common::PENDING_MAX,
             ring_bytes: slowscan_common::RING_BYTES,
         }
     }
@@ -57,6 +61,18 @@ impl ProgramOptions {
         }
         if self.whitelist_max == 0 {
             bail!("--whitelist-max must be at least 1");
+        }
+        let (min, max) = (
+            slowscan_common::PENDING_MAX_MIN,
+            slowscan_common::PENDING_MAX_LIMIT,
+        );
+        if !(min..=max).contains(&self.pending_max) {
+            bail!(
+                "--kernel-pending-max {} must be between {min} and {max} entries (each takes about \
+                 100 bytes of kernel memory, allocated at load; default {})",
+                self.pending_max,
+                slowscan_common::PENDING_MAX
+            );
         }
         Ok(())
     }
@@ -84,6 +100,7 @@ pub struct DataPlane {
     sweeper: Option<PendingSweeper>,
     link: Option<(String, XdpLinkId)>,
     whitelist_max: u32,
+    pending_max: u32,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
 }
 
@@ -98,6 +115,7 @@ impl DataPlane {
             .override_global(globals::PREFILTER_OFF, &prefilter_off, true)
             .override_global(globals::MIRROR, &mirror, true)
             .map_max_entries(maps::WHITELIST, opts.whitelist_max)
+            .map_max_entries(maps::PENDING, opts.pending_max)
             .map_max_entries(maps::RECORDS, opts.ring_bytes)
             .load(super::object()?)
             .context(
@@ -131,6 +149,7 @@ impl DataPlane {
             sweeper: Some(sweeper),
             link: None,
             whitelist_max: opts.whitelist_max,
+            pending_max: opts.pending_max,
             logger,
         })
     }
@@ -283,6 +302,11 @@ impl DataPlane {
     /// The pre-filter's hint array (tests check it against the table).
     pub fn hints(&self) -> &HintArray {
         &self.hints
+    }
+
+    /// The pending table's capacity, as loaded (`--kernel-pending-max`).
+    pub fn pending_capacity(&self) -> u32 {
+        self.pending_max
     }
 
     /// Number of entries in the pre-filter table (a gauge; a batched walk).
