@@ -10,14 +10,15 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use serde_json::Value;
 use slowscan::{capture::PcapWriter, frame::LinkType};
 use slowscan_testkit::{
-    Cli, TempDir,
+    TempDir,
     frames::{Tcp, handshake, tcp_frame},
 };
 
-const SLOWSCAN: Cli = Cli(env!("CARGO_BIN_EXE_slowscan"));
+mod replay_run;
+
+use replay_run::{SLOWSCAN, engine, ip, replay, s};
 const S: u64 = 1_000_000_000;
 /// 2014-06-25T09:00:00Z.
 const T0: u64 = 1_403_686_800 * S;
@@ -51,46 +52,6 @@ impl Capture {
         w.finish().unwrap();
         path.to_path_buf()
     }
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
-/// `slowscan replay CAPTURE --report … --alerts … ARGS`: the report and the
-/// alerting sources.
-fn replay(dir: &Path, capture: &Path, args: &[&str]) -> (Value, BTreeSet<IpAddr>) {
-    let (report, alerts) = (dir.join("report.json"), dir.join("alerts.jsonl"));
-    let mut argv = vec![
-        "replay",
-        s(capture),
-        "--report",
-        s(&report),
-        "--alerts",
-        s(&alerts),
-    ];
-    argv.extend(args);
-    SLOWSCAN.ok(&argv);
-    let r: Value = serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
-    let sources = fs::read_to_string(&alerts)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let a: Value = serde_json::from_str(l).unwrap();
-            ip(a["source"]["ip"].as_str().expect("source.ip"))
-        })
-        .collect();
-    (r, sources)
-}
-
-fn engine(r: &Value, k: &str) -> u64 {
-    r["engine"][k]
-        .as_u64()
-        .unwrap_or_else(|| panic!("engine.{k}: {r}"))
 }
 
 const MONITOR: &str = "198.51.100.5";

@@ -9,22 +9,24 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    net::{Ipv4Addr, Ipv6Addr},
     path::{Path, PathBuf},
 };
 
-use serde_json::Value;
 use slowscan::{capture::PcapWriter, frame::LinkType};
 use slowscan_common::wire::{
     ETH_P_8021AD, ETH_P_8021AH, ETH_P_8021Q, ETH_P_ERSPAN, ETH_P_IP, ETH_P_IPV6, ETH_P_MPLS_UC,
     ETH_P_PPP_SES, ETH_P_TEB, UDP_PORT_GENEVE, UDP_PORT_GTPU, UDP_PORT_VXLAN,
 };
 use slowscan_testkit::{
-    Cli, TempDir,
+    TempDir,
     frames::{self, Tcp},
 };
 
-const SLOWSCAN: Cli = Cli(env!("CARGO_BIN_EXE_slowscan"));
+mod replay_run;
+
+use replay_run::{engine, ip, replay, s};
+
 const S: u64 = 1_000_000_000;
 /// 2014-06-25T09:00:00Z.
 const T0: u64 = 1_403_686_800 * S;
@@ -39,10 +41,6 @@ const OUTER_DST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 2)
 const A: &str = "198.51.100.66";
 const B: &str = "2001:db8:66::1";
 const C: &str = "198.51.100.77";
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 fn v4(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
@@ -213,42 +211,6 @@ fn decapsulated() -> BTreeMap<String, u64> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
-/// `slowscan replay CAPTURE --report … --alerts … ARGS`: the report and the
-/// alerting sources.
-fn replay(dir: &Path, capture: &Path, args: &[&str]) -> (Value, BTreeSet<IpAddr>) {
-    let (report, alerts) = (dir.join("report.json"), dir.join("alerts.jsonl"));
-    let mut argv = vec![
-        "replay",
-        s(capture),
-        "--report",
-        s(&report),
-        "--alerts",
-        s(&alerts),
-    ];
-    argv.extend(args);
-    SLOWSCAN.ok(&argv);
-    let r: Value = serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
-    let sources = fs::read_to_string(&alerts)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let a: Value = serde_json::from_str(l).unwrap();
-            ip(a["source"]["ip"].as_str().expect("source.ip"))
-        })
-        .collect();
-    (r, sources)
-}
-
-fn engine(r: &Value, k: &str) -> u64 {
-    r["engine"][k]
-        .as_u64()
-        .unwrap_or_else(|| panic!("engine.{k}: {r}"))
 }
 
 #[test]

@@ -26,7 +26,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use crate::{Netns, unique};
+use crate::{Netns, VethLab, unique};
 
 pub const SERVER: &str = "198.51.100.10";
 pub const BENIGN: &str = "198.51.100.20";
@@ -721,4 +721,23 @@ pub fn release_slowscan(bench: &str) -> PathBuf {
         eprintln!("{bench}: {e}");
         std::process::exit(1)
     })
+}
+
+/// A fresh scratch directory under the temp dir, unique to this run.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(unique(name));
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The test's lab (a veth pair in two namespaces) and scratch directory,
+/// or None when it may not run here: it needs root, `nsenter` and `tools`
+/// (under CI a missing one fails the test instead).
+pub fn setup(test: &str, dir: &str, tools: &[&str]) -> Option<(VethLab, PathBuf)> {
+    let mut need = vec!["nsenter"];
+    need.extend_from_slice(tools);
+    if !crate::privileged(test) || !crate::tools_present(test, &need) {
+        return None;
+    }
+    Some((VethLab::new(), scratch(dir)))
 }

@@ -25,31 +25,13 @@ use std::{
 use slowscan_tests::{
     LAB_A, LAB_B, Netns, VethLab,
     flood::{self, raw_socket},
-    lab::{self, Sensor, netns_key},
+    lab::{self, Sensor, netns_key, scratch, setup},
     privileged, sh, slowscan_bin, tools_present, unique,
 };
 
 const SCANNER: [u8; 4] = [198, 51, 100, 66];
 const TARGET: [u8; 4] = [198, 51, 100, 2];
 const WAIT: Duration = Duration::from_secs(15);
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(unique(name));
-    fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// The test's lab (a veth pair in two namespaces) and scratch directory,
-/// or None when it may not run here: it needs root, `nsenter` and `tools`
-/// (under CI a missing one fails the test instead).
-fn setup(test: &str, dir: &str, tools: &[&str]) -> Option<(VethLab, PathBuf)> {
-    let mut need = vec!["nsenter"];
-    need.extend_from_slice(tools);
-    if !privileged(test) || !tools_present(test, &need) {
-        return None;
-    }
-    Some((VethLab::new(), scratch(dir)))
-}
 
 /// Failed attempts (SYNs never followed up) from the scanner to `ports`.
 fn probe(fd: &OwnedFd, ports: std::ops::RangeInclusive<u16>) {

@@ -8,7 +8,11 @@ use std::{
     time::Duration,
 };
 
-use slowscan_tests::{LAB_B, VethLab, lab::Sensor, privileged, slowscan_bin, tools_present};
+use slowscan_tests::{
+    LAB_B, VethLab,
+    lab::{Sensor, setup},
+    slowscan_bin,
+};
 
 /// A child process killed (by its PID) and reaped on drop.
 struct Proc(Child);
@@ -43,12 +47,9 @@ fn fetch(lab: &VethLab, port: u16) {
 #[test]
 fn learn_on_a_live_interface_writes_the_eligible_destinations() {
     let name = "learn_on_a_live_interface_writes_the_eligible_destinations";
-    if !privileged(name) || !tools_present(name, &["python3"]) {
+    let Some((lab, dir)) = setup(name, "sslearn", &["python3"]) else {
         return;
-    }
-    let lab = VethLab::new();
-    let dir = std::env::temp_dir().join(slowscan_tests::unique("sslearn"));
-    std::fs::create_dir_all(&dir).unwrap();
+    };
     let out = dir.join("whitelist.json");
     let _web = http_server(&lab, 80);
     let _alt = http_server(&lab, 8080);
@@ -137,12 +138,9 @@ fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
 #[test]
 fn learning_output_is_checked_first_and_a_stop_keeps_what_was_learned() {
     let name = "learning_output_is_checked_first_and_a_stop_keeps_what_was_learned";
-    if !privileged(name) || !tools_present(name, &["python3", "nsenter"]) {
+    let Some((lab, dir)) = setup(name, "sslearn2", &["python3"]) else {
         return;
-    }
-    let lab = VethLab::new();
-    let dir = std::env::temp_dir().join(slowscan_tests::unique("sslearn2"));
-    std::fs::create_dir_all(&dir).unwrap();
+    };
 
     // Unwritable: refused before anything is attached.
     let bad = lab
@@ -219,12 +217,9 @@ fn learning_output_is_checked_first_and_a_stop_keeps_what_was_learned() {
 #[test]
 fn a_learned_set_larger_than_the_kernel_map_is_written_first() {
     let name = "a_learned_set_larger_than_the_kernel_map_is_written_first";
-    if !privileged(name) || !tools_present(name, &["python3", "nsenter"]) {
+    let Some((lab, dir)) = setup(name, "sslearn3", &["python3"]) else {
         return;
-    }
-    let lab = VethLab::new();
-    let dir = std::env::temp_dir().join(slowscan_tests::unique("sslearn3"));
-    std::fs::create_dir_all(&dir).unwrap();
+    };
     let out = dir.join("whitelist.json");
     let _web = http_server(&lab, 80);
     let _tls = http_server(&lab, 443);
@@ -306,12 +301,9 @@ fn run_learning(lab: &VethLab, dir: &std::path::Path, out: &std::path::Path, log
 #[test]
 fn a_stop_during_run_learn_for_writes_what_was_learned() {
     let name = "a_stop_during_run_learn_for_writes_what_was_learned";
-    if !privileged(name) || !tools_present(name, &["python3", "nsenter"]) {
+    let Some((lab, dir)) = setup(name, "sslearn4", &["python3"]) else {
         return;
-    }
-    let lab = VethLab::new();
-    let dir = std::env::temp_dir().join(slowscan_tests::unique("sslearn4"));
-    std::fs::create_dir_all(&dir).unwrap();
+    };
     let _web = http_server(&lab, 80);
     for (sig, label) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
         let out = dir.join(format!("{label}.json"));
@@ -351,11 +343,9 @@ fn a_stop_during_run_learn_for_writes_what_was_learned() {
 #[test]
 fn a_learned_whitelist_that_cannot_be_written_stops_cleanly() {
     let name = "a_learned_whitelist_that_cannot_be_written_stops_cleanly";
-    if !privileged(name) || !tools_present(name, &["python3", "nsenter"]) {
+    let Some((lab, dir)) = setup(name, "sslearn5", &["python3"]) else {
         return;
-    }
-    let lab = VethLab::new();
-    let dir = std::env::temp_dir().join(slowscan_tests::unique("sslearn5"));
+    };
     let sub = dir.join("sub");
     std::fs::create_dir_all(&sub).unwrap();
     let out = sub.join("whitelist.json");
