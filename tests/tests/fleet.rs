@@ -670,20 +670,7 @@ fn one_shard_down_the_others_go_on() {
     if !redis_present("one_shard_down_the_others_go_on") {
         return;
     }
-    let mut cluster = RedisCluster::start_with(3, 0, &["--cluster-require-full-coverage", "no"]);
-    let dets = [DetectorConfig {
-        window: Window::Sliding(HOUR_NS),
-        threshold: 9,
-    }];
-    let a = sensor(&cluster.url(), "seg-a", &dets);
-    let key = |s: &str| format!("ss:{{{s}}}:p");
-    let x = "198.51.100.80";
-    let down = cluster.master_of(&key(x));
-    let y = (81..200)
-        .map(|i| format!("198.51.100.{i}"))
-        .find(|y| cluster.master_of(&key(y)) != down)
-        .unwrap();
-    kill_and_wait_failed(&mut cluster, down);
+    let (mut cluster, _, a, x, y, down) = one_master_down();
     for i in 0..10i64 {
         for s in [x, y.as_str()] {
             a.push(failure(s, &format!("203.0.113.{}", 1 + i), 22, T0 + i * S));
@@ -711,6 +698,35 @@ fn one_shard_down_the_others_go_on() {
     let st = a.status();
     assert_eq!((st.pushed, st.queued, st.dropped), (20, 0, 0), "{st:?}");
     assert!(!st.degraded, "{st:?}");
+}
+
+/// Three masters without replicas (`cluster-require-full-coverage no`, so
+/// the other shards keep serving), a sensor `seg-a` with one detector
+/// (1h:9), and the master of source `x` killed: (cluster, detectors,
+/// sensor, x, a source `y` on a healthy shard, the dead master's port).
+fn one_master_down() -> (
+    RedisCluster,
+    [DetectorConfig; 1],
+    Fleet,
+    &'static str,
+    String,
+    u16,
+) {
+    let mut cluster = RedisCluster::start_with(3, 0, &["--cluster-require-full-coverage", "no"]);
+    let dets = [DetectorConfig {
+        window: Window::Sliding(HOUR_NS),
+        threshold: 9,
+    }];
+    let fleet = sensor(&cluster.url(), "seg-a", &dets);
+    let key = |s: &str| format!("ss:{{{s}}}:p");
+    let x = "198.51.100.80";
+    let down = cluster.master_of(&key(x));
+    let y = (81..200)
+        .map(|i| format!("198.51.100.{i}"))
+        .find(|y| cluster.master_of(&key(y)) != down)
+        .unwrap();
+    kill_and_wait_failed(&mut cluster, down);
+    (cluster, dets, fleet, x, y, down)
 }
 
 /// Kills the master on `port` and waits until the others flag it failed
@@ -759,20 +775,7 @@ fn one_shard_down_local_alerts_only_where_the_store_cannot_count() {
     if !redis_present(name) {
         return;
     }
-    let mut cluster = RedisCluster::start_with(3, 0, &["--cluster-require-full-coverage", "no"]);
-    let dets = [DetectorConfig {
-        window: Window::Sliding(HOUR_NS),
-        threshold: 9,
-    }];
-    let fleet = sensor(&cluster.url(), "seg-a", &dets);
-    let key = |s: &str| format!("ss:{{{s}}}:p");
-    let x = "198.51.100.80";
-    let down = cluster.master_of(&key(x));
-    let y = (81..200)
-        .map(|i| format!("198.51.100.{i}"))
-        .find(|y| cluster.master_of(&key(y)) != down)
-        .unwrap();
-    kill_and_wait_failed(&mut cluster, down);
+    let (mut cluster, dets, fleet, x, y, down) = one_master_down();
 
     let mut engine = Engine::new(EngineConfig {
         handshake_timeout_ns: S as u64,
