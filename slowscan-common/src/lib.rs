@@ -462,11 +462,14 @@ impl FlowKey {
 /// Default map sizes (entries); the ring buffer size is in bytes.
 pub const WHITELIST_MAX: u32 = 65_536;
 /// Capacity of the pending table (an LRU map: when it is full, a new attempt
-/// evicts the least recently used entries).
-pub const PENDING_MAX: u32 = 262_144;
+/// evicts the least recently used entries). 2^20 keeps a handshake that
+/// completes within a second tracked under a flood of up to a million new
+/// attempts/s (this machine's sender ceiling is about 730,000), at 120 bytes
+/// of kernel memory an entry (120 MiB, the map's memlock).
+pub const PENDING_MAX: u32 = 1 << 20;
 /// Bounds of `--kernel-pending-max`: below the lower one the kernel LRU's
 /// per-CPU caches (128 entries each) take a large share of the table; the
-/// upper one is about 1.7 GiB of kernel memory, allocated at load.
+/// upper one is about 1.9 GiB of kernel memory, allocated at load.
 pub const PENDING_MAX_MIN: u32 = 1024;
 pub const PENDING_MAX_LIMIT: u32 = 1 << 24;
 /// Prefixes per family in the ignore list (each LPM trie).

@@ -43,7 +43,14 @@ fn main() {
     let (tx_if, rx_if) = veth_queues(&tx, &rx, cpus);
     let dir = std::env::temp_dir().join(unique("slowscan-flood-"));
     fs::create_dir_all(&dir).unwrap();
-    let sensor = start_sensor(&rx, &bin, &rx_if, &dir, TIMEOUT_S);
+    let sensor = start_sensor(
+        &rx,
+        &bin,
+        &rx_if,
+        &dir,
+        TIMEOUT_S,
+        slowscan_common::PENDING_MAX,
+    );
     let pid = sensor.pid();
     eprintln!(
         "flood bench: {cpus} sender thread(s) for {} s; daemon {}",

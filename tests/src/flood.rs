@@ -30,14 +30,24 @@ pub const FLOOD_DST6: [u8; 16] = [
 
 /// `bin run --mirror --detector 1h:9` on `iface` in `ns`, alerts and log in
 /// `dir`, with the handshake timeout `timeout_s`.
-pub fn start_sensor(ns: &Netns, bin: &Path, iface: &str, dir: &Path, timeout_s: u64) -> Sensor {
+pub fn start_sensor(
+    ns: &Netns,
+    bin: &Path,
+    iface: &str,
+    dir: &Path,
+    timeout_s: u64,
+    pending_max: u32,
+) -> Sensor {
     let alerts = dir.join("alerts.jsonl");
     let timeout = timeout_s.to_string();
+    let pending_max = pending_max.to_string();
     Sensor::start_in(
         ns,
         bin,
         &[
             "run",
+            "--kernel-pending-max",
+            &pending_max,
             "--iface",
             iface,
             "--mirror",

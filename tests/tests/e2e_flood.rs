@@ -17,8 +17,10 @@ use slowscan_tests::{
 };
 
 /// New attempts per second: with the 5 s handshake timeout below, 400,000
-/// would be pending, more than the kernel table holds (262,144).
+/// would be pending, more than the kernel table holds (PENDING_CAP), so the
+/// LRU must give way.
 const RATE: u64 = 80_000;
+const PENDING_CAP: u32 = 131_072;
 const TIMEOUT_S: u64 = 5;
 
 #[test]
@@ -30,7 +32,14 @@ fn a_scanner_inside_a_syn_flood_is_found_and_nothing_is_lost() {
     let lab = VethLab::new();
     let dir = std::env::temp_dir().join(unique("ssflood"));
     fs::create_dir_all(&dir).unwrap();
-    let sensor = start_sensor(&lab.b, &slowscan_bin(), &lab.if_b, &dir, TIMEOUT_S);
+    let sensor = start_sensor(
+        &lab.b,
+        &slowscan_bin(),
+        &lab.if_b,
+        &dir,
+        TIMEOUT_S,
+        PENDING_CAP,
+    );
     let flood = Flood::start(&lab.a, &lab.if_a, FLOOD_DST6, 1, Some(RATE));
     std::thread::sleep(Duration::from_secs(3));
     scanner_and_benign(&lab.a, &lab.if_a);

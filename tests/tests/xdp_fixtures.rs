@@ -11,9 +11,18 @@ use slowscan_tests::{
 };
 
 fn load(mode: Mode, mirror: bool) -> (DataPlane, RecordReader) {
+    load_sized(mode, mirror, slowscan_common::PENDING_MAX)
+}
+
+/// The tests that fill the pending table use one smaller than the default
+/// (`--kernel-pending-max`): the same LRU, a quarter of the frames.
+const SMALL_TABLE: u32 = 262_144;
+
+fn load_sized(mode: Mode, mirror: bool, pending_max: u32) -> (DataPlane, RecordReader) {
     let mut dp = DataPlane::load(ProgramOptions {
         prefilter: mode == Mode::Prefilter,
         mirror,
+        pending_max,
         ..ProgramOptions::default()
     })
     .expect("load the XDP program");
@@ -244,7 +253,7 @@ fn full_pending_table_forgets_the_oldest_attempts() {
     if !privileged("full_pending_table_forgets_the_oldest_attempts") {
         return;
     }
-    let (mut dp, mut reader) = load(Mode::Prefilter, false);
+    let (mut dp, mut reader) = load_sized(Mode::Prefilter, false, SMALL_TABLE);
     let mut got = Vec::new();
     let distinct = |i: u32| {
         let mut t = Tcp::syn(i);
@@ -252,7 +261,7 @@ fn full_pending_table_forgets_the_oldest_attempts() {
         t.dst_port = 1 + (i / 60_000) as u16;
         t
     };
-    let max = slowscan_common::PENDING_MAX;
+    let max = SMALL_TABLE;
     let extra = 20_000;
     let before = dp.counters().unwrap();
     let mut untracked = 0;
@@ -355,9 +364,9 @@ fn hint_correction_beside_a_flood_never_undercounts() {
     if !privileged("hint_correction_beside_a_flood_never_undercounts") {
         return;
     }
-    let (mut dp, mut reader) = load(Mode::Prefilter, false);
+    let (mut dp, mut reader) = load_sized(Mode::Prefilter, false, SMALL_TABLE);
     let mut sweeper = Some(dp.take_sweeper().unwrap());
-    let max = slowscan_common::PENDING_MAX;
+    let max = SMALL_TABLE;
     for (round, expire, attempts) in [(0u32, true, 200_000u32), (1, false, max + 60_000)] {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sweeping = {

@@ -69,7 +69,7 @@ impl ProgramOptions {
         if !(min..=max).contains(&self.pending_max) {
             bail!(
                 "--kernel-pending-max {} must be between {min} and {max} entries (each takes about \
-                 100 bytes of kernel memory, allocated at load; default {})",
+                 120 bytes of kernel memory, allocated at load; default {})",
                 self.pending_max,
                 slowscan_common::PENDING_MAX
             );
