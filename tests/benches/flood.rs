@@ -65,7 +65,11 @@ fn main() {
     );
     let flood = Flood::start(&tx, &tx_if, FLOOD_DST6, cpus, None);
     std::thread::sleep(INSIDE);
-    scanner_and_benign(&tx, &tx_if);
+    // A handshake completing within a second (the LRU rule: C / R seconds),
+    // sent from CPU 0 like the first sender's flood: the kernel's LRU only
+    // moves a CPU's newest entries on with that CPU's own inserts.
+    slowscan_testkit::inject::pin_to_cpu(0);
+    scanner_and_benign(&tx, &tx_if, Duration::from_secs(1));
     let probed = Instant::now();
     std::thread::sleep(FLOOD.saturating_sub(t0.elapsed()));
     let sent = flood.sent();
@@ -113,7 +117,7 @@ fn main() {
     println!(
         "{cpus} AF_PACKET sender thread(s), unthrottled, {:.0} s; spoofed IPv6 SYNs from random sources in \
          2001:db8::/32; `slowscan run --mirror --detector 1h:9` (default 60 s handshake timeout). Inside: a \
-         slow scanner (15 failed pairs) and a benign client (30 completed handshakes).\n",
+         slow scanner (15 failed pairs) and a benign client (30 handshakes, each ACK 1 s after its SYN).\n",
         secs
     );
     println!("| measure | figure | target |");

@@ -67,22 +67,30 @@ pub fn start_sensor(
     .expect("starting slowscan run")
 }
 
-/// Inside the flood, from `ns` on `ifname`: the benign client's handshakes
-/// (each ACK of S + 1 right after its SYN, well inside the table's reach),
-/// then the scanner's probes.
-pub fn scanner_and_benign(ns: &Netns, ifname: &str) {
+/// Inside the flood, from `ns` on `ifname`: the benign client's 30
+/// handshakes — the SYNs, then `ack_delay` later the ACKs of S + 1 (the
+/// handshake time the LRU rule promises to keep: C / R seconds) — then the
+/// scanner's probes.
+pub fn scanner_and_benign(ns: &Netns, ifname: &str, ack_delay: std::time::Duration) {
     let ifname = ifname.to_string();
     let fd = ns.run(move || raw_socket(&ifname));
-    for i in 0..30u16 {
-        for f in handshake(
-            BENIGN,
-            TARGET,
-            50_000 + i,
-            2_000 + i,
-            0x7000_0000 + u32::from(i),
-        ) {
-            send(&fd, &f);
-        }
+    let handshakes: Vec<_> = (0..30u16)
+        .map(|i| {
+            handshake(
+                BENIGN,
+                TARGET,
+                50_000 + i,
+                2_000 + i,
+                0x7000_0000 + u32::from(i),
+            )
+        })
+        .collect();
+    for [syn, _] in &handshakes {
+        send(&fd, syn);
+    }
+    std::thread::sleep(ack_delay);
+    for [_, ack] in &handshakes {
+        send(&fd, ack);
     }
     probe(&fd, SCANNER, TARGET, 1..=15);
 }

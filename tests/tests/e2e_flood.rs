@@ -21,6 +21,9 @@ use slowscan_tests::{
 /// LRU must give way.
 const RATE: u64 = 80_000;
 const PENDING_CAP: u32 = 131_072;
+/// The benign client's ACKs come this long after their SYNs: within the
+/// 1.6 s (PENDING_CAP / RATE) an entry lasts, so they must be recognised.
+const ACK_DELAY: Duration = Duration::from_millis(800);
 const TIMEOUT_S: u64 = 5;
 
 #[test]
@@ -40,9 +43,14 @@ fn a_scanner_inside_a_syn_flood_is_found_and_nothing_is_lost() {
         TIMEOUT_S,
         PENDING_CAP,
     );
+    // The flood and the benign client on one CPU: the kernel's LRU keeps
+    // each CPU's newest entries on a per-CPU list that only that CPU's
+    // inserts move on, so a client on an idle CPU would be kept however long
+    // the flood, and the test could not fail.
+    slowscan_testkit::inject::pin_to_cpu(0);
     let flood = Flood::start(&lab.a, &lab.if_a, FLOOD_DST6, 1, Some(RATE));
     std::thread::sleep(Duration::from_secs(3));
-    scanner_and_benign(&lab.a, &lab.if_a);
+    scanner_and_benign(&lab.a, &lab.if_a, ACK_DELAY);
     std::thread::sleep(Duration::from_secs(4));
     let sent = flood.sent();
     drop(flood);
