@@ -158,7 +158,72 @@ fn main() {
             frames::ethernet(&[], 0x0800, &frames::outer4(41, &frames::inner6(&syn))),
             f64::NAN,
         ),
+        (
+            "attempt in plain GRE",
+            frames::ethernet(
+                &[],
+                0x0800,
+                &frames::outer4(47, &frames::gre(0, wire::ETH_P_IP, &frames::inner4(&syn))),
+            ),
+            f64::NAN,
+        ),
+        (
+            "attempt in Geneve",
+            frames::ethernet(
+                &[],
+                0x0800,
+                &frames::outer4(
+                    17,
+                    &frames::udp(
+                        wire::UDP_PORT_GENEVE,
+                        &frames::geneve(0, wire::ETH_P_IP, &frames::inner4(&syn)),
+                    ),
+                ),
+            ),
+            f64::NAN,
+        ),
+        (
+            "attempt in a PPPoE session",
+            frames::ethernet(
+                &[],
+                wire::ETH_P_PPP_SES,
+                &frames::pppoe(&[0x00, 0x21], &frames::inner4(&syn)),
+            ),
+            f64::NAN,
+        ),
+        (
+            "attempt in 802.1ah (PBB)",
+            frames::ethernet_tags(
+                &[(wire::ETH_P_8021AD, 100)],
+                wire::ETH_P_8021AH,
+                &frames::pbb(&frames::ethernet(&[], 0x0800, &frames::inner4(&syn))),
+            ),
+            f64::NAN,
+        ),
+        (
+            "attempt, IPv4 first fragment",
+            frames::ethernet(
+                &[],
+                0x0800,
+                &frames::ipv4([198, 51, 100, 7], DST4, 6, &[], 0x2000, &syn.bytes()),
+            ),
+            f64::NAN,
+        ),
     ];
+    // Each encapsulated attempt must be read as one (a class the parser
+    // skipped would measure the wrong path).
+    for (name, frame, _) in &encap_classes {
+        if name.starts_with("attempt") {
+            let before = dp.counters().unwrap();
+            dp.test_run(frame, 1).unwrap();
+            let d = dp.counters().unwrap().since(&before);
+            assert_eq!(
+                d.get(Counter::AttemptsEmitted),
+                1,
+                "{name}: not read as an attempt"
+            );
+        }
+    }
     let classes: Vec<(&str, Vec<u8>, f64)> = classes.into_iter().chain(encap_classes).collect();
 
     // R4.6: the same measured with an ignore list of both families loaded
