@@ -200,6 +200,12 @@ fn dashboard_queries_use_metrics_the_sensor_exports() {
         "{page}"
     );
     assert_eq!(value("slowscan_records_lost_total"), 0.0, "{page}");
+    // The kernel table's capacity, for the C / R rule of docs/operations.md.
+    assert_eq!(
+        value("slowscan_kernel_pending_capacity"),
+        f64::from(slowscan_common::PENDING_MAX),
+        "{page}"
+    );
     // The ring reader's lag is measured (records were read): a real age.
     for name in [
         "slowscan_reader_lag_seconds",

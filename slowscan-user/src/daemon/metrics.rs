@@ -259,6 +259,10 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
         "Entries in the kernel pre-filter table of pending attempts"
     );
     metrics::describe_gauge!(
+        "slowscan_kernel_pending_capacity",
+        "Capacity of the kernel pending table (--kernel-pending-max): a handshake is recognised under a flood of R new attempts/s if it completes within capacity / R seconds"
+    );
+    metrics::describe_gauge!(
         "slowscan_kernel_whitelist_entries",
         "Entries in the kernel whitelist map (R4.4)"
     );

@@ -136,6 +136,7 @@ impl Sensor {
             dp.pending_capacity(),
             dp.pending_capacity()
         );
+        ::metrics::gauge!("slowscan_kernel_pending_capacity").set(f64::from(dp.pending_capacity()));
         dp.attach(&cfg.iface, cfg.attach)?;
         let addrs = super::addresses_of(&cfg.iface);
         if cfg.mirror && !addrs.is_empty() {
