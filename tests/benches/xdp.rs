@@ -85,17 +85,14 @@ fn main() {
         ("ARP (not IP)", frames::arp(), f64::NAN),
     ];
     // docs/parsing.md: what VLAN stacks and encapsulations cost when present.
+    // An outer IPv4 header carrying `payload` as `proto` (UDP tunnels: 17).
+    let over4 =
+        |proto: u8, payload: &[u8]| frames::ethernet(&[], 0x0800, &frames::outer4(proto, payload));
+    let over_udp = |port: u16, payload: &[u8]| over4(17, &frames::udp(port, payload));
     let vxlan = |inner: &[u8]| {
-        frames::ethernet(
-            &[],
-            0x0800,
-            &frames::outer4(
-                17,
-                &frames::udp(
-                    wire::UDP_PORT_VXLAN,
-                    &frames::vxlan(0x08, &frames::ethernet(&[], 0x0800, inner)),
-                ),
-            ),
+        over_udp(
+            wire::UDP_PORT_VXLAN,
+            &frames::vxlan(0x08, &frames::ethernet(&[], 0x0800, inner)),
         )
     };
     let mut bulk_tcp = Tcp::new(tcp::PSH | tcp::ACK, 123_456);
@@ -119,32 +116,21 @@ fn main() {
         ("attempt in VXLAN", vxlan(&frames::inner4(&syn)), f64::NAN),
         (
             "attempt in ERSPAN type II (GRE)",
-            frames::ethernet(
-                &[],
-                0x0800,
-                &frames::outer4(
-                    47,
-                    &frames::gre(
-                        0x10,
-                        wire::ETH_P_ERSPAN,
-                        &frames::erspan2(&frames::ethernet(&[], 0x0800, &frames::inner4(&syn))),
-                    ),
+            over4(
+                47,
+                &frames::gre(
+                    0x10,
+                    wire::ETH_P_ERSPAN,
+                    &frames::erspan2(&frames::ethernet(&[], 0x0800, &frames::inner4(&syn))),
                 ),
             ),
             f64::NAN,
         ),
         (
             "attempt in GTP-U",
-            frames::ethernet(
-                &[],
-                0x0800,
-                &frames::outer4(
-                    17,
-                    &frames::udp(
-                        wire::UDP_PORT_GTPU,
-                        &frames::gtpu(0x30, 0xFF, 0, &[], &frames::inner4(&syn)),
-                    ),
-                ),
+            over_udp(
+                wire::UDP_PORT_GTPU,
+                &frames::gtpu(0x30, 0xFF, 0, &[], &frames::inner4(&syn)),
             ),
             f64::NAN,
         ),
@@ -153,32 +139,17 @@ fn main() {
             frames::ethernet(&[], 0x8847, &frames::mpls(2, true, &frames::inner4(&syn))),
             f64::NAN,
         ),
-        (
-            "attempt, 6in4",
-            frames::ethernet(&[], 0x0800, &frames::outer4(41, &frames::inner6(&syn))),
-            f64::NAN,
-        ),
+        ("attempt, 6in4", over4(41, &frames::inner6(&syn)), f64::NAN),
         (
             "attempt in plain GRE",
-            frames::ethernet(
-                &[],
-                0x0800,
-                &frames::outer4(47, &frames::gre(0, wire::ETH_P_IP, &frames::inner4(&syn))),
-            ),
+            over4(47, &frames::gre(0, wire::ETH_P_IP, &frames::inner4(&syn))),
             f64::NAN,
         ),
         (
             "attempt in Geneve",
-            frames::ethernet(
-                &[],
-                0x0800,
-                &frames::outer4(
-                    17,
-                    &frames::udp(
-                        wire::UDP_PORT_GENEVE,
-                        &frames::geneve(0, wire::ETH_P_IP, &frames::inner4(&syn)),
-                    ),
-                ),
+            over_udp(
+                wire::UDP_PORT_GENEVE,
+                &frames::geneve(0, wire::ETH_P_IP, &frames::inner4(&syn)),
             ),
             f64::NAN,
         ),

@@ -36,6 +36,13 @@ fn http_server(lab: &VethLab, port: u16) -> Proc {
     Proc(child)
 }
 
+/// The whitelist file at `out` holds the lab's web server (port 80).
+fn assert_web_learned(out: &std::path::Path, ctx: &str) {
+    let wl = slowscan::whitelist::Whitelist::load(out).unwrap();
+    let key = slowscan::whitelist::key_of(LAB_B.parse().unwrap(), 80);
+    assert!(wl.contains(&key), "{ctx}: {}", wl.to_json());
+}
+
 fn fetch(lab: &VethLab, port: u16) {
     let url = format!("http://{LAB_B}:{port}/");
     let script = format!(
@@ -206,9 +213,7 @@ fn learning_output_is_checked_first_and_a_stop_keeps_what_was_learned() {
         r.log
     );
     assert!(r.log.contains("(a partial whitelist)"), "{}", r.log);
-    let wl = slowscan::whitelist::Whitelist::load(&out).unwrap();
-    let key = slowscan::whitelist::key_of(LAB_B.parse().unwrap(), 80);
-    assert!(wl.contains(&key), "{}", wl.to_json());
+    assert_web_learned(&out, "SIGTERM");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -326,9 +331,7 @@ fn a_stop_during_run_learn_for_writes_what_was_learned() {
             r.log
         );
         assert!(r.summary().contains(&format!("({label})")), "{}", r.log);
-        let wl = slowscan::whitelist::Whitelist::load(&out).unwrap();
-        let key = slowscan::whitelist::key_of(LAB_B.parse().unwrap(), 80);
-        assert!(wl.contains(&key), "{label}: {}", wl.to_json());
+        assert_web_learned(&out, label);
         for p in pins_and_runtime(&lab.b, &lab.if_b) {
             assert!(!p.exists(), "{label}: {} left", p.display());
         }

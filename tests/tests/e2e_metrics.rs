@@ -90,7 +90,25 @@ fn parse(page: &str) -> BTreeMap<String, (Option<String>, Option<String>, usize)
     m
 }
 
+/// The value of the unlabelled sample `name` on the page.
+fn sample(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 struct Stop(Child);
+
+impl Stop {
+    /// What the sensor wrote to stderr (read once it has ended).
+    fn stderr(&mut self) -> String {
+        let mut err = String::new();
+        if let Some(mut e) = self.0.stderr.take() {
+            e.read_to_string(&mut err).ok();
+        }
+        err
+    }
+}
 
 impl Drop for Stop {
     fn drop(&mut self) {
@@ -137,25 +155,13 @@ fn dashboard_queries_use_metrics_the_sensor_exports() {
                 .filter(|n| m.get(*n).is_none_or(|e| e.2 == 0))
                 .cloned()
                 .collect();
-            let attempts = page
-                .lines()
-                .find_map(|l| l.strip_prefix("slowscan_kernel_attempts_emitted_total "))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .unwrap_or(0.0);
+            let attempts = sample(&page, "slowscan_kernel_attempts_emitted_total").unwrap_or(0.0);
             if missing.is_empty() && attempts >= 2.0 {
                 break;
             }
         }
         if let Ok(Some(status)) = sensor.0.try_wait() {
-            let mut err = String::new();
-            sensor
-                .0
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .ok();
-            panic!("the sensor exited ({status}):\n{err}");
+            panic!("the sensor exited ({status}):\n{}", sensor.stderr());
         }
     }
     assert!(
@@ -190,10 +196,7 @@ fn dashboard_queries_use_metrics_the_sensor_exports() {
     );
     // The attempts were seen by the kernel program and the engine.
     let value = |name: &str| -> f64 {
-        page.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in\n{page}"))
+        sample(&page, name).unwrap_or_else(|| panic!("no {name} in\n{page}"))
     };
     assert!(
         value("slowscan_kernel_attempts_emitted_total") >= 2.0,
@@ -219,13 +222,5 @@ fn dashboard_queries_use_metrics_the_sensor_exports() {
     // SAFETY: kill on the child's own PID.
     unsafe { libc::kill(sensor.0.id() as i32, libc::SIGTERM) };
     let status = sensor.0.wait().unwrap();
-    let mut err = String::new();
-    sensor
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .ok();
-    assert!(status.success(), "{err}");
+    assert!(status.success(), "{}", sensor.stderr());
 }
