@@ -15,7 +15,8 @@ pub mod wire;
 /// one counter per encapsulation opened).
 /// 4: whitelist rules (WHITELIST_PORT_RULES, WHITELIST_ANY_PORT,
 /// WHITELIST_RULES_ACTIVE) exist.
-pub const FORMAT_VERSION: u32 = 4;
+/// 5: records carry the frame's source MAC (64 bytes).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Address family values used in records and keys.
 pub const AF_INET: u8 = 4;
@@ -57,7 +58,10 @@ pub struct PacketRecord {
     /// header (outer and tunnelled); each header carries at most
     /// `wire::MAX_VLAN_TAGS`.
     pub vlan_tags: u8,
-    pub _pad: [u8; 4],
+    /// The source MAC of the outermost Ethernet header (zero without one):
+    /// who a source is (R9).
+    pub src_mac: [u8; 6],
+    pub _pad: [u8; 6],
 }
 
 impl PacketRecord {
@@ -496,7 +500,7 @@ mod tests {
 
     #[test]
     fn layouts_are_stable() {
-        assert_eq!(core::mem::size_of::<PacketRecord>(), 56);
+        assert_eq!(core::mem::size_of::<PacketRecord>(), 64);
         assert_eq!(core::mem::size_of::<FlowKey>(), 40);
         assert_eq!(core::mem::size_of::<WhitelistKey>(), 20);
         assert_eq!(core::mem::size_of::<PendingValue>(), 16);

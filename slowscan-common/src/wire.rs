@@ -62,6 +62,8 @@ pub const PPP_MPLS_UC: u16 = 0x0281;
 pub mod eth {
     /// Destination and source MAC addresses, then the EtherType.
     pub const HLEN: usize = 14;
+    /// The source MAC (6 bytes).
+    pub const SRC: usize = 6;
     pub const TYPE: usize = 12;
     /// A VLAN tag: TCI (2 bytes), then the next EtherType.
     pub const VLAN_HLEN: usize = 4;

@@ -100,6 +100,7 @@ pub fn walk(ctx: &XdpContext, start: &Start, notes: &mut Notes) -> Result<Segmen
         family: 0,
         tcp_flags: 0,
         vlan_tags: 0,
+        src_mac: [0; 6],
     };
     match walk_fn(ctx, start, notes, &mut seg) {
         0 => Ok(seg),

@@ -29,7 +29,7 @@ use core::intrinsics::{atomic_xadd, AtomicOrdering};
 use parse::{Notes, Segment, Skip};
 
 use slowscan_common::{
-    hint_slot, tcp, wire::fact, Counter, CounterBlock, FlowKey, PacketRecord, PendingValue,
+    hint_slot, tcp, wire, wire::fact, Counter, CounterBlock, FlowKey, PacketRecord, PendingValue,
     WhitelistKey, WhitelistRuleKey, AF_INET6, COUNTER_SLOTS, ENCAP_KINDS, FIRST_ENCAP_COUNTER,
     FIRST_ENCAP_FACT_BIT, HINT_RAISE, HINT_RELEASE, HINT_SLOTS, IGNORE_MAX, PENDING_MAX,
     RING_BYTES, RULE_HEAD_BITS, STATUS_FOLLOW_UP, STATUS_UNTRACKED, WHITELIST_MAX,
@@ -152,7 +152,7 @@ fn inspect(ctx: &XdpContext, counts: &mut Counts) {
     if notes.facts != 0 {
         count_facts(counts, notes.facts, parsed.is_ok());
     }
-    let seg = match parsed {
+    let mut seg = match parsed {
         Ok(seg) => seg,
         Err(skip) => {
             bump(
@@ -168,6 +168,10 @@ fn inspect(ctx: &XdpContext, counts: &mut Counts) {
             return;
         }
     };
+    // R9: the outer frame's source MAC (the parse read these bytes already).
+    if let Ok(mac) = parse::bytes_at::<6>(ctx, wire::eth::SRC) {
+        seg.src_mac = *mac;
+    }
     if global(&PREFILTER_OFF) {
         emit_all(&seg, counts);
     } else {
@@ -461,7 +465,8 @@ fn emit(seg: &Segment, ts_ns: u64, status: u8, kind: Counter, counts: &mut Count
         tcp_flags: seg.tcp_flags,
         status,
         vlan_tags: seg.vlan_tags,
-        _pad: [0; 4],
+        src_mac: seg.src_mac,
+        _pad: [0; 6],
     };
     // A wakeup (an IPI, microseconds under a hypervisor) per record would
     // cost more than the record: wake the reader only when this record makes

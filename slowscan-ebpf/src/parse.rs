@@ -71,6 +71,8 @@ pub struct Segment {
     pub family: u8,
     pub tcp_flags: u8,
     pub vlan_tags: u8,
+    /// The frame's Ethernet source (R9: a host on the segment, or a router).
+    pub src_mac: [u8; 6],
 }
 
 /// Counted whatever the outcome (`wire::fact` bits; the anomaly bit only
@@ -493,6 +495,7 @@ pub fn tcp(
         family: addrs.family,
         tcp_flags: th[FLAGS],
         vlan_tags: notes.vlan_tags(),
+        src_mac: [0; 6],
     })
 }
 

@@ -252,6 +252,12 @@ pub fn parse_frame_info(
     let outcome = match frame.parse(link, &mut walk) {
         Ok(mut record) => {
             record.ts_ns = ts_ns;
+            // R9: the outer Ethernet source, as the kernel records it.
+            if link == LinkType::Ethernet
+                && let Some(mac) = data.get(wire::eth::SRC..wire::eth::SRC + 6)
+            {
+                record.src_mac.copy_from_slice(mac);
+            }
             FrameOutcome::Record(record)
         }
         Err(outcome) => outcome,

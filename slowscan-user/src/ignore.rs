@@ -154,7 +154,7 @@ impl Prefix {
 
     /// Whether `s` has the shape of a prefix (an address, optionally `/DIGITS`),
     /// valid or not: what tells a list from a file name.
-    fn looks_like(s: &str) -> bool {
+    pub(crate) fn looks_like(s: &str) -> bool {
         let (a, l) = match s.split_once('/') {
             Some((a, l)) => (a, Some(l)),
             None => (s, None),

@@ -49,7 +49,7 @@ fn check_record(link: LinkType, outcome: &FrameOutcome, ts_ns: u64) -> Result<()
             prop_assert_eq!(&r.src_addr[4..], &[0u8; 12][..]);
             prop_assert_eq!(&r.dst_addr[4..], &[0u8; 12][..]);
         }
-        prop_assert_eq!((r.ts_ns, r.status, r._pad), (ts_ns, 0, [0; 4]));
+        prop_assert_eq!((r.ts_ns, r.status, r._pad), (ts_ns, 0, [0; 6]));
         prop_assert!(r.vlan_tags <= MAX_TAGS, "{:?}: {} tags", link, r.vlan_tags);
     }
     Ok(())

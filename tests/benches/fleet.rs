@@ -38,6 +38,7 @@ fn v6(prefix: u16, n: u32) -> std::net::IpAddr {
 fn failure(src: std::net::IpAddr, host: u32, port: u16, t: i64) -> CountedFailure {
     CountedFailure {
         source: src,
+        identity: slowscan::engine::Identity::Address(src),
         destination: std::net::IpAddr::V4(std::net::Ipv4Addr::from(0xcb00_7100 | (host & 0xff))),
         port,
         at_ns: t,

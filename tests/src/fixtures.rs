@@ -67,7 +67,8 @@ fn rec(
         tcp_flags: t.flags,
         status,
         vlan_tags,
-        _pad: [0; 4],
+        src_mac: [0; 6],
+        _pad: [0; 6],
     }
 }
 

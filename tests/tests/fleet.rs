@@ -38,6 +38,7 @@ fn sensor(url: &str, name: &str, dets: &[DetectorConfig]) -> Fleet {
 fn failure(src: &str, dst: &str, port: u16, t: i64) -> CountedFailure {
     CountedFailure {
         source: src.parse().unwrap(),
+        identity: slowscan::engine::Identity::Address(src.parse().unwrap()),
         destination: dst.parse().unwrap(),
         port,
         at_ns: t,

@@ -11,8 +11,8 @@ use clap::{Args, ValueEnum};
 
 use super::config::ConfigFile;
 use slowscan::engine::{
-    DEFAULT_MAX_PENDING, DEFAULT_MAX_SOURCES, DetectorConfig, EngineConfig, IgnoreList,
-    LearnConfig, MAX_WINDOW_NS, ServiceMapConfig, Whitelist, Window,
+    DEFAULT_MAX_PENDING, DEFAULT_MAX_SOURCES, DetectorConfig, EngineConfig, HomeNets,
+    IdentityConfig, IgnoreList, LearnConfig, MAX_WINDOW_NS, ServiceMapConfig, Whitelist, Window,
     services::{DEFAULT_MAX_SERVICES, DEFAULT_SERVICE_MEMORY_NS},
 };
 
@@ -94,9 +94,33 @@ pub struct EngineArgs {
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_sources: u64,
+    /// R9: the organisation's own address space (comma-separated prefixes,
+    /// or a file of them). A source inside is a host (its MAC, on the
+    /// monitored segment) or its address (routed); one outside is its
+    /// --outside-prefix [default: private, shared and unique-local ranges and
+    /// link-local: 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,
+    /// 169.254.0.0/16,fc00::/7,fe80::/10].
+    #[arg(long, value_name = "CIDR,…|FILE")]
+    pub home_nets: Option<String>,
+    /// R9: the prefix a source outside the home networks is counted under,
+    /// per family (`v4=/24,v6=/48`; /32 and /128 count each address).
+    #[arg(long, value_name = "v4=/LEN,v6=/LEN", default_value = "v4=/32,v6=/64")]
+    pub outside_prefix: String,
+    /// R9: what failures are counted under: `hosts` (a host on the segment
+    /// by its MAC, a routed source by its address, an outside source by its
+    /// prefix) or `addresses` (every source address apart, the paper's R6).
+    #[arg(long, value_enum, value_name = "RULE", default_value = "hosts")]
+    pub count_by: CountBy,
     /// The `--config` file these options were merged with, if any.
     #[arg(skip)]
     pub config: Option<ConfigFile>,
+}
+
+/// What failures are counted under (R9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CountBy {
+    Hosts,
+    Addresses,
 }
 
 fn parse_threshold(s: &str) -> Result<u32, String> {
@@ -207,6 +231,22 @@ impl EngineArgs {
         (!IgnoreList::spec_is_list(spec)).then(|| PathBuf::from(spec.trim()))
     }
 
+    /// R9: `--home-nets`, `--outside-prefix` and `--count-by`.
+    pub fn identity_config(&self) -> anyhow::Result<IdentityConfig> {
+        let mut cfg = match self.count_by {
+            CountBy::Hosts => IdentityConfig::default(),
+            CountBy::Addresses => IdentityConfig::addresses_only(),
+        };
+        if let Some(spec) = &self.home_nets {
+            cfg.home_nets = HomeNets::parse_spec(spec).context(self.origin("--home-nets"))?;
+        }
+        if self.count_by == CountBy::Hosts {
+            IdentityConfig::parse_outside_prefix(&self.outside_prefix, &mut cfg)
+                .context(self.origin("--outside-prefix"))?;
+        }
+        Ok(cfg)
+    }
+
     /// The engine configuration (no per-source report, no learning): loads
     /// and checks the whitelist and ignore files.
     pub fn engine_config(&self) -> anyhow::Result<EngineConfig> {
@@ -246,6 +286,7 @@ impl EngineArgs {
                 eligible: self.learn_config(),
             }),
             ignore: self.ignore_list()?,
+            identity: self.identity_config()?,
             ..EngineConfig::default()
         })
     }

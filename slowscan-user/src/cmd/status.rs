@@ -21,8 +21,10 @@ pub struct StatusArgs {
 
 #[derive(ClapArgs)]
 pub struct ExplainArgs {
-    /// The source address to explain.
-    source: IpAddr,
+    /// The source to explain: an address, a MAC (02-10-00-00-00-05) or a
+    /// prefix (2001:db8:bad:1::/64); an address also finds the MAC or
+    /// prefix it is counted under.
+    source: slowscan::engine::Identity,
     /// The interface the sensor watches (in this network namespace).
     #[arg(long)]
     iface: String,
@@ -122,7 +124,8 @@ fn format_status(s: &StatusReport) -> String {
             let _ = writeln!(
                 o,
                 "  {:<39} {:>5}{} failed pairs  {:<10}  first {}  last {}",
-                t.ip,
+                t.identity
+                    .map_or_else(|| t.ip.to_string(), |i| i.to_string()),
                 t.failed_pairs,
                 if t.estimated { "~" } else { " " },
                 t.shape,
@@ -141,9 +144,12 @@ fn format_explain(iface: &str, x: &ExplainReport) -> String {
             o,
             "{} on {iface}: no counted failure in any detector's window (never failed, \
              failed only to live services or whitelisted destinations, ignored, or forgotten)",
-            x.ip
+            x.source
         );
         return o;
+    }
+    if let Some(id) = x.identity.filter(|id| *id != x.source) {
+        let _ = writeln!(o, "{} is counted under {} {id}", x.source, id.kind());
     }
     let counts: Vec<String> = x
         .detectors
@@ -158,7 +164,7 @@ fn format_explain(iface: &str, x: &ExplainReport) -> String {
     let _ = writeln!(
         o,
         "{} on {iface}: {}{}",
-        x.ip,
+        x.identity.unwrap_or(x.source),
         counts.join(", "),
         if x.estimated {
             " — estimated (more failed pairs than the exact cap; pairs below are a sample)"
@@ -166,6 +172,15 @@ fn format_explain(iface: &str, x: &ExplainReport) -> String {
             ""
         }
     );
+    if x.identity.is_some_and(|id| id.address().is_none()) {
+        let shown: Vec<String> = x.addresses.iter().map(|a| a.to_string()).collect();
+        let _ = writeln!(
+            o,
+            "addresses used ({} in all, most recent first): {}",
+            x.addresses_total,
+            shown.join(", ")
+        );
+    }
     let _ = writeln!(
         o,
         "failed pairs, latest failure first ({}):",

@@ -204,6 +204,9 @@ mod tests {
         Alert {
             timestamp_ns: 1_403_690_700_000_000_000,
             source: "198.51.100.66".parse().unwrap(),
+            identity: crate::engine::Identity::Address("198.51.100.66".parse().unwrap()),
+            addresses: vec!["198.51.100.66".parse().unwrap()],
+            addresses_total: 1,
             detector: 0,
             failed_pairs,
             estimated: false,

@@ -16,6 +16,8 @@ use std::{
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::Identity;
+
 use super::runtime;
 
 /// How long either side waits for the other.
@@ -27,8 +29,9 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Request {
     /// The sensor's state and its `top` sources per detector.
     Status { top: usize },
-    /// One source's counts and failed pairs.
-    Explain { source: IpAddr },
+    /// One source's counts and failed pairs: an address, a MAC or a prefix
+    /// (R9).
+    Explain { source: Identity },
 }
 
 /// The answer: one of these, or `{"error": "…"}`.
@@ -85,6 +88,9 @@ pub struct DetectorStatus {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TopSource {
+    /// What the failures are counted under (R9); the address otherwise.
+    #[serde(default)]
+    pub identity: Option<Identity>,
     pub ip: IpAddr,
     pub failed_pairs: u32,
     pub estimated: bool,
@@ -96,7 +102,17 @@ pub struct TopSource {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ExplainReport {
-    pub ip: IpAddr,
+    /// What was asked.
+    pub source: Identity,
+    /// What its failures are counted under (R9), when tracked.
+    #[serde(default)]
+    pub identity: Option<Identity>,
+    /// The addresses that identity used, most recent first (bounded), and
+    /// how many in all.
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+    #[serde(default)]
+    pub addresses_total: u32,
     /// False: the sensor holds nothing about it (no counted failure in any
     /// window, or forgotten).
     pub tracked: bool,

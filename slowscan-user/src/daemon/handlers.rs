@@ -67,6 +67,7 @@ impl Sensor {
                                 .top_sources_for(k, top)
                                 .into_iter()
                                 .map(|s| TopSource {
+                                    identity: Some(s.identity),
                                     ip: s.ip,
                                     failed_pairs: s.failed_pairs,
                                     estimated: s.estimated,
@@ -101,7 +102,10 @@ impl Sensor {
             Request::Explain { source } => {
                 let s = self.engine.source_status(source);
                 Response::Explain(ExplainReport {
-                    ip: source,
+                    source,
+                    identity: s.as_ref().map(|s| s.identity),
+                    addresses: s.as_ref().map(|s| s.addresses.clone()).unwrap_or_default(),
+                    addresses_total: s.as_ref().map_or(0, |s| s.addresses_total),
                     tracked: s.is_some(),
                     estimated: s.as_ref().is_some_and(|s| s.estimated),
                     detectors: s

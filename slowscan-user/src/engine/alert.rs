@@ -20,6 +20,7 @@ use std::net::IpAddr;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
+use super::identity::{Identity, mac_label};
 use super::{Window, rfc3339};
 
 /// The ECS version the alert's field names follow.
@@ -84,7 +85,16 @@ pub struct Target {
 pub struct Alert {
     /// When the alert was decided, wall-clock Unix nanoseconds (`@timestamp`).
     pub timestamp_ns: i64,
+    /// The address of the deciding attempt (`source.ip`).
     pub source: IpAddr,
+    /// What the failures were counted under (R9): the address, a MAC or a
+    /// prefix.
+    pub identity: Identity,
+    /// The distinct addresses the identity used in the window, most recent
+    /// first, at most `identity::ADDRESSES_KEPT`.
+    pub addresses: Vec<IpAddr>,
+    /// How many distinct addresses it used in all (≥ `addresses.len()`).
+    pub addresses_total: u32,
     /// Index of the detector in `EngineConfig::detectors`.
     pub detector: usize,
     /// Distinct failed (destination IP, destination port) pairs in the window.
@@ -149,7 +159,13 @@ impl Alert {
             rule: NameJson {
                 name: "slowscan.failed_attempts",
             },
-            source: IpJson { ip: self.source },
+            source: SourceJson {
+                ip: self.source,
+                mac: match &self.identity {
+                    Identity::Mac(m) => Some(mac_label(m)),
+                    _ => None,
+                },
+            },
             network: TransportJson { transport: "tcp" },
             slowscan: SlowscanJson {
                 failed_pairs: self.failed_pairs,
@@ -173,6 +189,16 @@ impl Alert {
                 distinct_ports: self.distinct_ports,
                 targets: &self.targets,
                 alert_seq: self.alert_seq,
+                source: IdentityJson {
+                    kind: self.identity.kind(),
+                    identity: self.identity.to_string(),
+                    prefix: match &self.identity {
+                        Identity::Prefix(p) => Some(p.to_string()),
+                        _ => None,
+                    },
+                    addresses: &self.addresses,
+                    addresses_count: self.addresses_total,
+                },
             },
         }
     }
@@ -187,7 +213,7 @@ struct AlertJson<'a> {
     observer: Option<ObserverJson<'a>>,
     event: EventJson,
     rule: NameJson,
-    source: IpJson,
+    source: SourceJson,
     network: TransportJson,
     slowscan: SlowscanJson<'a>,
 }
@@ -228,8 +254,24 @@ struct NameJson {
 }
 
 #[derive(serde::Serialize)]
-struct IpJson {
+struct SourceJson {
     ip: IpAddr,
+    /// ECS notation, when the identity is a MAC (R9).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mac: Option<String>,
+}
+
+/// `slowscan.source`: the identity the failures were counted under (R9).
+#[derive(serde::Serialize)]
+struct IdentityJson<'a> {
+    /// `address`, `mac` or `prefix`.
+    kind: &'static str,
+    /// The identity as `slowscan explain` takes it.
+    identity: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prefix: Option<String>,
+    addresses: &'a [IpAddr],
+    addresses_count: u32,
 }
 
 #[derive(serde::Serialize)]
@@ -253,6 +295,7 @@ struct SlowscanJson<'a> {
     distinct_ports: u32,
     targets: &'a [Target],
     alert_seq: u32,
+    source: IdentityJson<'a>,
 }
 
 /// `{"mode":"sliding","seconds":3600,"start":"…","end":"…"}`.
@@ -294,6 +337,9 @@ mod tests {
         Alert {
             timestamp_ns: 1_403_690_700_000_000_001,
             source: "192.0.2.9".parse().unwrap(),
+            identity: Identity::Address("192.0.2.9".parse().unwrap()),
+            addresses: vec!["192.0.2.9".parse().unwrap()],
+            addresses_total: 1,
             detector: 0,
             failed_pairs: 10,
             estimated: false,

@@ -1,7 +1,7 @@
 //! Pending Attempts (R5): a slab of attempts, a hash index on the FlowKey and
 //! a deadline queue in SYN order.
 //!
-//! Memory per pending attempt: one 56-byte [`Attempt`] in the slab, an 8-byte
+//! Memory per pending attempt: one 64-byte [`Attempt`] in the slab, an 8-byte
 //! bucket in the hash index (load ≤ 3/4 with power-of-two growth: 10.7–21
 //! bytes), and an 8-byte `(slot, generation)`
 //! entry in the deadline queue (compacted when it exceeds twice the live
@@ -20,25 +20,28 @@ const GEN_MASK: u32 = 0x7fff_ffff;
 const CLOSED: u32 = 0x8000_0000;
 
 /// One attempt: the SYN's 5-tuple, its sequence number S and the time of its
-/// first SYN (the deadline is that plus the handshake timeout, R5.1).
+/// first SYN (the deadline is that plus the handshake timeout, R5.1), and
+/// the SYN's source MAC (who the source is, R9).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Attempt {
     pub key: FlowKey,
     pub seq: u32,
     tag: u32,
     pub syn_ts: u64,
+    pub mac: [u8; 6],
 }
 
-const _: () = assert!(std::mem::size_of::<Attempt>() == 56);
+const _: () = assert!(std::mem::size_of::<Attempt>() == 64);
 
 impl Attempt {
     /// A pending attempt (for checks before it enters the table).
-    pub fn new(key: FlowKey, seq: u32, syn_ts: u64) -> Self {
+    pub fn new(key: FlowKey, seq: u32, syn_ts: u64, mac: [u8; 6]) -> Self {
         Self {
             key,
             seq,
             tag: 0,
             syn_ts,
+            mac,
         }
     }
 
@@ -131,13 +134,14 @@ impl Pending {
 
     /// Opens a new attempt (the caller has checked the flow has none); its
     /// slot.
-    pub fn open(&mut self, hash: u64, key: FlowKey, seq: u32, syn_ts: u64) -> u32 {
+    pub fn open(&mut self, hash: u64, key: FlowKey, seq: u32, syn_ts: u64, mac: [u8; 6]) -> u32 {
         let slot = match self.free.pop() {
             Some(s) => {
                 let a = &mut self.slab[s as usize];
                 a.key = key;
                 a.seq = seq;
                 a.syn_ts = syn_ts;
+                a.mac = mac;
                 s
             }
             None => {
@@ -147,6 +151,7 @@ impl Pending {
                     seq,
                     tag: 0,
                     syn_ts,
+                    mac,
                 });
                 s
             }
@@ -176,14 +181,21 @@ impl Pending {
 
     /// Restores: appends an attempt to the queue (in the order
     /// [`Pending::queued_attempts`] gave), closed or pending.
-    pub fn push_restored(&mut self, key: FlowKey, seq: u32, syn_ts: u64, closed: bool) {
+    pub fn push_restored(
+        &mut self,
+        key: FlowKey,
+        seq: u32,
+        syn_ts: u64,
+        mac: [u8; 6],
+        closed: bool,
+    ) {
         let hash = self.hash(&key);
         if !closed && let Some((slot, _)) = self.find(hash, &key) {
             // Cannot happen in a checkpoint (one pending attempt per flow);
             // keep the later one, as a new SYN would.
             self.close(hash, slot);
         }
-        let slot = self.open(hash, key, seq, syn_ts);
+        let slot = self.open(hash, key, seq, syn_ts, mac);
         if closed {
             self.close(hash, slot);
         }

@@ -23,9 +23,16 @@
 //! (records from several CPUs) is tolerated: nothing panics and nothing is
 //! lost; a late record is judged against its own timestamp.
 //!
+//! # Decided attempts
+//! Inputs that already know an attempt's outcome (flow records, Zeek conn
+//! logs) enter through [`Engine::decided_attempt`], where handshake
+//! resolution ends: everything after it — whitelist, ignore list, service
+//! map, identities, detectors, alerts — is shared with packets.
+//!
 //! # Counting (R6, R6.3)
 //! Failures are counted in SYN order (closed attempts wait in the deadline
-//! queue behind older pending ones), per source address, as distinct
+//! queue behind older pending ones), per source identity (R9, [`identity`]:
+//! a host's MAC, a routed address, an outside prefix), as distinct
 //! (destination IP, destination port) pairs in each detector's window. The
 //! time of a failure is its SYN time (made monotone: a failure whose SYN is
 //! older than one already counted, possible only with disordered input, takes
@@ -69,6 +76,7 @@
 mod alert;
 mod counting;
 mod handshake;
+pub mod identity;
 mod index;
 mod report;
 pub mod services;
@@ -80,6 +88,7 @@ use serde::{Deserialize, Serialize};
 use slowscan_common::{FlowKey, PacketRecord, STATUS_UNTRACKED, WhitelistKey, tcp};
 
 pub use self::alert::{Alert, ECS_VERSION, Observer, Shape, Target};
+pub use self::identity::{HomeNets, Identity, IdentityConfig};
 pub use self::report::{Report, SourceTotals};
 pub use self::state::{EngineState, Restored, STATE_FORMAT, StateError};
 use crate::addr::canonical;
@@ -91,6 +100,7 @@ pub use crate::whitelist::{LearnConfig, Whitelist};
 pub use self::counting::EXACT_CAP;
 use self::counting::{Counting, Pair, SourceKey};
 use self::handshake::{Attempt, Pending, Popped};
+use self::identity::Identities;
 use self::index::Stage;
 use self::report::ReportState;
 use self::services::ServiceMap;
@@ -239,13 +249,31 @@ pub struct EngineConfig {
     /// Keep every counted failure for [`Engine::drain_failures`] (a fleet of
     /// sensors shares them; the caller must drain them regularly).
     pub export_failures: bool,
+    /// R9: who a source is (home networks, outside prefixes, MACs).
+    pub identity: IdentityConfig,
+}
+
+/// An Attempt whose outcome its input already decided (a flow record, a
+/// conn.log line): it enters the engine where handshake resolution (R5)
+/// ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecidedAttempt {
+    pub flow: FlowKey,
+    /// Its SYN's time, in engine time (the input's clock).
+    pub syn_ts_ns: u64,
+    pub established: bool,
+    /// The initiator's MAC, when the input has it (zero otherwise, R9).
+    pub src_mac: [u8; 6],
 }
 
 /// A Failed attempt counted toward the detectors (R6): not an outage (R4.5),
 /// not from an ignored source (R4.6). What a fleet of sensors shares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CountedFailure {
+    /// The address of the attempt.
     pub source: IpAddr,
+    /// What it was counted under (R9).
+    pub identity: Identity,
     pub destination: IpAddr,
     pub port: u16,
     /// Its SYN time (the time R6 counts it at), wall-clock Unix ns.
@@ -270,6 +298,7 @@ impl Default for EngineConfig {
             report: false,
             dedup_across_detectors: true,
             export_failures: false,
+            identity: IdentityConfig::default(),
         }
     }
 }
@@ -316,12 +345,23 @@ pub struct EngineStats {
     pub alerts: u64,
     /// Alerts withheld by the cross-detector rule (R8).
     pub alerts_suppressed: u64,
+    /// Attempts that entered already decided (flow records, conn logs).
+    pub decided_attempts: u64,
+    /// MACs not learned because the identity table was full (R9).
+    pub macs_dropped: u64,
 }
 
 /// One tracked source, for `slowscan status` and `slowscan explain`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SourceStatus {
+    /// What the failures are counted under (R9).
+    pub identity: Identity,
+    /// The identity's address, or the latest it used.
     pub ip: IpAddr,
+    /// Distinct addresses the identity used, most recent first (bounded),
+    /// and how many in all.
+    pub addresses: Vec<IpAddr>,
+    pub addresses_total: u32,
     /// Every detector with the source's count in its window.
     pub detectors: Vec<(DetectorConfig, u32)>,
     /// Counts are a sketch's estimates, and `failed_pairs` a sample.
@@ -333,6 +373,7 @@ pub struct SourceStatus {
 /// A source in one detector's window, for `slowscan status`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DetectorSource {
+    pub identity: Identity,
     pub ip: IpAddr,
     /// Distinct failed pairs in the window (estimated when `estimated`).
     pub failed_pairs: u32,
@@ -354,6 +395,8 @@ pub struct MemoryUsage {
     pub source_bytes: usize,
     /// The service map (R4.5).
     pub service_bytes: usize,
+    /// MACs learned and identities' recent addresses (R9).
+    pub identity_bytes: usize,
 }
 
 /// The detection engine. See the module documentation for the rules.
@@ -370,6 +413,7 @@ pub struct Engine {
     /// `EngineConfig::detectors` (checkpoints name them).
     detectors: Vec<DetectorConfig>,
     counting: Counting,
+    identities: Identities,
     report: Option<ReportState>,
     /// Largest record time seen.
     now: u64,
@@ -403,6 +447,7 @@ impl Engine {
                 cfg.max_targets_in_alert,
                 cfg.dedup_across_detectors,
             ),
+            identities: Identities::new(cfg.identity, cfg.max_sources),
             report: cfg.report.then(ReportState::default),
             now: 0,
             count_clock: 0,
@@ -417,6 +462,44 @@ impl Engine {
     pub fn drain_failures(&mut self, out: &mut Vec<CountedFailure>) {
         if let Some(v) = &mut self.exported {
             out.append(v);
+        }
+    }
+
+    /// Feed one attempt its input already decided (see the module
+    /// documentation); alerts it decides are pushed to `out`. Its time moves
+    /// the engine clock as a record's would.
+    pub fn decided_attempt(&mut self, d: &DecidedAttempt, out: &mut Vec<Alert>) {
+        self.st.decided_attempts += 1;
+        if d.syn_ts_ns > self.now {
+            self.now = d.syn_ts_ns;
+            self.expire(out);
+        }
+        let key = d.flow;
+        if let Some(wl) = &self.whitelist
+            && wl.contains(&dest_key(&key))
+        {
+            // R4.4, checked here as the kernel would have.
+            self.st.whitelisted_records += 1;
+            return;
+        }
+        if let Some(ig) = &self.ignore
+            && ig.contains(key.family, &key.src_addr)
+        {
+            self.st.ignored_records += 1;
+            return;
+        }
+        self.st.attempts += 1;
+        if let Some(r) = &mut self.report {
+            r.attempt(address_key(&key));
+        }
+        self.identities
+            .observe(&d.src_mac, key.family, &key.src_addr, d.syn_ts_ns);
+        if d.established {
+            self.established(&key, d.syn_ts_ns, d.syn_ts_ns);
+        } else {
+            let a = Attempt::new(key, 0, d.syn_ts_ns, d.src_mac);
+            let at = self.now.max(d.syn_ts_ns);
+            self.failed(a, at, out);
         }
     }
 
@@ -512,22 +595,22 @@ impl Engine {
                 svc.prefetch_at(Stage::Bucket, svc.hash(&dest_key(&a.key)));
             }
             self.counting
-                .prefetch_at(Stage::Bucket, self.counting.hash(&source_key(&a.key)));
+                .prefetch_at(Stage::Bucket, self.counting.hash(&address_key(&a.key)));
         }
         if let Some(a) = self.pending.queued(6) {
             self.counting
-                .prefetch_at(Stage::Entry, self.counting.hash(&source_key(&a.key)));
+                .prefetch_at(Stage::Entry, self.counting.hash(&address_key(&a.key)));
         }
         if let Some(a) = self.pending.queued(3) {
             self.counting
-                .prefetch_at(Stage::Detail, self.counting.hash(&source_key(&a.key)));
+                .prefetch_at(Stage::Detail, self.counting.hash(&address_key(&a.key)));
             if let Some(svc) = &self.services {
                 svc.prefetch_at(Stage::Entry, svc.hash(&dest_key(&a.key)));
             }
         }
         if let Some(a) = self.pending.queued(1) {
             self.counting
-                .prefetch_at(Stage::Pairs, self.counting.hash(&source_key(&a.key)));
+                .prefetch_at(Stage::Pairs, self.counting.hash(&address_key(&a.key)));
         }
     }
 
@@ -558,6 +641,7 @@ impl Engine {
             alerts_suppressed: self.counting.suppressed,
             services: self.services.as_ref().map_or(0, |s| s.len() as u64),
             evicted_services: self.services.as_ref().map_or(0, |s| s.evicted),
+            macs_dropped: self.identities.macs_dropped,
             ..self.st
         }
     }
@@ -584,14 +668,23 @@ impl Engine {
     }
 
     /// What the engine holds about one source: its count in every window
-    /// and its failed pairs, latest first (`None`: not tracked).
-    pub fn source_status(&self, ip: IpAddr) -> Option<SourceStatus> {
+    /// and its failed pairs, latest first (`None`: not tracked). An address
+    /// is looked up as itself, then as the identity it was last counted
+    /// under (a MAC or prefix, R9), then as the identity it would be
+    /// counted under now.
+    pub fn source_status(&self, id: Identity) -> Option<SourceStatus> {
+        if let Some(v) = self.counting.view(&id.key()) {
+            return Some(self.status_of(v));
+        }
+        let ip = id.address()?;
+        if let Some(k) = self.identities.holder_of(ip)
+            && let Some(v) = self.counting.view(&k)
+        {
+            return Some(self.status_of(v));
+        }
         let (family, addr) = crate::addr::addr_of(ip);
-        let v = self.counting.view(&SourceKey {
-            addr: canonical(family, &addr),
-            family,
-        })?;
-        Some(self.status_of(v))
+        let k = self.identities.resolve(&[0; 6], family, &addr, self.now);
+        self.counting.view(&k).map(|v| self.status_of(v))
     }
 
     /// [`Engine::source_status`] of every tracked source, highest count in
@@ -629,8 +722,10 @@ impl Engine {
                 let ports: std::collections::HashSet<_> =
                     inside.iter().map(|(p, _)| p.port).collect();
                 let wall = |t: u64| rfc3339::wall(t, self.offset);
+                let (identity, ip, _, _) = self.identity_of(&s.key);
                 DetectorSource {
-                    ip: ip_from(s.key.family, &s.key.addr),
+                    identity,
+                    ip,
                     failed_pairs: s.counts[g],
                     estimated: s.estimated,
                     shape: Shape::classify(hosts.len(), ports.len()),
@@ -641,11 +736,33 @@ impl Engine {
             .collect()
     }
 
+    /// An identity, its address or latest address, its recent addresses
+    /// and how many in all.
+    fn identity_of(&self, k: &SourceKey) -> (Identity, IpAddr, Vec<IpAddr>, u32) {
+        let id = Identity::of_key(k);
+        if let Some(ip) = id.address() {
+            return (id, ip, vec![ip], 1);
+        }
+        let (list, total) = self
+            .identities
+            .addresses(k)
+            .map_or((Vec::new(), 0), |r| (r.since(0), r.total));
+        let ip = list.first().copied().unwrap_or_else(|| match id {
+            Identity::Prefix(p) => p.addr(),
+            _ => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        });
+        (id, ip, list, total)
+    }
+
     fn status_of(&self, v: counting::SourceView) -> SourceStatus {
         let windows = self.counting.windows();
         let wall = |t| rfc3339::wall(t, self.offset);
+        let (identity, ip, addresses, addresses_total) = self.identity_of(&v.key);
         SourceStatus {
-            ip: ip_from(v.key.family, &v.key.addr),
+            identity,
+            ip,
+            addresses,
+            addresses_total,
             detectors: self
                 .detectors
                 .iter()
@@ -658,7 +775,7 @@ impl Engine {
             failed_pairs: v
                 .pairs
                 .iter()
-                .map(|(p, t)| (ip_from(v.key.family, &p.addr), p.port, wall(*t)))
+                .map(|(p, t)| (p.ip(), p.port, wall(*t)))
                 .collect(),
         }
     }
@@ -679,6 +796,7 @@ impl Engine {
             pending_bytes: self.pending.allocated_bytes(),
             source_bytes: self.counting.allocated_bytes(),
             service_bytes: self.services.as_ref().map_or(0, |s| s.allocated_bytes()),
+            identity_bytes: self.identities.allocated_bytes(),
         }
     }
 
@@ -705,11 +823,15 @@ impl Engine {
                 None => break,
             }
         }
-        self.pending.open(hash, key, rec.seq, rec.ts_ns);
+        self.pending
+            .open(hash, key, rec.seq, rec.ts_ns, rec.src_mac);
         self.st.attempts += 1;
         if let Some(r) = &mut self.report {
-            r.attempt(source_key(&key));
+            r.attempt(address_key(&key));
         }
+        // R9: learned from attempts only (the pre-filter passes them all).
+        self.identities
+            .observe(&rec.src_mac, key.family, &key.src_addr, rec.ts_ns);
         if closed {
             self.expire(out);
         }
@@ -732,19 +854,24 @@ impl Engine {
             return;
         }
         let a = self.pending.resolve(hash, slot);
+        self.established(&key, a.syn_ts, rec.ts_ns);
+    }
+
+    /// An Established attempt (R5, or decided so by its input).
+    fn established(&mut self, key: &FlowKey, syn_ts: u64, at: u64) {
         self.st.established += 1;
         if let Some(svc) = &mut self.services {
             // R4.5: the destination is a live service.
-            svc.established(dest_key(&key), a.syn_ts);
+            svc.established(dest_key(key), syn_ts);
         }
         if let Some(r) = &mut self.report {
-            r.established(source_key(&key));
+            r.established(address_key(key));
         }
         if let (Some(learn), Some(learned)) = (&self.learn, &mut self.learned)
             && learn.is_eligible(key.dst_port)
         {
             // R4.2–R4.3: an Established connection to an eligible port.
-            learned.record_established(dest_key(&key), rfc3339::wall(rec.ts_ns, self.offset));
+            learned.record_established(dest_key(key), rfc3339::wall(at, self.offset));
         }
     }
 
@@ -766,6 +893,8 @@ impl Engine {
         let t = self.count_clock.max(self.now.saturating_sub(self.timeout));
         self.count_clock = t;
         self.counting.sweep(t);
+        let longest = self.counting.longest_window_start(t);
+        self.identities.sweep(longest, self.now);
         if let Some(svc) = &mut self.services {
             svc.expire(t);
         }
@@ -788,13 +917,9 @@ impl Engine {
     /// Counts one Failed attempt (R6) and raises the alerts it decides (R8).
     fn failed(&mut self, a: Attempt, decided_at: u64, out: &mut Vec<Alert>) {
         self.st.failed += 1;
-        let src = source_key(&a.key);
-        let pair = Pair {
-            addr: canonical(a.key.family, &a.key.dst_addr),
-            port: a.key.dst_port,
-        };
+        let pair = Pair::new(a.key.family, &a.key.dst_addr, a.key.dst_port);
         if let Some(r) = &mut self.report {
-            r.failed(src, pair);
+            r.failed(address_key(&a.key), pair);
         }
         if let Some(svc) = &self.services
             && svc.is_live(&dest_key(&a.key), a.syn_ts)
@@ -805,10 +930,17 @@ impl Engine {
         }
         let t = a.syn_ts.max(self.count_clock);
         self.count_clock = t;
+        // R9: who the source is, as of this attempt.
+        let src = self
+            .identities
+            .resolve(&a.mac, a.key.family, &a.key.src_addr, a.syn_ts);
+        let ip = ip_from(a.key.family, &a.key.src_addr);
+        self.identities.used(&src, ip, t);
         if let Some(v) = &mut self.exported {
             v.push(CountedFailure {
-                source: ip_from(src.family, &src.addr),
-                destination: ip_from(a.key.family, &pair.addr),
+                source: ip,
+                identity: Identity::of_key(&src),
+                destination: pair.ip(),
                 port: pair.port,
                 at_ns: rfc3339::wall(t, self.offset),
             });
@@ -817,6 +949,31 @@ impl Engine {
         self.counting
             .record_failure(src, pair, t, rfc3339::wall(decided_at, self.offset), out);
         self.st.alerts += (out.len() - before) as u64;
+        if out.len() > before {
+            self.name_sources(&src, ip, &mut out[before..]);
+        }
+    }
+
+    /// Alerts name the deciding attempt's address and the addresses the
+    /// identity used in the window (R9).
+    fn name_sources(&self, src: &SourceKey, ip: IpAddr, alerts: &mut [Alert]) {
+        let recent = self.identities.addresses(src);
+        for a in alerts {
+            a.source = ip;
+            match recent {
+                Some(r) if a.identity.address().is_none() => {
+                    let since = a
+                        .window_start_ns
+                        .map_or(0, |w| engine_time_of(w, self.offset));
+                    a.addresses = r.since(since);
+                    a.addresses_total = r.total.max(a.addresses.len() as u32);
+                }
+                _ => {
+                    a.addresses = vec![ip];
+                    a.addresses_total = 1;
+                }
+            }
+        }
     }
 }
 
@@ -826,11 +983,22 @@ fn dest_key(k: &FlowKey) -> WhitelistKey {
     WhitelistKey::new(k.family, canonical(k.family, &k.dst_addr), k.dst_port)
 }
 
-fn source_key(k: &FlowKey) -> SourceKey {
+/// The source address as a key (per-address totals, prefetching).
+fn address_key(k: &FlowKey) -> SourceKey {
     SourceKey {
         addr: canonical(k.family, &k.src_addr),
         family: k.family,
+        len: if k.family == slowscan_common::AF_INET {
+            32
+        } else {
+            128
+        },
     }
+}
+
+/// Wall-clock ns back to engine time (clamped at 0).
+fn engine_time_of(wall_ns: i64, offset: i64) -> u64 {
+    (i128::from(wall_ns) - i128::from(offset)).clamp(0, i128::from(u64::MAX)) as u64
 }
 
 #[cfg(test)]

@@ -8,13 +8,16 @@
 //! totals and (when kept) the per-source report — as an [`EngineState`].
 //! Window counts are not stored: restore recomputes them from the pairs.
 //!
-//! On disk (format 2) it is binary, so that a million tracked sources write
+//! On disk (format 3) it is binary, so that a million tracked sources write
 //! in about a second and take tens of MB: the magic `SLOWSCAN-STATE`, the
 //! format as a little-endian u32, a JSON header (clocks, detectors, totals),
 //! then the pending attempts, sources and services as length-prefixed
 //! records, the report (JSON), and an FNV-1a checksum of everything before
-//! it. Format 1 (JSON, written by earlier versions) is read and migrated:
-//! its failed pairs and alert states carry over. Any other format is refused
+//! it. Format 3 added identities (R9): a source is an address, a prefix or
+//! a MAC, pending attempts carry their MAC, and the header holds what the
+//! identity rule learned. Format 2 (every source an address) and format 1
+//! (JSON) are read and migrated: their failed pairs and alert states carry
+//! over. Any other format is refused
 //! with a message naming it and the formats this build reads.
 //!
 //! Times are stored as wall-clock Unix nanoseconds (engine time +
@@ -50,11 +53,14 @@ use slowscan_common::{FlowKey, WhitelistKey};
 
 use crate::addr::addr_of;
 
-use super::counting::{Pair, SetSnapshot, SourceKey, SourceSnapshot};
+use super::counting::{Pair, SetSnapshot, SourceSnapshot};
+use super::identity::{IdentitiesSnapshot, Identity};
 use super::{DetectorConfig, Engine, EngineConfig, EngineStats, canonical, ip_from, rfc3339};
 
 /// The checkpoint format this build writes.
-pub const STATE_FORMAT: u32 = 2;
+pub const STATE_FORMAT: u32 = 3;
+/// The binary format before identities (R9), migrated.
+const FORMAT_V2: u32 = 2;
 /// The earlier (JSON) format this build migrates.
 const FORMAT_V1: u64 = 1;
 const MAGIC: &[u8; 14] = b"SLOWSCAN-STATE";
@@ -66,7 +72,7 @@ pub enum StateError {
     #[error("not a slowscan engine state: {0}")]
     Malformed(String),
     #[error(
-        "engine state format {found} is not supported (this slowscan writes format {STATE_FORMAT} and also reads format {FORMAT_V1})"
+        "engine state format {found} is not supported (this slowscan writes format {STATE_FORMAT} and also reads formats {FORMAT_V1} and {FORMAT_V2})"
     )]
     Version { found: u64 },
 }
@@ -92,6 +98,8 @@ pub struct EngineState {
     pub services: Vec<ServiceState>,
     /// Per-source totals, when the engine keeps them (`EngineConfig::report`).
     pub report: Option<Vec<ReportSource>>,
+    /// What the identity rule learned (R9).
+    pub identities: IdentitiesSnapshot,
 }
 
 /// An attempt (R5) waiting for its follow-up, or closed as Failed by a SYN
@@ -106,12 +114,16 @@ pub struct PendingAttempt {
     /// Time of its first SYN.
     pub syn_ns: i64,
     pub closed: bool,
+    /// Its SYN's source MAC (zero: none, R9).
+    #[serde(default)]
+    pub mac: [u8; 6],
 }
 
 /// One source's failure state (R6, R8).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SourceState {
-    pub ip: IpAddr,
+    /// What its failures are counted under (R9).
+    pub identity: Identity,
     pub pairs: SourcePairs,
     /// Per detector of [`EngineState::detectors`].
     pub detectors: Vec<AlertArm>,
@@ -206,6 +218,8 @@ struct Header {
     handshake_timeout_ns: u64,
     detectors: Vec<DetectorConfig>,
     stats: EngineStats,
+    #[serde(default)]
+    identities: IdentitiesSnapshot,
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -231,6 +245,24 @@ fn put_ip(out: &mut Vec<u8>, ip: IpAddr) {
         IpAddr::V6(a) => {
             out.put_u8(6);
             out.put_slice(&a.octets());
+        }
+    }
+}
+
+/// An address as [`put_ip`]; a prefix as 0x14 / 0x16, its length and
+/// bytes; a MAC as 0x4D and 6 bytes.
+fn put_identity(out: &mut Vec<u8>, id: &Identity) {
+    match id {
+        Identity::Address(ip) => put_ip(out, *ip),
+        Identity::Prefix(p) => {
+            let v4 = p.family() == slowscan_common::AF_INET;
+            out.put_u8(if v4 { 0x14 } else { 0x16 });
+            out.put_u8(p.prefix_len());
+            out.put_slice(&p.bytes()[..if v4 { 4 } else { 16 }]);
+        }
+        Identity::Mac(m) => {
+            out.put_u8(0x4D);
+            out.put_slice(m);
         }
     }
 }
@@ -337,6 +369,39 @@ impl<'a> Reader<'a> {
         }
     }
 
+    fn identity(&mut self) -> Result<Identity, StateError> {
+        let at = self.at();
+        let bad = |what: String| StateError::Malformed(format!("{what} at byte {at}"));
+        match self.buf.first().copied() {
+            Some(4 | 6) => Ok(Identity::Address(self.ip()?)),
+            Some(tag @ (0x14 | 0x16)) => {
+                self.u8()?;
+                let len = self.u8()?;
+                let n = if tag == 0x14 { 4 } else { 16 };
+                self.need(n)?;
+                let mut a = [0u8; 16];
+                self.buf.copy_to_slice(&mut a[..n]);
+                let ip = if n == 4 {
+                    IpAddr::from([a[0], a[1], a[2], a[3]])
+                } else {
+                    IpAddr::from(a)
+                };
+                crate::ignore::Prefix::new(ip, len)
+                    .map(Identity::Prefix)
+                    .map_err(|e| bad(e.to_string()))
+            }
+            Some(0x4D) => {
+                self.u8()?;
+                self.need(6)?;
+                let mut m = [0u8; 6];
+                self.buf.copy_to_slice(&mut m);
+                Ok(Identity::Mac(m))
+            }
+            Some(other) => Err(bad(format!("source kind {other}"))),
+            None => Err(bad("truncated".into())),
+        }
+    }
+
     fn pair(&mut self) -> Result<FailedPair, StateError> {
         Ok(FailedPair {
             ip: self.ip()?,
@@ -367,6 +432,7 @@ impl EngineState {
                 handshake_timeout_ns: self.handshake_timeout_ns,
                 detectors: self.detectors.clone(),
                 stats: self.stats,
+                identities: self.identities.clone(),
             },
         );
         put_varint(&mut out, self.pending.len() as u64);
@@ -378,10 +444,11 @@ impl EngineState {
             out.put_u32_le(p.seq);
             out.put_i64_le(p.syn_ns);
             out.put_u8(u8::from(p.closed));
+            out.put_slice(&p.mac);
         }
         put_varint(&mut out, self.sources.len() as u64);
         for s in &self.sources {
-            put_ip(&mut out, s.ip);
+            put_identity(&mut out, &s.identity);
             match &s.pairs {
                 SourcePairs::Exact(pairs) => {
                     out.put_u8(0);
@@ -446,7 +513,7 @@ impl EngineState {
             return Err(StateError::Malformed("no format version".into()));
         }
         let format = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
-        if format != STATE_FORMAT {
+        if format != STATE_FORMAT && format != FORMAT_V2 {
             return Err(StateError::Version {
                 found: u64::from(format),
             });
@@ -477,12 +544,20 @@ impl EngineState {
                 seq: r.u32()?,
                 syn_ns: r.i64()?,
                 closed: r.u8()? != 0,
+                mac: if format == FORMAT_V2 {
+                    [0; 6]
+                } else {
+                    r.need(6)?;
+                    let mut m = [0u8; 6];
+                    r.buf.copy_to_slice(&mut m);
+                    m
+                },
             });
         }
         let n = r.count(8)?;
         let mut sources = Vec::with_capacity(n);
         for _ in 0..n {
-            let ip = r.ip()?;
+            let identity = r.identity()?;
             let pairs = match r.u8()? {
                 0 => {
                     let k = r.count(15)?;
@@ -536,7 +611,7 @@ impl EngineState {
                 written.push((r.u32()?, r.i64()?));
             }
             sources.push(SourceState {
-                ip,
+                identity,
                 pairs,
                 detectors,
                 written,
@@ -559,7 +634,7 @@ impl EngineState {
             )));
         }
         Ok(EngineState {
-            format: STATE_FORMAT,
+            format,
             saved_at_ns: h.saved_at_ns,
             failure_clock_ns: h.failure_clock_ns,
             handshake_timeout_ns: h.handshake_timeout_ns,
@@ -569,6 +644,7 @@ impl EngineState {
             sources,
             services,
             report,
+            identities: h.identities,
         })
     }
 }
@@ -630,7 +706,7 @@ mod v1 {
                 .sources
                 .into_iter()
                 .map(|src| SourceState {
-                    ip: src.ip,
+                    identity: Identity::Address(src.ip),
                     pairs: SourcePairs::Exact(src.pairs),
                     detectors: src.detectors,
                     written: Vec::new(),
@@ -638,6 +714,7 @@ mod v1 {
                 .collect(),
             services: Vec::new(),
             report: s.report,
+            identities: IdentitiesSnapshot::default(),
         })
     }
 }
@@ -665,10 +742,11 @@ impl Engine {
                 seq: a.seq,
                 syn_ns: wall(a.syn_ts),
                 closed,
+                mac: a.mac,
             })
             .collect();
-        let pair = |p: &Pair, t: u64, family: u8| FailedPair {
-            ip: ip_from(family, &p.addr),
+        let pair = |p: &Pair, t: u64| FailedPair {
+            ip: p.ip(),
             port: p.port,
             at_ns: wall(t),
         };
@@ -676,37 +754,34 @@ impl Engine {
             .counting
             .snapshot()
             .into_iter()
-            .map(|s| {
-                let f = s.key.family;
-                SourceState {
-                    ip: ip_from(f, &s.key.addr),
-                    pairs: match s.set {
-                        SetSnapshot::Exact(pairs) => {
-                            SourcePairs::Exact(pairs.iter().map(|(p, t)| pair(p, *t, f)).collect())
-                        }
-                        SetSnapshot::Sketch {
-                            registers,
-                            recent,
-                            overflowed,
-                        } => SourcePairs::Sketch {
-                            registers: registers
-                                .iter()
-                                .map(|r| r.iter().map(|&(t, rank)| (wall(t), rank)).collect())
-                                .collect(),
-                            recent: recent.iter().map(|(t, p)| pair(p, *t, f)).collect(),
-                            overflowed,
-                        },
+            .map(|s| SourceState {
+                identity: Identity::of_key(&s.key),
+                pairs: match s.set {
+                    SetSnapshot::Exact(pairs) => {
+                        SourcePairs::Exact(pairs.iter().map(|(p, t)| pair(p, *t)).collect())
+                    }
+                    SetSnapshot::Sketch {
+                        registers,
+                        recent,
+                        overflowed,
+                    } => SourcePairs::Sketch {
+                        registers: registers
+                            .iter()
+                            .map(|r| r.iter().map(|&(t, rank)| (wall(t), rank)).collect())
+                            .collect(),
+                        recent: recent.iter().map(|(t, p)| pair(p, *t)).collect(),
+                        overflowed,
                     },
-                    detectors: s
-                        .dets
-                        .iter()
-                        .map(|&(last_alert, alert_seq)| AlertArm {
-                            last_alert,
-                            alert_seq,
-                        })
-                        .collect(),
-                    written: s.written.iter().map(|&(c, t)| (c, wall(t))).collect(),
-                }
+                },
+                detectors: s
+                    .dets
+                    .iter()
+                    .map(|&(last_alert, alert_seq)| AlertArm {
+                        last_alert,
+                        alert_seq,
+                    })
+                    .collect(),
+                written: s.written.iter().map(|&(c, t)| (c, wall(t))).collect(),
             })
             .collect();
         let services = self
@@ -731,10 +806,7 @@ impl Engine {
                     attempts,
                     established,
                     failed,
-                    failed_pairs: pairs
-                        .iter()
-                        .map(|p| (ip_from(k.family, &p.addr), p.port))
-                        .collect(),
+                    failed_pairs: pairs.iter().map(|p| (p.ip(), p.port)).collect(),
                 })
                 .collect()
         });
@@ -749,6 +821,7 @@ impl Engine {
             sources,
             services,
             report,
+            identities: self.identities.snapshot(wall),
         }
     }
 
@@ -794,14 +867,14 @@ impl Engine {
                 _pad0: 0,
                 _pad1: 0,
             };
-            let a = super::handshake::Attempt::new(key, p.seq, syn);
+            let a = super::handshake::Attempt::new(key, p.seq, syn, p.mac);
             // Not timed out at the checkpoint, timed out now: its deadline
             // passed while nothing watched.
             if !p.closed && a.is_live_at(saved_now, timeout) && !a.is_live_at(e.now, timeout) {
                 r.pending_dropped += 1;
                 continue;
             }
-            e.pending.push_restored(key, p.seq, syn, p.closed);
+            e.pending.push_restored(key, p.seq, syn, p.mac, p.closed);
             r.pending += 1;
         }
 
@@ -829,17 +902,11 @@ impl Engine {
             .collect();
         let pair = |fp: &FailedPair| {
             let (family, addr) = addr_of(fp.ip);
-            (
-                Pair {
-                    addr: canonical(family, &addr),
-                    port: fp.port,
-                },
-                t(fp.at_ns),
-            )
+            (Pair::new(family, &addr, fp.port), t(fp.at_ns))
         };
         let at = e.count_clock;
+        e.identities.restore(&state.identities, t);
         for src in state.sources {
-            let (family, addr) = addr_of(src.ip);
             let set = match &src.pairs {
                 SourcePairs::Exact(pairs) => SetSnapshot::Exact(pairs.iter().map(pair).collect()),
                 SourcePairs::Sketch {
@@ -862,10 +929,7 @@ impl Engine {
                 },
             };
             let snap = SourceSnapshot {
-                key: SourceKey {
-                    addr: canonical(family, &addr),
-                    family,
-                },
+                key: src.identity.key(),
                 set,
                 dets: det_of
                     .iter()
@@ -885,23 +949,16 @@ impl Engine {
 
         if let (Some(rep), Some(saved)) = (&mut e.report, state.report) {
             for s in saved {
-                let (family, addr) = addr_of(s.ip);
                 let pairs = s
                     .failed_pairs
                     .iter()
                     .map(|&(ip, port)| {
                         let (f, a) = addr_of(ip);
-                        Pair {
-                            addr: canonical(f, &a),
-                            port,
-                        }
+                        Pair::new(f, &a, port)
                     })
                     .collect();
                 rep.import(
-                    SourceKey {
-                        addr: canonical(family, &addr),
-                        family,
-                    },
+                    Identity::Address(s.ip).key(),
                     [s.attempts, s.established, s.failed],
                     pairs,
                 );

@@ -181,6 +181,9 @@ impl FleetAlert {
         Alert {
             timestamp_ns: now,
             source: self.source,
+            identity: crate::engine::Identity::Address(self.source),
+            addresses: vec![self.source],
+            addresses_total: 1,
             detector: self.detector,
             failed_pairs: self.failed_pairs,
             estimated: self.estimated,
@@ -1243,6 +1246,7 @@ mod tests {
         .unwrap();
         let f = CountedFailure {
             source: "198.51.100.9".parse().unwrap(),
+            identity: crate::engine::Identity::Address("198.51.100.9".parse().unwrap()),
             destination: "198.51.100.10".parse().unwrap(),
             port: 22,
             at_ns: 1_700_000_000_123_456_789,

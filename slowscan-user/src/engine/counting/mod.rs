@@ -51,6 +51,7 @@ use std::hash::BuildHasher;
 use self::exact::Exact;
 use self::sketch::{RegisterSnapshot, SlidingHll, pair_hash};
 use super::alert::{Alert, Shape, Target};
+use super::identity::Identity;
 use super::index::{SlotIndex, Stage, prefetch};
 use super::{DetectorConfig, Window, ip_from};
 use crate::rfc3339;
@@ -73,13 +74,33 @@ const NO_FAILURE: u64 = u64::MAX;
 pub(crate) struct Pair {
     pub addr: [u8; 16],
     pub port: u16,
+    /// The destination's family: one identity (a MAC, R9) may fail pairs of
+    /// both.
+    pub family: u8,
 }
 
-/// A source address; IPv4 in the first 4 bytes, the rest zero.
+impl Pair {
+    pub fn new(family: u8, addr: &[u8; 16], port: u16) -> Self {
+        Pair {
+            addr: crate::addr::canonical(family, addr),
+            port,
+            family,
+        }
+    }
+
+    pub fn ip(&self) -> std::net::IpAddr {
+        ip_from(self.family, &self.addr)
+    }
+}
+
+/// What failures are counted under (R9, `identity`): an address or prefix
+/// (IPv4 in the first 4 bytes, host bits zero, `len` its prefix length), or a
+/// MAC (`family` `AF_MAC`, in the first 6 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct SourceKey {
     pub addr: [u8; 16],
     pub family: u8,
+    pub len: u8,
 }
 
 /// The earliest failure time `w` counts at time `t` (engine time; `offset`
@@ -272,6 +293,15 @@ impl Counting {
     }
 
     /// The counting windows, in group order.
+    /// The earliest failure time any window still counts at `t`.
+    pub fn longest_window_start(&self, t: u64) -> u64 {
+        self.windows
+            .iter()
+            .map(|w| window_start(*w, t, self.offset_ns))
+            .min()
+            .unwrap_or(t)
+    }
+
     pub fn windows(&self) -> &[Window] {
         &self.windows
     }
@@ -597,11 +627,18 @@ impl Counting {
         pairs.sort_unstable_by(|a, b| b.cmp(a));
         pairs.truncate(self.max_targets);
         pairs.reverse();
-        let family = source.key.family;
         let window = self.windows[g];
+        let identity = Identity::of_key(&source.key);
         Alert {
             timestamp_ns: decided_wall,
-            source: ip_from(family, &source.key.addr),
+            // The engine names the deciding attempt's address and the
+            // identity's recent addresses (R9).
+            source: identity
+                .address()
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            identity,
+            addresses: Vec::new(),
+            addresses_total: 1,
             detector: k,
             failed_pairs: d.groups[g].count,
             estimated,
@@ -620,7 +657,7 @@ impl Counting {
             targets: pairs
                 .iter()
                 .map(|(_, p)| Target {
-                    ip: ip_from(family, &p.addr),
+                    ip: p.ip(),
                     port: p.port,
                 })
                 .collect(),
@@ -671,8 +708,10 @@ impl Counting {
     #[inline]
     pub fn hash(&self, key: &SourceKey) -> u64 {
         let w = |b: &[u8]| u64::from_ne_bytes(b.try_into().unwrap());
-        self.hasher
-            .hash_one((w(&key.addr[..8]), w(&key.addr[8..]) ^ u64::from(key.family)))
+        self.hasher.hash_one((
+            w(&key.addr[..8]),
+            w(&key.addr[8..]) ^ u64::from(key.family) ^ (u64::from(key.len) << 8),
+        ))
     }
 
     /// Prefetches a source about to fail, one [`Stage`] at a time: its
@@ -725,6 +764,7 @@ impl Counting {
                     only: Pair {
                         addr: [0; 16],
                         port: 0,
+                        family: 0,
                     },
                     only_t: NO_FAILURE,
                     detail: None,

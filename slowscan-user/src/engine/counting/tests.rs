@@ -12,7 +12,11 @@ fn ladder() -> Vec<DetectorConfig> {
 fn src(i: u32) -> SourceKey {
     let mut addr = [0u8; 16];
     addr[..4].copy_from_slice(&i.to_be_bytes());
-    SourceKey { addr, family: 4 }
+    SourceKey {
+        addr,
+        family: 4,
+        len: 32,
+    }
 }
 
 fn pair(i: u32) -> Pair {
@@ -21,6 +25,7 @@ fn pair(i: u32) -> Pair {
     Pair {
         addr,
         port: (i % 60_000) as u16 + 1,
+        family: 4,
     }
 }
 

@@ -329,7 +329,7 @@ fn bad_states_are_refused_clearly() {
     assert!(matches!(err, StateError::Version { found: 99 }), "{err}");
     assert!(
         err.to_string().contains(
-            "engine state format 99 is not supported (this slowscan writes format 2 and also reads format 1)"
+            "engine state format 99 is not supported (this slowscan writes format 3 and also reads formats 1 and 2)"
         ),
         "{err}"
     );
