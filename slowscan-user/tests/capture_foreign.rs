@@ -48,6 +48,8 @@ fn replay(path: &Path, out: &Path) -> Replay {
         .arg("replay")
         .arg(path)
         .args(["--window", "none", "--threshold", "9", "--no-service-map"])
+        // The README names alerting addresses (the paper's R6).
+        .args(["--count-by", "addresses"])
         .args(["--handshake-timeout", "60"])
         .arg("--report")
         .arg(&report)

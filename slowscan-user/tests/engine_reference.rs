@@ -237,6 +237,8 @@ fn engine_config(wl: &[WhitelistKey], dedup: bool) -> EngineConfig {
         report: true,
         services: None,
         dedup_across_detectors: dedup,
+        // The reference counts per address (the paper's R6).
+        identity: slowscan::engine::IdentityConfig::addresses_only(),
         ..Default::default()
     }
 }

@@ -61,6 +61,9 @@ fn ladder() -> Vec<Detector> {
     reference::ladder(&std::env::var("SLOWSCAN_LADDER").unwrap_or_else(|_| default_ladder()))
 }
 
+/// The address space of the generated networks.
+const HOME_NETS: &str = "198.51.100.0/24,203.0.113.0/24,2001:db8::/32";
+
 /// `slowscan replay FILES… --report R --alerts A` with no detection flags:
 /// the report and the alerts.
 fn replay_with_defaults(dir: &Path, net: &Network) -> (Value, Vec<Value>) {
@@ -70,6 +73,8 @@ fn replay_with_defaults(dir: &Path, net: &Network) -> (Value, Vec<Value>) {
     args.extend(net.files.iter().map(|f| f.as_os_str()));
     args.extend(["--report".as_ref(), report.as_os_str()]);
     args.extend(["--alerts".as_ref(), alerts.as_os_str()]);
+    // The generated network's own address space (R9): its hosts are inside.
+    args.extend::<[&OsStr; 2]>(["--home-nets".as_ref(), HOME_NETS.as_ref()]);
     Cli(env!("CARGO_BIN_EXE_slowscan")).ok(args);
     let r: Value = serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
     let a = fs::read_to_string(&alerts)

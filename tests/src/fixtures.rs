@@ -67,7 +67,7 @@ fn rec(
         tcp_flags: t.flags,
         status,
         vlan_tags,
-        src_mac: [0; 6],
+        src_mac: frames::SRC_MAC,
         _pad: [0; 6],
     }
 }

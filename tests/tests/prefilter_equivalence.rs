@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use slowscan::{
     capture::CaptureReader,
-    engine::{DetectorConfig, Engine, EngineConfig, Report, Window},
+    engine::{DetectorConfig, Engine, EngineConfig, IdentityConfig, Report, Window},
     frame::{LinkType, network_layer},
     kernel::{DataPlane, ProgramOptions, RecordReader},
 };
@@ -30,6 +30,8 @@ fn detect(dp: &mut DataPlane, reader: &mut RecordReader, path: &std::path::Path)
             threshold: 4,
         }],
         report: true,
+        // The READMEs name alerting addresses (the paper's R6).
+        identity: IdentityConfig::addresses_only(),
         ..EngineConfig::default()
     });
     let mut cap = CaptureReader::open(path).unwrap();
@@ -153,6 +155,8 @@ fn detect_foreign(
         }],
         services: None,
         report: true,
+        // The READMEs name alerting addresses (the paper's R6).
+        identity: IdentityConfig::addresses_only(),
         ..EngineConfig::default()
     });
     let mut cap = CaptureReader::open(path).unwrap();

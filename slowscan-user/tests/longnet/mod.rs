@@ -1230,4 +1230,20 @@ pub fn frame(
     };
     buf.clear();
     buf.extend_from_slice(&tcp_frame(src, dst, &t));
+    // Every host its own MAC (R9 counts a host on the segment under it).
+    buf[6..12].copy_from_slice(&host_mac(src));
+}
+
+/// A locally administered MAC of the host with address `ip`.
+pub fn host_mac(ip: IpAddr) -> [u8; 6] {
+    let h = match ip {
+        IpAddr::V4(a) => u64::from(u32::from(a)),
+        IpAddr::V6(a) => {
+            let v = u128::from(a);
+            (v as u64) ^ ((v >> 64) as u64).rotate_left(17)
+        }
+    };
+    let h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let b = h.to_be_bytes();
+    [0x02, b[0], b[1], b[2], b[3], b[4]]
 }

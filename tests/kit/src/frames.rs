@@ -85,9 +85,13 @@ impl Tcp {
     }
 }
 
+/// The source MAC of every frame built here (R9: records carry it).
+pub const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 2];
+
 /// An Ethernet frame with optional VLAN tags around `ethertype` + `payload`.
 pub fn ethernet(vlans: &[u16], ethertype: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+    let mut f = vec![0x02, 0, 0, 0, 0, 1];
+    f.extend_from_slice(&SRC_MAC);
     for (i, vid) in vlans.iter().enumerate() {
         // Outer tag 802.1ad when there are two, as on a QinQ trunk.
         let tpid: u16 = if vlans.len() == 2 && i == 0 {
