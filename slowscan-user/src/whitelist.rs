@@ -115,7 +115,8 @@ impl WhitelistRule {
             .then(|| WhitelistKey::new(self.prefix.family(), *self.prefix.bytes(), self.ports.0))
     }
 
-    fn port_text(&self) -> String {
+    /// `80`, `1000-2000`, `*`.
+    pub(crate) fn port_text(&self) -> String {
         match self.ports {
             (1, 65535) => "*".into(),
             (a, b) if a == b => a.to_string(),
@@ -255,6 +256,28 @@ struct EntryRepr {
     last_seen: Option<String>,
 }
 
+/// The rule a file entry's `"ip"` and `"port"` write; the error says what to write.
+pub(crate) fn entry_rule(ip: &str, port: &serde_json::Value) -> Result<WhitelistRule, String> {
+    let prefix: Prefix = ip.trim().parse().map_err(|err: crate::ignore::PrefixError| {
+        format!(
+            "{err} (an entry's \"ip\" is an address such as \"198.51.100.7\" or a prefix such as \"198.51.100.0/24\")"
+        )
+    })?;
+    let ports = match port {
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(p @ 1..=65535) => (p as u16, p as u16),
+            _ => return Err(format!("port {n} is not a TCP port (1–65535)")),
+        },
+        serde_json::Value::String(s) => parse_ports(s)?,
+        other => {
+            return Err(format!(
+                "port {other} is not a port, a range \"1000-2000\" or \"*\""
+            ));
+        }
+    };
+    Ok(WhitelistRule { prefix, ports })
+}
+
 /// The whitelist key of a destination given as an address.
 pub fn key_of(ip: IpAddr, port: u16) -> WhitelistKey {
     let (family, addr) = crate::addr::addr_of(ip);
@@ -385,23 +408,7 @@ impl Whitelist {
                 entry: format!("ip {:?}, port {}", e.ip, e.port),
                 reason,
             };
-            let prefix: Prefix = e.ip.trim().parse().map_err(|err: crate::ignore::PrefixError| {
-                bad(format!(
-                    "{err} (an entry's \"ip\" is an address such as \"198.51.100.7\" or a prefix such as \"198.51.100.0/24\")"
-                ))
-            })?;
-            let ports = match &e.port {
-                serde_json::Value::Number(n) => match n.as_i64() {
-                    Some(p @ 1..=65535) => (p as u16, p as u16),
-                    _ => return Err(bad(format!("port {n} is not a TCP port (1–65535)"))),
-                },
-                serde_json::Value::String(s) => parse_ports(s).map_err(bad)?,
-                other => {
-                    return Err(bad(format!(
-                        "port {other} is not a port, a range \"1000-2000\" or \"*\""
-                    )));
-                }
-            };
+            let rule = entry_rule(&e.ip, &e.port).map_err(bad)?;
             let seen = |s: &Option<String>, what: &str| -> Result<Option<i64>, WhitelistError> {
                 match s {
                     None => Ok(None),
@@ -417,7 +424,6 @@ impl Whitelist {
                 first_seen_ns: seen(&e.first_seen, "first_seen")?,
                 last_seen_ns: seen(&e.last_seen, "last_seen")?,
             };
-            let rule = WhitelistRule { prefix, ports };
             let duplicate = match rule.as_key() {
                 Some(key) => wl.entries.insert(key, entry).is_some(),
                 None if wl.rules.iter().any(|(r, _)| *r == rule) => true,
