@@ -166,6 +166,9 @@ impl FromStr for WhitelistRule {
                 let (a, p) = rest.split_once("]:").ok_or_else(bad)?;
                 (a, p)
             }
+            // Two colons or more: IPv6 without brackets, where the port cannot
+            // be told from the address (`2001:db8::1:443`); never guess.
+            None if t.matches(':').count() > 1 => return Err(unbracketed_v6(t)),
             None => t.rsplit_once(':').ok_or_else(bad)?,
         };
         let prefix: Prefix = addr
@@ -174,6 +177,27 @@ impl FromStr for WhitelistRule {
         let ports = parse_ports(ports).map_err(|e| format!("`{t}`: {e}"))?;
         Ok(Self { prefix, ports })
     }
+}
+
+/// The error for an IPv6 destination written without brackets: the form to
+/// write, and what the text could have meant.
+fn unbracketed_v6(t: &str) -> String {
+    let mut e = format!(
+        "`{t}`: an IPv6 destination is written in brackets with the port after them, \
+         [ADDR]:PORT or [PREFIX]:PORTS (e.g. [2001:db8::1]:443, [2001:db8::/32]:1000-2000; \
+         quote it for the shell)"
+    );
+    // Both may hold (`2001:db8::1:443`): say both.
+    if t.parse::<Prefix>().is_ok() {
+        e += &format!("; as an address or prefix with no port, write [{t}]:PORT");
+    }
+    if let Some((a, p)) = t.rsplit_once(':')
+        && a.parse::<Prefix>().is_ok()
+        && parse_ports(p).is_ok()
+    {
+        e += &format!("; if {p} is the port, write [{a}]:{p}");
+    }
+    e
 }
 
 impl fmt::Display for WhitelistRule {
@@ -541,6 +565,11 @@ mod tests {
             ("198.51.100.0/24:2000-1000", "backwards"),
             ("198.51.100.0/24", "ADDR:PORT"),
             ("[2001:db8::/32:80", "ADDR:PORT"),
+            // IPv6 needs brackets; the message says so and never guesses.
+            ("2001:db8::1", "write [2001:db8::1]:PORT"),
+            ("2001:db8::/32:443", "if 443 is the port, write [2001:db8::/32]:443"),
+            ("2001:db8::1:443", "[2001:db8::1:443]:PORT; if 443 is the port, write [2001:db8::1]:443"),
+            ("::ffff:198.51.100.7:80", "in brackets"),
         ] {
             let e = bad.parse::<WhitelistRule>().unwrap_err();
             assert!(e.contains(want), "{bad}: {e}");
