@@ -232,19 +232,21 @@ impl PartialEq for Whitelist {
     }
 }
 
-/// Why a whitelist could not be read or written. Every message names the file.
+/// Why a whitelist could not be read or written. Every message names the
+/// file; a cause is part of the message, not a `source()` (`{:#}` would
+/// print it twice).
 #[derive(Debug, thiserror::Error)]
 pub enum WhitelistError {
-    #[error("cannot read whitelist {}: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
-    #[error("cannot write whitelist {}: {source}", path.display())]
-    Write { path: PathBuf, source: io::Error },
+    #[error("cannot read whitelist {}: {cause}", path.display())]
+    Read { path: PathBuf, cause: io::Error },
+    #[error("cannot write whitelist {}: {cause}", path.display())]
+    Write { path: PathBuf, cause: io::Error },
     #[error(
-        "whitelist {origin} is not JSON of the form {{\"version\":1,\"entries\":[{{\"ip\":…,\"port\":…}}]}}: {source}"
+        "whitelist {origin} is not JSON of the form {{\"version\":1,\"entries\":[{{\"ip\":…,\"port\":…}}]}}: {cause}"
     )]
     Json {
         origin: String,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error(
         "whitelist {origin} has version {found}, but this slowscan reads version {FILE_VERSION}; learn it again with `slowscan learn`"
@@ -406,7 +408,7 @@ impl Whitelist {
         let path = path.as_ref();
         let text = fs::read_to_string(path).map_err(|source| WhitelistError::Read {
             path: path.to_owned(),
-            source,
+            cause: source,
         })?;
         Self::from_json(&text, &path.display().to_string())
     }
@@ -416,7 +418,7 @@ impl Whitelist {
         let origin = origin.to_owned();
         let repr: FileRepr = serde_json::from_str(text).map_err(|source| WhitelistError::Json {
             origin: origin.clone(),
-            source,
+            cause: source,
         })?;
         if repr.version != u64::from(FILE_VERSION) {
             return Err(WhitelistError::Version {
@@ -505,7 +507,7 @@ impl Whitelist {
         )
         .map_err(|source| WhitelistError::Write {
             path: path.to_owned(),
-            source,
+            cause: source,
         })
     }
 }

@@ -41,7 +41,7 @@ impl WhitelistFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(source) => Err(WhitelistError::Read {
                 path: path.to_owned(),
-                source,
+                cause: source,
             }),
         }
     }
@@ -53,7 +53,7 @@ impl WhitelistFile {
         let whitelist = Whitelist::from_json(text, origin)?;
         let doc = serde_json::from_str(text).map_err(|source| WhitelistError::Json {
             origin: origin.to_owned(),
-            source,
+            cause: source,
         })?;
         Ok(Self { doc, whitelist })
     }
@@ -138,7 +138,7 @@ impl WhitelistFile {
         )
         .map_err(|source| WhitelistError::Write {
             path: path.to_owned(),
-            source,
+            cause: source,
         })
     }
 }
