@@ -8,6 +8,7 @@ pub mod addr;
 pub mod atomic;
 pub mod capture;
 pub mod daemon;
+pub mod dirs;
 pub mod engine;
 pub mod fleet;
 pub mod frame;
