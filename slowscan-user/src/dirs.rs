@@ -85,7 +85,10 @@ mod tests {
         // The packaged directory: created, 0750.
         let alerts = packaged[0].join("eth1.alerts.jsonl");
         prepare_with(&alerts, "--alerts", &packaged).unwrap();
-        let mode = std::fs::metadata(&packaged[0]).unwrap().permissions().mode();
+        let mode = std::fs::metadata(&packaged[0])
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o750);
         // Existing: nothing to do.
         prepare_with(&alerts, "--alerts", &packaged).unwrap();

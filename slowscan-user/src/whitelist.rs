@@ -569,8 +569,14 @@ mod tests {
             ("[2001:db8::/32:80", "ADDR:PORT"),
             // IPv6 needs brackets; the message says so and never guesses.
             ("2001:db8::1", "write [2001:db8::1]:PORT"),
-            ("2001:db8::/32:443", "if 443 is the port, write [2001:db8::/32]:443"),
-            ("2001:db8::1:443", "[2001:db8::1:443]:PORT; if 443 is the port, write [2001:db8::1]:443"),
+            (
+                "2001:db8::/32:443",
+                "if 443 is the port, write [2001:db8::/32]:443",
+            ),
+            (
+                "2001:db8::1:443",
+                "[2001:db8::1:443]:PORT; if 443 is the port, write [2001:db8::1]:443",
+            ),
             ("::ffff:198.51.100.7:80", "in brackets"),
         ] {
             let e = bad.parse::<WhitelistRule>().unwrap_err();

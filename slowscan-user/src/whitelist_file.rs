@@ -11,7 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::{
     rfc3339,
-    whitelist::{FILE_VERSION, Whitelist, WhitelistEntry, WhitelistError, WhitelistRule, entry_rule},
+    whitelist::{
+        FILE_VERSION, Whitelist, WhitelistEntry, WhitelistError, WhitelistRule, entry_rule,
+    },
 };
 
 #[derive(Clone, Debug)]
@@ -293,6 +295,12 @@ mod tests {
         f.insert(r("198.51.100.7:*"), WhitelistEntry::default());
         let back = Whitelist::from_json(&f.to_json(), "new").unwrap();
         assert!(back.rules().any(|x| *x == r("198.51.100.7:*")));
-        assert!(WhitelistFile::parse("{\"version\":1,\"entries\":[{\"ip\":\"x\",\"port\":1}]}", "bad").is_err());
+        assert!(
+            WhitelistFile::parse(
+                "{\"version\":1,\"entries\":[{\"ip\":\"x\",\"port\":1}]}",
+                "bad"
+            )
+            .is_err()
+        );
     }
 }

@@ -69,7 +69,11 @@ fn learning_from_an_empty_input_is_an_error_and_writes_nothing() {
 
 /// `slowscan: error: …` holds `cause` exactly once.
 fn once(err: &str, cause: &str) {
-    assert_eq!(err.matches(cause).count(), 1, "{cause:?} not once in: {err}");
+    assert_eq!(
+        err.matches(cause).count(),
+        1,
+        "{cause:?} not once in: {err}"
+    );
 }
 
 #[test]
@@ -133,7 +137,10 @@ fn a_missing_output_directory_is_named_with_the_fix() {
     }
     let (file, _) = &empty_inputs(&dir)[0];
     let err = SLOWSCAN.failing(["replay", s(file), "--alerts", s(&gone.join("a.jsonl"))]);
-    assert!(err.contains(&format!("mkdir -p {}", gone.display())), "{err}");
+    assert!(
+        err.contains(&format!("mkdir -p {}", gone.display())),
+        "{err}"
+    );
     assert!(!gone.exists());
 }
 
@@ -141,7 +148,10 @@ fn a_missing_output_directory_is_named_with_the_fix() {
 fn ipv6_destinations_need_brackets_and_are_never_guessed() {
     for (arg, hint) in [
         ("2001:db8::1", "write [2001:db8::1]:PORT"),
-        ("2001:db8::/32:443", "if 443 is the port, write [2001:db8::/32]:443"),
+        (
+            "2001:db8::/32:443",
+            "if 443 is the port, write [2001:db8::/32]:443",
+        ),
     ] {
         for verb in ["add", "remove"] {
             let err = SLOWSCAN.failing(["whitelist", verb, arg, "--iface", "ssnosuchif0"]);
@@ -149,7 +159,10 @@ fn ipv6_destinations_need_brackets_and_are_never_guessed() {
                 err.contains("an IPv6 destination is written in brackets") && err.contains(hint),
                 "{verb} {arg}: {err}"
             );
-            assert!(!err.contains("no slowscan sensor"), "parsed before the sensor is looked for: {err}");
+            assert!(
+                !err.contains("no slowscan sensor"),
+                "parsed before the sensor is looked for: {err}"
+            );
         }
     }
 }

@@ -119,11 +119,17 @@ fn pushes_through_ip_netns_exec_reach_the_sensor_and_keep_the_files() {
         "ignore remove",
         &cli(b, &["ignore", "remove", "203.0.113.5/32", "--iface", iface]),
     );
-    let listed = ok("whitelist list", &cli(b, &["whitelist", "list", "--iface", iface]));
+    let listed = ok(
+        "whitelist list",
+        &cli(b, &["whitelist", "list", "--iface", iface]),
+    );
     for want in ["198.51.100.2:22", "198.51.100.7:80", "[2001:db8::/32]:443"] {
         assert!(listed.lines().any(|l| l == want), "{want} not in\n{listed}");
     }
-    let ignored = ok("ignore list", &cli(b, &["ignore", "list", "--iface", iface]));
+    let ignored = ok(
+        "ignore list",
+        &cli(b, &["ignore", "list", "--iface", iface]),
+    );
     let mut ignored: Vec<&str> = ignored.lines().collect();
     ignored.sort();
     assert_eq!(ignored, ["198.51.100.20/32", "198.51.100.64/26"]);
@@ -161,7 +167,10 @@ fn get(ns: &Netns, addr: &'static str, path: &str) -> (String, String) {
         let mut text = String::new();
         s.read_to_string(&mut text).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        (head.lines().next().unwrap_or("").to_string(), body.to_string())
+        (
+            head.lines().next().unwrap_or("").to_string(),
+            body.to_string(),
+        )
     })
 }
 
@@ -184,7 +193,10 @@ fn metrics_are_served_on_the_metrics_path_only() {
         if body.contains("slowscan_kernel_frames_total") {
             break;
         }
-        assert!(std::time::Instant::now() < end, "no kernel counter on /metrics:\n{body}");
+        assert!(
+            std::time::Instant::now() < end,
+            "no kernel counter on /metrics:\n{body}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     for other in ["/", "/index.html", "/metrics/x", "/favicon.ico"] {

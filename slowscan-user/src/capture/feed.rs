@@ -141,11 +141,14 @@ pub fn for_each_record<E>(
         };
         file.complete = damage.is_none() && input.stopped_by.is_none();
         if file.complete && file.packets == 0 {
-            obs.no_packets(path, &match (reader.is_empty(), reader.is_gzip()) {
-                (true, true) => "gzip of an empty file".to_string(),
-                (true, false) => "an empty file".to_string(),
-                (false, _) => "a capture header only".to_string(),
-            });
+            obs.no_packets(
+                path,
+                &match (reader.is_empty(), reader.is_gzip()) {
+                    (true, true) => "gzip of an empty file".to_string(),
+                    (true, false) => "an empty file".to_string(),
+                    (false, _) => "a capture header only".to_string(),
+                },
+            );
         }
         input.files.push(file);
         if damage.is_some() || input.stopped_by.is_some() {

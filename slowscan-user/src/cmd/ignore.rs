@@ -8,10 +8,7 @@ use std::{
 
 use clap::Args as ClapArgs;
 use slowscan::{
-    daemon::runtime::RuntimeInfo,
-    ignore::Prefix,
-    ignore_file::IgnoreFile,
-    kernel::PinnedMaps,
+    daemon::runtime::RuntimeInfo, ignore::Prefix, ignore_file::IgnoreFile, kernel::PinnedMaps,
 };
 
 use super::listed::{self, Edit, Listed};

@@ -75,7 +75,9 @@ impl Listed for Wl {
     }
     fn kernel_restore(maps: &mut PinnedMaps, file: &WhitelistFile) -> anyhow::Result<()> {
         let mut map = maps.whitelist()?;
-        file.whitelist().rules().try_for_each(|r| map.insert_rule(r))
+        file.whitelist()
+            .rules()
+            .try_for_each(|r| map.insert_rule(r))
     }
 }
 
@@ -87,7 +89,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let mut maps = runtime::live_maps(&iface)?;
             listed::change::<Wl>(&iface, |wl| {
                 for k in new.sorted_keys() {
-                    wl.insert(WhitelistRule::from_key(&k), new.get(&k).copied().unwrap_or_default());
+                    wl.insert(
+                        WhitelistRule::from_key(&k),
+                        new.get(&k).copied().unwrap_or_default(),
+                    );
                 }
                 new.rules().for_each(|r| {
                     wl.insert(*r, WhitelistEntry::default());

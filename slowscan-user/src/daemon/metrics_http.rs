@@ -34,8 +34,7 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
 async fn answer(mut conn: TcpStream, handle: &PrometheusHandle) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n")
-    {
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
         let n = conn.read(&mut buf).await?;
         if n == 0 || head.len() + n > MAX_HEAD {
             break;
@@ -117,6 +116,9 @@ mod tests {
         assert_eq!(status_of(&post), "HTTP/1.1 405 Method Not Allowed");
         let head = respond("HEAD /metrics HTTP/1.1\r\n\r\n", page);
         assert!(String::from_utf8_lossy(&head).ends_with("\r\n\r\n"));
-        assert_eq!(status_of(&respond("", page)), "HTTP/1.1 405 Method Not Allowed");
+        assert_eq!(
+            status_of(&respond("", page)),
+            "HTTP/1.1 405 Method Not Allowed"
+        );
     }
 }
