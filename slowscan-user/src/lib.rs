@@ -8,15 +8,18 @@ pub mod addr;
 pub mod atomic;
 pub mod capture;
 pub mod daemon;
+pub mod dirs;
 pub mod engine;
 pub mod fleet;
 pub mod frame;
 pub mod ignore;
+pub mod ignore_file;
 pub mod kernel;
 pub mod netns;
 pub mod rfc3339;
 pub mod stop;
 pub mod whitelist;
+pub mod whitelist_file;
 
 /// `1 destination`, `2 destinations`, `3 entries`: counts in messages.
 pub fn count(n: impl Into<u64>, noun: &str) -> String {

@@ -115,7 +115,8 @@ impl WhitelistRule {
             .then(|| WhitelistKey::new(self.prefix.family(), *self.prefix.bytes(), self.ports.0))
     }
 
-    fn port_text(&self) -> String {
+    /// `80`, `1000-2000`, `*`.
+    pub(crate) fn port_text(&self) -> String {
         match self.ports {
             (1, 65535) => "*".into(),
             (a, b) if a == b => a.to_string(),
@@ -165,6 +166,9 @@ impl FromStr for WhitelistRule {
                 let (a, p) = rest.split_once("]:").ok_or_else(bad)?;
                 (a, p)
             }
+            // Two colons or more: IPv6 without brackets, where the port cannot
+            // be told from the address (`2001:db8::1:443`); never guess.
+            None if t.matches(':').count() > 1 => return Err(unbracketed_v6(t)),
             None => t.rsplit_once(':').ok_or_else(bad)?,
         };
         let prefix: Prefix = addr
@@ -173,6 +177,27 @@ impl FromStr for WhitelistRule {
         let ports = parse_ports(ports).map_err(|e| format!("`{t}`: {e}"))?;
         Ok(Self { prefix, ports })
     }
+}
+
+/// The error for an IPv6 destination written without brackets: the form to
+/// write, and what the text could have meant.
+fn unbracketed_v6(t: &str) -> String {
+    let mut e = format!(
+        "`{t}`: an IPv6 destination is written in brackets with the port after them, \
+         [ADDR]:PORT or [PREFIX]:PORTS (e.g. [2001:db8::1]:443, [2001:db8::/32]:1000-2000; \
+         quote it for the shell)"
+    );
+    // Both may hold (`2001:db8::1:443`): say both.
+    if t.parse::<Prefix>().is_ok() {
+        e += &format!("; as an address or prefix with no port, write [{t}]:PORT");
+    }
+    if let Some((a, p)) = t.rsplit_once(':')
+        && a.parse::<Prefix>().is_ok()
+        && parse_ports(p).is_ok()
+    {
+        e += &format!("; if {p} is the port, write [{a}]:{p}");
+    }
+    e
 }
 
 impl fmt::Display for WhitelistRule {
@@ -207,19 +232,21 @@ impl PartialEq for Whitelist {
     }
 }
 
-/// Why a whitelist could not be read or written. Every message names the file.
+/// Why a whitelist could not be read or written. Every message names the
+/// file; a cause is part of the message, not a `source()` (`{:#}` would
+/// print it twice).
 #[derive(Debug, thiserror::Error)]
 pub enum WhitelistError {
-    #[error("cannot read whitelist {}: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
-    #[error("cannot write whitelist {}: {source}", path.display())]
-    Write { path: PathBuf, source: io::Error },
+    #[error("cannot read whitelist {}: {cause}", path.display())]
+    Read { path: PathBuf, cause: io::Error },
+    #[error("cannot write whitelist {}: {cause}", path.display())]
+    Write { path: PathBuf, cause: io::Error },
     #[error(
-        "whitelist {origin} is not JSON of the form {{\"version\":1,\"entries\":[{{\"ip\":…,\"port\":…}}]}}: {source}"
+        "whitelist {origin} is not JSON of the form {{\"version\":1,\"entries\":[{{\"ip\":…,\"port\":…}}]}}: {cause}"
     )]
     Json {
         origin: String,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error(
         "whitelist {origin} has version {found}, but this slowscan reads version {FILE_VERSION}; learn it again with `slowscan learn`"
@@ -253,6 +280,28 @@ struct EntryRepr {
     first_seen: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_seen: Option<String>,
+}
+
+/// The rule a file entry's `"ip"` and `"port"` write; the error says what to write.
+pub(crate) fn entry_rule(ip: &str, port: &serde_json::Value) -> Result<WhitelistRule, String> {
+    let prefix: Prefix = ip.trim().parse().map_err(|err: crate::ignore::PrefixError| {
+        format!(
+            "{err} (an entry's \"ip\" is an address such as \"198.51.100.7\" or a prefix such as \"198.51.100.0/24\")"
+        )
+    })?;
+    let ports = match port {
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(p @ 1..=65535) => (p as u16, p as u16),
+            _ => return Err(format!("port {n} is not a TCP port (1–65535)")),
+        },
+        serde_json::Value::String(s) => parse_ports(s)?,
+        other => {
+            return Err(format!(
+                "port {other} is not a port, a range \"1000-2000\" or \"*\""
+            ));
+        }
+    };
+    Ok(WhitelistRule { prefix, ports })
 }
 
 /// The whitelist key of a destination given as an address.
@@ -359,7 +408,7 @@ impl Whitelist {
         let path = path.as_ref();
         let text = fs::read_to_string(path).map_err(|source| WhitelistError::Read {
             path: path.to_owned(),
-            source,
+            cause: source,
         })?;
         Self::from_json(&text, &path.display().to_string())
     }
@@ -369,7 +418,7 @@ impl Whitelist {
         let origin = origin.to_owned();
         let repr: FileRepr = serde_json::from_str(text).map_err(|source| WhitelistError::Json {
             origin: origin.clone(),
-            source,
+            cause: source,
         })?;
         if repr.version != u64::from(FILE_VERSION) {
             return Err(WhitelistError::Version {
@@ -385,23 +434,7 @@ impl Whitelist {
                 entry: format!("ip {:?}, port {}", e.ip, e.port),
                 reason,
             };
-            let prefix: Prefix = e.ip.trim().parse().map_err(|err: crate::ignore::PrefixError| {
-                bad(format!(
-                    "{err} (an entry's \"ip\" is an address such as \"198.51.100.7\" or a prefix such as \"198.51.100.0/24\")"
-                ))
-            })?;
-            let ports = match &e.port {
-                serde_json::Value::Number(n) => match n.as_i64() {
-                    Some(p @ 1..=65535) => (p as u16, p as u16),
-                    _ => return Err(bad(format!("port {n} is not a TCP port (1–65535)"))),
-                },
-                serde_json::Value::String(s) => parse_ports(s).map_err(bad)?,
-                other => {
-                    return Err(bad(format!(
-                        "port {other} is not a port, a range \"1000-2000\" or \"*\""
-                    )));
-                }
-            };
+            let rule = entry_rule(&e.ip, &e.port).map_err(bad)?;
             let seen = |s: &Option<String>, what: &str| -> Result<Option<i64>, WhitelistError> {
                 match s {
                     None => Ok(None),
@@ -417,7 +450,6 @@ impl Whitelist {
                 first_seen_ns: seen(&e.first_seen, "first_seen")?,
                 last_seen_ns: seen(&e.last_seen, "last_seen")?,
             };
-            let rule = WhitelistRule { prefix, ports };
             let duplicate = match rule.as_key() {
                 Some(key) => wl.entries.insert(key, entry).is_some(),
                 None if wl.rules.iter().any(|(r, _)| *r == rule) => true,
@@ -475,7 +507,7 @@ impl Whitelist {
         )
         .map_err(|source| WhitelistError::Write {
             path: path.to_owned(),
-            source,
+            cause: source,
         })
     }
 }
@@ -535,6 +567,17 @@ mod tests {
             ("198.51.100.0/24:2000-1000", "backwards"),
             ("198.51.100.0/24", "ADDR:PORT"),
             ("[2001:db8::/32:80", "ADDR:PORT"),
+            // IPv6 needs brackets; the message says so and never guesses.
+            ("2001:db8::1", "write [2001:db8::1]:PORT"),
+            (
+                "2001:db8::/32:443",
+                "if 443 is the port, write [2001:db8::/32]:443",
+            ),
+            (
+                "2001:db8::1:443",
+                "[2001:db8::1:443]:PORT; if 443 is the port, write [2001:db8::1]:443",
+            ),
+            ("::ffff:198.51.100.7:80", "in brackets"),
         ] {
             let e = bad.parse::<WhitelistRule>().unwrap_err();
             assert!(e.contains(want), "{bad}: {e}");

@@ -574,6 +574,32 @@ impl Sensor {
         c.arg(format!("--net=/run/netns/{}", ns.name))
             .arg(slowscan)
             .args(args);
+        Self::start_cmd(c, alerts, log, ready)
+    }
+
+    /// Starts `slowscan args…` with `ip netns exec`, as an operator would:
+    /// in `ns` and in a mount namespace of its own (its /sys, so its bpffs,
+    /// is not the test's); waits until its log says `ready`.
+    pub fn start_ip_netns(
+        ns: &Netns,
+        slowscan: &Path,
+        args: &[&str],
+        alerts: PathBuf,
+        log: PathBuf,
+        ready: &str,
+    ) -> anyhow::Result<Self> {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &ns.name]).arg(slowscan).args(args);
+        Self::start_cmd(c, alerts, log, ready)
+    }
+
+    /// Starts `c` (a sensor), stderr to `log`; waits until its log says `ready`.
+    pub fn start_cmd(
+        mut c: Command,
+        alerts: PathBuf,
+        log: PathBuf,
+        ready: &str,
+    ) -> anyhow::Result<Self> {
         c.stdout(Stdio::null()).stderr(fs::File::create(&log)?);
         let mut proc = Proc::spawn("slowscan", c)?;
         let end = Instant::now() + Duration::from_secs(15);

@@ -20,25 +20,27 @@ impl fmt::Display for ByteOffset {
     }
 }
 
+/// The I/O cause of a variant is part of its message and is not its
+/// `source()`: `{:#}` (anyhow's chain) would print it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("{}: cannot open: {source}", path.display())]
-    Open { path: PathBuf, source: io::Error },
+    #[error("{}: cannot open: {cause}", path.display())]
+    Open { path: PathBuf, cause: io::Error },
 
     /// The gzip layer failed: the compressed data is corrupt or cut short.
-    #[error("{}: corrupt or truncated gzip data at {at}: {source}", path.display())]
+    #[error("{}: corrupt or truncated gzip data at {at}: {cause}", path.display())]
     Gzip {
         path: PathBuf,
         at: ByteOffset,
-        source: io::Error,
+        cause: io::Error,
     },
 
     /// Reading the file failed.
-    #[error("{}: read error at {at}: {source}", path.display())]
+    #[error("{}: read error at {at}: {cause}", path.display())]
     Io {
         path: PathBuf,
         at: ByteOffset,
-        source: io::Error,
+        cause: io::Error,
     },
 
     #[error("{}: not a pcap or pcapng capture (it starts with {})", path.display(), hex(magic))]

@@ -47,6 +47,11 @@ pub trait ReadObserver {
     /// Bytes of the current file read so far (now and then).
     fn position(&mut self, _bytes: u64) {}
     fn end_file(&mut self, _len: u64) {}
+    /// `path` was read to its end and held no packet; `what` says what it
+    /// held instead.
+    fn no_packets(&mut self, path: &Path, what: &str) {
+        tracing::warn!("{} holds no packets ({what})", path.display());
+    }
     /// `path` starts `behind_s` seconds before the end of the previous file.
     fn out_of_order(&mut self, path: &Path, behind_s: f64) {
         tracing::warn!(
@@ -135,6 +140,16 @@ pub fn for_each_record<E>(
             }
         };
         file.complete = damage.is_none() && input.stopped_by.is_none();
+        if file.complete && file.packets == 0 {
+            obs.no_packets(
+                path,
+                &match (reader.is_empty(), reader.is_gzip()) {
+                    (true, true) => "gzip of an empty file".to_string(),
+                    (true, false) => "an empty file".to_string(),
+                    (false, _) => "a capture header only".to_string(),
+                },
+            );
+        }
         input.files.push(file);
         if damage.is_some() || input.stopped_by.is_some() {
             return Ok(damage);

@@ -91,9 +91,9 @@ impl CaptureReader {
     /// fails here.
     pub fn open(path: impl AsRef<Path>) -> Result<CaptureReader, CaptureError> {
         let path = path.as_ref();
-        let open_err = |source| CaptureError::Open {
+        let open_err = |cause| CaptureError::Open {
             path: path.to_owned(),
-            source,
+            cause,
         };
         let file = File::open(path).map_err(open_err)?;
         let len = file.metadata().map_err(open_err)?.len();
@@ -113,13 +113,13 @@ impl CaptureReader {
             inner: input,
             count: Arc::clone(&input_read),
         });
-        let io_err = |source| CaptureError::Io {
+        let io_err = |cause| CaptureError::Io {
             path: path.clone(),
             at: ByteOffset {
                 offset: 0,
                 gzip: false,
             },
-            source,
+            cause,
         };
         // EINTR (a signal while a FIFO waits for data) is retried unless
         // the signal asked for a stop (`crate::stop`).
@@ -224,6 +224,12 @@ impl CaptureReader {
         self.input_read.load(Ordering::Relaxed)
     }
 
+    /// Nothing at all to read: a 0-byte file, or gzip of nothing (no
+    /// capture header either).
+    pub fn is_empty(&self) -> bool {
+        matches!(self.format, Format::Empty)
+    }
+
     /// The file's size, when opened from a path.
     pub fn input_len(&self) -> Option<u64> {
         self.input_len
@@ -289,9 +295,17 @@ impl Ctx {
         let (path, at) = (self.path.clone(), self.at(offset));
         // flate2 reports damage with these kinds; a failing disk gives others.
         if self.gzip && matches!(source.kind(), InvalidData | InvalidInput | UnexpectedEof) {
-            CaptureError::Gzip { path, at, source }
+            CaptureError::Gzip {
+                path,
+                at,
+                cause: source,
+            }
         } else {
-            CaptureError::Io { path, at, source }
+            CaptureError::Io {
+                path,
+                at,
+                cause: source,
+            }
         }
     }
 

@@ -8,9 +8,7 @@ use std::{
 
 use clap::Args as ClapArgs;
 use slowscan::{
-    daemon::runtime::RuntimeInfo,
-    ignore::{IgnoreList, Prefix},
-    kernel::PinnedMaps,
+    daemon::runtime::RuntimeInfo, ignore::Prefix, ignore_file::IgnoreFile, kernel::PinnedMaps,
 };
 
 use super::listed::{self, Edit, Listed};
@@ -25,26 +23,26 @@ struct Ignore;
 
 impl Listed for Ignore {
     type Item = Prefix;
-    type File = IgnoreList;
+    type File = IgnoreFile;
     const NAME: &'static str = "ignore list";
     const OPTION: &'static str = "an ignore file (--ignore-sources FILE)";
 
     fn file_of(info: RuntimeInfo) -> Option<PathBuf> {
         info.ignore_file
     }
-    fn load(path: &Path) -> anyhow::Result<IgnoreList> {
-        IgnoreList::load(path)
+    fn load(path: &Path) -> anyhow::Result<IgnoreFile> {
+        IgnoreFile::load(path)
     }
-    fn save(file: &IgnoreList, path: &Path) -> anyhow::Result<()> {
+    fn save(file: &IgnoreFile, path: &Path) -> anyhow::Result<()> {
         file.save(path)
     }
-    fn len(file: &IgnoreList) -> usize {
-        file.len()
+    fn len(file: &IgnoreFile) -> usize {
+        file.list().len()
     }
-    fn file_insert(file: &mut IgnoreList, p: &Prefix) {
+    fn file_insert(file: &mut IgnoreFile, p: &Prefix) {
         file.insert(*p);
     }
-    fn file_remove(file: &mut IgnoreList, p: &Prefix) {
+    fn file_remove(file: &mut IgnoreFile, p: &Prefix) {
         file.remove(p);
     }
     fn kernel_insert(maps: &mut PinnedMaps, p: &Prefix) -> anyhow::Result<()> {

@@ -80,6 +80,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     )?;
     progress.finish();
 
+    if input.frames.frames == 0 && damage.is_none() && input.stopped_by.is_none() {
+        // A whitelist learned from nothing is not a whitelist: writing it
+        // would let `learn && run` start with nothing whitelisted.
+        anyhow::bail!(
+            "no packets in {}: there is nothing to learn from, so {} was not written; \
+             give the captures of a normal working day (R4.1)",
+            a.files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            out.display()
+        );
+    }
     let learned = engine.learned().expect("learning was configured");
     let connections: u64 = learned.iter().map(|(_, e)| e.established).sum();
     let new_entries = learned.len();

@@ -21,14 +21,20 @@ use tracing::{info, warn};
 pub trait Item: Clone + Send + Sync + FromStr<Err: Display> + Display + 'static {
     /// The arguments' name in usage lines.
     const VALUE_NAME: &'static str;
+    /// How to write one (`--help`, man pages).
+    const HELP: &'static str;
 }
 
 impl Item for slowscan::ignore::Prefix {
     const VALUE_NAME: &'static str = "PREFIXES";
+    const HELP: &'static str =
+        "Source prefixes or addresses: 198.51.100.0/24, 2001:db8::/32, 203.0.113.9";
 }
 
 impl Item for slowscan::whitelist::WhitelistRule {
     const VALUE_NAME: &'static str = "DESTINATIONS";
+    const HELP: &'static str = "Destinations or rules: ADDR:PORT, PREFIX:FIRST-LAST, ADDR:*; \
+         IPv6 in brackets, quoted: '[2001:db8::1]:443', '[2001:db8::/32]:1000-2000'";
 }
 
 /// The edits every kernel list takes.
@@ -39,7 +45,7 @@ pub enum Edit<T: Item> {
         /// The running sensor's interface.
         #[arg(long)]
         iface: String,
-        #[arg(required = true, value_name = T::VALUE_NAME, value_parser = parse_item::<T>)]
+        #[arg(required = true, value_name = T::VALUE_NAME, help = T::HELP, value_parser = parse_item::<T>)]
         items: Vec<T>,
     },
     /// Remove items, each exactly as it was added.
@@ -47,7 +53,7 @@ pub enum Edit<T: Item> {
         /// The running sensor's interface.
         #[arg(long)]
         iface: String,
-        #[arg(required = true, value_name = T::VALUE_NAME, value_parser = parse_item::<T>)]
+        #[arg(required = true, value_name = T::VALUE_NAME, help = T::HELP, value_parser = parse_item::<T>)]
         items: Vec<T>,
     },
     /// List what the kernel holds, one item a line.

@@ -470,6 +470,7 @@ impl AlertOut {
                 name: "stdout".into(),
             });
         }
+        slowscan::dirs::prepare(path, "--alerts")?;
         let file = File::create(path)
             .with_context(|| format!("cannot create the alerts file {}", path.display()))?;
         Ok(AlertOut::Some {

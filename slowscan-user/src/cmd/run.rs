@@ -246,6 +246,14 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
     );
     let ignore = engine.ignore.clone();
     let learn_out = learn_out(&a)?;
+    // Before anything is attached: the packaged directories are created
+    // when no systemd unit did; any other missing one is named.
+    if a.alerts.as_os_str() != "-" {
+        slowscan::dirs::prepare(&a.alerts, "--alerts")?;
+    }
+    if let Some(state) = &a.state {
+        slowscan::dirs::prepare(state, "--state")?;
+    }
     let cfg = DaemonConfig {
         iface,
         attach: a.attach.mode(),

@@ -11,7 +11,8 @@ use clap::{Args as ClapArgs, Subcommand};
 use slowscan::{
     daemon::runtime::{self, RuntimeInfo},
     kernel::PinnedMaps,
-    whitelist::{Whitelist, WhitelistRule},
+    whitelist::{Whitelist, WhitelistEntry, WhitelistRule},
+    whitelist_file::WhitelistFile,
 };
 use tracing::info;
 
@@ -39,27 +40,27 @@ struct Wl;
 
 impl Listed for Wl {
     type Item = WhitelistRule;
-    type File = Whitelist;
+    type File = WhitelistFile;
     const NAME: &'static str = "whitelist";
     const OPTION: &'static str = "--whitelist FILE";
 
     fn file_of(info: RuntimeInfo) -> Option<PathBuf> {
         info.whitelist_file
     }
-    fn load(path: &Path) -> anyhow::Result<Whitelist> {
-        Ok(Whitelist::load(path)?)
+    fn load(path: &Path) -> anyhow::Result<WhitelistFile> {
+        Ok(WhitelistFile::load(path)?)
     }
-    fn save(file: &Whitelist, path: &Path) -> anyhow::Result<()> {
+    fn save(file: &WhitelistFile, path: &Path) -> anyhow::Result<()> {
         Ok(file.save(path)?)
     }
-    fn len(file: &Whitelist) -> usize {
-        file.len()
+    fn len(file: &WhitelistFile) -> usize {
+        file.whitelist().len()
     }
-    fn file_insert(file: &mut Whitelist, r: &WhitelistRule) {
-        file.insert_rule(*r);
+    fn file_insert(file: &mut WhitelistFile, r: &WhitelistRule) {
+        file.insert(*r, WhitelistEntry::default());
     }
-    fn file_remove(file: &mut Whitelist, r: &WhitelistRule) {
-        file.remove_rule(r);
+    fn file_remove(file: &mut WhitelistFile, r: &WhitelistRule) {
+        file.remove(r);
     }
     fn kernel_insert(maps: &mut PinnedMaps, r: &WhitelistRule) -> anyhow::Result<()> {
         maps.whitelist()?.insert_rule(r)
@@ -72,9 +73,11 @@ impl Listed for Wl {
         let exact = map.keys()?.into_iter().map(|k| WhitelistRule::from_key(&k));
         Ok(exact.chain(map.rules()?).map(|r| r.to_string()).collect())
     }
-    fn kernel_restore(maps: &mut PinnedMaps, file: &Whitelist) -> anyhow::Result<()> {
+    fn kernel_restore(maps: &mut PinnedMaps, file: &WhitelistFile) -> anyhow::Result<()> {
         let mut map = maps.whitelist()?;
-        file.rules().try_for_each(|r| map.insert_rule(r))
+        file.whitelist()
+            .rules()
+            .try_for_each(|r| map.insert_rule(r))
     }
 }
 
@@ -85,11 +88,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let new = Whitelist::load(&file)?;
             let mut maps = runtime::live_maps(&iface)?;
             listed::change::<Wl>(&iface, |wl| {
-                for (k, e) in new.iter() {
-                    wl.insert(*k, *e);
+                for k in new.sorted_keys() {
+                    wl.insert(
+                        WhitelistRule::from_key(&k),
+                        new.get(&k).copied().unwrap_or_default(),
+                    );
                 }
                 new.rules().for_each(|r| {
-                    wl.insert_rule(*r);
+                    wl.insert(*r, WhitelistEntry::default());
                 });
             })?;
             maps.whitelist()?.load(&new)?;

@@ -26,16 +26,28 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 
 use super::Snapshot;
 
-/// Starts the HTTP listener on the current tokio runtime.
+/// Starts the HTTP listener (`GET /metrics` only, see `metrics_http`) on
+/// the current tokio runtime.
 pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
-    PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .install()
+    let listener = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .and_then(tokio::net::TcpListener::from_std)
         .with_context(|| {
             format!(
                 "starting the Prometheus endpoint on {addr} (in use? `--metrics off` disables it)"
             )
         })?;
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    tokio::spawn(super::metrics_http::serve(listener, handle));
     metrics::describe_counter!(
         "slowscan_records_lost_total",
         "Records the kernel could not hand to the daemon"

@@ -30,6 +30,7 @@ pub mod housekeeping;
 pub mod iface;
 pub mod learning;
 pub mod metrics;
+mod metrics_http;
 pub mod reader;
 pub mod runtime;
 mod sensor;

@@ -105,7 +105,8 @@ pub fn sensor(iface: &str) -> anyhow::Result<RuntimeInfo> {
     let Some(info) = read(iface)? else {
         bail!(
             "no slowscan sensor is running on {iface} in this network namespace (no {}); \
-             a sensor started in another namespace is reached with `nsenter -t <sensor pid> -m -n slowscan …`",
+             a sensor started in another network namespace is reached from it: \
+             `ip netns exec NS slowscan …` or `nsenter -t <sensor pid> -n slowscan …`",
             p.display()
         );
     };
@@ -131,10 +132,12 @@ pub fn remove(iface: &str) {
 }
 
 /// The pinned maps of the live sensor on `iface`: its process must be
-/// alive, or a change would land in stale pins that nothing reads.
+/// alive, or a change would land in stale pins that nothing reads. They are
+/// opened as the sensor sees them, whatever mount namespace this command
+/// runs in (`ip netns exec`).
 pub fn live_maps(iface: &str) -> anyhow::Result<crate::kernel::PinnedMaps> {
-    sensor(iface)?;
-    crate::kernel::PinnedMaps::open(iface)
+    let s = sensor(iface)?;
+    crate::kernel::PinnedMaps::open_of(iface, s.pid)
 }
 
 #[cfg(test)]

@@ -90,11 +90,35 @@ pub struct PinnedMaps {
 }
 
 impl PinnedMaps {
+    /// The pins for `iface` in this network namespace, as this process's
+    /// mount namespace sees them.
     pub fn open(iface: &str) -> anyhow::Result<Self> {
         let dir = pin_dir(iface)?;
         if !dir.exists() {
             bail!("{}", missing_message(iface)?);
         }
+        Self::open_dir(dir)
+    }
+
+    /// The pins of the sensor process `pid` on `iface`, as its own mount
+    /// namespace sees them (`/proc/PID/root/sys/fs/bpf/…`): found however
+    /// this command was entered. `ip netns exec` gives every command a
+    /// mount namespace with a fresh /sys, where the bpffs the sensor pinned
+    /// in is not mounted; the sensor's control socket, in /run, is seen
+    /// from both, which is why `slowscan status` worked there and this did not.
+    pub fn open_of(iface: &str, pid: u32) -> anyhow::Result<Self> {
+        let here = pin_dir(iface)?;
+        let theirs = Path::new("/proc")
+            .join(pid.to_string())
+            .join("root")
+            .join(here.strip_prefix("/").unwrap_or(&here));
+        if theirs.exists() {
+            return Self::open_dir(theirs);
+        }
+        Self::open(iface)
+    }
+
+    fn open_dir(dir: PathBuf) -> anyhow::Result<Self> {
         let open = |name: &str| {
             let p = dir.join(name);
             MapData::from_pin(&p)
