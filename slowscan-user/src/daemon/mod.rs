@@ -279,6 +279,7 @@ pub fn run(cfg: DaemonConfig) -> anyhow::Result<Summary> {
     // never a death that leaves the program attached and its pins behind.
     signals::install(signals::Reads::Restart)?;
     check_interface(&cfg.iface)?;
+    runtime::check_free(&cfg.iface)?;
     check_privileges()?;
     // Before attaching, and before hours of learning: an unwritable output
     // stops the start, not the end.
