@@ -134,6 +134,10 @@ fn sighup_applies_config_edits_and_names_what_needs_a_restart() {
         &format!("alerts: {} -> {}", first.display(), second.display()),
         "restart needed for: ring-bytes (16777216 -> 33554432)",
         "the engine's state carried over",
+        // What a new ladder cannot carry over exactly is said.
+        "detector 1h:2 is new: it counts the failed pairs kept, as it would have",
+        "detector 1d:16 is new: it counts the failed pairs of the last 1h only",
+        "detector 1h:3 removed",
     ] {
         s.wait_log_after(mark, said, WAIT)
             .unwrap_or_else(|e| panic!("{e}"));

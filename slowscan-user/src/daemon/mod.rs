@@ -31,6 +31,7 @@ pub mod iface;
 pub mod learning;
 pub mod metrics;
 pub mod reader;
+pub mod reload;
 pub mod runtime;
 mod sensor;
 pub mod signals;
@@ -106,6 +107,11 @@ pub struct DaemonConfig {
     pub pending_max: u32,
     /// Size of the record ring buffer (bytes).
     pub ring_bytes: u32,
+    /// With a `--config` file: parses it again at SIGHUP.
+    pub reload: Option<reload::Reloader>,
+    /// The options this configuration was made from, by config key (what
+    /// a reload compares).
+    pub options: reload::Options,
 }
 
 impl DaemonConfig {

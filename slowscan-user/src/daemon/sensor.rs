@@ -512,16 +512,22 @@ impl Sensor {
     }
 }
 
+/// The detection engine's configuration: `cfg`'s without the whitelist
+/// and ignore list, which live in the kernel maps (see below).
+pub(super) fn detection_engine_config(cfg: &DaemonConfig) -> EngineConfig {
+    EngineConfig {
+        whitelist: None,
+        ignore: None,
+        ..cfg.engine.clone()
+    }
+}
+
 /// The detection engine: restored from `saved` if there is one. Live, the
 /// kernel maps are the whitelist and the ignore list (R4.4, R4.6): a copy
 /// in the engine would keep ignoring what `slowscan whitelist remove` or
 /// `slowscan ignore remove` gave back.
 pub(super) fn detection_engine(cfg: &DaemonConfig, saved: &mut Option<EngineState>) -> Engine {
-    let ecfg = EngineConfig {
-        whitelist: None,
-        ignore: None,
-        ..cfg.engine.clone()
-    };
+    let ecfg = detection_engine_config(cfg);
     let Some(state) = saved.take() else {
         return Engine::new(ecfg);
     };
