@@ -181,6 +181,24 @@ fn merge_config(path: &Path, text: &str, matches: &ArgMatches) -> anyhow::Result
     Ok((a, options_of(&m)))
 }
 
+/// `text` checked as `run --config` would read it: every key known, every
+/// value valid, the detectors consistent (the docs' examples; an example
+/// without `iface` gets one as a flag).
+#[cfg(test)]
+pub(super) fn check_config(text: &str) -> anyhow::Result<()> {
+    let path = Path::new("/etc/slowscan/example.toml");
+    let mut argv = vec!["slowscan run", "--config", "/etc/slowscan/example.toml"];
+    let table: toml::Table = text.parse()?;
+    if !table.contains_key("iface") {
+        argv.extend(["--iface", "eth1"]);
+    }
+    let m = RunOnly::command().try_get_matches_from(argv)?;
+    let (a, _) = merge_config(path, text, &m)?;
+    a.engine.detectors()?;
+    learn_out(&a)?;
+    Ok(())
+}
+
 /// Every `run` option's value in `m` by its config key, defaults included
 /// (several values joined by `, `), for a reload to compare.
 fn options_of(m: &ArgMatches) -> Options {
