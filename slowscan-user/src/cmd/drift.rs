@@ -189,7 +189,10 @@ fn option_tables_name_real_options_with_the_binarys_defaults() {
                         wrong.push(format!("{at}: `{marker} --{f}` does not exist"));
                         continue;
                     };
-                    documented.entry(marker.clone()).or_default().insert(f.clone());
+                    documented
+                        .entry(marker.clone())
+                        .or_default()
+                        .insert(f.clone());
                     let (Some(k), true) = (default_col, flags.len() == 1) else {
                         continue;
                     };
@@ -210,12 +213,12 @@ fn option_tables_name_real_options_with_the_binarys_defaults() {
     for (marker, flags) in &documented {
         for arg in subcommand(marker).get_arguments() {
             let Some(long) = arg.get_long() else { continue };
-            let paired = long
-                .strip_prefix("no-")
-                .is_some_and(|p| flags.contains(p))
+            let paired = long.strip_prefix("no-").is_some_and(|p| flags.contains(p))
                 || flags.contains(&format!("no-{long}"));
             if !(flags.contains(long) || paired || arg.is_hide_set() || long == "help") {
-                wrong.push(format!("`{marker} --{long}` is in no option table of the docs"));
+                wrong.push(format!(
+                    "`{marker} --{long}` is in no option table of the docs"
+                ));
             }
         }
     }
@@ -223,7 +226,11 @@ fn option_tables_name_real_options_with_the_binarys_defaults() {
         documented.contains_key("slowscan run") && documented.contains_key("slowscan replay"),
         "the option tables of `slowscan run` and `slowscan replay` are gone: {documented:?}"
     );
-    assert!(wrong.is_empty(), "the docs and the binary disagree:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "the docs and the binary disagree:\n{}",
+        wrong.join("\n")
+    );
 }
 
 /// TOML in the docs (```toml blocks) and the packaged example (every line,
@@ -242,9 +249,10 @@ fn toml_examples() -> Vec<(String, String)> {
             let uncommented: String = text
                 .lines()
                 .map(|l| match l.strip_prefix("# ") {
-                    Some(rest) if rest.split_once(" = ").is_some_and(|(k, _)| {
-                        k.chars().all(|c| c.is_ascii_lowercase() || c == '-')
-                    }) =>
+                    Some(rest)
+                        if rest.split_once(" = ").is_some_and(|(k, _)| {
+                            k.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                        }) =>
                     {
                         format!("{rest}\n")
                     }
@@ -269,6 +277,19 @@ fn every_toml_example_is_a_valid_config_file() {
             if let Err(e) = super::run::check_config(&variant) {
                 wrong.push(format!("{at}: {e:#}"));
             }
+        }
+    }
+    // Alert files under the packaged log directory are what the logrotate
+    // snippet rotates (`/var/log/slowscan/*.jsonl`).
+    for (at, text) in &examples {
+        let table: toml::Table = text.parse().unwrap_or_default();
+        if let Some(alerts) = table.get("alerts").and_then(|v| v.as_str())
+            && alerts.starts_with("/var/log/slowscan/")
+            && !alerts.ends_with(".jsonl")
+        {
+            wrong.push(format!(
+                "{at}: alerts = {alerts:?} escapes the logrotate glob *.jsonl"
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -334,7 +355,10 @@ fn command_lines() -> Vec<(String, Vec<String>)> {
             let mut joined: Vec<(usize, String)> = Vec::new();
             let mut cont = false;
             for (k, line) in body.lines().enumerate() {
-                let l = line.trim().trim_start_matches("$ ").trim_start_matches("# ");
+                let l = line
+                    .trim()
+                    .trim_start_matches("$ ")
+                    .trim_start_matches("# ");
                 match (cont, joined.last_mut()) {
                     (true, Some((_, prev))) => prev.push_str(l.trim_end_matches('\\')),
                     _ => joined.push((first + k, l.trim_end_matches('\\').to_string())),
@@ -393,13 +417,29 @@ fn the_drift_checks_catch_drift() {
     // A default stated wrongly, an option that does not exist, a bad line.
     assert!(!states("3600", None));
     assert!(!states("tumbling", Some("sliding")));
-    assert!(states("`sliding` (`tumbling` with `--sweep`)", Some("sliding")));
-    assert!(states("beside `--state`", Some("beside --state, its name ending .learned.json")));
+    assert!(states(
+        "`sliding` (`tumbling` with `--sweep`)",
+        Some("sliding")
+    ));
+    assert!(states(
+        "beside `--state`",
+        Some("beside --state, its name ending .learned.json")
+    ));
     assert!(states("none", None) && states("— (the ladder)", None));
-    assert_eq!(flags_of("`--window SECONDS\\|none`, `--threshold N`"), ["window", "threshold"]);
+    assert_eq!(
+        flags_of("`--window SECONDS\\|none`, `--threshold N`"),
+        ["window", "threshold"]
+    );
     assert_eq!(
         shell_words("slowscan whitelist add '198.51.100.0/24:8000-8099' --iface eth1 # push"),
-        ["slowscan", "whitelist", "add", "198.51.100.0/24:8000-8099", "--iface", "eth1"]
+        [
+            "slowscan",
+            "whitelist",
+            "add",
+            "198.51.100.0/24:8000-8099",
+            "--iface",
+            "eth1"
+        ]
     );
     assert!(Cli::try_parse_from(["slowscan", "run", "--windw", "1h"]).is_err());
 }
