@@ -1,8 +1,8 @@
 //! The directories of the files a sensor writes (alerts, state). Under
 //! systemd the unit creates the packaged ones, /var/log/slowscan and
-//! /var/lib/slowscan (`LogsDirectory=`, `StateDirectory=`, mode 0750); run
-//! by hand (a lab, a container, another init) nothing does, so the sensor
-//! creates them itself, with the same mode. Any other missing directory is
+//! /var/lib/slowscan (`LogsDirectory=` mode 0750 group adm,
+//! `StateDirectory=` mode 0700); run by hand (a lab, a container, another
+//! init) nothing does, so the sensor creates them itself, the same way. Any other missing directory is
 //! an operator's choice of path: it is named, with the fix, instead of a
 //! bare "No such file or directory".
 use std::{
@@ -13,21 +13,20 @@ use std::{
 use anyhow::bail;
 use tracing::info;
 
-/// The directories the package's unit creates.
-pub const PACKAGED: [&str; 2] = ["/var/log/slowscan", "/var/lib/slowscan"];
-
-/// The mode the unit gives them (`LogsDirectoryMode=`, `StateDirectoryMode=`).
-const MODE: u32 = 0o750;
+/// The directories the package's unit creates, with the mode it gives
+/// them (`LogsDirectoryMode=`, `StateDirectoryMode=`); the logs' group is
+/// adm (docs/operations.md, alert rotation).
+pub const PACKAGED: [(&str, u32); 2] = [("/var/log/slowscan", 0o750), ("/var/lib/slowscan", 0o700)];
 
 /// Makes sure the directory of `path` (given as `option`, e.g. `--alerts`)
 /// exists: a packaged directory is created, any other missing one is an
 /// error that names it and says what to do.
 pub fn prepare(path: &Path, option: &str) -> anyhow::Result<()> {
-    prepare_with(path, option, &PACKAGED.map(PathBuf::from))
+    prepare_with(path, option, &PACKAGED.map(|(p, m)| (PathBuf::from(p), m)))
 }
 
 /// [`prepare`] with the packaged directories given (tests).
-pub fn prepare_with(path: &Path, option: &str, packaged: &[PathBuf]) -> anyhow::Result<()> {
+pub fn prepare_with(path: &Path, option: &str, packaged: &[(PathBuf, u32)]) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => return Ok(()),
@@ -42,21 +41,28 @@ pub fn prepare_with(path: &Path, option: &str, packaged: &[PathBuf]) -> anyhow::
             dir.display()
         );
     }
-    if packaged.iter().any(|p| p == dir) {
+    if let Some(&(_, mode)) = packaged.iter().find(|(p, _)| p == dir) {
         std::fs::DirBuilder::new()
-            .mode(MODE)
+            .mode(mode)
             .create(dir)
             .map_err(|e| {
                 anyhow::anyhow!(
                     "{option} {}: cannot create its directory {} ({e}); create it: \
-                     `install -d -m 0750 {}`",
+                     `install -d -m {mode:04o} {}`",
                     path.display(),
                     dir.display(),
                     dir.display()
                 )
             })?;
+        // Log readers (group adm) may enter the log directory, as the unit
+        // sets it up; without such a group it stays root's.
+        if mode & 0o050 != 0
+            && let Ok(Some(g)) = nix::unistd::Group::from_name("adm")
+        {
+            let _ = nix::unistd::chown(dir, None, Some(g.gid));
+        }
         info!(
-            "created {} (mode 0750) for {option} {}, as the systemd unit would",
+            "created {} (mode {mode:04o}) for {option} {}, as the systemd unit would",
             dir.display(),
             path.display()
         );
@@ -81,11 +87,11 @@ mod tests {
     fn a_packaged_directory_is_created_and_any_other_is_named() {
         let root = std::env::temp_dir().join(format!("slowscan-dirs-{}", std::process::id()));
         std::fs::create_dir_all(&root).unwrap();
-        let packaged = [root.join("log-slowscan")];
+        let packaged = [(root.join("log-slowscan"), 0o750)];
         // The packaged directory: created, 0750.
-        let alerts = packaged[0].join("eth1.alerts.jsonl");
+        let alerts = packaged[0].0.join("eth1.alerts.jsonl");
         prepare_with(&alerts, "--alerts", &packaged).unwrap();
-        let mode = std::fs::metadata(&packaged[0])
+        let mode = std::fs::metadata(&packaged[0].0)
             .unwrap()
             .permissions()
             .mode();

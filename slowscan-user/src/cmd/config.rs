@@ -78,6 +78,17 @@ pub fn merge<P: Parser>(
     matches: &ArgMatches,
     skipped: &[String],
 ) -> anyhow::Result<(P, ConfigFile)> {
+    merge_matches(path, text, matches, skipped).map(|(p, file, _)| (p, file))
+}
+
+/// [`merge`], with the merged command line's matches (every option's value,
+/// defaults included: what a reload compares).
+pub fn merge_matches<P: Parser>(
+    path: &Path,
+    text: &str,
+    matches: &ArgMatches,
+    skipped: &[String],
+) -> anyhow::Result<(P, ConfigFile, ArgMatches)> {
     let file = path.display();
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let at = e
@@ -160,7 +171,10 @@ pub fn merge<P: Parser>(
             argv.push(o);
         }
     }
-    let merged = P::try_parse_from(argv).map_err(|e| {
+    let parsed = P::command()
+        .try_get_matches_from(argv)
+        .and_then(|m| P::from_arg_matches(&m).map(|p| (p, m)));
+    let (merged, merged_matches) = parsed.map_err(|e| {
         // The option clap names, if it came from the file: name its key.
         let named = match e.get(ContextKind::InvalidArg) {
             Some(ContextValue::String(s)) => s.split_whitespace().next().map(str::to_string),
@@ -183,5 +197,6 @@ pub fn merge<P: Parser>(
             path: path.to_path_buf(),
             keys: from_file,
         },
+        merged_matches,
     ))
 }

@@ -47,7 +47,137 @@ pub fn manpages(a: ManpagesArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("creating the directory {}", a.dir.display()))?;
     clap_mangen::generate_to(command(), &a.dir)
         .with_context(|| format!("writing man pages to {}", a.dir.display()))?;
+    // What the options alone do not say: signals, files, the config file.
+    let run = a.dir.join("slowscan-run.1");
+    let mut page =
+        std::fs::read_to_string(&run).with_context(|| format!("reading {}", run.display()))?;
+    page.push_str(&run_sections());
+    std::fs::write(&run, page).with_context(|| format!("writing {}", run.display()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Text as roff: backslashes and hyphens escaped, no line starting a request.
+fn roff(text: &str) -> String {
+    text.replace('\\', "\\e")
+        .replace('-', "\\-")
+        .lines()
+        .map(|l| {
+            if l.starts_with(['.', '\'']) {
+                format!("\\&{l}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
+/// `.TP` items: (tag, text).
+fn items(list: &[(&str, &str)]) -> String {
+    list.iter()
+        .map(|(tag, text)| format!(".TP\n\\fB{}\\fR\n{}", roff(tag).trim_end(), roff(text)))
+        .collect()
+}
+
+const SIGNALS: &[(&str, &str)] = &[
+    (
+        "SIGHUP",
+        "Reload. With --config, the file is read again and compared with the running options key \
+         by key: changed detection options (detector, window, threshold, window-mode, \
+         handshake-timeout, the service map and the memory caps), whitelist, ignore-sources, \
+         alerts, summary-every and checkpoint-every are applied and logged (the engine's state \
+         carries over); any other changed key is logged as \"restart needed for: KEY (OLD -> NEW)\" \
+         and keeps its running value. Then the alerts file is reopened (logrotate) and the \
+         whitelist and ignore files are reread into the kernel maps.",
+    ),
+    (
+        "SIGUSR1",
+        "Checkpoint the engine state now (with --state) and log a summary line.",
+    ),
+    (
+        "SIGTERM, SIGINT, SIGQUIT and the other terminating signals",
+        "Clean stop: the ring buffer is drained, the last alerts written, the state checkpointed, \
+         the program detached, the pins and runtime file removed, a summary printed; exit status 0.",
+    ),
+    (
+        "SIGKILL",
+        "The kernel detaches the program with the process; the next start replaces the stale pins \
+         and runtime file.",
+    ),
+];
+
+const FILES: &[(&str, &str)] = &[
+    (
+        "/etc/slowscan/IFACE.toml",
+        "Configuration of the slowscan@IFACE unit (see CONFIGURATION FILE); start from \
+         /etc/slowscan/slowscan.toml.example.",
+    ),
+    (
+        "/var/log/slowscan/IFACE.alerts.jsonl",
+        "Alerts, one JSON line each (0640 root:adm in a 0750 root:adm directory); rotated by \
+         /etc/logrotate.d/slowscan.",
+    ),
+    (
+        "/usr/share/doc/slowscan/alert.schema.json",
+        "JSON Schema of an alert line.",
+    ),
+    (
+        "/var/lib/slowscan/IFACE.state",
+        "Engine state (--state), checkpointed atomically. dpkg --purge removes /var/lib/slowscan: \
+         keep learned whitelists in /etc/slowscan (--learn-out).",
+    ),
+    (
+        "/run/slowscan/netN/IFACE.json, /run/slowscan/netN/IFACE.sock",
+        "A running sensor's runtime file (its PID and whitelist and ignore files) and control \
+         socket (slowscan status, slowscan explain); netN is its network namespace.",
+    ),
+    (
+        "/sys/fs/bpf/slowscan/netN/IFACE/",
+        "Its pinned maps (slowscan whitelist, slowscan ignore).",
+    ),
+];
+
+/// SIGNALS, FILES and CONFIGURATION FILE (every `run` option as a key)
+/// for slowscan-run(1).
+fn run_sections() -> String {
+    let mut out = String::from(".SH SIGNALS\n");
+    out.push_str(&items(SIGNALS));
+    out.push_str(".SH FILES\n");
+    out.push_str(&items(FILES));
+    out.push_str(".SH \"CONFIGURATION FILE\"\n");
+    out.push_str(&roff(
+        "--config FILE reads a TOML file whose keys are the long option names without the \
+         leading dashes (_ may stand for -). Flags take true or false; durations and windows \
+         numbers or strings (\"5m\"); lists TOML arrays or comma-separated strings. Options \
+         given on the command line override the file. An unknown key or a bad value stops the \
+         start, naming the file and the key. The keys:",
+    ));
+    let cmd = command();
+    let run = cmd.find_subcommand("run").expect("run subcommand");
+    for arg in run.get_arguments() {
+        let Some(long) = arg.get_long().filter(|l| !["help", "config"].contains(l)) else {
+            continue;
+        };
+        let value = if arg.get_action().takes_values() {
+            arg.get_value_names()
+                .and_then(|v| v.first())
+                .map_or("VALUE".to_string(), |v| v.to_string())
+        } else {
+            "true|false".into()
+        };
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        let defaults: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        let help = if defaults.is_empty() {
+            help
+        } else {
+            format!("{help} [default: {}]", defaults.join(","))
+        };
+        out.push_str(&items(&[(&format!("{long} = {value}"), &help)]));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -202,6 +332,16 @@ mod tests {
                 "slowscan-run.1: no --{long}"
             );
         }
+        // Signals, files and the config file's keys.
+        for section in [".SH SIGNALS", ".SH FILES", ".SH \"CONFIGURATION FILE\""] {
+            assert!(run.contains(section), "slowscan-run.1: no {section}");
+        }
+        let config = &run[run.find("CONFIGURATION FILE").unwrap()..];
+        for long in run_options().iter().filter_map(|a| a.get_long()) {
+            let key = format!("\\fB{} = ", long.replace('-', "\\-"));
+            assert!(config.contains(&key), "slowscan-run.1: no key {long}");
+        }
+        assert!(run.contains("SIGHUP") && run.contains("alert.schema.json"));
         let top = std::fs::read_to_string(dir.join("slowscan.1")).unwrap();
         assert!(
             top.contains(env!("SLOWSCAN_GIT_COMMIT")),

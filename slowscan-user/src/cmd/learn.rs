@@ -182,6 +182,8 @@ fn learn_live(a: Args, iface: String) -> anyhow::Result<ExitCode> {
         whitelist_max: a.maps.whitelist_max,
         pending_max: a.maps.kernel_pending_max,
         ring_bytes: a.maps.ring_bytes,
+        reload: None,
+        options: Default::default(),
     };
     let summary = daemon::run(cfg)?;
     eprint!("{summary}");

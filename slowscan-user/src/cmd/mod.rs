@@ -1,6 +1,8 @@
 //! Command-line front end. Logs go to stderr; alerts never do.
 
 mod config;
+#[cfg(test)]
+mod drift;
 mod generate;
 mod ignore;
 mod learn;

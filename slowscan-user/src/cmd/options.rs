@@ -23,8 +23,8 @@ use slowscan::engine::{
 pub struct EngineArgs {
     /// A detector: alert when a source's distinct failed (host, port) pairs
     /// within WINDOW exceed THRESHOLD (R6), e.g. `1h:9`, `30d:24`, `none:9`;
-    /// windows up to 90d. Repeat for several. Default: the ladder 1h:9, 1d:16,
-    /// 7d:18, 30d:20 (docs/detectors.md).
+    /// windows up to 90d. Repeat for several (docs/detectors.md) [default:
+    /// the ladder 1h:9, 1d:16, 7d:18, 30d:20].
     #[arg(long = "detector", value_name = "WINDOW:THRESHOLD", allow_hyphen_values = true,
           conflicts_with_all = ["window", "threshold"])]
     pub detectors: Vec<DetectorSpec>,
@@ -38,7 +38,8 @@ pub struct EngineArgs {
     pub threshold: Option<u32>,
     /// How windows move (R6.1): `sliding` (phase-free: failures within the
     /// last window length; the default) or `tumbling` (the paper's: aligned
-    /// to the clock, all counts cleared when the window elapses).
+    /// to the clock, all counts cleared when the window elapses) [default:
+    /// sliding; tumbling with replay --sweep].
     #[arg(long, value_enum, value_name = "MODE")]
     pub window_mode: Option<WindowMode>,
     /// R5.1: an attempt not Established this long after its SYN failed

@@ -19,7 +19,10 @@ use super::{
 };
 use clap::{ArgMatches, Args as ClapArgs, CommandFactory, Parser};
 use slowscan::{
-    daemon::{self, DaemonConfig},
+    daemon::{
+        self, DaemonConfig,
+        reload::{Options, Reloader},
+    },
     engine::EngineConfig,
     kernel::AttachMode,
 };
@@ -163,21 +166,51 @@ struct RunOnly {
     args: Args,
 }
 
-/// `a`, with the options of its `--config` file that were not given as flags
-/// (`matches`: the `run` subcommand's).
-fn with_config(a: Args, matches: &ArgMatches) -> anyhow::Result<Args> {
-    let Some(path) = a.config.clone() else {
-        return Ok(a);
-    };
-    merge_config(&path, &config::read(&path)?, matches)
+/// The options of the config file at `path` that were not given as flags
+/// (`matches`: the `run` subcommand's), with the flags; and every option's
+/// value by key.
+fn load_config(path: &Path, matches: &ArgMatches) -> anyhow::Result<(Args, Options)> {
+    merge_config(path, &config::read(path)?, matches)
 }
 
-fn merge_config(path: &Path, text: &str, matches: &ArgMatches) -> anyhow::Result<Args> {
-    let (merged, file) = config::merge::<RunOnly>(path, text, matches, &[])?;
+fn merge_config(path: &Path, text: &str, matches: &ArgMatches) -> anyhow::Result<(Args, Options)> {
+    let (merged, file, m) = config::merge_matches::<RunOnly>(path, text, matches, &[])?;
     let mut a = merged.args;
     a.config = Some(path.to_path_buf());
     a.engine.config = Some(file);
-    Ok(a)
+    Ok((a, options_of(&m)))
+}
+
+/// `text` checked as `run --config` would read it: every key known, every
+/// value valid, the detectors consistent (the docs' examples; an example
+/// without `iface` gets one as a flag).
+#[cfg(test)]
+pub(super) fn check_config(text: &str) -> anyhow::Result<()> {
+    let path = Path::new("/etc/slowscan/example.toml");
+    let mut argv = vec!["slowscan run", "--config", "/etc/slowscan/example.toml"];
+    let table: toml::Table = text.parse()?;
+    if !table.contains_key("iface") {
+        argv.extend(["--iface", "eth1"]);
+    }
+    let m = RunOnly::command().try_get_matches_from(argv)?;
+    let (a, _) = merge_config(path, text, &m)?;
+    a.engine.detectors()?;
+    learn_out(&a)?;
+    Ok(())
+}
+
+/// Every `run` option's value in `m` by its config key, defaults included
+/// (several values joined by `, `), for a reload to compare.
+fn options_of(m: &ArgMatches) -> Options {
+    RunOnly::command()
+        .get_arguments()
+        .filter_map(|arg| {
+            let key = arg.get_long().filter(|l| *l != "config")?;
+            let values = m.try_get_raw(arg.get_id().as_str()).ok()??;
+            let text: Vec<String> = values.map(|v| v.to_string_lossy().into_owned()).collect();
+            Some((key.to_string(), text.join(", ")))
+        })
+        .collect()
 }
 
 /// The keys of a `run` config file (its options' flag names).
@@ -204,10 +237,32 @@ impl FromStr for MetricsAddr {
 }
 
 pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
-    let a = match matches {
-        Some(m) => with_config(a, m)?,
-        None => a,
+    let (a, options, reload) = match (matches, a.config.clone()) {
+        (Some(m), Some(path)) => {
+            let (a, options) = load_config(&path, m)?;
+            // SIGHUP parses the file again, under the same flags.
+            let flags = m.clone();
+            let reload = Reloader::new(move || {
+                let (a, options) = load_config(&path, &flags)?;
+                Ok((daemon_config(a)?, options))
+            });
+            (a, options, Some(reload))
+        }
+        (Some(m), None) => (a, options_of(m), None),
+        (None, _) => (a, Options::default(), None),
     };
+    let cfg = DaemonConfig {
+        reload,
+        options,
+        ..daemon_config(a)?
+    };
+    let summary = daemon::run(cfg)?;
+    eprint!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The sensor's configuration from its options (checked; files read).
+fn daemon_config(a: Args) -> anyhow::Result<DaemonConfig> {
     let iface = a
         .iface
         .clone()
@@ -279,10 +334,10 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         whitelist_max: a.maps.whitelist_max,
         pending_max: a.maps.kernel_pending_max,
         ring_bytes: a.maps.ring_bytes,
+        reload: None,
+        options: Options::default(),
     };
-    let summary = daemon::run(cfg)?;
-    eprint!("{summary}");
-    Ok(ExitCode::SUCCESS)
+    Ok(cfg)
 }
 
 /// Where `--learn-for` saves what it learned: `--learn-out`, else beside
@@ -315,7 +370,9 @@ mod tests {
             .into_iter()
             .chain(flags.iter().copied());
         let m = RunOnly::command().get_matches_from(argv);
-        merge_config(Path::new("/etc/slowscan/run.toml"), text, &m).map_err(|e| format!("{e:#}"))
+        merge_config(Path::new("/etc/slowscan/run.toml"), text, &m)
+            .map(|(a, _)| a)
+            .map_err(|e| format!("{e:#}"))
     }
 
     const FILE: &str = r#"
@@ -430,6 +487,45 @@ checkpoint-every = 30
         assert!(
             e.contains("--learn-out FILE") && e.contains("--state PATH"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_reload_compares_every_option_and_lists_only_real_keys() {
+        use slowscan::daemon::reload::{RELOADABLE, diff};
+        let keys = config_keys();
+        for (k, _) in RELOADABLE {
+            assert!(keys.iter().any(|o| o == k), "`{k}` is not a run option");
+        }
+        let options = |text: &str| {
+            let argv = ["slowscan run", "--config", "/etc/slowscan/run.toml"];
+            let m = RunOnly::command().get_matches_from(argv);
+            merge_config(Path::new("/etc/slowscan/run.toml"), text, &m)
+                .unwrap()
+                .1
+        };
+        let before = options("iface = \"eth1\"\n");
+        // Defaults are compared too: a key written with its default is no change.
+        assert_eq!(
+            before.get("ring-bytes").map(String::as_str),
+            Some("16777216")
+        );
+        assert_eq!(before.get("mirror").map(String::as_str), Some("false"));
+        let after = options(
+            "iface = \"eth1\"\nring-bytes = 16777216\nmirror = true\n\
+             detector = [\"1h:6\", \"1d:16\"]\nwindow-mode = \"sliding\"\n",
+        );
+        let changed: Vec<String> = diff(&before, &after)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                "detector: (not set) -> 1h:6, 1d:16",
+                "mirror: false -> true",
+                "window-mode: (not set) -> sliding"
+            ]
         );
     }
 

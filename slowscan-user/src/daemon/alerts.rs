@@ -54,6 +54,15 @@ impl AlertPath {
     pub fn open(spec: &Path, observer: Observer) -> anyhow::Result<Self> {
         Ok(Self::new(AlertSink::open(spec)?, QUEUE_CAP, observer))
     }
+
+    /// A reload: alerts go to `spec` from now on (what waits in the queue
+    /// too). On failure the old sink stays.
+    pub fn retarget(&mut self, spec: &Path) -> anyhow::Result<()> {
+        self.sink = AlertSink::open(spec)?;
+        info!("alerts now go to {}", self.sink.describe());
+        self.flush();
+        Ok(())
+    }
 }
 
 impl<S: LineSink> AlertPath<S> {

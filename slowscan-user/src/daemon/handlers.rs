@@ -170,12 +170,7 @@ impl Sensor {
     pub(super) async fn on_signal(&mut self, sig: Sig) -> anyhow::Result<Flow> {
         match sig {
             Sig::Reload => {
-                info!(
-                    "SIGHUP: reopening the alerts file, rereading the whitelist and ignore files"
-                );
-                self.alerts.reopen();
-                self.reread_whitelist();
-                self.reread_ignore();
+                self.reload();
                 Ok(Flow::Continue)
             }
             Sig::Report => {
@@ -281,35 +276,35 @@ impl Sensor {
 
     /// SIGHUP: the kernel map follows the `--whitelist` file (plus what
     /// this run learned). A file that cannot be read leaves the map as is.
-    fn reread_whitelist(&mut self) {
-        let Some(path) = self.cfg.whitelist_file.clone() else {
-            return;
-        };
-        match Whitelist::load(&path) {
-            Ok(wl) => {
-                self.file_whitelist = wl;
-                let want = self.wanted_whitelist();
-                match learning::sync_kernel(&mut self.dp, &want) {
-                    Ok((added, removed)) => {
-                        self.whitelist_entries = want.len();
-                        info!(
-                            "whitelist {} reread: {} in the kernel maps ({added} added, {removed} removed)",
-                            path.display(),
-                            crate::count(want.len() as u64, "entry")
-                        );
-                    }
-                    Err(e) => warn!(
-                        "whitelist {} reread, but the kernel map: {e:#}",
-                        path.display()
-                    ),
+    pub(super) fn reread_whitelist(&mut self) {
+        let (wl, name) = match self.cfg.whitelist_file.clone() {
+            Some(path) => match Whitelist::load(&path) {
+                Ok(wl) => (wl, path.display().to_string()),
+                Err(e) => {
+                    warn!("rereading the whitelist (the kernel map is unchanged): {e}");
+                    return;
                 }
+            },
+            // No file (any more, after a reload): only what was learned.
+            None if self.file_whitelist.is_empty() => return,
+            None => (Whitelist::default(), "(no --whitelist file)".into()),
+        };
+        self.file_whitelist = wl;
+        let want = self.wanted_whitelist();
+        match learning::sync_kernel(&mut self.dp, &want) {
+            Ok((added, removed)) => {
+                self.whitelist_entries = want.len();
+                info!(
+                    "whitelist {name} reread: {} in the kernel maps ({added} added, {removed} removed)",
+                    crate::count(want.len() as u64, "entry")
+                );
             }
-            Err(e) => warn!("rereading the whitelist (the kernel map is unchanged): {e}"),
+            Err(e) => warn!("whitelist {name} reread, but the kernel map: {e:#}"),
         }
     }
 
     /// SIGHUP: the kernel ignore maps follow the ignore file.
-    fn reread_ignore(&mut self) {
+    pub(super) fn reread_ignore(&mut self) {
         let Some(path) = self.cfg.ignore_file.clone() else {
             return;
         };
@@ -320,25 +315,7 @@ impl Sensor {
                 return;
             }
         };
-        let r = (|| -> anyhow::Result<(usize, usize)> {
-            let mut map = self.dp.ignore()?;
-            let have = map.list()?;
-            let mut added = 0;
-            for p in list.iter() {
-                if !have.iter().any(|h| h == p) {
-                    map.insert(p)?;
-                    added += 1;
-                }
-            }
-            let mut removed = 0;
-            for p in have.iter().filter(|h| !list.iter().any(|p| p == *h)) {
-                if map.remove(p)? {
-                    removed += 1;
-                }
-            }
-            Ok((added, removed))
-        })();
-        match r {
+        match self.sync_ignore(&list) {
             Ok((added, removed)) => info!(
                 "ignore list {} reread: {} prefixes in the kernel maps ({added} added, {removed} removed)",
                 path.display(),
@@ -349,6 +326,27 @@ impl Sensor {
                 path.display()
             ),
         }
+    }
+
+    /// Makes the kernel ignore maps hold exactly `list`; returns (added,
+    /// removed) prefixes.
+    pub(super) fn sync_ignore(&mut self, list: &IgnoreList) -> anyhow::Result<(usize, usize)> {
+        let mut map = self.dp.ignore()?;
+        let have = map.list()?;
+        let mut added = 0;
+        for p in list.iter() {
+            if !have.iter().any(|h| h == p) {
+                map.insert(p)?;
+                added += 1;
+            }
+        }
+        let mut removed = 0;
+        for p in have.iter().filter(|h| !list.iter().any(|p| p == *h)) {
+            if map.remove(p)? {
+                removed += 1;
+            }
+        }
+        Ok((added, removed))
     }
 
     /// What the sensor knows now.

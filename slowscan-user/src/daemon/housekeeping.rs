@@ -4,7 +4,11 @@
 //! table under a flood takes long enough to matter, so it never runs on the
 //! loop that feeds the engine, nor near the ring reader.
 use std::{
-    sync::{Arc, Mutex, mpsc},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
     thread::JoinHandle,
     time::Duration,
 };
@@ -16,6 +20,8 @@ use crate::kernel::{PendingStats, PendingSweeper};
 
 pub struct Housekeeper {
     stats: Arc<Mutex<Option<PendingStats>>>,
+    /// The handshake timeout (ns), changed by a reload.
+    timeout_ns: Arc<AtomicU64>,
     /// Dropping it stops the thread.
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -31,12 +37,14 @@ impl Housekeeper {
         let stats = Arc::new(Mutex::new(None));
         let (stop, stopped) = mpsc::channel::<()>();
         let shared = stats.clone();
+        let timeout = Arc::new(AtomicU64::new(timeout_ns));
+        let timeout_ns = timeout.clone();
         let thread = std::thread::Builder::new()
             .name("pending-sweep".into())
             .spawn(move || {
                 let mut failing = false;
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    match sweeper.sweep(super::monotonic_ns(), timeout_ns) {
+                    match sweeper.sweep(super::monotonic_ns(), timeout_ns.load(Ordering::Relaxed)) {
                         Ok(n) => {
                             if failing {
                                 info!("sweeping the kernel pre-filter table works again");
@@ -58,9 +66,15 @@ impl Housekeeper {
             .context("starting the pending-table sweep thread")?;
         Ok(Self {
             stats,
+            timeout_ns: timeout,
             stop: Some(stop),
             thread: Some(thread),
         })
+    }
+
+    /// From the next sweep on, entries older than `ns` expire.
+    pub fn set_timeout(&self, ns: u64) {
+        self.timeout_ns.store(ns, Ordering::Relaxed);
     }
 
     /// What the last sweep found (None before the first).

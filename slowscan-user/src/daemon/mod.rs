@@ -32,6 +32,7 @@ pub mod learning;
 pub mod metrics;
 mod metrics_http;
 pub mod reader;
+pub mod reload;
 pub mod runtime;
 mod sensor;
 pub mod signals;
@@ -107,6 +108,11 @@ pub struct DaemonConfig {
     pub pending_max: u32,
     /// Size of the record ring buffer (bytes).
     pub ring_bytes: u32,
+    /// With a `--config` file: parses it again at SIGHUP.
+    pub reload: Option<reload::Reloader>,
+    /// The options this configuration was made from, by config key (what
+    /// a reload compares).
+    pub options: reload::Options,
 }
 
 impl DaemonConfig {
@@ -130,7 +136,9 @@ pub fn hostname() -> String {
 }
 
 /// The IP addresses configured on `iface` (a host interface has some; a
-/// dedicated SPAN port usually none).
+/// dedicated SPAN port usually none). IPv6 link-local addresses (fe80::/10)
+/// are left out: the kernel gives one to every interface with IPv6 on, SPAN
+/// ports included, so they say nothing about the host using the interface.
 pub fn addresses_of(iface: &str) -> Vec<std::net::IpAddr> {
     let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
         return Vec::new();
@@ -143,7 +151,13 @@ pub fn addresses_of(iface: &str) -> Vec<std::net::IpAddr> {
                 .map(|v4| std::net::IpAddr::V4(v4.ip()))
                 .or_else(|| s.as_sockaddr_in6().map(|v6| std::net::IpAddr::V6(v6.ip())))
         })
+        .filter(|ip| !is_link_local_v6(ip))
         .collect()
+}
+
+/// fe80::/10, the address the kernel configures by itself.
+fn is_link_local_v6(ip: &std::net::IpAddr) -> bool {
+    matches!(ip, std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
 
 /// The interfaces of this network namespace, sorted.
@@ -272,6 +286,7 @@ pub fn run(cfg: DaemonConfig) -> anyhow::Result<Summary> {
     // never a death that leaves the program attached and its pins behind.
     signals::install(signals::Reads::Restart)?;
     check_interface(&cfg.iface)?;
+    runtime::check_free(&cfg.iface)?;
     check_privileges()?;
     // Before attaching, and before hours of learning: an unwritable output
     // stops the start, not the end.
@@ -304,4 +319,14 @@ pub fn run(cfg: DaemonConfig) -> anyhow::Result<Summary> {
         .build()
         .context("starting the tokio runtime")?;
     rt.block_on(async move { Sensor::start(cfg, saved).await?.run().await })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_automatic_ipv6_link_local_addresses_are_left_out() {
+        let ll = |s: &str| super::is_link_local_v6(&s.parse().unwrap());
+        assert!(ll("fe80::1c2b:3ff:fe4d:5e6f") && ll("febf::1"));
+        assert!(!ll("2001:db8::2") && !ll("fec0::1") && !ll("198.51.100.2"));
+    }
 }

@@ -121,6 +121,26 @@ pub fn sensor(iface: &str) -> anyhow::Result<RuntimeInfo> {
     Ok(info)
 }
 
+/// Fails when a live slowscan sensor already holds `iface` in this network
+/// namespace, naming its PID: a second one would only fail later, on the
+/// metrics port or at attaching, with a cause that does not say this.
+pub fn check_free(iface: &str) -> anyhow::Result<()> {
+    if let Some(info) = read(iface)?
+        && info.alive()
+        && info.pid != std::process::id()
+    {
+        bail!(
+            "a slowscan sensor (PID {}) is already running on {iface} in this network namespace \
+             (its runtime file {}); stop it first (`systemctl stop slowscan@{iface}` or `kill {}`), \
+             or watch another interface",
+            info.pid,
+            path(iface)?.display(),
+            info.pid
+        );
+    }
+    Ok(())
+}
+
 pub fn remove(iface: &str) {
     if let Ok(p) = path(iface) {
         let _ = std::fs::remove_file(p);

@@ -110,6 +110,7 @@ impl Sensor {
         let started = Instant::now();
         // Signals since `install` (before this start) wait in the channel.
         let signals = signals::listen()?;
+        let new_alerts_file = super::sink::NewAlertsFile::before_open(&cfg.alerts);
         let alerts = AlertPath::open(
             &cfg.alerts,
             crate::engine::Observer {
@@ -242,16 +243,17 @@ impl Sensor {
             .clone()
             .map(|path| Checkpointer::new(path, cfg.checkpoint_every, started));
         if let (Some(c), Phase::Detecting) = (&mut checkpointer, &phase) {
-            // At once: the file is known writable (and holds the restored
-            // state). A full disk is no reason not to detect: retried.
-            match c.write_now(&engine.checkpoint()).await {
-                Ok(n) => info!(
+            // At once, so a path that cannot be written shows at start. It
+            // is no reason not to detect (a full disk, a directory not yet
+            // writable, a read-only mount may be fixed while the sensor
+            // runs): the checkpointer has logged it and retries, and
+            // slowscan_checkpoint_age_seconds grows meanwhile.
+            if let Ok(n) = c.write_now(&engine.checkpoint()).await {
+                info!(
                     "engine state checkpointed to {} every {} s and at exit ({n} bytes)",
                     c.path.display(),
                     c.every.as_secs_f64()
-                ),
-                Err(e) if storage_full(&e) => {}
-                Err(e) => return Err(e),
+                );
             }
         }
         let control = match super::control::ControlServer::bind(&cfg.iface) {
@@ -280,6 +282,7 @@ impl Sensor {
             None => None,
         };
         let whitelist_entries = file_whitelist.len();
+        new_alerts_file.keep();
         let s = Self {
             started,
             feed,
@@ -509,29 +512,28 @@ impl Sensor {
     }
 }
 
+/// The detection engine's configuration: `cfg`'s without the whitelist
+/// and ignore list, which live in the kernel maps (see below).
+pub(super) fn detection_engine_config(cfg: &DaemonConfig) -> EngineConfig {
+    EngineConfig {
+        whitelist: None,
+        ignore: None,
+        ..cfg.engine.clone()
+    }
+}
+
 /// The detection engine: restored from `saved` if there is one. Live, the
 /// kernel maps are the whitelist and the ignore list (R4.4, R4.6): a copy
 /// in the engine would keep ignoring what `slowscan whitelist remove` or
 /// `slowscan ignore remove` gave back.
 pub(super) fn detection_engine(cfg: &DaemonConfig, saved: &mut Option<EngineState>) -> Engine {
-    let ecfg = EngineConfig {
-        whitelist: None,
-        ignore: None,
-        ..cfg.engine.clone()
-    };
+    let ecfg = detection_engine_config(cfg);
     let Some(state) = saved.take() else {
         return Engine::new(ecfg);
     };
     let (engine, r) = Engine::restore(ecfg, state, super::engine_now_ns());
     log_restored(&r, cfg.state.as_ref());
     engine
-}
-
-/// The error is a full disk (or quota), which retrying may fix.
-pub(super) fn storage_full(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|c| c.downcast_ref::<std::io::Error>())
-        .any(|io| matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)))
 }
 
 /// The next control connection, or never without a control socket.

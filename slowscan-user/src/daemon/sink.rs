@@ -29,8 +29,43 @@ pub enum AlertSink {
     File { file: File, path: PathBuf },
 }
 
+/// Created 0640 (owner and group read; the unit's group is `adm`, like
+/// the files logrotate creates); an existing file keeps its mode.
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().append(true).create(true).open(path)
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+}
+
+/// An alerts file this start creates, removed again if the start fails
+/// before anything was written to it: an empty file would look like a
+/// sensor that ran and saw nothing.
+pub struct NewAlertsFile(Option<PathBuf>);
+
+impl NewAlertsFile {
+    /// Before the sink is opened: remembers `spec` if it is a file that
+    /// does not exist yet.
+    pub fn before_open(spec: &Path) -> Self {
+        Self((spec.as_os_str() != "-" && !spec.exists()).then(|| spec.to_path_buf()))
+    }
+
+    /// The start succeeded: the file stays.
+    pub fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for NewAlertsFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take()
+            && std::fs::metadata(&p).is_ok_and(|m| m.len() == 0)
+        {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// Appends `line` to `file` through `out` (the file itself; in tests, the
