@@ -59,7 +59,7 @@ pub fn prepare_with(path: &Path, option: &str, packaged: &[(PathBuf, u32)]) -> a
         if mode & 0o050 != 0
             && let Ok(Some(g)) = nix::unistd::Group::from_name("adm")
         {
-            let _ = nix::unistd::chown(dir, None, Some(g.gid));
+            let _ = std::os::unix::fs::chown(dir, None, Some(g.gid.as_raw()));
         }
         info!(
             "created {} (mode {mode:04o}) for {option} {}, as the systemd unit would",

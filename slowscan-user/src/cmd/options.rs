@@ -98,9 +98,9 @@ pub struct EngineArgs {
     /// R9: the organisation's own address space (comma-separated prefixes,
     /// or a file of them). A source inside is a host (its MAC, on the
     /// monitored segment) or its address (routed); one outside is its
-    /// --outside-prefix [default: private, shared and unique-local ranges and
-    /// link-local: 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,
-    /// 169.254.0.0/16,fc00::/7,fe80::/10].
+    /// --outside-prefix; by default the private, shared, unique-local and
+    /// link-local ranges
+    /// [default: 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,169.254.0.0/16,fc00::/7,fe80::/10].
     #[arg(long, value_name = "CIDR,…|FILE")]
     pub home_nets: Option<String>,
     /// R9: the prefix a source outside the home networks is counted under,

@@ -210,6 +210,7 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
     let detectors = cfg.detectors.clone();
     let timeout_ns = cfg.handshake_timeout_ns;
     let whitelist_entries = cfg.whitelist.as_ref().map_or(0, |w| w.len());
+    let identities = IdentitiesJson::of(&cfg.identity);
     let mut engine = Engine::new(cfg);
     let mut progress = Progress::new(total_bytes);
     let started = Instant::now();
@@ -265,6 +266,7 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
             engine: stats,
             handshake_timeout_seconds: timeout_ns as f64 / 1e9,
             whitelist_entries,
+            identities: &identities,
             alerts: stats.alerts,
             detectors: &cells,
             ground_truth: ground_truth.as_ref().map(|g| g.len()),
@@ -542,6 +544,8 @@ struct ReplayReport<'a> {
     engine: EngineStats,
     handshake_timeout_seconds: f64,
     whitelist_entries: usize,
+    /// R9: what failures were counted under.
+    identities: &'a IdentitiesJson,
     alerts: u64,
     detectors: &'a [DetectorResult],
     /// Scanners listed in --ground-truth.
@@ -549,6 +553,24 @@ struct ReplayReport<'a> {
     ground_truth: Option<usize>,
     /// Wall time of the replay.
     seconds: f64,
+}
+
+/// R9 as configured: the home networks, the outside prefix, MACs on or off.
+#[derive(Serialize)]
+pub struct IdentitiesJson {
+    pub home_nets: Vec<String>,
+    pub outside_prefix: String,
+    pub macs: bool,
+}
+
+impl IdentitiesJson {
+    pub fn of(c: &slowscan::engine::IdentityConfig) -> Self {
+        Self {
+            home_nets: c.home_nets.prefixes().map(|p| p.to_string()).collect(),
+            outside_prefix: c.outside_label(),
+            macs: c.macs,
+        }
+    }
 }
 
 /// [`FrameCounters`], named as the kernel counters.

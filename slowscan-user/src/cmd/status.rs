@@ -109,6 +109,9 @@ fn format_status(s: &StatusReport) -> String {
         s.checkpoint_age_seconds
             .map_or_else(|| "none".into(), |a| format!("{a:.0} s ago")),
     );
+    if !s.identities.is_empty() {
+        let _ = writeln!(o, "  identities: {}", s.identities);
+    }
     let kernel: Vec<String> = s.kernel.iter().map(|(n, v)| format!("{n}={v}")).collect();
     let _ = writeln!(o, "  kernel: {}", kernel.join(" "));
     for d in &s.detectors {

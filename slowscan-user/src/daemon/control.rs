@@ -59,6 +59,9 @@ pub struct StatusReport {
     /// Its capacity (`--kernel-pending-max`); absent from older sensors.
     #[serde(default)]
     pub kernel_pending_max: Option<u64>,
+    /// R9: home networks, outside prefix (absent from older sensors).
+    #[serde(default)]
+    pub identities: String,
     pub tracked_sources: u64,
     pub sketched_sources: u64,
     /// Live services (R4.5).

@@ -48,6 +48,7 @@ impl Sensor {
                     iface: self.cfg.iface.clone(),
                     sensor_name: self.cfg.sensor_name.clone(),
                     pid: std::process::id(),
+                    identities: super::sensor::identities_label(&self.cfg.engine.identity),
                     uptime_seconds: self.started.elapsed().as_secs_f64(),
                     phase: if snap.learning {
                         "learning"

@@ -332,6 +332,7 @@ impl Sensor {
             e.handshake_timeout_ns / SECOND_NS,
             self.alerts.describe()
         );
+        info!("identities (R9): {}", identities_label(&e.identity));
     }
 
     /// The loop: one event at a time, each to its handler, until a handler
@@ -559,4 +560,17 @@ fn write_fleet_alerts(alerts: &mut AlertPath, claimed: &mut Vec<crate::fleet::Fl
             Some(&fa.sensors),
         );
     }
+}
+
+/// R9 as configured, for the log and `slowscan status`.
+pub fn identities_label(c: &crate::engine::IdentityConfig) -> String {
+    if !c.macs && c.outside_v6 == 128 && c.outside_v4 == 32 {
+        return "per address (--count-by addresses)".into();
+    }
+    let nets: Vec<String> = c.home_nets.prefixes().map(|p| p.to_string()).collect();
+    format!(
+        "hosts on the segment by MAC; home networks {}; outside sources by prefix {}",
+        nets.join(","),
+        c.outside_label()
+    )
 }

@@ -396,8 +396,11 @@ pub struct IdentitiesSnapshot {
     pub macs: Vec<MacSnapshot>,
     /// Per MAC or prefix identity: its recent addresses with the time of
     /// each, and how many it used in all.
-    pub addresses: Vec<(Identity, Vec<(IpAddr, i64)>, u32)>,
+    pub addresses: Vec<(Identity, AddressTimes, u32)>,
 }
+
+/// Addresses with the time each was last used (wall-clock Unix ns).
+pub type AddressTimes = Vec<(IpAddr, i64)>;
 
 /// One MAC's evidence (see [`IdentitiesSnapshot`]).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
