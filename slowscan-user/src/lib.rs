@@ -10,6 +10,7 @@ pub mod capture;
 pub mod daemon;
 pub mod engine;
 pub mod fleet;
+pub mod flows;
 pub mod frame;
 pub mod ignore;
 pub mod kernel;

@@ -1,6 +1,7 @@
 //! Command-line front end. Logs go to stderr; alerts never do.
 
 mod config;
+mod flow_replay;
 mod generate;
 mod ignore;
 mod learn;
