@@ -84,8 +84,10 @@ pub struct DecodeStats {
 /// What is known of one exporter (address, version, observation domain).
 #[derive(Clone, Debug, Default)]
 pub struct Exporter {
-    /// The sequence number the next datagram should carry.
+    /// The sequence number the next datagram should carry, and the last
+    /// one carried.
     next_seq: Option<u32>,
+    last_seq: u32,
     pub gaps: u64,
     pub lost: u64,
     pub datagrams: u64,
@@ -215,24 +217,32 @@ impl Decoder {
     }
 
     /// Checks the export sequence: `seq` carried, `advance` what this
-    /// datagram adds to it.
-    fn sequence(&mut self, key: ExporterKey, seq: u32, advance: u32) {
+    /// datagram adds to it. `also_this`: the exporter may count this
+    /// datagram's records in its own sequence number (softflowd's IPFIX does,
+    /// against RFC 7011), which is no loss either.
+    fn sequence(&mut self, key: ExporterKey, seq: u32, advance: u32, also_this: bool) {
         let e = self.exporter(key);
         e.datagrams += 1;
+        let (mut gap, mut lost) = (false, 0);
         if let Some(want) = e.next_seq
             && seq != want
+            && !(also_this && seq == e.last_seq.wrapping_add(advance))
         {
             let ahead = seq.wrapping_sub(want);
             // Far behind: a restarted exporter or a reordered datagram, not loss.
             if ahead < 1 << 30 {
-                e.gaps += 1;
-                e.lost += u64::from(ahead);
-                self.stats.sequence_gaps += 1;
-                self.stats.sequence_lost += u64::from(ahead);
+                gap = true;
+                lost = u64::from(ahead);
             }
         }
-        let e = self.exporter(key);
         e.next_seq = Some(seq.wrapping_add(advance));
+        e.last_seq = seq;
+        if gap {
+            e.gaps += 1;
+            e.lost += lost;
+            self.stats.sequence_gaps += 1;
+            self.stats.sequence_lost += lost;
+        }
     }
 
     fn sampling(&mut self, key: ExporterKey, interval: u64) {
@@ -261,7 +271,7 @@ impl Decoder {
             domain: u32::from(h.engine_type) << 8 | u32::from(h.engine_id),
         };
         // v5's sequence counts flows.
-        self.sequence(key, h.flow_sequence, u32::from(h.count));
+        self.sequence(key, h.flow_sequence, u32::from(h.count), false);
         // Top two bits: the mode; the rest: 1 in N (0 or 1: every packet).
         let interval = u64::from(h.sampling_interval & 0x3fff);
         if interval > 1 {
@@ -297,7 +307,7 @@ impl Decoder {
             domain: h.source_id,
         };
         // v9's sequence counts export datagrams.
-        self.sequence(key, h.sequence_number, 1);
+        self.sequence(key, h.sequence_number, 1, false);
         let export_ns = u64::from(h.unix_secs) * 1_000_000_000;
         let ctx = TimeCtx {
             export_ns,
@@ -351,7 +361,7 @@ impl Decoder {
             })
             .sum();
         // IPFIX's sequence counts data records sent before this message.
-        self.sequence(key, h.sequence_number, records as u32);
+        self.sequence(key, h.sequence_number, records as u32, true);
         let ctx = TimeCtx {
             export_ns: u64::from(h.export_time) * 1_000_000_000,
             uptime_ms: None,
@@ -491,6 +501,10 @@ struct Fields {
     rev: Side,
     src_mac: Option<[u8; 6]>,
     sampling: Option<u64>,
+    /// PSAMP (RFC 5476): packets selected and skipped per round
+    /// (samplingPacketInterval, samplingPacketSpace), or selected of a
+    /// population (samplingSize, samplingPopulation).
+    psamp: [Option<u64>; 4],
     boot_ms: Option<u64>,
 }
 
@@ -527,6 +541,9 @@ fn ipfix_id(f: &IPFixField) -> Ie {
         I::FlowStartDeltaMicroseconds => 158,
         I::SystemInitTimeMilliseconds => 160,
         I::SamplingPacketInterval => 305,
+        I::SamplingPacketSpace => 306,
+        I::SamplingSize => 309,
+        I::SamplingPopulation => 310,
         _ => 0,
     };
     let reverse = |x: &R| match x {
@@ -569,7 +586,18 @@ impl Fields {
                 _ => {}
             }
         }
+        f.sampling = f.sampling.or_else(|| f.psamp_interval());
         f
+    }
+
+    /// 1 in N, from PSAMP's counts (N rounded up; 1 when nothing is skipped).
+    fn psamp_interval(&self) -> Option<u64> {
+        let ratio = |sel: u64, all: u64| all.div_ceil(sel.max(1));
+        match self.psamp {
+            [Some(sel), Some(skip), ..] => Some(ratio(sel, sel.saturating_add(skip))),
+            [_, _, Some(size), Some(pop)] => Some(ratio(size, pop)),
+            _ => None,
+        }
     }
 }
 
@@ -586,8 +614,12 @@ impl Fields {
                     self.src_mac = Some(*m);
                 }
             }
-            // samplingInterval, samplerRandomInterval, samplingPacketInterval.
-            34 | 50 | 305 => {
+            305 => self.psamp[0] = v.as_u64(),
+            306 => self.psamp[1] = v.as_u64(),
+            309 => self.psamp[2] = v.as_u64(),
+            310 => self.psamp[3] = v.as_u64(),
+            // samplingInterval, samplerRandomInterval: 1 in N.
+            34 | 50 => {
                 if let Some(n) = v.as_u64() {
                     self.sampling = Some(self.sampling.map_or(n, |s| s.max(n)));
                 }
