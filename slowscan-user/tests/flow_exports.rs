@@ -4,6 +4,7 @@
 //! capture (R5.3); nfdump's nfcapd reads the same exports as a second
 //! reader; a sampling exporter is reported as unusable.
 mod replay_gen;
+#[allow(dead_code)]
 mod replay_run;
 
 use std::{
