@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod dirs;
 pub mod engine;
 pub mod fleet;
+pub mod flows;
 pub mod frame;
 pub mod ignore;
 pub mod ignore_file;

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 // `crate::run` runs a command; this module's `run` is the setup task.
 
 /// Debian packages: LLVM 22 for bpf-linker, the lab's tools, Redis for the
-/// fleet's tests and OpenSSL for its TLS (`rediss://`).
+/// fleet's tests and OpenSSL for its TLS (`rediss://`), flow exporters.
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -28,6 +28,10 @@ const APT_PACKAGES: &[&str] = &[
     "libssl-dev",
     "pkg-config",
     "openssl",
+    // Flow exports (docs/flows.md): softflowd exports NetFlow v5/v9/IPFIX from
+    // captures and a lab's veth; nfdump's nfcapd reads them as a second reader.
+    "softflowd",
+    "nfdump",
 ];
 
 pub fn run() -> anyhow::Result<()> {

@@ -1,8 +1,10 @@
 //! Command-line front end. Logs go to stderr; alerts never do.
 
+mod collect;
 mod config;
 #[cfg(test)]
 mod drift;
+mod flow_replay;
 mod generate;
 mod ignore;
 mod learn;
@@ -47,6 +49,9 @@ enum Command {
     /// Change a running sensor's kernel ignore list of sources (R4.6) through its pinned maps.
     /// Items are CIDR prefixes or addresses (198.51.100.0/24, 2001:db8::/32, 203.0.113.9).
     Ignore(ignore::Args),
+    /// NetFlow v5/v9 and IPFIX collector: detection over exporters' flow
+    /// records (docs/flows.md), with alerts, state and metrics.
+    Collect(Box<collect::Args>),
     /// Offline detection over capture files (pcap, pcapng, gzipped): alerts, report, sweep.
     Replay(Box<replay::Args>),
     /// Learn a whitelist (R4.1–R4.3) from capture files.
@@ -68,6 +73,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Explain(a) => status::explain(a),
         Command::Whitelist(a) => whitelist::run(a),
         Command::Ignore(a) => ignore::run(a),
+        Command::Collect(a) => collect::run(*a),
         Command::Replay(a) => replay::run(*a, matches.subcommand_matches("replay")),
         Command::Learn(a) => learn::run(*a),
         Command::Completions(a) => generate::completions(a),

@@ -36,7 +36,7 @@ use slowscan::{
 
 use super::{
     config,
-    options::{EngineArgs, WindowLen, WindowMode},
+    options::{EngineArgs, HumanDuration, WindowLen, WindowMode},
     plots,
 };
 
@@ -99,6 +99,15 @@ pub struct Args {
     /// their numbers in plots.json.
     #[arg(long, value_name = "DIR")]
     plots: Option<PathBuf>,
+    /// The files hold NetFlow v5/v9 or IPFIX export datagrams captured on
+    /// the wire (UDP to a collector), not the traffic itself (docs/flows.md).
+    #[arg(long, conflicts_with_all = ["sweep", "plots"])]
+    flow_exports: bool,
+    /// With --flow-exports: records are counted in start order when at most
+    /// this late (default: all of the input is sorted); later ones count as
+    /// late, out of order.
+    #[arg(long, value_name = "DURATION", requires = "flow_exports")]
+    max_lateness: Option<HumanDuration>,
 }
 
 /// The detection options alone, to parse them merged with a config file.
@@ -205,6 +214,15 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
     }
 
     let total_bytes = check_inputs(&a.files)?;
+    if a.flow_exports {
+        return super::flow_replay::run(
+            &a.files,
+            a.max_lateness.map(|d| d.0),
+            cfg,
+            alerts_path.as_deref(),
+            a.report.as_deref(),
+        );
+    }
     let mut alerts = AlertOut::open(alerts_path.as_deref())?;
     let mut tallies = vec![Tally::default(); cfg.detectors.len()];
     let detectors = cfg.detectors.clone();
@@ -456,13 +474,13 @@ impl ReadObserver for Progress {
 
 /// The alert sink of a replay: buffered (a replay decides many alerts a
 /// second), flushed at the end and before an error is reported.
-enum AlertOut {
+pub(super) enum AlertOut {
     None,
     Some { out: Box<dyn Write>, name: String },
 }
 
 impl AlertOut {
-    fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+    pub(super) fn open(path: Option<&Path>) -> anyhow::Result<Self> {
         let Some(path) = path else {
             return Ok(AlertOut::None);
         };
@@ -481,7 +499,7 @@ impl AlertOut {
         })
     }
 
-    fn write(&mut self, alerts: &[Alert]) -> anyhow::Result<()> {
+    pub(super) fn write(&mut self, alerts: &[Alert]) -> anyhow::Result<()> {
         let AlertOut::Some { out, name } = self else {
             return Ok(());
         };
@@ -494,7 +512,7 @@ impl AlertOut {
         Ok(())
     }
 
-    fn flush(&mut self) -> anyhow::Result<()> {
+    pub(super) fn flush(&mut self) -> anyhow::Result<()> {
         match self {
             AlertOut::None => Ok(()),
             AlertOut::Some { out, name } => out
