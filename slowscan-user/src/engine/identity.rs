@@ -396,8 +396,12 @@ pub struct IdentitiesSnapshot {
     pub macs: Vec<MacSnapshot>,
     /// Per MAC or prefix identity: its recent addresses with the time of
     /// each, and how many it used in all.
-    pub addresses: Vec<(Identity, Vec<(IpAddr, i64)>, u32)>,
+    pub addresses: Vec<IdentityAddresses>,
 }
+
+/// One identity's recent addresses in a checkpoint: (identity, (address,
+/// wall-clock time) oldest first, distinct addresses in all).
+pub type IdentityAddresses = (Identity, Vec<(IpAddr, i64)>, u32);
 
 /// One MAC's evidence (see [`IdentitiesSnapshot`]).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]

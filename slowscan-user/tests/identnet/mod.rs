@@ -853,7 +853,7 @@ impl Builder {
             let (dst, port, reply) = loop {
                 let n = self.rng.next();
                 let lan = 1 + (n % 3) as u8;
-                let target = if n % 4 == 0 {
+                let target = if n.is_multiple_of(4) {
                     let s = &self.servers[(n >> 8) as usize % self.servers.len()];
                     let port = CLOSED_PORTS[(n >> 16) as usize % CLOSED_PORTS.len()];
                     let a: IpAddr = if v6 { s.v6.into() } else { s.v4.into() };
