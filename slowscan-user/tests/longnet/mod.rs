@@ -1070,10 +1070,14 @@ struct Due {
     seq: u32,
     ack: u32,
     flags: u8,
+    /// The frame's source MAC.
+    mac: [u8; 6],
 }
 
 struct Files {
     dir: PathBuf,
+    /// File names: `{name}-NNN.pcap`.
+    name: String,
     start: u64,
     span: u64,
     current: Option<(u64, PcapWriter<io::BufWriter<std::fs::File>>)>,
@@ -1090,13 +1094,14 @@ impl Files {
                 .unwrap_or(0);
         if self.current.as_ref().is_none_or(|(i, _)| *i != index) {
             self.close()?;
-            let path = self.dir.join(format!("longnet-{index:03}.pcap"));
+            let path = self.dir.join(format!("{}-{index:03}.pcap", self.name));
             let w = PcapWriter::create(&path, LinkType::Ethernet)?;
             self.paths.push(path);
             self.current = Some((index, w));
         }
-        frame(
+        frame_with_mac(
             &mut self.buf,
+            d.mac,
             d.src,
             d.sport,
             d.dst,
@@ -1120,10 +1125,49 @@ impl Files {
 }
 
 fn write_pcaps(dir: &Path, net: &mut Network, rng: &mut Rng) -> io::Result<()> {
+    let c = write_capture(
+        dir,
+        "longnet",
+        net.start_ns(),
+        net.config.file_span_s * SECOND_NS,
+        &net.attempts,
+        |k| host_mac(net.attempts[k].src),
+        rng,
+    )?;
+    net.packets = c.packets;
+    net.bytes = c.bytes;
+    net.files = c.files;
+    Ok(())
+}
+
+/// Pcap files written by [`write_capture`].
+#[derive(Clone, Debug)]
+pub struct Capture {
+    /// In time order (one continuous stream).
+    pub files: Vec<PathBuf>,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Writes `attempts` (in SYN order) as pcap files `{name}-NNN.pcap` in
+/// `dir`, one per `file_span_ns` from `start_ns` (0: one file): each
+/// attempt's SYN and retransmissions and its follow-up from the MAC
+/// `mac_of(index)`, and its reply (if any) from the destination's
+/// [`host_mac`].
+pub fn write_capture(
+    dir: &Path,
+    name: &str,
+    start_ns: u64,
+    file_span_ns: u64,
+    attempts: &[Attempt],
+    mac_of: impl Fn(usize) -> [u8; 6],
+    rng: &mut Rng,
+) -> io::Result<Capture> {
     let mut files = Files {
         dir: dir.to_path_buf(),
-        start: net.start_ns(),
-        span: net.config.file_span_s * SECOND_NS,
+        name: name.to_string(),
+        start: start_ns,
+        span: file_span_ns,
         current: None,
         paths: Vec::new(),
         buf: Vec::with_capacity(128),
@@ -1135,7 +1179,7 @@ fn write_pcaps(dir: &Path, net: &mut Network, rng: &mut Rng) -> io::Result<()> {
         n += 1;
         due.push(Reverse(Due { n, ..d }));
     };
-    for a in &net.attempts {
+    for (k, a) in attempts.iter().enumerate() {
         while let Some(Reverse(d)) = due.peek()
             && d.ts <= a.syn_ns
         {
@@ -1152,6 +1196,7 @@ fn write_pcaps(dir: &Path, net: &mut Network, rng: &mut Rng) -> io::Result<()> {
             seq: a.seq,
             ack: 0,
             flags: SYN,
+            mac: mac_of(k),
         };
         files.write(&syn)?;
         for &after in a.retransmit_after_ns {
@@ -1178,6 +1223,7 @@ fn write_pcaps(dir: &Path, net: &mut Network, rng: &mut Rng) -> io::Result<()> {
             seq,
             ack: a.seq.wrapping_add(1),
             flags,
+            mac: host_mac(a.dst),
         };
         match a.reply {
             Reply::None => {}
@@ -1201,21 +1247,41 @@ fn write_pcaps(dir: &Path, net: &mut Network, rng: &mut Rng) -> io::Result<()> {
         files.write(&d)?;
     }
     files.close()?;
-    net.packets = files.packets;
-    net.bytes = files
+    let bytes = files
         .paths
         .iter()
         .map(|p| std::fs::metadata(p).map(|m| m.len()))
         .sum::<io::Result<u64>>()?;
-    net.files = files.paths;
-    Ok(())
+    Ok(Capture {
+        files: files.paths,
+        packets: files.packets,
+        bytes,
+    })
 }
 
 /// An Ethernet + IPv4 or IPv6 + TCP frame (no options, no payload) into
-/// `buf`: the test kit's frame.
+/// `buf`: the test kit's frame, from the host's own MAC ([`host_mac`]).
 #[allow(clippy::too_many_arguments)]
 pub fn frame(
     buf: &mut Vec<u8>,
+    src: IpAddr,
+    sport: u16,
+    dst: IpAddr,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+) {
+    // Every host its own MAC (R9 counts a host on the segment under it).
+    frame_with_mac(buf, host_mac(src), src, sport, dst, dport, seq, ack, flags);
+}
+
+/// [`frame`] from the source MAC `mac` (a router's, or a host's whose
+/// addresses change).
+#[allow(clippy::too_many_arguments)]
+pub fn frame_with_mac(
+    buf: &mut Vec<u8>,
+    mac: [u8; 6],
     src: IpAddr,
     sport: u16,
     dst: IpAddr,
@@ -1230,8 +1296,7 @@ pub fn frame(
     };
     buf.clear();
     buf.extend_from_slice(&tcp_frame(src, dst, &t));
-    // Every host its own MAC (R9 counts a host on the segment under it).
-    buf[6..12].copy_from_slice(&host_mac(src));
+    buf[6..12].copy_from_slice(&mac);
 }
 
 /// A locally administered MAC of the host with address `ip`.
