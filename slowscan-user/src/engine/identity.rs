@@ -30,6 +30,9 @@ use super::counting::SourceKey;
 use crate::addr::{addr_of, ip_from};
 use crate::ignore::{IgnoreList, Prefix};
 
+/// Looked up once per attempt: a fast hash.
+type Hasher = foldhash::fast::RandomState;
+
 /// [`SourceKey::family`] of a MAC identity (the MAC in the first 6 bytes).
 pub(crate) const AF_MAC: u8 = 1;
 /// MACs learned at most (hosts and routers).
@@ -416,8 +419,8 @@ pub struct MacSnapshot {
 /// every MAC and prefix identity.
 pub(crate) struct Identities {
     cfg: IdentityConfig,
-    macs: HashMap<[u8; 6], MacState>,
-    addresses: HashMap<SourceKey, RecentAddresses>,
+    macs: HashMap<[u8; 6], MacState, Hasher>,
+    addresses: HashMap<SourceKey, RecentAddresses, Hasher>,
     max_addresses: usize,
     /// MACs not learned because [`MAX_MACS`] were known.
     pub macs_dropped: u64,
@@ -427,8 +430,8 @@ impl Identities {
     pub fn new(cfg: IdentityConfig, max_sources: usize) -> Self {
         Self {
             cfg,
-            macs: HashMap::new(),
-            addresses: HashMap::new(),
+            macs: HashMap::default(),
+            addresses: HashMap::default(),
             max_addresses: max_sources.max(1),
             macs_dropped: 0,
         }

@@ -404,3 +404,77 @@ fn a_format_1_state_is_migrated() {
     // Written back in format 2.
     assert_eq!(e.checkpoint().to_bytes()[..14], *b"SLOWSCAN-STATE");
 }
+
+/// A format-2 state (written before identities, R9): with no pending attempt
+/// its body is format 3's without the header's identities, so one is made by
+/// patching the format number and the checksum.
+#[test]
+fn a_format_2_state_is_migrated() {
+    let c = || cfg(&[(Window::Sliding(3600 * S), 9)], 0);
+    let t0 = 1_403_686_800 * S;
+    let mut e = Engine::new(c());
+    let mut out = feed(&mut e, &probes(t0, 60 * S, 1, 6), 0);
+    e.advance_to(t0 + 10 * 60 * S, &mut out);
+    let mut bytes = e.checkpoint().to_bytes();
+    bytes[14..18].copy_from_slice(&2u32.to_le_bytes());
+    let n = bytes.len() - 8;
+    let sum = fnv1a(&bytes[..n]);
+    bytes[n..].copy_from_slice(&sum.to_le_bytes());
+    let state = EngineState::from_bytes(&bytes).unwrap();
+    assert_eq!(state.format, 2);
+    assert_eq!(
+        state.sources[0].identity,
+        Identity::Address("10.0.0.9".parse().unwrap())
+    );
+    let (mut e, r) = Engine::restore(c(), state, t0 + 11 * 60 * S);
+    assert_eq!((r.format, r.sources), (2, 1));
+    let mut out = feed(&mut e, &probes(t0 + 11 * 60 * S, 60 * S, 7, 4), 0);
+    e.finish(&mut out);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!(out[0].failed_pairs, 10);
+}
+
+/// R9 across a restart: a host counted under its MAC, with the addresses it
+/// used, and the MAC's router evidence, come back from a checkpoint.
+#[test]
+fn r9_identities_survive_a_checkpoint() {
+    let c = || cfg(&[(Window::Sliding(3600 * S), 9)], 0);
+    let t0 = 1_403_686_800 * S;
+    let host = [2, 0x10, 0, 0, 0, 5];
+    // A host on the segment rotating its address every probe (10.0.0.20–29).
+    let scan = |from: u16, n: u16, t: u64| -> Vec<PacketRecord> {
+        (0..n)
+            .map(|i| PacketRecord {
+                src_mac: host,
+                ..rec(
+                    t + u64::from(i) * 60 * S,
+                    20 + (from + i) as u8 % 10,
+                    1,
+                    from + i,
+                    SYN,
+                    7,
+                )
+            })
+            .collect()
+    };
+    let mut e = Engine::new(c());
+    let mut out = feed(&mut e, &scan(1, 6, t0), 0);
+    e.advance_to(t0 + 10 * 60 * S, &mut out);
+    assert!(out.is_empty());
+    let state = EngineState::from_bytes(&e.checkpoint().to_bytes()).unwrap();
+    assert_eq!(state.sources.len(), 1);
+    assert_eq!(state.sources[0].identity, Identity::Mac(host));
+    let (mut e, r) = Engine::restore(c(), state, t0 + 11 * 60 * S);
+    assert_eq!(r.sources, 1);
+    let mut out = feed(&mut e, &scan(7, 4, t0 + 11 * 60 * S), 0);
+    e.finish(&mut out);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!(out[0].identity, Identity::Mac(host));
+    assert_eq!(out[0].failed_pairs, 10);
+    // Every address it used, the ones before the restart too.
+    assert_eq!(out[0].addresses_total, 10, "{:?}", out[0].addresses);
+    let s = e
+        .source_status("10.0.0.21".parse::<Identity>().unwrap())
+        .expect("an address finds its MAC");
+    assert_eq!(s.identity, Identity::Mac(host));
+}
