@@ -95,8 +95,10 @@ fn slow_scans_in_the_lab_alert_exactly_the_scanners() {
         !second.status.success(),
         "a second sensor attached to {SENSOR_IF}: {err}"
     );
+    // Refused before touching the interface, naming the running sensor.
     assert!(
-        err.contains(&format!("attaching XDP to {SENSOR_IF}")),
+        err.contains(&format!("a slowscan sensor (PID {})", sensor.pid()))
+            && err.contains(&format!("already running on {SENSOR_IF}")),
         "unexpected message: {err}"
     );
 

@@ -68,7 +68,7 @@ fn learn_on_a_live_interface_writes_the_eligible_destinations() {
             "--iface",
             &lab.if_b,
             "--for",
-            "4s",
+            "8s",
             "--out",
             out.to_str().unwrap(),
         ])
@@ -77,8 +77,17 @@ fn learn_on_a_live_interface_writes_the_eligible_destinations() {
         .spawn()
         .unwrap();
     let mut sensor = Proc(sensor);
-    // Give the sensor time to attach before the connections start.
-    std::thread::sleep(Duration::from_millis(1500));
+    // The connections start once the program is attached (a loaded machine
+    // may take seconds to load and attach it).
+    for _ in 0..100 {
+        let link = String::from_utf8(lab.b.exec(&["ip", "link", "show", &lab.if_b]).stdout)
+            .unwrap_or_default();
+        if link.contains("xdp") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     for _ in 0..3 {
         fetch(&lab, 80);
         fetch(&lab, 8080);

@@ -230,10 +230,10 @@ fn slow_scans_straddling_restarts_are_detected() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "--state-reset: {err}");
-    // Overwritten with a fresh state of the current format (2, binary).
+    // Overwritten with a fresh state of the current format (3, binary).
     let saved = fs::read(&state).unwrap();
     assert_eq!(&saved[..14], b"SLOWSCAN-STATE");
-    assert_eq!(saved[14..18], 2u32.to_le_bytes());
+    assert_eq!(saved[14..18], 3u32.to_le_bytes());
 }
 
 #[test]
