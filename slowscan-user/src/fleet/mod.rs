@@ -1500,6 +1500,75 @@ mod tests {
     }
 
     #[test]
+    fn keys_are_identities_and_sites_scope_home_addresses() {
+        let url = FleetUrl::parse("redis://127.0.0.1:7000").unwrap();
+        let c = FleetConfig::new(url, "s1", &DetectorConfig::default_ladder()).unwrap();
+        let mac: Identity = "02:10:00:00:00:05".parse().unwrap();
+        let pfx: Identity = "2001:db8:bad:1::/64".parse().unwrap();
+        let home = Identity::Address("10.0.0.5".parse().unwrap());
+        let out = Identity::Address("198.51.100.7".parse().unwrap());
+        assert_eq!(c.source_key(&mac), "ss:{02-10-00-00-00-05}:");
+        assert_eq!(c.source_key(&pfx), "ss:{2001:db8:bad:1::/64}:");
+        assert_eq!(c.source_key(&home), "ss:{10.0.0.5}:");
+        let c = c.with_site(Some("site-1")).unwrap();
+        assert_eq!(c.source_key(&home), "ss:{site-1/10.0.0.5}:");
+        assert_eq!(c.source_key(&out), "ss:{198.51.100.7}:");
+        assert_eq!(c.source_key(&mac), "ss:{02-10-00-00-00-05}:");
+        assert!(c.clone().with_site(Some("a b")).is_err());
+        assert_eq!(c.alias_ttl, Duration::from_secs(86_400));
+        assert!(!aliasable("fe80::1".parse().unwrap()));
+        assert!(aliasable("2001:db8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn redirect_moves_a_call_to_the_mac_with_its_addresses() {
+        let cfg = FleetConfig::new(
+            FleetUrl::parse("redis://127.0.0.1:7000").unwrap(),
+            "s1",
+            &DetectorConfig::default_ladder(),
+        )
+        .unwrap();
+        let src: IpAddr = "2001:db8:10:1::a2".parse().unwrap();
+        let f = CountedFailure {
+            source: src,
+            identity: Identity::Address(src),
+            destination: "2001:db8:20::1".parse().unwrap(),
+            port: 22,
+            at_ns: 1_700_000_000_123_456_789,
+        };
+        let mut calls = build_calls(
+            &cfg,
+            vec![Item {
+                f,
+                at: Instant::now(),
+            }],
+            "s1#1:1",
+            &detector_args(&cfg),
+        );
+        let args = |c: &Call| -> Vec<Vec<u8>> {
+            c.cmd
+                .args_iter()
+                .map(|a| match a {
+                    redis::Arg::Simple(b) => b.to_vec(),
+                    _ => vec![],
+                })
+                .collect()
+        };
+        assert_eq!(args(&calls[0])[ARG_RESOLVE], b"1");
+        assert_eq!(args(&calls[0])[ARG_ADDRS], b"");
+        assert!(redirect(&cfg, &mut calls[0], "02-10-00-00-00-05"));
+        let a = args(&calls[0]);
+        assert_eq!(a[ARG_KEY], b"ss:{02-10-00-00-00-05}:");
+        assert_eq!(a[ARG_RESOLVE], b"0");
+        assert_eq!(a[ARG_ADDRS], b"2001:db8:10:1::a2 1700000000123");
+        assert_eq!(calls[0].slot, key_slot(b"ss:{02-10-00-00-00-05}:"));
+        assert_eq!(calls[0].source, Identity::Address(src));
+        // Never to another address, nor twice.
+        assert!(!redirect(&cfg, &mut calls[0], "02-10-00-00-00-05"));
+        assert!(!redirect(&cfg, &mut calls[0], "198.51.100.1"));
+    }
+
+    #[test]
     fn retry_flag_rewrites_only_its_argument() {
         let cfg = FleetConfig::new(
             FleetUrl::parse("redis://127.0.0.1:7000").unwrap(),
