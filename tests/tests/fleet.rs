@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use slowscan::engine::{CountedFailure, DetectorConfig, Engine, EngineConfig, HOUR_NS, Window};
+use slowscan::engine::{
+    CountedFailure, DetectorConfig, Engine, EngineConfig, HOUR_NS, Identity, Window,
+};
 use slowscan::fleet::{Fleet, FleetAlert, FleetConfig, FleetUrl, StoreMode};
 use slowscan_common::{AF_INET, PacketRecord};
 use slowscan_tests::redis::RedisCluster;
@@ -589,7 +591,7 @@ fn repeated_push_changes_nothing_and_replays_its_claim() {
         .unwrap();
     let key = "ss:{198.51.100.90}:";
     let t0 = T0 / 1_000_000;
-    // FCALL slowscan_push_v2 1 PREFIX SENSOR PUSH RETRY SLACK CAP DETECTORS (PAIR T)…
+    // FCALL slowscan_push_v3 1 PREFIX SENSOR PUSH RETRY SLACK CAP DETECTORS RESOLVE ADDRS (PAIR T)…
     let push = |c: &mut redis::Connection, id: &str, retry: bool, hosts: std::ops::Range<u8>| {
         let mut cmd = redis::cmd("FCALL");
         cmd.arg(slowscan::fleet::FUNCTION)
@@ -600,7 +602,9 @@ fn repeated_push_changes_nothing_and_replays_its_claim() {
             .arg(u8::from(retry))
             .arg(0)
             .arg(128)
-            .arg("3600000 9 1h:9");
+            .arg("3600000 9 1h:9")
+            .arg(1)
+            .arg("");
         for h in hosts {
             cmd.arg(&[203u8, 0, 113, h, 0, 22][..])
                 .arg(t0 + i64::from(h) * 1000);
@@ -966,7 +970,7 @@ fn cluster_with_acl_user() {
         let clients = slowscan_tests::redis::cli(m, &["client", "list"]);
         assert!(clients.contains("user=sensor"), "master {m}: {clients}");
         let libs = slowscan_tests::redis::cli(m, &["function", "list"]);
-        assert!(libs.contains("slowscan_v2"), "master {m}: {libs}");
+        assert!(libs.contains("slowscan_v3"), "master {m}: {libs}");
     }
 }
 
@@ -1004,4 +1008,207 @@ fn single_node_over_tls() {
     assert!(!plain.flush(Duration::from_secs(2)));
     assert!(plain.degraded());
     assert_eq!(plain.status().connected, 0);
+}
+
+/// A failure counted under `identity` (R9), from `src`.
+fn failure_as(identity: Identity, src: &str, dst: &str, port: u16, t: i64) -> CountedFailure {
+    CountedFailure {
+        source: src.parse().unwrap(),
+        identity,
+        destination: dst.parse().unwrap(),
+        port,
+        at_ns: t,
+    }
+}
+
+const HOST_MAC: Identity = Identity::Mac([0x02, 0x10, 0x00, 0x00, 0x00, 0x05]);
+
+/// Issue 16, item 4: a host with rotating addresses that sensor lan-a sees
+/// on-link (under its MAC) and sensor seg-b sees routed (under its address)
+/// is one identity fleet-wide. lan-a counts 6 pairs from two addresses (it
+/// publishes them as aliases of the MAC); seg-b counts 6 from the second
+/// address, 2 of them the same pairs lan-a saw: the store counts seg-b's
+/// under the MAC, the union is 10 > 9, and one alert comes, under the MAC,
+/// naming both sensors and both addresses. Neither sensor alone, nor the
+/// address alone, crosses. seg-b's own failures are counted (its local
+/// alerts of that address would be dropped).
+#[test]
+fn rotating_host_on_link_and_routed_alerts_once_under_its_mac() {
+    if !redis_present("rotating_host_on_link_and_routed_alerts_once_under_its_mac") {
+        return;
+    }
+    let cluster = RedisCluster::start(3, 0);
+    let a = sensor(&cluster.url(), "lan-a", &ladder());
+    let b = sensor(&cluster.url(), "seg-b", &ladder());
+    let (a1, a2) = ("2001:db8:10:1::a1", "2001:db8:10:1::a2");
+    for i in 0..6i64 {
+        let from = if i < 3 { a1 } else { a2 };
+        let dst = format!("2001:db8:20::{}", 10 + i);
+        a.push(failure_as(HOST_MAC, from, &dst, 22, T0 + i * 300 * S));
+    }
+    assert!(a.flush(Duration::from_secs(30)), "{:?}", a.status());
+    assert!(alerts(&[&a]).is_empty());
+    // The alias is in the store, on the address's slot.
+    let key = format!("ss:{{{a2}}}:i");
+    let port = cluster.master_of(&key);
+    assert_eq!(
+        slowscan_tests::redis::cli(port, &["get", &key]).trim(),
+        "02-10-00-00-00-05"
+    );
+    for i in 4..10i64 {
+        let dst = format!("2001:db8:20::{}", 10 + i);
+        b.push(failure(a2, &dst, 22, T0 + (i + 2) * 300 * S));
+        b.flush(Duration::from_secs(30));
+    }
+    let got = alerts(&[&a, &b]);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let al = &got[0];
+    assert_eq!(al.identity, HOST_MAC);
+    assert_eq!(al.source.to_string(), a2);
+    assert_eq!(al.config.name(), "1h:9");
+    assert_eq!(al.failed_pairs, 10);
+    assert_eq!(al.alert_seq, 1);
+    assert_eq!(al.sensors, ["lan-a", "seg-b"]);
+    assert_eq!(al.distinct_hosts, 10);
+    assert_eq!(al.first_failure_ns, T0);
+    let mut addrs: Vec<String> = al.addresses.iter().map(|x| x.to_string()).collect();
+    assert_eq!(addrs[0], a2, "latest first");
+    addrs.sort();
+    assert_eq!(addrs, [a1, a2]);
+    assert_eq!(al.addresses_total, 2);
+    // Nothing was counted under the address itself.
+    let s_key = format!("ss:{{{a2}}}:s");
+    let port = cluster.master_of(&s_key);
+    assert_eq!(
+        slowscan_tests::redis::cli(port, &["exists", &s_key, &format!("ss:{{{a2}}}:p")]).trim(),
+        "0"
+    );
+    // seg-b's failures (its identity: the address) are counted: a local
+    // alert of it would be the fleet's.
+    assert_eq!(
+        b.confirmation(Identity::Address(a2.parse().unwrap())),
+        slowscan::fleet::Confirmation::Counted
+    );
+    // The alert line names the MAC, as a local one would.
+    let line = slowscan::fleet::alert_json(
+        &al.to_alert(),
+        &slowscan::engine::Observer {
+            name: "seg-b".into(),
+            interface: None,
+        },
+        slowscan::fleet::Scope::Fleet,
+        Some(&al.sensors),
+    );
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["source"]["mac"], "02-10-00-00-00-05");
+    assert_eq!(v["source"]["ip"], a2);
+    assert_eq!(v["slowscan"]["source"]["kind"], "mac");
+    assert_eq!(v["slowscan"]["source"]["identity"], "02-10-00-00-00-05");
+    assert_eq!(v["slowscan"]["source"]["addresses_count"], 2);
+    assert_eq!(v["slowscan"]["scope"], "fleet");
+    let (sa, sb) = (a.status(), b.status());
+    assert_eq!(sa.alerts + sb.alerts, 1);
+    assert_eq!(sa.pushed + sb.pushed, 12);
+    assert_eq!(sa.dropped + sb.dropped, 0);
+}
+
+/// The order the docs promise: failures seg-b pushes from an address
+/// before any sensor published it as an alias stay counted under the
+/// address (5 pairs, no alert there); from the alias on, they count under
+/// the MAC: lan-a's 6 and seg-b's later ones cross 9 with seg-b's 4th later
+/// failure (counting the earlier 5 too, lan-a's 5th would have crossed):
+/// one alert, under the MAC, and none under the address, which keeps its 5.
+#[test]
+fn routed_before_the_alias_stays_under_the_address() {
+    if !redis_present("routed_before_the_alias_stays_under_the_address") {
+        return;
+    }
+    let cluster = RedisCluster::start(3, 0);
+    let a = sensor(&cluster.url(), "lan-a", &ladder());
+    let b = sensor(&cluster.url(), "seg-b", &ladder());
+    let a3 = "2001:db8:10:1::a3";
+    let mut t = T0;
+    let mut next = || {
+        t += 60 * S;
+        t
+    };
+    for i in 0..5 {
+        b.push(failure(a3, &format!("2001:db8:30::{i}"), 22, next()));
+    }
+    assert!(b.flush(Duration::from_secs(30)));
+    for i in 0..6 {
+        a.push(failure_as(
+            HOST_MAC,
+            a3,
+            &format!("2001:db8:40::{i}"),
+            22,
+            next(),
+        ));
+    }
+    assert!(a.flush(Duration::from_secs(30)));
+    for i in 5..10 {
+        b.push(failure(a3, &format!("2001:db8:30::{i}"), 22, next()));
+    }
+    let got = alerts(&[&a, &b]);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].identity, HOST_MAC);
+    assert_eq!(got[0].failed_pairs, 10);
+    assert_eq!(got[0].last_failure_ns, T0 + 15 * 60 * S);
+    assert_eq!(got[0].sensors, ["lan-a", "seg-b"]);
+    let p_key = format!("ss:{{{a3}}}:p");
+    let port = cluster.master_of(&p_key);
+    assert_eq!(
+        slowscan_tests::redis::cli(port, &["zcard", &p_key]).trim(),
+        "5"
+    );
+}
+
+/// A host whose temporary address changes every day probes one target every
+/// 6 hours for 5 days, the probes alternating between a target on its own
+/// LAN's segment (lan-a sees it on-link: under its MAC) and one on another
+/// (seg-b sees it routed: under the day's address). Per address: 4 pairs;
+/// per sensor: 10. Fleet-wide, the MAC's 20 cross 7d:18 once: one alert,
+/// under the MAC, naming both sensors and the five addresses — and none
+/// under any address.
+#[test]
+fn daily_rotating_host_alerts_once_fleet_wide() {
+    if !redis_present("daily_rotating_host_alerts_once_fleet_wide") {
+        return;
+    }
+    let cluster = RedisCluster::start(3, 0);
+    let a = sensor(&cluster.url(), "lan-a", &ladder());
+    let b = sensor(&cluster.url(), "seg-b", &ladder());
+    const H6: i64 = 6 * 3600 * S;
+    for k in 0..20i64 {
+        let day = k / 4;
+        let from = format!("2001:db8:10:1:{:x}::5", 0x100 + day);
+        let t = T0 + k * H6;
+        if k % 2 == 0 {
+            a.push(failure_as(
+                HOST_MAC,
+                &from,
+                &format!("2001:db8:10:1::{:x}", 0x1000 + k),
+                445,
+                t,
+            ));
+        } else {
+            b.push(failure(
+                &from,
+                &format!("2001:db8:20::{:x}", 0x1000 + k),
+                445,
+                t,
+            ));
+        }
+        a.flush(Duration::from_secs(30));
+        b.flush(Duration::from_secs(30));
+    }
+    let got = alerts(&[&a, &b]);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let al = &got[0];
+    assert_eq!(al.identity, HOST_MAC);
+    assert_eq!(al.config.name(), "7d:18");
+    assert_eq!(al.failed_pairs, 19);
+    assert_eq!(al.sensors, ["lan-a", "seg-b"]);
+    assert_eq!(al.addresses_total, 5);
+    assert_eq!(al.addresses[0].to_string(), "2001:db8:10:1:104::5");
 }

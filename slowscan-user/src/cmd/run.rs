@@ -43,6 +43,11 @@ pub struct Args {
     /// rediss:// for TLS (docs/fleet.md).
     #[arg(long, value_name = "URLS")]
     fleet: Option<String>,
+    /// With --fleet: this sensor's site, when sites reuse private address
+    /// space: addresses inside the home networks are then shared only among
+    /// the sensors of the same site (docs/fleet.md).
+    #[arg(long, value_name = "NAME", requires = "fleet")]
+    fleet_site: Option<String>,
     /// Detection options, shared with `replay` and `learn`; the whitelist is
     /// also loaded into the kernel map at start.
     #[command(flatten)]
@@ -272,11 +277,11 @@ fn daemon_config(a: Args) -> anyhow::Result<DaemonConfig> {
         Some(urls) => {
             let url = slowscan::fleet::FleetUrl::parse(urls)
                 .map_err(|e| anyhow::anyhow!("--fleet: {e}"))?;
-            Some(slowscan::fleet::FleetConfig::new(
-                url,
-                &sensor_name,
-                &a.engine.detectors()?,
-            )?)
+            let mut f =
+                slowscan::fleet::FleetConfig::new(url, &sensor_name, &a.engine.detectors()?)?
+                    .with_site(a.fleet_site.as_deref())?;
+            f.home_nets = a.engine.identity_config()?.home_nets;
+            Some(f)
         }
         None => None,
     };

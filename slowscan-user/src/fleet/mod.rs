@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use redis::{Pipeline, Value};
 
-use crate::engine::{Alert, CountedFailure, DetectorConfig, EXACT_CAP, Shape, Target, Window};
+use crate::engine::{
+    Alert, CountedFailure, DetectorConfig, EXACT_CAP, HomeNets, Identity, Shape, Target, Window,
+};
 
 pub use self::store::{FUNCTION, LIBRARY, StoreMode, key_slot};
 use self::store::{Reply, Store, as_bytes, as_int, as_text, one_line};
@@ -63,8 +65,20 @@ pub struct FleetConfig {
     /// replica to have it (a push is done, and its alerts handed back, once
     /// a replica has it or this passed).
     pub replica_wait: Duration,
-    /// Key prefix in the store (`ss`): keys are `PREFIX:{SOURCE}:…`.
+    /// Key prefix in the store (`ss`): keys are `PREFIX:{SOURCE}:…`,
+    /// SOURCE the identity's text (see [`FleetConfig::source_label`]).
     pub key_prefix: String,
+    /// The site this sensor watches (`--fleet-site`), for fleets whose
+    /// sites reuse private address space: addresses inside
+    /// [`FleetConfig::home_nets`] are then keyed `SITE/ADDRESS`, so two
+    /// sites' 10.0.0.5 are two sources. MACs and sources outside the home
+    /// networks stay fleet-wide. None: one address space.
+    pub site: Option<String>,
+    /// This sensor's home networks (R9; the engine's `--home-nets`).
+    pub home_nets: HomeNets,
+    /// How long an address stays an alias of the MAC a sensor saw it on
+    /// (refreshed while the sensor keeps counting failures from it).
+    pub alias_ttl: Duration,
     /// Targets listed in an alert (the latest).
     pub max_targets: usize,
 }
@@ -102,6 +116,7 @@ impl FleetConfig {
             ));
         }
         let mut min_window = u64::MAX;
+        let mut max_window = 0u64;
         for d in detectors {
             match d.window {
                 Window::None => {
@@ -118,6 +133,7 @@ impl FleetConfig {
                         )));
                     }
                     min_window = min_window.min(ns);
+                    max_window = max_window.max(ns);
                 }
             }
         }
@@ -136,7 +152,52 @@ impl FleetConfig {
             replica_wait: Duration::from_millis(500),
             key_prefix: "ss".into(),
             max_targets: crate::engine::DEFAULT_MAX_TARGETS_IN_ALERT,
+            site: None,
+            home_nets: HomeNets::default(),
+            // A day (a temporary address's preferred lifetime, a DHCP
+            // lease), or the longest window if shorter.
+            alias_ttl: Duration::from_nanos(max_window.min(crate::engine::DAY_NS)),
         })
+    }
+
+    /// Sets the site (`--fleet-site`): 1-64 letters, digits, '-', '_', '.'.
+    pub fn with_site(mut self, site: Option<&str>) -> Result<FleetConfig, FleetError> {
+        if let Some(s) = site
+            && (s.is_empty()
+                || s.len() > 64
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+        {
+            return Err(FleetError::Config(format!(
+                "--fleet-site {s:?}: use 1-64 letters, digits, '-', '_' or '.'"
+            )));
+        }
+        self.site = site.map(str::to_string);
+        Ok(self)
+    }
+
+    /// The text an identity is keyed by in the store: its own
+    /// (`198.51.100.7`, `02-10-00-00-00-05`, `2001:db8:bad:1::/64`), an
+    /// address inside the home networks prefixed by the site when one is set
+    /// (`site-a/10.0.0.5`).
+    pub fn source_label(&self, id: &Identity) -> String {
+        match (id, &self.site) {
+            (Identity::Address(ip), Some(site)) => {
+                let (f, a) = crate::addr::addr_of(*ip);
+                if self.home_nets.contains(f, &a) {
+                    format!("{site}/{ip}")
+                } else {
+                    ip.to_string()
+                }
+            }
+            _ => id.to_string(),
+        }
+    }
+
+    /// The prefix of an identity's keys: `ss:{LABEL}:`.
+    pub fn source_key(&self, id: &Identity) -> String {
+        format!("{}:{{{}}}:", self.key_prefix, self.source_label(id))
     }
 }
 
@@ -144,7 +205,15 @@ impl FleetConfig {
 /// source's distinct failed pairs crossed a detector's level (R8).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FleetAlert {
+    /// The address of the crossing failure.
     pub source: IpAddr,
+    /// What the fleet counted it under (R9): the pushing sensor's identity,
+    /// or the MAC its address is an alias of.
+    pub identity: Identity,
+    /// The addresses the identity used in the window, latest first (at
+    /// most 16; the store keeps 64), and how many of them.
+    pub addresses: Vec<IpAddr>,
+    pub addresses_total: u32,
     /// Index in [`FleetConfig::detectors`].
     pub detector: usize,
     pub config: DetectorConfig,
@@ -181,9 +250,9 @@ impl FleetAlert {
         Alert {
             timestamp_ns: now,
             source: self.source,
-            identity: crate::engine::Identity::Address(self.source),
-            addresses: vec![self.source],
-            addresses_total: 1,
+            identity: self.identity,
+            addresses: self.addresses.clone(),
+            addresses_total: self.addresses_total,
             detector: self.detector,
             failed_pairs: self.failed_pairs,
             estimated: self.estimated,
@@ -241,7 +310,7 @@ impl HeldAlerts {
     pub fn settle(&mut self, fleet: &Fleet, out: &mut Vec<Alert>) {
         let grace = self.grace;
         self.held
-            .retain_mut(|(since, a)| match fleet.confirmation(a.source) {
+            .retain_mut(|(since, a)| match fleet.confirmation(a.identity) {
                 Confirmation::Counted => false,
                 Confirmation::Pending if since.elapsed() < grace => true,
                 Confirmation::Pending | Confirmation::Unreachable => {
@@ -255,7 +324,7 @@ impl HeldAlerts {
     /// count into `out`.
     pub fn finish(&mut self, fleet: &Fleet, out: &mut Vec<Alert>) {
         for (_, a) in self.held.drain(..) {
-            if fleet.confirmation(a.source) != Confirmation::Counted {
+            if fleet.confirmation(a.identity) != Confirmation::Counted {
                 out.push(a);
             }
         }
@@ -333,19 +402,20 @@ struct Item {
 
 struct Queue {
     items: VecDeque<Item>,
-    /// (source, destination, port) → dedup bucket it was last queued in.
-    seen: HashMap<(IpAddr, IpAddr, u16), i64>,
+    /// (identity, destination, port) → dedup bucket it was last queued in.
+    seen: HashMap<(Identity, IpAddr, u16), i64>,
     max_bucket: i64,
-    /// Per source: its failures queued or in flight (none: absent).
-    unconfirmed: HashMap<IpAddr, u32>,
-    /// Sources with a failure the store will never count (dropped), and when.
-    lost: HashMap<IpAddr, Instant>,
+    /// Per identity (as this sensor counted it): its failures queued or in
+    /// flight (none: absent).
+    unconfirmed: HashMap<Identity, u32>,
+    /// Identities with a failure the store will never count (dropped), and when.
+    lost: HashMap<Identity, Instant>,
 }
 
 impl Queue {
     /// `n` failures of `source` left the queue and the flight: counted by
     /// the store, or `lost`.
-    fn settled(&mut self, source: IpAddr, n: usize, lost: bool) {
+    fn settled(&mut self, source: Identity, n: usize, lost: bool) {
         if let Some(u) = self.unconfirmed.get_mut(&source) {
             *u = u.saturating_sub(n as u32);
             if *u == 0 {
@@ -357,7 +427,7 @@ impl Queue {
         }
     }
 
-    fn lose(&mut self, source: IpAddr) {
+    fn lose(&mut self, source: Identity) {
         let now = Instant::now();
         if self.lost.len() >= DEDUP_MAX {
             self.lost
@@ -517,17 +587,17 @@ impl Fleet {
         // and is pushed first when the store is back).
         if q.items.len() + self.shared.inflight.load(Ordering::Relaxed) >= self.cfg.queue_capacity {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            q.lose(f.source);
+            q.lose(f.identity);
             return;
         }
-        *q.unconfirmed.entry(f.source).or_default() += 1;
+        *q.unconfirmed.entry(f.identity).or_default() += 1;
         q.items.push_back(Item { f, at });
     }
 
     /// Whether `f` repeats a pair queued in the same dedup bucket.
     fn dedup(&self, q: &mut Queue, f: &CountedFailure) -> bool {
         let bucket = f.at_ns.div_euclid(self.cfg.dedup_ns as i64);
-        let key = (f.source, f.destination, f.port);
+        let key = (f.identity, f.destination, f.port);
         if q.seen.get(&key) == Some(&bucket) {
             self.shared.deduplicated.fetch_add(1, Ordering::Relaxed);
             return true;
@@ -556,10 +626,10 @@ impl Fleet {
         self.shared.degraded.load(Ordering::Relaxed)
     }
 
-    /// Whether the store counted every failure of `source` pushed so far
-    /// (judged by the source's own slot: a master down elsewhere does not
-    /// matter).
-    pub fn confirmation(&self, source: IpAddr) -> Confirmation {
+    /// Whether the store counted every failure this sensor pushed under
+    /// `source` (its identity as the engine counted it) so far (judged by
+    /// the source's own slot: a master down elsewhere does not matter).
+    pub fn confirmation(&self, source: Identity) -> Confirmation {
         let q = self.shared.queue.lock().unwrap();
         if q.lost
             .get(&source)
@@ -571,8 +641,7 @@ impl Fleet {
             return Confirmation::Counted;
         }
         drop(q);
-        let key = format!("{}:{{{source}}}:", self.cfg.key_prefix);
-        let slot = key_slot(key.as_bytes());
+        let slot = key_slot(self.cfg.source_key(&source).as_bytes());
         let fatal = self.shared.info.lock().unwrap().3.is_some();
         if fatal || self.shared.down_slots.lock().unwrap().contains(&slot) {
             Confirmation::Unreachable
@@ -641,9 +710,18 @@ impl Drop for Fleet {
     }
 }
 
-/// One function call: failures of one source, in time order.
+/// One function call: failures of one source, in time order; or the
+/// publication of an alias (an address seen on-link under a MAC).
 struct Call {
-    source: IpAddr,
+    /// The identity this sensor counted the failures under.
+    source: Identity,
+    /// What the store counts them under: `source`, or the MAC its address
+    /// is an alias of (the store redirected the call).
+    counted_as: Identity,
+    /// Each failure's address.
+    addrs: Vec<IpAddr>,
+    /// An alias's SET, not a push.
+    alias: bool,
     slot: u16,
     cmd: redis::Cmd,
     /// Enqueue time of each failure (for the lag of the one that crosses).
@@ -690,24 +768,58 @@ fn detector_args(cfg: &FleetConfig) -> String {
     v.join("|")
 }
 
+/// Argument positions in a push: FCALL NAME 1 KEY SENSOR BATCH RETRY SLACK
+/// CAP DETECTORS RESOLVE ADDRS (PAIR T)….
+const ARG_KEY: usize = 3;
+const ARG_RETRY: usize = 6;
+const ARG_RESOLVE: usize = 10;
+const ARG_ADDRS: usize = 11;
+
+/// "ADDR T_MS,…": the distinct addresses of a call's failures, each with
+/// its latest failure.
+fn addrs_arg(items: &[(IpAddr, i64)]) -> String {
+    let mut latest: Vec<(IpAddr, i64)> = Vec::new();
+    for &(a, t) in items {
+        match latest.iter_mut().find(|x| x.0 == a) {
+            Some(x) => x.1 = x.1.max(t),
+            None => latest.push((a, t)),
+        }
+    }
+    let v: Vec<String> = latest.iter().map(|(a, t)| format!("{a} {t}")).collect();
+    v.join(",")
+}
+
 fn build_calls(cfg: &FleetConfig, items: Vec<Item>, batch: &str, dets: &str) -> Vec<Call> {
-    let mut by_source: HashMap<IpAddr, Vec<Item>> = HashMap::new();
+    let mut by_source: HashMap<Identity, Vec<Item>> = HashMap::new();
     for it in items {
-        by_source.entry(it.f.source).or_default().push(it);
+        by_source.entry(it.f.identity).or_default().push(it);
     }
     let slack = (cfg.dedup_ns / MS).to_string();
     let cap = EXACT_CAP.to_string();
     let mut calls = Vec::with_capacity(by_source.len());
     for (source, mut v) in by_source {
         v.sort_by_key(|it| it.f.at_ns);
-        let key = format!("{}:{{{source}}}:", cfg.key_prefix);
+        let key = cfg.source_key(&source);
         let slot = key_slot(key.as_bytes());
+        // An address may be an alias of a MAC another sensor saw it on: the
+        // store looks that up first. A MAC or a prefix names its addresses.
+        let resolve = matches!(source, Identity::Address(_));
         for (i, chunk) in v.chunks(CALL_MAX).enumerate() {
             // Each call its own push id: a retry hands back the claims of
             // that call only.
             let id = match i {
                 0 => batch.to_string(),
                 i => format!("{batch}/{i}"),
+            };
+            let addrs: Vec<IpAddr> = chunk.iter().map(|it| it.f.source).collect();
+            let addrs_text = if resolve {
+                String::new()
+            } else {
+                let at: Vec<(IpAddr, i64)> = chunk
+                    .iter()
+                    .map(|it| (it.f.source, it.f.at_ns.div_euclid(MS as i64)))
+                    .collect();
+                addrs_arg(&at)
             };
             let mut cmd = redis::cmd("FCALL");
             cmd.arg(FUNCTION)
@@ -718,13 +830,18 @@ fn build_calls(cfg: &FleetConfig, items: Vec<Item>, batch: &str, dets: &str) -> 
                 .arg(0)
                 .arg(&slack)
                 .arg(&cap)
-                .arg(dets);
+                .arg(dets)
+                .arg(u8::from(resolve))
+                .arg(&addrs_text);
             for it in chunk {
                 cmd.arg(pair_bytes(it.f.destination, it.f.port))
                     .arg(it.f.at_ns.div_euclid(MS as i64));
             }
             calls.push(Call {
                 source,
+                counted_as: source,
+                addrs,
+                alias: false,
                 slot,
                 cmd,
                 at: chunk.iter().map(|it| it.at).collect(),
@@ -736,22 +853,82 @@ fn build_calls(cfg: &FleetConfig, items: Vec<Item>, batch: &str, dets: &str) -> 
     calls
 }
 
-/// The retry flag is argument 6: FCALL NAME 1 KEY SENSOR BATCH RETRY ….
-fn mark_retry(call: &mut Call) {
-    if !call.retry {
-        call.retry = true;
-        let mut cmd = redis::cmd("FCALL");
-        for (i, a) in call.cmd.args_iter().enumerate() {
-            if let redis::Arg::Simple(b) = a {
-                if i == 6 {
-                    cmd.arg(1);
-                } else if i > 0 {
-                    cmd.arg(b);
-                }
+/// The alias of `addr` (its keys' `i`): the MAC identity it was seen on.
+fn alias_call(cfg: &FleetConfig, addr: IpAddr, mac: Identity) -> Call {
+    let source = Identity::Address(addr);
+    let key = format!("{}i", cfg.source_key(&source));
+    let slot = key_slot(key.as_bytes());
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(&key)
+        .arg(mac.to_string())
+        .arg("PX")
+        .arg(cfg.alias_ttl.as_millis().max(1) as u64);
+    Call {
+        source,
+        counted_as: source,
+        addrs: Vec::new(),
+        alias: true,
+        slot,
+        cmd,
+        at: Vec::new(),
+        retry: false,
+        attempts: 0,
+    }
+}
+
+/// `call`'s command with argument `i` replaced.
+fn set_arg(call: &mut Call, i: usize, value: &[u8]) {
+    let mut cmd = redis::cmd("FCALL");
+    for (k, a) in call.cmd.args_iter().enumerate() {
+        if let redis::Arg::Simple(b) = a {
+            if k == i {
+                cmd.arg(value);
+            } else if k > 0 {
+                cmd.arg(b);
             }
         }
-        call.cmd = cmd;
     }
+    call.cmd = cmd;
+}
+
+/// The retry flag is argument 6: FCALL NAME 1 KEY SENSOR BATCH RETRY ….
+fn mark_retry(call: &mut Call) {
+    if !call.retry && !call.alias {
+        call.retry = true;
+        set_arg(call, ARG_RETRY, b"1");
+    }
+}
+
+/// The store says the call's address is an alias of `to` (a MAC): the same
+/// failures, pushed there (nothing was counted under the address).
+fn redirect(cfg: &FleetConfig, call: &mut Call, to: &str) -> bool {
+    let Ok(id) = to.parse::<Identity>() else {
+        return false;
+    };
+    if matches!(id, Identity::Address(_)) || id == call.counted_as {
+        return false;
+    }
+    // The call's failure times, from its arguments (PAIR T pairs).
+    let args: Vec<Vec<u8>> = call
+        .cmd
+        .args_iter()
+        .filter_map(|a| match a {
+            redis::Arg::Simple(b) => Some(b.to_vec()),
+            _ => None,
+        })
+        .collect();
+    let times: Vec<i64> = args[ARG_ADDRS + 1..]
+        .chunks(2)
+        .filter_map(|c| std::str::from_utf8(c.get(1)?).ok()?.parse().ok())
+        .collect();
+    let at: Vec<(IpAddr, i64)> = call.addrs.iter().copied().zip(times).collect();
+    let key = cfg.source_key(&id);
+    call.slot = key_slot(key.as_bytes());
+    call.counted_as = id;
+    set_arg(call, ARG_KEY, key.as_bytes());
+    set_arg(call, ARG_RESOLVE, b"0");
+    set_arg(call, ARG_ADDRS, addrs_arg(&at).as_bytes());
+    true
 }
 
 fn parse_reply(
@@ -795,8 +972,26 @@ fn parse_reply(
         let ports: HashSet<u16> = pairs.iter().map(|(_, p)| p.port).collect();
         pairs.sort_by_key(|(t, _)| *t);
         let skip = pairs.len().saturating_sub(cfg.max_targets);
+        let source = call
+            .addrs
+            .get(j)
+            .copied()
+            .or(call.source.address())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let mut addresses: Vec<IpAddr> = match c.get(11) {
+            Some(Value::Array(a)) => a.iter().filter_map(|x| as_text(x)?.parse().ok()).collect(),
+            _ => Vec::new(),
+        };
+        if addresses.is_empty() {
+            addresses.push(source);
+        }
+        let addresses_total = addresses.len() as u32;
+        addresses.truncate(crate::engine::identity::ADDRESSES_KEPT);
         out.push(FleetAlert {
-            source: call.source,
+            source,
+            identity: call.counted_as,
+            addresses,
+            addresses_total,
             detector: det,
             config,
             failed_pairs: num(1) as u32,
@@ -840,6 +1035,8 @@ async fn worker(
     let mut batch_seq = 0u64;
     let mut started = Some(started);
     let mut fatal_logged = false;
+    // Aliases published: address → (MAC, when).
+    let mut aliases: HashMap<IpAddr, (Identity, Instant)> = HashMap::new();
 
     let publish = |store: &Store, shared: &Shared, inflight: &[Call]| {
         let n: usize = inflight.iter().map(|c| c.at.len()).sum();
@@ -884,7 +1081,7 @@ async fn worker(
                 let mut q = shared.queue.lock().unwrap();
                 let left = q.items.len() + inflight.iter().map(|c| c.at.len()).sum::<usize>();
                 q.items.clear();
-                let sources: Vec<IpAddr> = q.unconfirmed.drain().map(|(s, _)| s).collect();
+                let sources: Vec<Identity> = q.unconfirmed.drain().map(|(s, _)| s).collect();
                 for s in sources {
                     q.lose(s);
                 }
@@ -956,6 +1153,29 @@ async fn worker(
             if !items.is_empty() {
                 batch_seq += 1;
                 let batch = format!("{}#{run_id}:{batch_seq}", cfg.sensor);
+                // Addresses this sensor counted under a MAC: published as
+                // aliases (before the batch's pushes, in the same round), so
+                // the store counts another sensor's routed failures from
+                // them under that MAC too.
+                let now = Instant::now();
+                for it in &items {
+                    let Identity::Mac(_) = it.f.identity else {
+                        continue;
+                    };
+                    if !aliasable(it.f.source) {
+                        continue;
+                    }
+                    let fresh = aliases.get(&it.f.source).is_some_and(|(m, t)| {
+                        *m == it.f.identity && now.duration_since(*t) < cfg.alias_ttl / 8
+                    });
+                    if !fresh {
+                        if aliases.len() >= DEDUP_MAX {
+                            aliases.clear();
+                        }
+                        aliases.insert(it.f.source, (it.f.identity, now));
+                        inflight.push(alias_call(&cfg, it.f.source, it.f.identity));
+                    }
+                }
                 inflight.extend(build_calls(&cfg, items, &batch, &dets));
             }
         }
@@ -1097,7 +1317,23 @@ async fn push_round(
         for (i, rep) in idx.into_iter().zip(replies) {
             let call = &mut inflight[i];
             call.attempts += 1;
+            // The address is an alias of a MAC: nothing was counted, the
+            // same failures go there (next round, at once).
+            if let Reply::Ok(v) = &rep
+                && let Some(to) = alias_of(v)
+            {
+                let was = call.slot;
+                if redirect(cfg, call, &to) {
+                    call.attempts = 0;
+                    ok.insert(was);
+                    continue;
+                }
+            }
             match rep {
+                Reply::Ok(_) if call.alias && acked.is_some() => {
+                    ok.insert(call.slot);
+                    done[i] = true;
+                }
                 Reply::Ok(_) if acked.is_none() => {
                     failed.insert(call.slot);
                     mark_retry(call);
@@ -1136,6 +1372,15 @@ async fn push_round(
                         .iter()
                         .any(|w| l.contains(w))
                     {
+                        if call.alias {
+                            tracing::warn!(
+                                "fleet: the store keeps refusing the alias of {} ({})",
+                                call.source,
+                                one_line(&e)
+                            );
+                            done[i] = true;
+                            continue;
+                        }
                         tracing::warn!(
                             "fleet: the store keeps refusing a push of {} ({}): dropping its {} failures",
                             call.source,
@@ -1175,6 +1420,24 @@ async fn push_round(
     });
     ok.retain(|s| !failed.contains(s));
     (ok, failed)
+}
+
+/// `{-1, IDENTITY}`: the pushed address is an alias of IDENTITY.
+fn alias_of(v: &Value) -> Option<String> {
+    let Value::Array(items) = v else {
+        return None;
+    };
+    (items.len() == 2 && as_int(&items[0]) == Some(-1))
+        .then(|| as_text(&items[1]))
+        .flatten()
+}
+
+/// Link-local addresses are one link's: never aliased fleet-wide.
+fn aliasable(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => !a.is_link_local() && !a.is_unspecified(),
+        IpAddr::V6(a) => (a.segments()[0] & 0xffc0) != 0xfe80 && !a.is_unspecified(),
+    }
 }
 
 fn finish(cfg: &FleetConfig, shared: &Shared, call: &Call, v: &Value) {
@@ -1234,6 +1497,75 @@ mod tests {
         assert!(e.to_string().contains("--sensor-name"), "{e}");
         let c = FleetConfig::new(url, "s1", &DetectorConfig::default_ladder()).unwrap();
         assert_eq!(c.dedup_ns, 3_600_000 * MS / 64);
+    }
+
+    #[test]
+    fn keys_are_identities_and_sites_scope_home_addresses() {
+        let url = FleetUrl::parse("redis://127.0.0.1:7000").unwrap();
+        let c = FleetConfig::new(url, "s1", &DetectorConfig::default_ladder()).unwrap();
+        let mac: Identity = "02:10:00:00:00:05".parse().unwrap();
+        let pfx: Identity = "2001:db8:bad:1::/64".parse().unwrap();
+        let home = Identity::Address("10.0.0.5".parse().unwrap());
+        let out = Identity::Address("198.51.100.7".parse().unwrap());
+        assert_eq!(c.source_key(&mac), "ss:{02-10-00-00-00-05}:");
+        assert_eq!(c.source_key(&pfx), "ss:{2001:db8:bad:1::/64}:");
+        assert_eq!(c.source_key(&home), "ss:{10.0.0.5}:");
+        let c = c.with_site(Some("site-1")).unwrap();
+        assert_eq!(c.source_key(&home), "ss:{site-1/10.0.0.5}:");
+        assert_eq!(c.source_key(&out), "ss:{198.51.100.7}:");
+        assert_eq!(c.source_key(&mac), "ss:{02-10-00-00-00-05}:");
+        assert!(c.clone().with_site(Some("a b")).is_err());
+        assert_eq!(c.alias_ttl, Duration::from_secs(86_400));
+        assert!(!aliasable("fe80::1".parse().unwrap()));
+        assert!(aliasable("2001:db8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn redirect_moves_a_call_to_the_mac_with_its_addresses() {
+        let cfg = FleetConfig::new(
+            FleetUrl::parse("redis://127.0.0.1:7000").unwrap(),
+            "s1",
+            &DetectorConfig::default_ladder(),
+        )
+        .unwrap();
+        let src: IpAddr = "2001:db8:10:1::a2".parse().unwrap();
+        let f = CountedFailure {
+            source: src,
+            identity: Identity::Address(src),
+            destination: "2001:db8:20::1".parse().unwrap(),
+            port: 22,
+            at_ns: 1_700_000_000_123_456_789,
+        };
+        let mut calls = build_calls(
+            &cfg,
+            vec![Item {
+                f,
+                at: Instant::now(),
+            }],
+            "s1#1:1",
+            &detector_args(&cfg),
+        );
+        let args = |c: &Call| -> Vec<Vec<u8>> {
+            c.cmd
+                .args_iter()
+                .map(|a| match a {
+                    redis::Arg::Simple(b) => b.to_vec(),
+                    _ => vec![],
+                })
+                .collect()
+        };
+        assert_eq!(args(&calls[0])[ARG_RESOLVE], b"1");
+        assert_eq!(args(&calls[0])[ARG_ADDRS], b"");
+        assert!(redirect(&cfg, &mut calls[0], "02-10-00-00-00-05"));
+        let a = args(&calls[0]);
+        assert_eq!(a[ARG_KEY], b"ss:{02-10-00-00-00-05}:");
+        assert_eq!(a[ARG_RESOLVE], b"0");
+        assert_eq!(a[ARG_ADDRS], b"2001:db8:10:1::a2 1700000000123");
+        assert_eq!(calls[0].slot, key_slot(b"ss:{02-10-00-00-00-05}:"));
+        assert_eq!(calls[0].source, Identity::Address(src));
+        // Never to another address, nor twice.
+        assert!(!redirect(&cfg, &mut calls[0], "02-10-00-00-00-05"));
+        assert!(!redirect(&cfg, &mut calls[0], "198.51.100.1"));
     }
 
     #[test]

@@ -1,9 +1,11 @@
-#!lua name=slowscan_v2
+#!lua name=slowscan_v3
 -- slowscan fleet library (docs/fleet.md): the fleet-wide count of a source's
 -- distinct failed (destination, port) pairs per detector (R6), and the R8
 -- alert rule per (source, detector) and across detectors, evaluated
 -- atomically on the shard that holds the source.
 --
+-- A source is an identity (R9): an address, a MAC or a prefix, keyed by its
+-- text ("198.51.100.7", "02-10-00-00-00-05", "2001:db8:bad:1::/64").
 -- Every key of a source shares the hash tag {SOURCE}, so they live on one
 -- slot (KEYS[1] is the source's prefix, e.g. "ss:{198.51.100.7}:"):
 --   p            ZSET  (from a source's second pair on) member = pair (address bytes .. port, 2 bytes), score =
@@ -19,20 +21,32 @@
 --                      in the engine), k<det> = claims made (never reset).
 --   h<W>:<b>     HLL   once sketched: the pairs whose failure fell in bucket
 --                      b (width |W|/BUCKETS) of window W (ms; < 0: tumbling).
+--   a            ZSET  (MAC and prefix identities) the addresses it used,
+--                      score = their latest failure (ms); the ADDR_KEPT latest.
+--   i            STR   (an address's keys) alias: the MAC identity this
+--                      address belongs to, set by a sensor that saw the host
+--                      on-link (SET PX by the client); a push of the address
+--                      is then redirected there, nothing counted here.
 --   c<det>:<k>   STR   the claim of one alert (SET NX: exactly one push
 --                      claims it): "PUSH|count|alert_seq|t|start|index",
 --                      PUSH the id of the push that crossed it, the rest
 --                      what a retry of that push hands back.
 -- Every key expires: relative TTLs, refreshed by each push.
 --
--- FCALL slowscan_push_v2 1 PREFIX  SENSOR BATCH RETRY SLACK CAP DETECTORS
---       (PAIR T_MS)…  — failures in time order; DETECTORS = "WINDOW_MS THRESHOLD
---       NAME|…" (the window negative for tumbling).
--- Reply: {withheld, claim…}; claim = {detector (0-based), count, alert_seq,
+-- FCALL slowscan_push_v3 1 PREFIX  SENSOR BATCH RETRY SLACK CAP DETECTORS
+--       RESOLVE ADDRS (PAIR T_MS)…  — failures in time order; DETECTORS =
+--       "WINDOW_MS THRESHOLD NAME|…" (the window negative for tumbling);
+--       RESOLVE = 1: the source is an address, look up its alias first;
+--       ADDRS = "ADDR T_MS,…" the addresses of the failures ("" for an
+--       address identity: the key says it).
+-- Reply: {-1, IDENTITY} when the address is an alias of IDENTITY (nothing
+--   counted: push there); else
+--   {withheld, claim…}; claim = {detector (0-based), count, alert_seq,
 --   estimated, t (Unix ms of the crossing failure), window start (ms,
 --   inclusive), index of the crossing failure in the call, first failure in
 --   the window (ms), {sensors…}, {pair, t, pair, t, …} (the pairs in the
---   window, oldest first; a sample once sketched), replayed}.
+--   window, oldest first; a sample once sketched), replayed, {addresses in
+--   the window, latest first (MAC and prefix identities)}}.
 
 local SAMPLE = 32
 -- A retried push looks for its claims among each detector's latest ones.
@@ -40,6 +54,8 @@ local REPLAY_SCAN = 16
 local WRITTEN_KEPT = 16
 local BUCKETS = 64
 local TTL_MARGIN = 60000
+-- Addresses an identity keeps (its alerts list the latest 16).
+local ADDR_KEPT = 64
 
 local function parse_written(s)
   local out = {}
@@ -127,9 +143,29 @@ local function push(keys, args)
   for k, c in ipairs(cfg.dets) do
     dets[k] = { g = c.g, th = c.th, name = c.name }
   end
-  local first_arg = 7
+  if args[7] == '1' then
+    local to = redis.call('GET', base .. 'i')
+    if to then
+      return { -1, to }
+    end
+  end
+  local addrs = args[8]
+  local first_arg = 9
   local nf = (#args - first_arg + 1) / 2
   local ttl = maxw + slack + TTL_MARGIN
+  local ka = base .. 'a'
+  if addrs ~= '' then
+    local za = {}
+    for a, t in string.gmatch(addrs, '([^ ,]+) (%d+)') do
+      za[#za + 1] = t
+      za[#za + 1] = a
+    end
+    if #za > 0 then
+      redis.call('ZADD', ka, 'GT', unpack(za))
+      redis.call('ZREMRANGEBYRANK', ka, 0, -(ADDR_KEPT + 1))
+      redis.call('PEXPIRE', ka, ttl)
+    end
+  end
 
   local st = redis.call('HMGET', ks, unpack(fields))
   local sketched = st[1] == '1'
@@ -212,8 +248,12 @@ local function push(keys, args)
         sensors[#sensors + 1] = string.sub(name, 2)
       end
     end
+    local used = {}
+    if addrs ~= '' then
+      used = redis.call('ZRANGE', ka, t, s, 'BYSCORE', 'REV')
+    end
     return { k - 1, c, seq, sketched and 1 or 0, t, s, j, first, sensors, pairs_in,
-      replayed and 1 or 0 }
+      replayed and 1 or 0, used }
   end
 
   -- A retried push (its reply was lost, or its replication unconfirmed):
@@ -458,4 +498,4 @@ local function push(keys, args)
   return reply
 end
 
-redis.register_function('slowscan_push_v2', push)
+redis.register_function('slowscan_push_v3', push)

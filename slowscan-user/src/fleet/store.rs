@@ -12,7 +12,7 @@ use super::url::FleetUrl;
 
 /// The function library (loaded with FUNCTION LOAD REPLACE on every master).
 pub const LIBRARY: &str = include_str!("slowscan.lua");
-pub const FUNCTION: &str = "slowscan_push_v2";
+pub const FUNCTION: &str = "slowscan_push_v3";
 pub const SLOTS: usize = 16384;
 
 /// What the `--fleet` URL leads to.
