@@ -8,6 +8,7 @@ mod listed;
 mod options;
 mod plots;
 mod replay;
+mod replay_zeek;
 mod run;
 mod status;
 mod whitelist;
@@ -45,7 +46,8 @@ enum Command {
     /// Change a running sensor's kernel ignore list of sources (R4.6) through its pinned maps.
     /// Items are CIDR prefixes or addresses (198.51.100.0/24, 2001:db8::/32, 203.0.113.9).
     Ignore(ignore::Args),
-    /// Offline detection over capture files (pcap, pcapng, gzipped): alerts, report, sweep.
+    /// Offline detection over capture files (pcap, pcapng) or Zeek conn logs, gzipped or not:
+    /// alerts, report, sweep.
     Replay(Box<replay::Args>),
     /// Learn a whitelist (R4.1–R4.3) from capture files.
     Learn(Box<learn::Args>),
