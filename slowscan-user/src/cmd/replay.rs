@@ -364,7 +364,11 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         None => Ok(ExitCode::SUCCESS),
         Some(e) if conn_logs.is_some() => Err(e.context(format!(
             "replay stopped early: the alerts{} cover the lines read before this point",
-            if a.report.is_some() { " and the report" } else { "" },
+            if a.report.is_some() {
+                " and the report"
+            } else {
+                ""
+            },
         ))),
         Some(e) => Err(e.context(format!(
             "replay stopped early: the alerts{} cover the {} packets read before this point \

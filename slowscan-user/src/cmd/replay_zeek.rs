@@ -12,7 +12,10 @@ use slowscan::{
 /// The conn-log files when every input is a conn log (or a directory or
 /// glob of them); `None` when none is (captures); an error when mixed.
 pub fn inputs(files: &[PathBuf]) -> anyhow::Result<Option<Vec<PathBuf>>> {
-    let logs = files.iter().filter(|p| zeek::looks_like_conn_log(p)).count();
+    let logs = files
+        .iter()
+        .filter(|p| zeek::looks_like_conn_log(p))
+        .count();
     if logs == 0 {
         return Ok(None);
     }
