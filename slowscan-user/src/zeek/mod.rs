@@ -139,12 +139,31 @@ fn wild_match(p: &[u8], s: &[u8]) -> bool {
     }
 }
 
+/// The start of a file's hour from Zeek's rotated name
+/// (`YYYY-MM-DD/conn.HH:MM:SS-HH:MM:SS.log.gz`), Unix ns.
+pub fn rotated_start_ns(path: &Path) -> Option<u64> {
+    use time::{Date, Time, macros::format_description};
+    let day = path.parent()?.file_name()?.to_str()?;
+    let name = path.file_name()?.to_str()?;
+    let hms = name.strip_prefix("conn.")?.get(..8)?;
+    let date = Date::parse(day, format_description!("[year]-[month]-[day]")).ok()?;
+    let time = Time::parse(hms, format_description!("[hour]:[minute]:[second]")).ok()?;
+    let ns = date.with_time(time).assume_utc().unix_timestamp_nanos();
+    u64::try_from(ns).ok()
+}
+
 /// Opens every file (so a file that is not a conn.log is an error before
-/// anything is counted) and orders them by their first record's time.
+/// anything is counted) and orders them: by the hour in Zeek's rotated
+/// name, else by the first record's time. (Not by the first record alone:
+/// a file's first line may be a connection that started hours before.)
 pub fn open_in_order(files: &[PathBuf]) -> Result<Vec<PathBuf>, ConnLogError> {
     let mut keyed = Vec::with_capacity(files.len());
     for p in files {
         let mut f = ConnLogFile::open(p)?;
+        if let Some(t) = rotated_start_ns(p) {
+            keyed.push((t, p.clone()));
+            continue;
+        }
         let mut first = u64::MAX;
         for _ in 0..64 {
             match f.next_line() {
