@@ -4,7 +4,7 @@
 //! capture, and as the conn logs a Zeek cluster would have left for the same
 //! traffic (hourly rotated gzipped files in daily directories, lines in
 //! connection-END order), TSV and JSON. The conn logs must raise exactly the
-//! capture's alerts (R5z: the lines are put back in start order, each
+//! capture's alerts (R5.3: the lines are put back in start order, each
 //! failure decided at its deadline).
 
 mod longnet;
@@ -53,7 +53,7 @@ fn key(a: &Value) -> String {
 }
 
 #[test]
-fn r5z_a_month_of_rotated_conn_logs_alerts_exactly_like_its_capture() {
+fn r5_3_a_month_of_rotated_conn_logs_alerts_exactly_like_its_capture() {
     let dir = TempDir::new("zeek-month");
     let net = generate(&dir, &Config::month()).unwrap();
     let pcaps: Vec<&OsStr> = net.files.iter().map(|f| f.as_os_str()).collect();

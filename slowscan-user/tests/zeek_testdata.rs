@@ -1,6 +1,6 @@
 //! Zeek's own traces with the conn.log Zeek wrote for each
 //! (`SLOWSCAN_ZEEK_TESTDATA`, see that directory's README.md): the conn.log
-//! read by R5z agrees with slowscan's packet reading of the same trace (R5),
+//! read by R5.3 agrees with slowscan's packet reading of the same trace (R5),
 //! per source, except where the README says why — asserted here.
 //!
 //! Zeek's test baselines mask `ts`; each TCP line's is restored from the
@@ -155,8 +155,8 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 #[test]
-fn r5z_conn_logs_agree_with_the_packet_reading_of_their_traces() {
-    let Some(dir) = zeek_testdata("r5z_conn_logs_agree_with_the_packet_reading_of_their_traces")
+fn r5_3_conn_logs_agree_with_the_packet_reading_of_their_traces() {
+    let Some(dir) = zeek_testdata("r5_3_conn_logs_agree_with_the_packet_reading_of_their_traces")
     else {
         return;
     };
@@ -217,9 +217,9 @@ fn r5z_conn_logs_agree_with_the_packet_reading_of_their_traces() {
 }
 
 #[test]
-fn r5z_the_fin_with_the_initial_sequence_number_is_the_known_difference() {
+fn r5_3_the_fin_with_the_initial_sequence_number_is_the_known_difference() {
     let Some(dir) =
-        zeek_testdata("r5z_the_fin_with_the_initial_sequence_number_is_the_known_difference")
+        zeek_testdata("r5_3_the_fin_with_the_initial_sequence_number_is_the_known_difference")
     else {
         return;
     };

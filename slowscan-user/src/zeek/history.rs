@@ -1,4 +1,4 @@
-//! Zeek's `history` letters read as the method's rule (docs/method.md R5z).
+//! Zeek's `history` letters read as the method's rule (docs/method.md R5.3).
 //!
 //! Uppercase letters are the originator's packets, lowercase the
 //! responder's; `^` marks that Zeek flipped the roles, which swaps the
@@ -69,7 +69,7 @@ mod tests {
     }
 
     #[test]
-    fn r5z_uppercase_s_is_an_attempt_established_by_a_later_a_d_or_f() {
+    fn r5_3_uppercase_s_is_an_attempt_established_by_a_later_a_d_or_f() {
         let none = Side::default();
         for (h, orig) in [
             ("S", side(true, false, false)),
@@ -91,7 +91,7 @@ mod tests {
     }
 
     #[test]
-    fn r5z_a_flip_swaps_the_sides_of_the_letters_before_it() {
+    fn r5_3_a_flip_swaps_the_sides_of_the_letters_before_it() {
         // Flipped first: letters after it are as logged.
         let j = judge(b"^fA");
         assert_eq!(j.orig, side(false, false, true));

@@ -1,4 +1,4 @@
-//! Zeek conn.log as an input (docs/method.md R5z, docs/flows.md).
+//! Zeek conn.log as an input (docs/method.md R5.3, docs/flows.md).
 //!
 //! A conn.log line is a connection whose outcome Zeek already judged: its
 //! `history` says whether the originator sent a SYN and then an ACK,

@@ -4,7 +4,7 @@
 //! input had been in order; a line older than what was already released is
 //! `late`: counted, and fed at once.
 //!
-//! It also joins what Zeek split (R5z): a Failed attempt waits for the
+//! It also joins what Zeek split (R5.3): a Failed attempt waits for the
 //! handshake timeout, as the packet rule's pending attempt does. A later
 //! line of the same 5-tuple within it that carries the originator's ACK,
 //! payload or FIN (`Dr` after `ShR`) Establishes it; another `S` line is a

@@ -107,7 +107,7 @@ fn end_ordered(mut v: Vec<(u64, String)>) -> String {
 }
 
 #[test]
-fn r5z_lines_in_end_order_count_as_in_start_order() {
+fn r5_3_lines_in_end_order_count_as_in_start_order() {
     let d = tmpdir("order");
     let lines = scan_lines(10);
     let start_ordered = {
@@ -145,7 +145,7 @@ fn r5z_lines_in_end_order_count_as_in_start_order() {
 }
 
 #[test]
-fn r5z_beyond_the_lateness_lines_are_late_and_still_counted() {
+fn r5_3_beyond_the_lateness_lines_are_late_and_still_counted() {
     let d = tmpdir("late");
     let mut text = HEADER.to_owned();
     for i in 0..5u64 {
@@ -178,7 +178,7 @@ fn r5z_beyond_the_lateness_lines_are_late_and_still_counted() {
 }
 
 #[test]
-fn r5z_split_lines_are_joined_as_the_packet_rule_judges_them() {
+fn r5_3_split_lines_are_joined_as_the_packet_rule_judges_them() {
     let d = tmpdir("join");
     let mut text = HEADER.to_owned();
     // modbus: ShR, then data with S + 1 15.7 s later in a new line.
