@@ -163,8 +163,15 @@ pub struct TsvLayout {
     pub unset: Vec<u8>,
     /// Indexes of [`NEEDED`], then orig_l2_addr and resp_l2_addr.
     idx: [Option<usize>; 9],
+    /// Per column, its slot in `idx` (`NONE`: not read).
+    slot_of: Vec<u8>,
+    /// The last column read, and how many are read.
+    last: usize,
+    wanted: usize,
     columns: usize,
 }
+
+const NONE: u8 = u8::MAX;
 
 impl Default for TsvLayout {
     fn default() -> Self {
@@ -172,6 +179,9 @@ impl Default for TsvLayout {
             sep: b'\t',
             unset: b"-".to_vec(),
             idx: [None; 9],
+            slot_of: Vec::new(),
+            last: 0,
+            wanted: 0,
             columns: 0,
         }
     }
@@ -214,6 +224,14 @@ impl TsvLayout {
                         self.idx[s] = Some(i);
                     }
                 }
+                self.slot_of = vec![NONE; names.len()];
+                for (s, i) in self.idx.iter().enumerate() {
+                    if let Some(i) = *i {
+                        self.slot_of[i] = s as u8;
+                    }
+                }
+                self.last = self.idx.iter().flatten().copied().max().unwrap_or(0);
+                self.wanted = self.idx.iter().flatten().count();
             }
             _ => {}
         }
@@ -238,19 +256,17 @@ impl TsvLayout {
     pub fn parse(&self, line: &[u8]) -> Parsed {
         let mut cols: [&[u8]; 9] = [&[]; 9];
         let mut found = 0usize;
-        let last = self.idx.iter().flatten().copied().max().unwrap_or(0);
         for (i, col) in line.split(|&c| c == self.sep).enumerate() {
-            for (slot, want) in self.idx.iter().enumerate() {
-                if *want == Some(i) {
-                    cols[slot] = col;
-                    found += 1;
-                }
+            let slot = self.slot_of[i];
+            if slot != NONE {
+                cols[slot as usize] = col;
+                found += 1;
             }
-            if i >= last {
+            if i >= self.last {
                 break;
             }
         }
-        if found < self.idx.iter().flatten().count() {
+        if found < self.wanted {
             return Err(Problem::Malformed);
         }
         let unset = |v: &[u8]| v == self.unset.as_slice() || v.is_empty();
