@@ -144,7 +144,7 @@ fn failed_pairs(r: &Report) -> BTreeMap<IpAddr, u64> {
     r.sources
         .iter()
         .filter(|(_, s)| s.failed_pairs > 0)
-        .map(|(a, s)| (*a, s.failed_pairs as u64))
+        .map(|(a, s)| (*a, s.failed_pairs))
         .collect()
 }
 

@@ -169,7 +169,7 @@ fn r5_3_beyond_the_lateness_lines_are_late_and_still_counted() {
         "S",
     );
     let p = write(&d, "late.log", &text, false);
-    let (_, _, st) = replay(&[p.clone()], one_hour(9), 3600 * SECOND_NS);
+    let (_, _, st) = replay(std::slice::from_ref(&p), one_hour(9), 3600 * SECOND_NS);
     assert_eq!(st.late, 2);
     assert!(st.max_late_seconds > 13.0 * 3600.0, "{st:?}");
     assert_eq!((st.attempts, st.established, st.failed), (7, 6, 1));
@@ -329,7 +329,7 @@ fn a_truncated_gzip_delivers_what_came_before_then_names_the_file() {
     std::fs::write(&p, &bytes[..bytes.len() * 2 / 3]).unwrap();
     let mut engine = Engine::new(one_hour(9));
     let mut o = Orderer::new(REPLAY_MAX_LATENESS_NS, 60 * SECOND_NS);
-    let damage = feed_engine(&[p.clone()], &mut engine, &mut o, |_| Ok(())).unwrap();
+    let damage = feed_engine(std::slice::from_ref(&p), &mut engine, &mut o, |_| Ok(())).unwrap();
     let e = damage.expect("damage").to_string();
     assert!(e.contains("t.log.gz"), "{e}");
     assert!(o.stats.attempts > 100, "{:?}", o.stats);
@@ -353,7 +353,7 @@ fn inputs_directories_globs_and_any_order() {
     write(&day, "conn.00:00:00-01:00:00.log.gz", &body(&first), true);
     write(&day, "conn.01:00:00-02:00:00.log.gz", &body(&second), true);
     write(&day, "dns.00:00:00-01:00:00.log.gz", "#fields\tts\n", true);
-    let files = expand_inputs(&[day.clone()]).unwrap();
+    let files = expand_inputs(std::slice::from_ref(&day)).unwrap();
     assert_eq!(files.len(), 2);
     let glob = d.join("2014-*").join("conn.*.log.gz");
     assert_eq!(expand_inputs(&[glob]).unwrap(), files);

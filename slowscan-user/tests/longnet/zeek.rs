@@ -37,7 +37,7 @@ fn line(a: &Attempt, uid: usize, json: bool) -> Line {
     let est = reference::established(a, reference::HANDSHAKE_TIMEOUT_NS);
     let h = mix(a);
     let (history, duration_ns, end_ns) = if est {
-        let (dur, linger) = if h % 40 == 0 {
+        let (dur, linger) = if h.is_multiple_of(40) {
             // Long, then idle: logged at the inactivity timeout.
             (30 * 60 * SECOND_NS + h % (3 * HOUR_NS), 300 * SECOND_NS)
         } else {
