@@ -39,8 +39,15 @@ pub const REPLAY_MAX_LATENESS_NS: u64 = 6 * HOUR_NS;
 /// Zeek logs), a glob, or a file whose decoded content starts like a Zeek
 /// TSV log (`#`) or a JSON line (`{`).
 pub fn looks_like_conn_log(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
     if path.is_dir() || (!path.exists() && is_glob(path)) {
         return true;
+    }
+    // A FIFO or a device can be read once: it stays a capture stream.
+    if std::fs::metadata(path)
+        .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_char_device())
+    {
+        return false;
     }
     read::sniff(path).is_ok_and(|head| {
         head.iter()
