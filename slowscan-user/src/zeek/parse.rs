@@ -116,15 +116,41 @@ fn epoch_f64(x: f64) -> Result<u64, Problem> {
 // Fields
 
 fn endpoint(h: &[u8], p: &[u8]) -> Result<Endpoint, Problem> {
-    let ip: IpAddr = std::str::from_utf8(h)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or(Problem::Malformed)?;
-    let port = std::str::from_utf8(p)
-        .ok()
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or(Problem::Malformed)?;
-    Ok(endpoint_of(ip, port))
+    let ip: IpAddr = match ipv4(h) {
+        Some(v4) => IpAddr::from(v4),
+        None => std::str::from_utf8(h)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(Problem::Malformed)?,
+    };
+    Ok(endpoint_of(ip, decimal_u16(p).ok_or(Problem::Malformed)?))
+}
+
+/// A dotted quad, the common case, without the general parser.
+fn ipv4(s: &[u8]) -> Option<[u8; 4]> {
+    let mut out = [0u8; 4];
+    let mut parts = s.split(|&c| c == b'.');
+    for o in &mut out {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+            return None;
+        }
+        *o = u8::try_from(decimal(p)?).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+fn decimal(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || s.len() > 5 {
+        return None;
+    }
+    s.iter().try_fold(0u32, |v, &c| {
+        c.is_ascii_digit().then(|| v * 10 + u32::from(c - b'0'))
+    })
+}
+
+fn decimal_u16(s: &[u8]) -> Option<u16> {
+    decimal(s).and_then(|v| u16::try_from(v).ok())
 }
 
 fn endpoint_of(ip: IpAddr, port: u16) -> Endpoint {
@@ -435,6 +461,26 @@ mod tests {
         assert_eq!(epoch_f64(f64::INFINITY), Err(Problem::BadTs));
         assert_eq!(epoch_f64(-1.0), Err(Problem::BadTs));
         assert_eq!(epoch_f64(1e300), Err(Problem::BadTs));
+    }
+
+    #[test]
+    fn addresses_and_ports() {
+        assert_eq!(ipv4(b"192.168.0.4"), Some([192, 168, 0, 4]));
+        for bad in [
+            &b"1.2.3"[..],
+            b"1.2.3.4.5",
+            b"256.1.1.1",
+            b"01.2.3.4",
+            b"1..2.3",
+            b"a.b.c.d",
+        ] {
+            assert_eq!(ipv4(bad), None, "{bad:?}");
+        }
+        let e = endpoint(b"2001:db8::1", b"443").unwrap();
+        assert_eq!((e.family, e.port), (slowscan_common::AF_INET6, 443));
+        assert_eq!(endpoint(b"1.2.3.4", b"65536"), Err(Problem::Malformed));
+        assert_eq!(endpoint(b"1.2.3.4", b"-1"), Err(Problem::Malformed));
+        assert_eq!(endpoint(b"1.2.3.4", b""), Err(Problem::Malformed));
     }
 
     #[test]
