@@ -21,6 +21,7 @@ pub mod rfc3339;
 pub mod stop;
 pub mod whitelist;
 pub mod whitelist_file;
+pub mod zeek;
 
 /// `1 destination`, `2 destinations`, `3 entries`: counts in messages.
 pub fn count(n: impl Into<u64>, noun: &str) -> String {

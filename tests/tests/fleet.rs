@@ -428,7 +428,16 @@ fn failover_under_load() {
     const KILL_ROUND: u32 = 45;
     let src = |s: u32| format!("2001:db8::5:{s:x}");
     let victim = cluster.master_of(&format!("ss:{{{}}}:p", src(0)));
-    let replica = cluster.replicas_of(victim)[0];
+    // Gossip may not list a fresh cluster's replicas at once.
+    let replica = (0..100)
+        .find_map(|_| {
+            let r = cluster.replicas_of(victim);
+            if r.is_empty() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            r.first().copied()
+        })
+        .expect("the victim's replica: CLUSTER NODES listed none for 10 s");
     let on_victim: Vec<bool> = (0..SOURCES)
         .map(|s| cluster.master_of(&format!("ss:{{{}}}:p", src(s))) == victim)
         .collect();

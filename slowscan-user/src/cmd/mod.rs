@@ -12,6 +12,7 @@ mod listed;
 mod options;
 mod plots;
 mod replay;
+mod replay_zeek;
 mod run;
 mod status;
 mod whitelist;
@@ -52,7 +53,8 @@ enum Command {
     /// NetFlow v5/v9 and IPFIX collector: detection over exporters' flow
     /// records (docs/flows.md), with alerts, state and metrics.
     Collect(Box<collect::Args>),
-    /// Offline detection over capture files (pcap, pcapng, gzipped): alerts, report, sweep.
+    /// Offline detection over capture files (pcap, pcapng) or Zeek conn logs, gzipped or not:
+    /// alerts, report, sweep.
     Replay(Box<replay::Args>),
     /// Learn a whitelist (R4.1–R4.3) from capture files.
     Learn(Box<learn::Args>),

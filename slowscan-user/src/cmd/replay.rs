@@ -50,7 +50,8 @@ pub struct Args {
     /// Capture files: pcap or pcapng (Ethernet, Linux cooked, raw IP, PPP,
     /// Cisco HDLC, NFLOG, IP over InfiniBand, 802.11, radiotap, BSD
     /// loopback), gzipped or not. Read in the order given, as one continuous
-    /// stream.
+    /// stream. Or Zeek conn logs (TSV or JSON, gzipped or not), Zeek log
+    /// directories or globs, in any order.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// TOML file of detection options under their flag names, e.g. a
@@ -103,11 +104,16 @@ pub struct Args {
     /// the wire (UDP to a collector), not the traffic itself (docs/flows.md).
     #[arg(long, conflicts_with_all = ["sweep", "plots"])]
     flow_exports: bool,
-    /// With --flow-exports: records are counted in start order when at most
-    /// this late (default: all of the input is sorted); later ones count as
-    /// late, out of order.
-    #[arg(long, value_name = "DURATION", requires = "flow_exports")]
+    /// Zeek conn log lines and flow records are counted in start order when
+    /// at most this late; later ones are counted as late, out of order
+    /// [default: 6h for conn logs; with --flow-exports the whole input is
+    /// sorted].
+    #[arg(long, value_name = "DURATION")]
     max_lateness: Option<HumanDuration>,
+    /// Write the engine state here at the end (what `run --state` reads),
+    /// so a sensor starts with this history.
+    #[arg(long, value_name = "FILE")]
+    state_out: Option<PathBuf>,
 }
 
 /// The detection options alone, to parse them merged with a config file.
@@ -213,7 +219,11 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
         bail!("stdout already carries the alerts or the matrix: give --report a file");
     }
 
-    let total_bytes = check_inputs(&a.files)?;
+    let conn_logs = super::replay_zeek::inputs(&a.files)?;
+    let total_bytes = match conn_logs {
+        Some(_) => 0,
+        None => check_inputs(&a.files)?,
+    };
     if a.flow_exports {
         return super::flow_replay::run(
             &a.files,
@@ -237,28 +247,45 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
     // --plots: distinct ports per source (Fig. 1) and alert times, bounded.
     let mut ports_used = a.plots.as_ref().map(|_| plots::PortsUsed::default());
     let mut alert_times = plots::AlertTimes::new(detectors.len());
-    let damage = feed_engine(
-        &a.files,
-        &mut engine,
-        &mut input,
-        &mut progress,
-        |rec| {
-            if let Some(p) = ports_used.as_mut() {
-                p.record(rec);
+    let mut on_alerts = |batch: &[Alert]| {
+        for alert in batch {
+            let t = &mut tallies[alert.detector];
+            t.alerts += 1;
+            t.sources.insert(alert.source);
+            if a.plots.is_some() {
+                alert_times.record(alert.detector, alert.timestamp_ns);
             }
-        },
-        |batch| {
-            for alert in batch {
-                let t = &mut tallies[alert.detector];
-                t.alerts += 1;
-                t.sources.insert(alert.source);
-                if a.plots.is_some() {
-                    alert_times.record(alert.detector, alert.timestamp_ns);
+        }
+        alerts.write(batch)
+    };
+    let mut zeek = None;
+    let damage: Option<anyhow::Error> = match &conn_logs {
+        Some(logs) => {
+            let lateness = a
+                .max_lateness
+                .map_or(6 * 3600 * 1_000_000_000, |d| d.0.as_nanos() as u64);
+            let (st, damage) =
+                super::replay_zeek::feed(logs, &mut engine, lateness, timeout_ns, &mut on_alerts)?;
+            zeek = Some(st);
+            damage
+        }
+        None => feed_engine(
+            &a.files,
+            &mut engine,
+            &mut input,
+            &mut progress,
+            |rec| {
+                if let Some(p) = ports_used.as_mut() {
+                    p.record(rec);
                 }
-            }
-            alerts.write(batch)
-        },
-    )?;
+            },
+            &mut on_alerts,
+        )?
+        .map(anyhow::Error::from),
+    };
+    if let Some(path) = &a.state_out {
+        slowscan::daemon::checkpoint::save(path, &engine.checkpoint())?;
+    }
     progress.finish();
     let elapsed = started.elapsed();
     alerts.flush()?;
@@ -289,6 +316,7 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
             detectors: &cells,
             ground_truth: ground_truth.as_ref().map(|g| g.len()),
             seconds: elapsed.as_secs_f64(),
+            zeek,
         };
         write_report(path, &report)?;
     }
@@ -353,7 +381,15 @@ pub fn run(a: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
     }
     match damage {
         None => Ok(ExitCode::SUCCESS),
-        Some(e) => Err(anyhow::Error::new(e).context(format!(
+        Some(e) if conn_logs.is_some() => Err(e.context(format!(
+            "replay stopped early: the alerts{} cover the lines read before this point",
+            if a.report.is_some() {
+                " and the report"
+            } else {
+                ""
+            },
+        ))),
+        Some(e) => Err(e.context(format!(
             "replay stopped early: the alerts{} cover the {} packets read before this point \
              ({} attempts still pending there were left undecided)",
             if a.report.is_some() {
@@ -571,6 +607,9 @@ struct ReplayReport<'a> {
     ground_truth: Option<usize>,
     /// Wall time of the replay.
     seconds: f64,
+    /// Zeek conn logs: what was read and how it counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zeek: Option<slowscan::zeek::ZeekStats>,
 }
 
 /// R9 as configured: the home networks, the outside prefix, MACs on or off.

@@ -30,6 +30,7 @@
 #![allow(dead_code)]
 
 pub mod reference;
+pub mod zeek;
 
 use std::{
     cmp::Reverse,

@@ -43,6 +43,13 @@ pub fn foreign_captures(test: &str) -> Option<PathBuf> {
     captures_dir(test, "SLOWSCAN_FOREIGN_CAPTURES", "foreign")
 }
 
+/// Zeek's traces with the conn.log Zeek wrote for each
+/// (`SLOWSCAN_ZEEK_TESTDATA`), or None (skip with a notice). Under CI a
+/// missing directory is a failure.
+pub fn zeek_testdata(test: &str) -> Option<PathBuf> {
+    captures_dir(test, "SLOWSCAN_ZEEK_TESTDATA", "Zeek")
+}
+
 fn captures_dir(test: &str, var: &str, what: &str) -> Option<PathBuf> {
     match std::env::var_os(var) {
         Some(d) if PathBuf::from(&d).is_dir() => Some(PathBuf::from(d)),

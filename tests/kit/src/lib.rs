@@ -23,7 +23,8 @@ pub mod procfs;
 pub mod run;
 
 pub use gate::{
-    ForeignRow, external_captures, foreign_captures, foreign_rows, is_ci, privileged, tools_present,
+    ForeignRow, external_captures, foreign_captures, foreign_rows, is_ci, privileged,
+    tools_present, zeek_testdata,
 };
 pub use netns::{LAB_A, LAB_B, Netns, VethLab, sh, unique, veth_queues};
 pub use run::{Cli, TempDir};
