@@ -282,6 +282,9 @@ mod tests {
             if key == "state-reset" || key == "checkpoint-every" {
                 argv.push("--state=/var/lib/slowscan/eth0.state".into());
             }
+            if key == "fleet-site" {
+                argv.push("--fleet=redis://127.0.0.1:7000".into());
+            }
             match value {
                 toml::Value::Boolean(b) => {
                     assert!(!arg.get_action().takes_values(), "{key} takes a value");
