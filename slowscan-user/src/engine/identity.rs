@@ -113,19 +113,6 @@ impl Identity {
             Identity::Prefix(_) => "prefix",
         }
     }
-
-    /// Does `ip` belong to this identity by its own form (an address, or an
-    /// address inside the prefix)? A MAC says nothing by itself.
-    pub fn covers(&self, ip: IpAddr) -> bool {
-        match self {
-            Identity::Address(a) => *a == ip,
-            Identity::Mac(_) => false,
-            Identity::Prefix(p) => {
-                let (f, a) = addr_of(ip);
-                p.contains(f, &a)
-            }
-        }
-    }
 }
 
 /// A MAC in ECS notation: `02-10-00-00-00-05`.
