@@ -453,7 +453,10 @@ fn a_run_state_loads_in_collect_and_a_collect_state_in_run() {
     }
     assert_eq!(out.len(), 1, "{out:#?}");
     assert_eq!(out[0].failed_pairs, 10);
-    assert_eq!(out[0].first_failure_ns, wall0 as i64, "the first probe's wall time");
+    assert_eq!(
+        out[0].first_failure_ns, wall0 as i64,
+        "the first probe's wall time"
+    );
     assert_eq!(
         out[0].last_failure_ns,
         (later + 3 * 60 * S) as i64,
@@ -478,7 +481,10 @@ fn a_run_state_loads_in_collect_and_a_collect_state_in_run() {
     run.advance_to(now_b + 4 * 60 * S, &mut out);
     assert_eq!(out.len(), 1, "{out:#?}");
     assert_eq!(out[0].failed_pairs, 10);
-    assert_eq!(out[0].first_failure_ns, wall0 as i64, "the first record's wall time");
+    assert_eq!(
+        out[0].first_failure_ns, wall0 as i64,
+        "the first record's wall time"
+    );
     assert_eq!(out[0].last_failure_ns, (later + 3 * 60 * S) as i64);
 
     // Times are not mistaken across the bases: the same collect state
