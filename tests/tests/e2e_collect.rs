@@ -28,7 +28,16 @@ use slowscan_tests::{
 
 const TOOLS: &[&str] = &["softflowd", "nmap", "tcpdump", "tc", "python3"];
 const TIMEOUTS: &[&str] = &[
-    "-t", "tcp=10", "-t", "tcp.rst=5", "-t", "tcp.fin=5", "-t", "general=10", "-t", "expint=1",
+    "-t",
+    "tcp=10",
+    "-t",
+    "tcp.rst=5",
+    "-t",
+    "tcp.fin=5",
+    "-t",
+    "general=10",
+    "-t",
+    "expint=1",
 ];
 /// Detection as the replay runs it too: 15 probes cross 9 once.
 const DETECTION: &[&str] = &["--window", "300", "--threshold", "9"];
@@ -151,11 +160,17 @@ fn softflowd_exports_of_a_live_slow_scan_alert_the_collector_on_the_scanner_only
     let mut softflowds = Vec::new();
     for e in &exporters {
         let mut s = lab.sensor.command("softflowd");
-        s.args(["-d", "-i", SENSOR_IF, "-n", &format!("127.0.0.1:{}", e.port)])
-            .args(["-c"])
-            .arg(dir.join(format!("softflowd-{}.ctl", e.port)))
-            .args(e.args)
-            .args(TIMEOUTS);
+        s.args([
+            "-d",
+            "-i",
+            SENSOR_IF,
+            "-n",
+            &format!("127.0.0.1:{}", e.port),
+        ])
+        .args(["-c"])
+        .arg(dir.join(format!("softflowd-{}.ctl", e.port)))
+        .args(e.args)
+        .args(TIMEOUTS);
         s.stdout(Stdio::null())
             .stderr(fs::File::create(dir.join(format!("softflowd-{}.log", e.port))).unwrap());
         softflowds.push(Proc::spawn(&format!("softflowd {}", e.what), s).unwrap());
@@ -211,14 +226,18 @@ fn softflowd_exports_of_a_live_slow_scan_alert_the_collector_on_the_scanner_only
     let mut statuses = Vec::new();
     for e in &exporters {
         let mut last = u64::MAX;
-        poll("the collector's intake settling", Duration::from_secs(30), || {
-            let n = status(&lab, &bin, e.port)?["flows"]["datagrams"]
-                .as_u64()
-                .unwrap_or(0);
-            let settled = n == last;
-            last = n;
-            Ok(settled)
-        });
+        poll(
+            "the collector's intake settling",
+            Duration::from_secs(30),
+            || {
+                let n = status(&lab, &bin, e.port)?["flows"]["datagrams"]
+                    .as_u64()
+                    .unwrap_or(0);
+                let settled = n == last;
+                last = n;
+                Ok(settled)
+            },
+        );
         statuses.push(status(&lab, &bin, e.port).unwrap());
     }
     let results: Vec<_> = collectors
