@@ -17,7 +17,12 @@ use std::{
 use anyhow::Context;
 use clap::Args as ClapArgs;
 use slowscan::{
-    daemon::{self, AlertPath, checkpoint},
+    daemon::{
+        self, AlertPath, checkpoint,
+        control::{
+            self, BlockingControl, ExporterStatus, FlowStatus, Request, Response, StatusReport,
+        },
+    },
     engine::{Engine, Observer},
     flows::netflow::{Decoder, Reorder, replay::notice_text},
     ignore::IgnoreList,
@@ -66,6 +71,10 @@ pub struct Args {
     /// Stop by itself after this long.
     #[arg(long = "for", value_name = "DURATION")]
     run_for: Option<HumanDuration>,
+    /// The name `slowscan status --iface NAME` and `slowscan explain`
+    /// know this collector by (default `collect-PORT`).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
 }
 
 fn unix_now_ns() -> u64 {
@@ -112,6 +121,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     daemon::signals::install(daemon::signals::Reads::Interrupt)?;
     let allowed = IgnoreList::parse_spec(&a.exporters).context("--exporters")?;
     let cfg = a.engine.engine_config()?;
+    let identities = daemon::identities_label(&cfg.identity);
     let now = unix_now_ns();
     // Engine time is Unix time (records carry exporters' wall clocks).
     let mut engine = match &a.state {
@@ -142,9 +152,22 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         name: a.sensor_name.clone().unwrap_or_else(daemon::hostname),
         interface: None,
     };
+    let sensor_name = observer.name.clone();
     let mut alerts = AlertPath::open(&a.alerts, observer)?;
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("collect-{}", a.listen.port()));
+    let ctl = match BlockingControl::bind(&name) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("no control socket (`slowscan status` will not answer): {e:#}");
+            None
+        }
+    };
     tracing::info!(
-        "collecting NetFlow/IPFIX on {} (exporters {}; receive buffer {} bytes; max lateness {:?})",
+        "collecting NetFlow/IPFIX on {} as {name} (exporters {}; receive buffer {} bytes; max \
+         lateness {:?})",
         sock.local_addr()?,
         a.exporters,
         rcvbuf,
@@ -157,12 +180,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut last_tick = Instant::now();
     let mut last_checkpoint = Instant::now();
-    let save = |engine: &Engine| -> anyhow::Result<()> {
+    let mut checkpointed: Option<Instant> = None;
+    let save = |engine: &Engine, at: &mut Option<Instant>| -> anyhow::Result<()> {
         if let Some(p) = &a.state {
             checkpoint::save(p, &engine.checkpoint())?;
+            *at = Some(Instant::now());
         }
         Ok(())
     };
+    let listen = sock.local_addr()?.to_string();
     loop {
         if let Some(sig) = slowscan::stop::requested() {
             tracing::info!("{}: stopping", daemon::signals::name(sig));
@@ -200,7 +226,27 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             publish(&decoder, &order, &engine);
             if last_checkpoint.elapsed() >= a.checkpoint_every.0 {
                 last_checkpoint = Instant::now();
-                save(&engine)?;
+                save(&engine, &mut checkpointed)?;
+            }
+            if let Some(c) = &ctl {
+                c.poll(|req| match *req {
+                    Request::Status { top } => Response::Status(Box::new(status(
+                        &name,
+                        &sensor_name,
+                        started,
+                        &listen,
+                        &decoder,
+                        &order,
+                        &engine,
+                        &alerts,
+                        checkpointed,
+                        &identities,
+                        top,
+                    ))),
+                    Request::Explain { source } => {
+                        Response::Explain(control::explain_report(&engine, source))
+                    }
+                });
             }
         }
         for alert in out.drain(..) {
@@ -213,7 +259,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         alerts.send(&alert);
     }
     alerts.finish();
-    save(&engine)?;
+    save(&engine, &mut checkpointed)?;
     publish(&decoder, &order, &engine);
     let (d, f) = (decoder.stats, order.stats);
     tracing::info!(
@@ -234,6 +280,84 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         slowscan::count(engine.stats().alerts, "alert"),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The answer to `slowscan status --iface NAME`.
+#[allow(clippy::too_many_arguments)]
+fn status(
+    name: &str,
+    sensor_name: &str,
+    started: Instant,
+    listen: &str,
+    d: &Decoder,
+    o: &Reorder,
+    e: &Engine,
+    alerts: &AlertPath,
+    checkpointed: Option<Instant>,
+    identities: &str,
+    top: usize,
+) -> StatusReport {
+    let es = e.stats();
+    let al = alerts.stats();
+    let s = d.stats;
+    let mut exporters: Vec<ExporterStatus> = d
+        .exporters()
+        .map(|(k, x)| ExporterStatus {
+            address: k.addr,
+            protocol: match k.version {
+                10 => "IPFIX".into(),
+                v => format!("NetFlow v{v}"),
+            },
+            domain: k.domain,
+            datagrams: x.datagrams,
+            records: x.records,
+            sequence_gaps: x.gaps,
+            sequence_lost: x.lost,
+            sampling: x.sampling,
+            sampled: x.sampling.is_some_and(|n| n > 1),
+        })
+        .collect();
+    exporters.sort_by(|a, b| {
+        (a.address, &a.protocol, a.domain).cmp(&(b.address, &b.protocol, b.domain))
+    });
+    StatusReport {
+        iface: name.to_string(),
+        sensor_name: sensor_name.to_string(),
+        pid: std::process::id(),
+        uptime_seconds: started.elapsed().as_secs_f64(),
+        phase: "collecting".into(),
+        detectors: control::detector_statuses(e, top),
+        pending_attempts: es.pending,
+        kernel_pending_entries: None,
+        kernel_pending_max: None,
+        identities: identities.to_string(),
+        tracked_sources: es.sources,
+        sketched_sources: es.sketched_sources,
+        live_services: es.services,
+        outage_failures: es.outage_failures,
+        records_lost: s.sequence_lost,
+        alerts_written: al.written,
+        alerts_queued: al.queued,
+        alerts_dropped: al.dropped,
+        alerts_suppressed: es.alerts_suppressed,
+        checkpoint_age_seconds: checkpointed.map(|t| t.elapsed().as_secs_f64()),
+        interface_attached: true,
+        kernel: Vec::new(),
+        flows: Some(FlowStatus {
+            listen: listen.to_string(),
+            datagrams: s.datagrams,
+            not_allowed: s.not_allowed,
+            malformed: s.malformed,
+            records: s.records,
+            attempts: o.stats.attempts,
+            late: o.stats.late,
+            buffered: o.stats.buffered,
+            sequence_gaps: s.sequence_gaps,
+            sequence_lost: s.sequence_lost,
+            sampled_exporters: s.sampled_exporters,
+            exporters,
+        }),
+    }
 }
 
 /// The collector's metrics (a no-op without `--metrics`).

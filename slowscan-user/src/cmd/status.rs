@@ -8,8 +8,9 @@ use slowscan::daemon::control::{self, ExplainReport, Request, Response, StatusRe
 
 #[derive(ClapArgs)]
 pub struct StatusArgs {
-    /// The interface the sensor watches (in this network namespace).
-    #[arg(long)]
+    /// The interface the sensor watches (in this network namespace), or a
+    /// flow collector's name (`collect-PORT`, or its `--name`).
+    #[arg(long, visible_alias = "name")]
     iface: String,
     /// The answer as JSON.
     #[arg(long)]
@@ -25,8 +26,9 @@ pub struct ExplainArgs {
     /// prefix (2001:db8:bad:1::/64); an address also finds the MAC or
     /// prefix it is counted under.
     source: slowscan::engine::Identity,
-    /// The interface the sensor watches (in this network namespace).
-    #[arg(long)]
+    /// The interface the sensor watches (in this network namespace), or a
+    /// flow collector's name (`collect-PORT`, or its `--name`).
+    #[arg(long, visible_alias = "name")]
     iface: String,
     /// The answer as JSON.
     #[arg(long)]
@@ -71,6 +73,69 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 fn format_status(s: &StatusReport) -> String {
     let mut o = String::new();
+    if let Some(f) = &s.flows {
+        let _ = writeln!(
+            o,
+            "slowscan collect {} on {} — sensor {}, pid {}, up {:.0} s",
+            s.iface, f.listen, s.sensor_name, s.pid, s.uptime_seconds
+        );
+        let _ = writeln!(
+            o,
+            "  {} ({} from exporters not allowed, {} malformed), {}, {} ({} late, {} waiting \
+             for --max-lateness); {} ({} lost); {}",
+            plural(f.datagrams, "datagram", "datagrams"),
+            f.not_allowed,
+            f.malformed,
+            plural(f.records, "record", "records"),
+            plural(f.attempts, "attempt", "attempts"),
+            f.late,
+            f.buffered,
+            plural(f.sequence_gaps, "sequence gap", "sequence gaps"),
+            f.sequence_lost,
+            plural(f.sampled_exporters, "sampled exporter", "sampled exporters"),
+        );
+        for x in &f.exporters {
+            let _ = writeln!(
+                o,
+                "  exporter {} ({}, domain {}): {}, {}, {} ({} lost){}",
+                x.address,
+                x.protocol,
+                x.domain,
+                plural(x.datagrams, "datagram", "datagrams"),
+                plural(x.records, "record", "records"),
+                plural(x.sequence_gaps, "sequence gap", "sequence gaps"),
+                x.sequence_lost,
+                match x.sampling {
+                    Some(n) if x.sampled => format!(", SAMPLED 1 in {n}: UNUSABLE for this method"),
+                    Some(n) => format!(", sampling 1 in {n}"),
+                    None => String::new(),
+                }
+            );
+        }
+        let _ = writeln!(
+            o,
+            "  {} tracked ({} sketched); {}; {} to live services",
+            plural(s.tracked_sources, "source", "sources"),
+            s.sketched_sources,
+            plural(s.live_services, "live service", "live services"),
+            plural(s.outage_failures, "outage failure", "outage failures"),
+        );
+        let _ = writeln!(
+            o,
+            "  {} written ({} queued, {} dropped, {} withheld across detectors); last checkpoint {}",
+            plural(s.alerts_written, "alert", "alerts"),
+            s.alerts_queued,
+            s.alerts_dropped,
+            s.alerts_suppressed,
+            s.checkpoint_age_seconds
+                .map_or_else(|| "none".into(), |a| format!("{a:.0} s ago")),
+        );
+        if !s.identities.is_empty() {
+            let _ = writeln!(o, "  identities: {}", s.identities);
+        }
+        format_detectors(&mut o, s);
+        return o;
+    }
     let _ = writeln!(
         o,
         "slowscan on {} — sensor {}, pid {}, up {:.0} s, {}{}",
@@ -114,18 +179,23 @@ fn format_status(s: &StatusReport) -> String {
     }
     let kernel: Vec<String> = s.kernel.iter().map(|(n, v)| format!("{n}={v}")).collect();
     let _ = writeln!(o, "  kernel: {}", kernel.join(" "));
+    format_detectors(&mut o, s);
+    o
+}
+
+fn format_detectors(o: &mut String, s: &StatusReport) {
     for d in &s.detectors {
         let _ = writeln!(
-            o,
+            *o,
             "\ndetector {} ({}; alert above {}):",
             d.name, d.mode, d.threshold
         );
         if d.top.is_empty() {
-            let _ = writeln!(o, "  no source with a failed pair in the window");
+            let _ = writeln!(*o, "  no source with a failed pair in the window");
         }
         for t in &d.top {
             let _ = writeln!(
-                o,
+                *o,
                 "  {:<39} {:>5}{} failed pairs  {:<10}  first {}  last {}",
                 t.identity
                     .map_or_else(|| t.ip.to_string(), |i| i.to_string()),
@@ -137,7 +207,6 @@ fn format_status(s: &StatusReport) -> String {
             );
         }
     }
-    o
 }
 
 fn format_explain(iface: &str, x: &ExplainReport) -> String {

@@ -77,6 +77,46 @@ pub struct StatusReport {
     pub interface_attached: bool,
     /// Every kernel counter, by name.
     pub kernel: Vec<(String, u64)>,
+    /// A flow collector's (`slowscan collect`) inputs; absent for a sensor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flows: Option<FlowStatus>,
+}
+
+/// What a flow collector received, in all and per exporter.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FlowStatus {
+    /// The UDP address it listens on.
+    pub listen: String,
+    pub datagrams: u64,
+    pub not_allowed: u64,
+    pub malformed: u64,
+    pub records: u64,
+    pub attempts: u64,
+    pub late: u64,
+    /// Records waiting for their turn (`--max-lateness`).
+    pub buffered: u64,
+    /// Lost export datagrams seen by sequence numbers, and what they held.
+    pub sequence_gaps: u64,
+    pub sequence_lost: u64,
+    pub sampled_exporters: u64,
+    pub exporters: Vec<ExporterStatus>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExporterStatus {
+    pub address: IpAddr,
+    /// `IPFIX`, `NetFlow v9`, `NetFlow v5`.
+    pub protocol: String,
+    /// v9 source id, IPFIX observation domain, v5 engine type and id.
+    pub domain: u32,
+    pub datagrams: u64,
+    pub records: u64,
+    pub sequence_gaps: u64,
+    pub sequence_lost: u64,
+    /// The sampling interval it announced, when it did.
+    pub sampling: Option<u64>,
+    /// Sampling above 1 in 1: unusable for this method.
+    pub sampled: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -124,6 +164,121 @@ pub struct ExplainReport {
     pub detectors: Vec<(String, u32, u32)>,
     /// Latest first: destination, port, latest failure (RFC 3339).
     pub failed_pairs: Vec<(IpAddr, u16, String)>,
+}
+
+/// Each detector and its `top` sources, for a status answer.
+pub fn detector_statuses(engine: &crate::engine::Engine, top: usize) -> Vec<DetectorStatus> {
+    let wall = |ns: Option<i64>| ns.map(crate::engine::rfc3339::format);
+    engine
+        .detectors()
+        .iter()
+        .enumerate()
+        .map(|(k, d)| DetectorStatus {
+            name: d.name(),
+            mode: d.window.mode().into(),
+            threshold: d.threshold,
+            top: engine
+                .top_sources_for(k, top)
+                .into_iter()
+                .map(|s| TopSource {
+                    identity: Some(s.identity),
+                    ip: s.ip,
+                    failed_pairs: s.failed_pairs,
+                    estimated: s.estimated,
+                    shape: s.shape.name().into(),
+                    first_failure: wall(s.first_failure_ns),
+                    last_failure: wall(s.last_failure_ns),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// What the engine holds about `source`, for an explain answer.
+pub fn explain_report(engine: &crate::engine::Engine, source: Identity) -> ExplainReport {
+    let s = engine.source_status(source);
+    ExplainReport {
+        source,
+        identity: s.as_ref().map(|s| s.identity),
+        addresses: s.as_ref().map(|s| s.addresses.clone()).unwrap_or_default(),
+        addresses_total: s.as_ref().map_or(0, |s| s.addresses_total),
+        tracked: s.is_some(),
+        estimated: s.as_ref().is_some_and(|s| s.estimated),
+        detectors: s
+            .as_ref()
+            .map(|s| {
+                s.detectors
+                    .iter()
+                    .map(|(d, n)| (d.name(), *n, d.threshold))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        failed_pairs: s
+            .map(|s| {
+                s.failed_pairs
+                    .iter()
+                    .map(|&(ip, port, t)| (ip, port, crate::engine::rfc3339::format(t)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// A control socket for a daemon without an async runtime (`slowscan
+/// collect`): polled from its loop, it answers whoever is waiting.
+pub struct BlockingControl {
+    listener: std::os::unix::net::UnixListener,
+    path: PathBuf,
+}
+
+impl BlockingControl {
+    pub fn bind(name: &str) -> anyhow::Result<Self> {
+        let path = socket_path(name)?;
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path)
+            .with_context(|| format!("binding the control socket {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {} to root", path.display()))?;
+        listener.set_nonblocking(true)?;
+        Ok(Self { listener, path })
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Answers every client waiting now (one request line each, read with
+    /// a short timeout so a silent client cannot stall the daemon).
+    pub fn poll(&self, mut answer: impl FnMut(&Request) -> Response) {
+        while let Ok((stream, _)) = self.listener.accept() {
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+            let mut line = String::new();
+            let mut r = BufReader::new(std::io::Read::take(&stream, 64 * 1024));
+            let resp = match r.read_line(&mut line) {
+                Ok(_) => match serde_json::from_str::<Request>(line.trim()) {
+                    Ok(req) => answer(&req),
+                    Err(e) => Response::Error(format!("not a control request: {e}")),
+                },
+                Err(e) => Response::Error(format!("the client sent nothing: {e}")),
+            };
+            let Ok(mut out) = serde_json::to_vec(&resp) else {
+                continue;
+            };
+            out.push(b'\n');
+            let _ = (&stream).write_all(&out);
+        }
+    }
+}
+
+impl Drop for BlockingControl {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// The socket of the sensor on `iface` in this network namespace.
@@ -210,8 +365,13 @@ pub fn request(iface: &str, req: &Request) -> anyhow::Result<Response> {
         {
             bail!(
                 "no sensor is running on {iface} in this network namespace (no control socket at {}); \
-                 start one with `slowscan run --iface {iface}`",
-                path.display()
+                 start one with `slowscan run --iface {iface}`{}",
+                path.display(),
+                if iface.starts_with("collect-") {
+                    " (a flow collector's name is collect-PORT or its --name)"
+                } else {
+                    ""
+                }
             )
         }
         Err(e) => return Err(e).with_context(|| format!("connecting to {}", path.display())),

@@ -10,13 +10,13 @@ use tracing::{info, warn};
 
 use super::{
     Snapshot,
-    control::{self, DetectorStatus, ExplainReport, Request, Response, StatusReport, TopSource},
+    control::{self, Request, Response, StatusReport},
     learning, metrics,
     sensor::{Flow, PUBLISH_EVERY, Phase, Sensor, detection_engine},
     signals::Sig,
 };
 use crate::{
-    engine::{EngineStats, Whitelist, rfc3339},
+    engine::{EngineStats, Whitelist},
     ignore::IgnoreList,
 };
 
@@ -35,7 +35,6 @@ impl Sensor {
 
     fn answer(&mut self, req: &Request) -> Response {
         self.catch_up();
-        let wall = |ns: Option<i64>| ns.map(rfc3339::format);
         match *req {
             Request::Status { top } => {
                 let snap = match self.snapshot() {
@@ -43,7 +42,6 @@ impl Sensor {
                     Err(e) => return Response::Error(format!("{e:#}")),
                 };
                 let e = &snap.engine;
-                let dets = self.engine.detectors().to_vec();
                 Response::Status(Box::new(StatusReport {
                     iface: self.cfg.iface.clone(),
                     sensor_name: self.cfg.sensor_name.clone(),
@@ -56,29 +54,7 @@ impl Sensor {
                         "detecting"
                     }
                     .into(),
-                    detectors: dets
-                        .iter()
-                        .enumerate()
-                        .map(|(k, d)| DetectorStatus {
-                            name: d.name(),
-                            mode: d.window.mode().into(),
-                            threshold: d.threshold,
-                            top: self
-                                .engine
-                                .top_sources_for(k, top)
-                                .into_iter()
-                                .map(|s| TopSource {
-                                    identity: Some(s.identity),
-                                    ip: s.ip,
-                                    failed_pairs: s.failed_pairs,
-                                    estimated: s.estimated,
-                                    shape: s.shape.name().into(),
-                                    first_failure: wall(s.first_failure_ns),
-                                    last_failure: wall(s.last_failure_ns),
-                                })
-                                .collect(),
-                        })
-                        .collect(),
+                    detectors: control::detector_statuses(&self.engine, top),
                     pending_attempts: e.pending,
                     kernel_pending_entries: snap.kernel_pending.map(|n| n as u64),
                     kernel_pending_max: Some(u64::from(self.dp.pending_capacity())),
@@ -98,35 +74,11 @@ impl Sensor {
                         .iter()
                         .map(|(n, v)| (n.to_string(), v))
                         .collect(),
+                    flows: None,
                 }))
             }
             Request::Explain { source } => {
-                let s = self.engine.source_status(source);
-                Response::Explain(ExplainReport {
-                    source,
-                    identity: s.as_ref().map(|s| s.identity),
-                    addresses: s.as_ref().map(|s| s.addresses.clone()).unwrap_or_default(),
-                    addresses_total: s.as_ref().map_or(0, |s| s.addresses_total),
-                    tracked: s.is_some(),
-                    estimated: s.as_ref().is_some_and(|s| s.estimated),
-                    detectors: s
-                        .as_ref()
-                        .map(|s| {
-                            s.detectors
-                                .iter()
-                                .map(|(d, n)| (d.name(), *n, d.threshold))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    failed_pairs: s
-                        .map(|s| {
-                            s.failed_pairs
-                                .iter()
-                                .map(|&(ip, port, t)| (ip, port, rfc3339::format(t)))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                })
+                Response::Explain(control::explain_report(&self.engine, source))
             }
         }
     }

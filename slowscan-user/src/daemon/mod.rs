@@ -35,6 +35,7 @@ pub mod reader;
 pub mod reload;
 pub mod runtime;
 mod sensor;
+pub use sensor::identities_label;
 pub mod signals;
 pub mod sink;
 mod summary;

@@ -13,6 +13,7 @@
 //! - [`run`]: a built binary run from a test, and a test's own directory;
 //! - `fuzz` (feature `fuzz`): proptest runners.
 
+pub mod exports;
 pub mod frames;
 #[cfg(feature = "fuzz")]
 pub mod fuzz;

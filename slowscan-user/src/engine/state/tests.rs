@@ -477,4 +477,96 @@ fn r9_identities_survive_a_checkpoint() {
         .source_status("10.0.0.21".parse::<Identity>().unwrap())
         .expect("an address finds its MAC");
     assert_eq!(s.identity, Identity::Mac(host));
+
+/// `slowscan run`'s engine time: CLOCK_MONOTONIC + 2^62, with the offset
+/// to wall clock it sets at start (`wall − monotonic − bias`).
+const RUN_BIAS: u64 = 1 << 62;
+
+/// A failed attempt from 10.0.0.9 to port `port` of 192.0.2.1 as a flow
+/// record decides it (`slowscan collect`), at engine time `ts`.
+fn decided(ts: u64, port: u16) -> crate::engine::DecidedAttempt {
+    crate::engine::DecidedAttempt {
+        flow: slowscan_common::FlowKey {
+            src_addr: v4([10, 0, 0, 9]),
+            dst_addr: v4([192, 0, 2, 1]),
+            src_port: 40009,
+            dst_port: port,
+            family: AF_INET,
+            ..Default::default()
+        },
+        syn_ts_ns: ts,
+        established: false,
+        src_mac: [0; 6],
+    }
+}
+
+#[test]
+fn a_run_state_loads_in_collect_and_a_collect_state_in_run() {
+    let dets = [(Window::Sliding(3600 * S), 9)];
+    // The wall clock when the first engine starts, and the monotonic clock
+    // of two boots (the second sensor runs on another boot).
+    let wall0 = 1_750_000_123 * S;
+    let (mono_a, mono_b) = (5_000 * S, 42 * S);
+    let run_offset = |wall: u64, mono: u64| wall as i64 - (mono + RUN_BIAS) as i64;
+
+    // run → collect: six probes under run's time base, four more as flow
+    // records in Unix time ten minutes later.
+    let off_a = run_offset(wall0, mono_a);
+    let t0 = mono_a + RUN_BIAS;
+    let mut run = Engine::new(cfg(&dets, off_a));
+    let mut out = feed(&mut run, &probes(t0, 60 * S, 1, 6), 0);
+    run.advance_to(t0 + 6 * 60 * S, &mut out);
+    assert!(out.is_empty(), "{out:#?}");
+    let state = EngineState::from_bytes(&run.checkpoint().to_bytes()).unwrap();
+    let later = wall0 + 16 * 60 * S;
+    let (mut collect, r) = Engine::restore(cfg(&dets, 0), state, later);
+    assert_eq!((r.sources, r.sources_dropped), (1, 0));
+    for i in 0..4 {
+        collect.decided_attempt(&decided(later + i * 60 * S, 7 + i as u16), &mut out);
+    }
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!(out[0].failed_pairs, 10);
+    assert_eq!(
+        out[0].first_failure_ns, wall0 as i64,
+        "the first probe's wall time"
+    );
+    assert_eq!(
+        out[0].last_failure_ns,
+        (later + 3 * 60 * S) as i64,
+        "the last record's start"
+    );
+
+    // collect → run: six flow records in Unix time; a sensor on a freshly
+    // booted machine (monotonic 42 s) ten minutes later sees four more.
+    let mut collect = Engine::new(cfg(&dets, 0));
+    let mut out = Vec::new();
+    for i in 0..6 {
+        collect.decided_attempt(&decided(wall0 + i * 60 * S, 1 + i as u16), &mut out);
+    }
+    collect.advance_to(wall0 + 6 * 60 * S, &mut out);
+    assert!(out.is_empty(), "{out:#?}");
+    let state = EngineState::from_bytes(&collect.checkpoint().to_bytes()).unwrap();
+    let off_b = run_offset(later, mono_b);
+    let now_b = mono_b + RUN_BIAS;
+    let (mut run, r) = Engine::restore(cfg(&dets, off_b), state, now_b);
+    assert_eq!((r.sources, r.sources_dropped), (1, 0));
+    let mut out = feed(&mut run, &probes(now_b, 60 * S, 7, 4), 0);
+    run.advance_to(now_b + 4 * 60 * S, &mut out);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!(out[0].failed_pairs, 10);
+    assert_eq!(
+        out[0].first_failure_ns, wall0 as i64,
+        "the first record's wall time"
+    );
+    assert_eq!(out[0].last_failure_ns, (later + 3 * 60 * S) as i64);
+
+    // Times are not mistaken across the bases: the same collect state
+    // restored into a run an hour and a half later holds pairs out of the
+    // 1 h window, and four new probes stay below the threshold.
+    let state = EngineState::from_bytes(&collect.checkpoint().to_bytes()).unwrap();
+    let off_c = run_offset(wall0 + 90 * 60 * S, mono_b);
+    let (mut run, _) = Engine::restore(cfg(&dets, off_c), state, now_b);
+    let mut out = feed(&mut run, &probes(now_b, 60 * S, 7, 4), 0);
+    run.advance_to(now_b + 4 * 60 * S, &mut out);
+    assert!(out.is_empty(), "{out:#?}");
 }
