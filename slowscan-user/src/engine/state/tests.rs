@@ -477,6 +477,7 @@ fn r9_identities_survive_a_checkpoint() {
         .source_status("10.0.0.21".parse::<Identity>().unwrap())
         .expect("an address finds its MAC");
     assert_eq!(s.identity, Identity::Mac(host));
+}
 
 /// `slowscan run`'s engine time: CLOCK_MONOTONIC + 2^62, with the offset
 /// to wall clock it sets at start (`wall − monotonic − bias`).
