@@ -9,21 +9,21 @@
 use std::{
     net::{SocketAddr, UdpSocket},
     os::fd::AsRawFd,
-    path::PathBuf,
     process::ExitCode,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
 use slowscan::{
-    daemon::{self, AlertPath, checkpoint},
-    engine::{Engine, Observer},
+    engine::{Alert, Engine},
     flows::netflow::{Decoder, Reorder, replay::notice_text},
     ignore::IgnoreList,
 };
 
-use super::options::{EngineArgs, HumanDuration};
+use super::{
+    live::{self, LiveArgs, TICK},
+    options::HumanDuration,
+};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -43,35 +43,11 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     max_lateness: HumanDuration,
     #[command(flatten)]
-    engine: EngineArgs,
-    /// Alerts as JSON lines: `-` (stdout) or a file appended to.
-    #[arg(long, value_name = "PATH|-", default_value = "-")]
-    alerts: PathBuf,
-    /// Engine state file: restored at start, checkpointed every
-    /// --checkpoint-every and at the end.
-    #[arg(long, value_name = "PATH")]
-    state: Option<PathBuf>,
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
-    checkpoint_every: HumanDuration,
-    /// Prometheus text endpoint (`/metrics`).
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<SocketAddr>,
-    /// `observer.name` in every alert (default: the hostname).
-    #[arg(long, value_name = "NAME")]
-    sensor_name: Option<String>,
+    live: LiveArgs,
     /// Receive buffer, bytes: an exporter's burst (a table flushed at once)
     /// must fit while the collector works.
     #[arg(long, value_name = "BYTES", default_value_t = 32 << 20)]
     receive_buffer: usize,
-    /// Stop by itself after this long.
-    #[arg(long = "for", value_name = "DURATION")]
-    run_for: Option<HumanDuration>,
-}
-
-fn unix_now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Sets SO_RCVBUF (SO_RCVBUFFORCE first: root may exceed rmem_max); the
@@ -108,41 +84,20 @@ fn receive_buffer(sock: &UdpSocket, bytes: usize) -> usize {
     got as usize
 }
 
+struct Collector {
+    sock: UdpSocket,
+    buf: Vec<u8>,
+    records: Vec<slowscan::flows::netflow::FlowRecord>,
+    decoder: Decoder,
+    order: Reorder,
+    lateness_ns: u64,
+}
+
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    daemon::signals::install(daemon::signals::Reads::Interrupt)?;
     let allowed = IgnoreList::parse_spec(&a.exporters).context("--exporters")?;
-    let cfg = a.engine.engine_config()?;
-    let now = unix_now_ns();
-    // Engine time is Unix time (records carry exporters' wall clocks).
-    let mut engine = match &a.state {
-        Some(p) => match checkpoint::load(p, false)? {
-            Some(state) => Engine::restore(cfg, state, now).0,
-            None => Engine::new(cfg),
-        },
-        None => Engine::new(cfg),
-    };
-    let _rt = match a.metrics {
-        Some(addr) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()?;
-            {
-                let _g = rt.enter();
-                daemon::metrics::install(addr)?;
-            }
-            Some(rt)
-        }
-        None => None,
-    };
     let sock = UdpSocket::bind(a.listen).with_context(|| format!("binding {}", a.listen))?;
     let rcvbuf = receive_buffer(&sock, a.receive_buffer);
-    sock.set_read_timeout(Some(Duration::from_millis(250)))?;
-    let observer = Observer {
-        name: a.sensor_name.clone().unwrap_or_else(daemon::hostname),
-        interface: None,
-    };
-    let mut alerts = AlertPath::open(&a.alerts, observer)?;
+    sock.set_read_timeout(Some(TICK))?;
     tracing::info!(
         "collecting NetFlow/IPFIX on {} (exporters {}; receive buffer {} bytes; max lateness {:?})",
         sock.local_addr()?,
@@ -151,36 +106,31 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         a.max_lateness.0
     );
     let lateness_ns = a.max_lateness.0.as_nanos() as u64;
-    let mut decoder = Decoder::new(Some(allowed));
-    let mut order = Reorder::new(lateness_ns, 1 << 22);
-    let (mut buf, mut records, mut out) = (vec![0u8; 65536], Vec::new(), Vec::new());
-    let started = Instant::now();
-    let mut last_tick = Instant::now();
-    let mut last_checkpoint = Instant::now();
-    let save = |engine: &Engine| -> anyhow::Result<()> {
-        if let Some(p) = &a.state {
-            checkpoint::save(p, &engine.checkpoint())?;
-        }
-        Ok(())
+    let mut c = Collector {
+        sock,
+        buf: vec![0u8; 65536],
+        records: Vec::new(),
+        decoder: Decoder::new(Some(allowed)),
+        order: Reorder::new(lateness_ns, 1 << 22),
+        lateness_ns,
     };
-    loop {
-        if let Some(sig) = slowscan::stop::requested() {
-            tracing::info!("{}: stopping", daemon::signals::name(sig));
-            break;
-        }
-        if a.run_for.is_some_and(|d| started.elapsed() >= d.0) {
-            break;
-        }
-        match sock.recv_from(&mut buf) {
+    live::serve(&a.live, &mut c)
+}
+
+impl live::Input for Collector {
+    fn read(&mut self, engine: &mut Engine, out: &mut Vec<Alert>) -> anyhow::Result<()> {
+        match self.sock.recv_from(&mut self.buf) {
             Ok((n, from)) => {
-                records.clear();
-                decoder.datagram(from, &buf[..n], &mut records);
-                for r in &records {
-                    order.push(r, &mut engine, &mut out);
+                self.records.clear();
+                self.decoder
+                    .datagram(from, &self.buf[..n], &mut self.records);
+                for r in &self.records {
+                    self.order.push(r, engine, out);
                 }
-                for notice in decoder.take_notices() {
+                for notice in self.decoder.take_notices() {
                     tracing::error!("{}", notice_text(&notice));
                 }
+                Ok(())
             }
             Err(e)
                 if matches!(
@@ -188,52 +138,49 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                     std::io::ErrorKind::WouldBlock
                         | std::io::ErrorKind::TimedOut
                         | std::io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(e).context("receiving export datagrams"),
-        }
-        if last_tick.elapsed() >= Duration::from_millis(250) {
-            last_tick = Instant::now();
-            // What started before now − max lateness is due.
-            let due = unix_now_ns().saturating_sub(lateness_ns);
-            order.release(due, &mut engine, &mut out);
-            engine.advance_to(due, &mut out);
-            publish(&decoder, &order, &engine);
-            if last_checkpoint.elapsed() >= a.checkpoint_every.0 {
-                last_checkpoint = Instant::now();
-                save(&engine)?;
+                ) =>
+            {
+                Ok(())
             }
+            Err(e) => Err(e).context("receiving export datagrams"),
         }
-        for alert in out.drain(..) {
-            alerts.send(&alert);
-        }
-        alerts.flush();
     }
-    order.finish(&mut engine, &mut out);
-    for alert in out.drain(..) {
-        alerts.send(&alert);
+
+    fn tick(&mut self, now_ns: u64, engine: &mut Engine, out: &mut Vec<Alert>) {
+        // What started before now − max lateness is due.
+        let due = now_ns.saturating_sub(self.lateness_ns);
+        self.order.release(due, engine, out);
+        engine.advance_to(due, out);
     }
-    alerts.finish();
-    save(&engine)?;
-    publish(&decoder, &order, &engine);
-    let (d, f) = (decoder.stats, order.stats);
-    tracing::info!(
-        "collector stopped: {} datagrams ({} from exporters not allowed, {} malformed), {} \
-         records; {} attempts ({} failed, {} established), {} late; {} sequence gaps ({} lost); \
-         {} sampled exporters; {}",
-        d.datagrams,
-        d.not_allowed,
-        d.malformed,
-        d.records,
-        f.attempts,
-        f.failed,
-        f.established,
-        f.late,
-        d.sequence_gaps,
-        d.sequence_lost,
-        d.sampled_exporters,
-        slowscan::count(engine.stats().alerts, "alert"),
-    );
-    Ok(ExitCode::SUCCESS)
+
+    fn finish(&mut self, engine: &mut Engine, out: &mut Vec<Alert>) {
+        self.order.finish(engine, out);
+    }
+
+    fn publish(&self, engine: &Engine) {
+        publish(&self.decoder, &self.order, engine);
+    }
+
+    fn summary(&self, engine: &Engine) -> String {
+        let (d, f) = (self.decoder.stats, self.order.stats);
+        format!(
+            "collector stopped: {} datagrams ({} from exporters not allowed, {} malformed), {} \
+             records; {} attempts ({} failed, {} established), {} late; {} sequence gaps ({} lost); \
+             {} sampled exporters; {}",
+            d.datagrams,
+            d.not_allowed,
+            d.malformed,
+            d.records,
+            f.attempts,
+            f.failed,
+            f.established,
+            f.late,
+            d.sequence_gaps,
+            d.sequence_lost,
+            d.sampled_exporters,
+            slowscan::count(engine.stats().alerts, "alert"),
+        )
+    }
 }
 
 /// The collector's metrics (a no-op without `--metrics`).
