@@ -6,29 +6,28 @@
 //! loopback), every other datagram is counted and dropped. Records are held
 //! `--max-lateness` past their start and counted in start order; an
 //! exporter that samples is reported once, loudly, as unusable.
+//!
+//! `slowscan status --iface collect-PORT` (or its `--name`) answers with a
+//! `flows` section: per-exporter records, sequence gaps and sampling.
 use std::{
     net::{SocketAddr, UdpSocket},
     os::fd::AsRawFd,
-    path::PathBuf,
     process::ExitCode,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
 use slowscan::{
-    daemon::{
-        self, AlertPath, checkpoint,
-        control::{
-            self, BlockingControl, ExporterStatus, FlowStatus, Request, Response, StatusReport,
-        },
-    },
-    engine::{Engine, Observer},
+    daemon::control::{ExporterStatus, FlowStatus, StatusReport},
+    engine::{Alert, Engine},
     flows::netflow::{Decoder, Reorder, replay::notice_text},
     ignore::IgnoreList,
 };
 
-use super::options::{EngineArgs, HumanDuration};
+use super::{
+    live::{self, LiveArgs, TICK},
+    options::HumanDuration,
+};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -48,39 +47,11 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     max_lateness: HumanDuration,
     #[command(flatten)]
-    engine: EngineArgs,
-    /// Alerts as JSON lines: `-` (stdout) or a file appended to.
-    #[arg(long, value_name = "PATH|-", default_value = "-")]
-    alerts: PathBuf,
-    /// Engine state file: restored at start, checkpointed every
-    /// --checkpoint-every and at the end.
-    #[arg(long, value_name = "PATH")]
-    state: Option<PathBuf>,
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
-    checkpoint_every: HumanDuration,
-    /// Prometheus text endpoint (`/metrics`).
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<SocketAddr>,
-    /// `observer.name` in every alert (default: the hostname).
-    #[arg(long, value_name = "NAME")]
-    sensor_name: Option<String>,
+    live: LiveArgs,
     /// Receive buffer, bytes: an exporter's burst (a table flushed at once)
     /// must fit while the collector works.
     #[arg(long, value_name = "BYTES", default_value_t = 32 << 20)]
     receive_buffer: usize,
-    /// Stop by itself after this long.
-    #[arg(long = "for", value_name = "DURATION")]
-    run_for: Option<HumanDuration>,
-    /// The name `slowscan status --iface NAME` and `slowscan explain`
-    /// know this collector by (default `collect-PORT`).
-    #[arg(long, value_name = "NAME")]
-    name: Option<String>,
-}
-
-fn unix_now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Sets SO_RCVBUF (SO_RCVBUFFORCE first: root may exceed rmem_max); the
@@ -117,96 +88,56 @@ fn receive_buffer(sock: &UdpSocket, bytes: usize) -> usize {
     got as usize
 }
 
+struct Collector {
+    sock: UdpSocket,
+    buf: Vec<u8>,
+    records: Vec<slowscan::flows::netflow::FlowRecord>,
+    decoder: Decoder,
+    order: Reorder,
+    lateness_ns: u64,
+    /// The address received on, for `slowscan status`.
+    listen: String,
+}
+
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    daemon::signals::install(daemon::signals::Reads::Interrupt)?;
     let allowed = IgnoreList::parse_spec(&a.exporters).context("--exporters")?;
-    let cfg = a.engine.engine_config()?;
-    let identities = daemon::identities_label(&cfg.identity);
-    let now = unix_now_ns();
-    // Engine time is Unix time (records carry exporters' wall clocks).
-    let mut engine = match &a.state {
-        Some(p) => match checkpoint::load(p, false)? {
-            Some(state) => Engine::restore(cfg, state, now).0,
-            None => Engine::new(cfg),
-        },
-        None => Engine::new(cfg),
-    };
-    let _rt = match a.metrics {
-        Some(addr) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()?;
-            {
-                let _g = rt.enter();
-                daemon::metrics::install(addr)?;
-            }
-            Some(rt)
-        }
-        None => None,
-    };
     let sock = UdpSocket::bind(a.listen).with_context(|| format!("binding {}", a.listen))?;
     let rcvbuf = receive_buffer(&sock, a.receive_buffer);
-    sock.set_read_timeout(Some(Duration::from_millis(250)))?;
-    let observer = Observer {
-        name: a.sensor_name.clone().unwrap_or_else(daemon::hostname),
-        interface: None,
-    };
-    let sensor_name = observer.name.clone();
-    let mut alerts = AlertPath::open(&a.alerts, observer)?;
-    let name = a
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("collect-{}", a.listen.port()));
-    let ctl = match BlockingControl::bind(&name) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            tracing::warn!("no control socket (`slowscan status` will not answer): {e:#}");
-            None
-        }
-    };
-    tracing::info!(
-        "collecting NetFlow/IPFIX on {} as {name} (exporters {}; receive buffer {} bytes; max \
-         lateness {:?})",
-        sock.local_addr()?,
-        a.exporters,
-        rcvbuf,
-        a.max_lateness.0
+    sock.set_read_timeout(Some(TICK))?;
+    let name = a.live.name(|| format!("collect-{}", a.listen.port()));
+    let listen = sock.local_addr()?.to_string();
+    let start = format!(
+        "collecting NetFlow/IPFIX on {listen} as {name} (exporters {}; receive buffer {} bytes; \
+         max lateness {:?})",
+        a.exporters, rcvbuf, a.max_lateness.0
     );
     let lateness_ns = a.max_lateness.0.as_nanos() as u64;
-    let mut decoder = Decoder::new(Some(allowed));
-    let mut order = Reorder::new(lateness_ns, 1 << 22);
-    let (mut buf, mut records, mut out) = (vec![0u8; 65536], Vec::new(), Vec::new());
-    let started = Instant::now();
-    let mut last_tick = Instant::now();
-    let mut last_checkpoint = Instant::now();
-    let mut checkpointed: Option<Instant> = None;
-    let save = |engine: &Engine, at: &mut Option<Instant>| -> anyhow::Result<()> {
-        if let Some(p) = &a.state {
-            checkpoint::save(p, &engine.checkpoint())?;
-            *at = Some(Instant::now());
-        }
-        Ok(())
+    let mut c = Collector {
+        sock,
+        buf: vec![0u8; 65536],
+        records: Vec::new(),
+        decoder: Decoder::new(Some(allowed)),
+        order: Reorder::new(lateness_ns, 1 << 22),
+        lateness_ns,
+        listen,
     };
-    let listen = sock.local_addr()?.to_string();
-    loop {
-        if let Some(sig) = slowscan::stop::requested() {
-            tracing::info!("{}: stopping", daemon::signals::name(sig));
-            break;
-        }
-        if a.run_for.is_some_and(|d| started.elapsed() >= d.0) {
-            break;
-        }
-        match sock.recv_from(&mut buf) {
+    live::serve(&a.live, &name, &start, &mut c)
+}
+
+impl live::Input for Collector {
+    fn read(&mut self, engine: &mut Engine, out: &mut Vec<Alert>) -> anyhow::Result<()> {
+        match self.sock.recv_from(&mut self.buf) {
             Ok((n, from)) => {
-                records.clear();
-                decoder.datagram(from, &buf[..n], &mut records);
-                for r in &records {
-                    order.push(r, &mut engine, &mut out);
+                self.records.clear();
+                self.decoder
+                    .datagram(from, &self.buf[..n], &mut self.records);
+                for r in &self.records {
+                    self.order.push(r, engine, out);
                 }
-                for notice in decoder.take_notices() {
+                for notice in self.decoder.take_notices() {
                     tracing::error!("{}", notice_text(&notice));
                 }
+                Ok(())
             }
             Err(e)
                 if matches!(
@@ -214,149 +145,89 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                     std::io::ErrorKind::WouldBlock
                         | std::io::ErrorKind::TimedOut
                         | std::io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(e).context("receiving export datagrams"),
-        }
-        if last_tick.elapsed() >= Duration::from_millis(250) {
-            last_tick = Instant::now();
-            // What started before now − max lateness is due.
-            let due = unix_now_ns().saturating_sub(lateness_ns);
-            order.release(due, &mut engine, &mut out);
-            engine.advance_to(due, &mut out);
-            publish(&decoder, &order, &engine);
-            if last_checkpoint.elapsed() >= a.checkpoint_every.0 {
-                last_checkpoint = Instant::now();
-                save(&engine, &mut checkpointed)?;
+                ) =>
+            {
+                Ok(())
             }
-            if let Some(c) = &ctl {
-                c.poll(|req| match *req {
-                    Request::Status { top } => Response::Status(Box::new(status(
-                        &name,
-                        &sensor_name,
-                        started,
-                        &listen,
-                        &decoder,
-                        &order,
-                        &engine,
-                        &alerts,
-                        checkpointed,
-                        &identities,
-                        top,
-                    ))),
-                    Request::Explain { source } => {
-                        Response::Explain(control::explain_report(&engine, source))
-                    }
-                });
-            }
+            Err(e) => Err(e).context("receiving export datagrams"),
         }
-        for alert in out.drain(..) {
-            alerts.send(&alert);
-        }
-        alerts.flush();
     }
-    order.finish(&mut engine, &mut out);
-    for alert in out.drain(..) {
-        alerts.send(&alert);
-    }
-    alerts.finish();
-    save(&engine, &mut checkpointed)?;
-    publish(&decoder, &order, &engine);
-    let (d, f) = (decoder.stats, order.stats);
-    tracing::info!(
-        "collector stopped: {} datagrams ({} from exporters not allowed, {} malformed), {} \
-         records; {} attempts ({} failed, {} established), {} late; {} sequence gaps ({} lost); \
-         {} sampled exporters; {}",
-        d.datagrams,
-        d.not_allowed,
-        d.malformed,
-        d.records,
-        f.attempts,
-        f.failed,
-        f.established,
-        f.late,
-        d.sequence_gaps,
-        d.sequence_lost,
-        d.sampled_exporters,
-        slowscan::count(engine.stats().alerts, "alert"),
-    );
-    Ok(ExitCode::SUCCESS)
-}
 
-/// The answer to `slowscan status --iface NAME`.
-#[allow(clippy::too_many_arguments)]
-fn status(
-    name: &str,
-    sensor_name: &str,
-    started: Instant,
-    listen: &str,
-    d: &Decoder,
-    o: &Reorder,
-    e: &Engine,
-    alerts: &AlertPath,
-    checkpointed: Option<Instant>,
-    identities: &str,
-    top: usize,
-) -> StatusReport {
-    let es = e.stats();
-    let al = alerts.stats();
-    let s = d.stats;
-    let mut exporters: Vec<ExporterStatus> = d
-        .exporters()
-        .map(|(k, x)| ExporterStatus {
-            address: k.addr,
-            protocol: match k.version {
-                10 => "IPFIX".into(),
-                v => format!("NetFlow v{v}"),
-            },
-            domain: k.domain,
-            datagrams: x.datagrams,
-            records: x.records,
-            sequence_gaps: x.gaps,
-            sequence_lost: x.lost,
-            sampling: x.sampling,
-            sampled: x.sampling.is_some_and(|n| n > 1),
-        })
-        .collect();
-    exporters.sort_by(|a, b| {
-        (a.address, &a.protocol, a.domain).cmp(&(b.address, &b.protocol, b.domain))
-    });
-    StatusReport {
-        iface: name.to_string(),
-        sensor_name: sensor_name.to_string(),
-        pid: std::process::id(),
-        uptime_seconds: started.elapsed().as_secs_f64(),
-        phase: "collecting".into(),
-        detectors: control::detector_statuses(e, top),
-        pending_attempts: es.pending,
-        kernel_pending_entries: None,
-        kernel_pending_max: None,
-        identities: identities.to_string(),
-        tracked_sources: es.sources,
-        sketched_sources: es.sketched_sources,
-        live_services: es.services,
-        outage_failures: es.outage_failures,
-        records_lost: s.sequence_lost,
-        alerts_written: al.written,
-        alerts_queued: al.queued,
-        alerts_dropped: al.dropped,
-        alerts_suppressed: es.alerts_suppressed,
-        checkpoint_age_seconds: checkpointed.map(|t| t.elapsed().as_secs_f64()),
-        interface_attached: true,
-        kernel: Vec::new(),
-        flows: Some(FlowStatus {
-            listen: listen.to_string(),
+    fn tick(&mut self, now_ns: u64, engine: &mut Engine, out: &mut Vec<Alert>) {
+        // What started before now − max lateness is due.
+        let due = now_ns.saturating_sub(self.lateness_ns);
+        self.order.release(due, engine, out);
+        engine.advance_to(due, out);
+    }
+
+    fn finish(&mut self, engine: &mut Engine, out: &mut Vec<Alert>) {
+        self.order.finish(engine, out);
+    }
+
+    fn publish(&self, engine: &Engine) {
+        publish(&self.decoder, &self.order, engine);
+    }
+
+    fn summary(&self, engine: &Engine) -> String {
+        let (d, f) = (self.decoder.stats, self.order.stats);
+        format!(
+            "collector stopped: {} datagrams ({} from exporters not allowed, {} malformed), {} \
+             records; {} attempts ({} failed, {} established), {} late; {} sequence gaps ({} lost); \
+             {} sampled exporters; {}",
+            d.datagrams,
+            d.not_allowed,
+            d.malformed,
+            d.records,
+            f.attempts,
+            f.failed,
+            f.established,
+            f.late,
+            d.sequence_gaps,
+            d.sequence_lost,
+            d.sampled_exporters,
+            slowscan::count(engine.stats().alerts, "alert"),
+        )
+    }
+
+    fn status(&self, r: &mut StatusReport) {
+        let (s, o) = (self.decoder.stats, self.order.stats);
+        let mut exporters: Vec<ExporterStatus> = self
+            .decoder
+            .exporters()
+            .map(|(k, x)| ExporterStatus {
+                address: k.addr,
+                protocol: match k.version {
+                    10 => "IPFIX".into(),
+                    v => format!("NetFlow v{v}"),
+                },
+                domain: k.domain,
+                datagrams: x.datagrams,
+                records: x.records,
+                sequence_gaps: x.gaps,
+                sequence_lost: x.lost,
+                sampling: x.sampling,
+                sampled: x.sampling.is_some_and(|n| n > 1),
+            })
+            .collect();
+        exporters.sort_by(|a, b| {
+            (a.address, &a.protocol, a.domain).cmp(&(b.address, &b.protocol, b.domain))
+        });
+        r.phase = "collecting".into();
+        r.records_lost = s.sequence_lost;
+        r.flows = Some(FlowStatus {
+            listen: self.listen.clone(),
             datagrams: s.datagrams,
             not_allowed: s.not_allowed,
             malformed: s.malformed,
             records: s.records,
-            attempts: o.stats.attempts,
-            late: o.stats.late,
-            buffered: o.stats.buffered,
+            attempts: o.attempts,
+            late: o.late,
+            buffered: o.buffered,
             sequence_gaps: s.sequence_gaps,
             sequence_lost: s.sequence_lost,
             sampled_exporters: s.sampled_exporters,
             exporters,
-        }),
+        });
     }
 }
 

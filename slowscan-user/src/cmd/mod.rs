@@ -5,10 +5,12 @@ mod config;
 #[cfg(test)]
 mod drift;
 mod flow_replay;
+mod follow_zeek;
 mod generate;
 mod ignore;
 mod learn;
 mod listed;
+mod live;
 mod options;
 mod plots;
 mod replay;
@@ -53,6 +55,9 @@ enum Command {
     /// NetFlow v5/v9 and IPFIX collector: detection over exporters' flow
     /// records (docs/flows.md), with alerts, state and metrics.
     Collect(Box<collect::Args>),
+    /// Follows a live Zeek conn.log across Zeek's rotations: detection over
+    /// its lines (docs/flows.md), with alerts, state and metrics.
+    FollowZeek(Box<follow_zeek::Args>),
     /// Offline detection over capture files (pcap, pcapng) or Zeek conn logs, gzipped or not:
     /// alerts, report, sweep.
     Replay(Box<replay::Args>),
@@ -76,6 +81,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Whitelist(a) => whitelist::run(a),
         Command::Ignore(a) => ignore::run(a),
         Command::Collect(a) => collect::run(*a),
+        Command::FollowZeek(a) => follow_zeek::run(*a),
         Command::Replay(a) => replay::run(*a, matches.subcommand_matches("replay")),
         Command::Learn(a) => learn::run(*a),
         Command::Completions(a) => generate::completions(a),

@@ -9,7 +9,8 @@ use slowscan::daemon::control::{self, ExplainReport, Request, Response, StatusRe
 #[derive(ClapArgs)]
 pub struct StatusArgs {
     /// The interface the sensor watches (in this network namespace), or a
-    /// flow collector's name (`collect-PORT`, or its `--name`).
+    /// flow collector's or conn.log follower's name (`collect-PORT`,
+    /// `zeek-STEM`, or its `--name`).
     #[arg(long, visible_alias = "name")]
     iface: String,
     /// The answer as JSON.
@@ -27,7 +28,8 @@ pub struct ExplainArgs {
     /// prefix it is counted under.
     source: slowscan::engine::Identity,
     /// The interface the sensor watches (in this network namespace), or a
-    /// flow collector's name (`collect-PORT`, or its `--name`).
+    /// flow collector's or conn.log follower's name (`collect-PORT`,
+    /// `zeek-STEM`, or its `--name`).
     #[arg(long, visible_alias = "name")]
     iface: String,
     /// The answer as JSON.
@@ -112,28 +114,24 @@ fn format_status(s: &StatusReport) -> String {
                 }
             );
         }
+        format_engine(&mut o, s);
+        return o;
+    }
+    if let Some(z) = &s.zeek {
         let _ = writeln!(
             o,
-            "  {} tracked ({} sketched); {}; {} to live services",
-            plural(s.tracked_sources, "source", "sources"),
-            s.sketched_sources,
-            plural(s.live_services, "live service", "live services"),
-            plural(s.outage_failures, "outage failure", "outage failures"),
+            "slowscan follow-zeek {} on {} — sensor {}, pid {}, up {:.0} s",
+            s.iface, z.file, s.sensor_name, s.pid, s.uptime_seconds
         );
         let _ = writeln!(
             o,
-            "  {} written ({} queued, {} dropped, {} withheld across detectors); last checkpoint {}",
-            plural(s.alerts_written, "alert", "alerts"),
-            s.alerts_queued,
-            s.alerts_dropped,
-            s.alerts_suppressed,
-            s.checkpoint_age_seconds
-                .map_or_else(|| "none".into(), |a| format!("{a:.0} s ago")),
+            "  {} ({} late), {}, {} bytes read",
+            plural(z.lines, "line", "lines"),
+            z.late,
+            plural(z.rotations, "rotation", "rotations"),
+            z.bytes,
         );
-        if !s.identities.is_empty() {
-            let _ = writeln!(o, "  identities: {}", s.identities);
-        }
-        format_detectors(&mut o, s);
+        format_engine(&mut o, s);
         return o;
     }
     let _ = writeln!(
@@ -181,6 +179,32 @@ fn format_status(s: &StatusReport) -> String {
     let _ = writeln!(o, "  kernel: {}", kernel.join(" "));
     format_detectors(&mut o, s);
     o
+}
+
+/// A live input's engine, alerts and detectors (`collect`, `follow-zeek`).
+fn format_engine(o: &mut String, s: &StatusReport) {
+    let _ = writeln!(
+        *o,
+        "  {} tracked ({} sketched); {}; {} to live services",
+        plural(s.tracked_sources, "source", "sources"),
+        s.sketched_sources,
+        plural(s.live_services, "live service", "live services"),
+        plural(s.outage_failures, "outage failure", "outage failures"),
+    );
+    let _ = writeln!(
+        *o,
+        "  {} written ({} queued, {} dropped, {} withheld across detectors); last checkpoint {}",
+        plural(s.alerts_written, "alert", "alerts"),
+        s.alerts_queued,
+        s.alerts_dropped,
+        s.alerts_suppressed,
+        s.checkpoint_age_seconds
+            .map_or_else(|| "none".into(), |a| format!("{a:.0} s ago")),
+    );
+    if !s.identities.is_empty() {
+        let _ = writeln!(*o, "  identities: {}", s.identities);
+    }
+    format_detectors(o, s);
 }
 
 fn format_detectors(o: &mut String, s: &StatusReport) {

@@ -80,6 +80,24 @@ pub struct StatusReport {
     /// A flow collector's (`slowscan collect`) inputs; absent for a sensor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flows: Option<FlowStatus>,
+    /// A Zeek conn.log follower's (`slowscan follow-zeek`) input; absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zeek: Option<ZeekStatus>,
+}
+
+/// What a conn.log follower has read.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ZeekStatus {
+    /// The conn.log it follows.
+    pub file: String,
+    pub lines: u64,
+    /// Lines more than `--max-lateness` behind the clock (counted at once).
+    pub late: u64,
+    /// Zeek's rotations followed (the file replaced by a new one).
+    pub rotations: u64,
+    /// Bytes read, over every file.
+    pub bytes: u64,
 }
 
 /// What a flow collector received, in all and per exporter.
@@ -225,7 +243,7 @@ pub fn explain_report(engine: &crate::engine::Engine, source: Identity) -> Expla
 }
 
 /// A control socket for a daemon without an async runtime (`slowscan
-/// collect`): polled from its loop, it answers whoever is waiting.
+/// collect`, `slowscan follow-zeek`): polled from its loop, it answers whoever is waiting.
 pub struct BlockingControl {
     listener: std::os::unix::net::UnixListener,
     path: PathBuf,
@@ -369,6 +387,9 @@ pub fn request(iface: &str, req: &Request) -> anyhow::Result<Response> {
                 path.display(),
                 if iface.starts_with("collect-") {
                     " (a flow collector's name is collect-PORT or its --name)"
+                } else if iface.starts_with("zeek-") {
+                    " (a conn.log follower's name is zeek-STEM, STEM its file's name before \
+                     the extension, or its --name)"
                 } else {
                     ""
                 }

@@ -75,6 +75,7 @@ impl Sensor {
                         .map(|(n, v)| (n.to_string(), v))
                         .collect(),
                     flows: None,
+                    zeek: None,
                 }))
             }
             Request::Explain { source } => {

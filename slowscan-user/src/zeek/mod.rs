@@ -17,6 +17,7 @@
 //! never fatal; a file that is not a conn.log is an error naming what is
 //! missing.
 
+pub mod follow;
 pub mod history;
 pub mod order;
 pub mod parse;
@@ -34,6 +35,12 @@ use crate::engine::{Alert, Engine, HOUR_NS};
 /// after its last packet and long ones when they end; 6 h covers all but
 /// connections longer than that, at the memory of 6 h of lines.
 pub const REPLAY_MAX_LATENESS_NS: u64 = 6 * HOUR_NS;
+
+/// Default `--max-lateness` for following a live conn.log
+/// (`slowscan follow-zeek`): Zeek writes a lone SYN about 5 s after it and
+/// an idle connection `tcp_inactivity_timeout` (5 min) after its last
+/// packet; 10 min covers both.
+pub const LIVE_MAX_LATENESS: &str = "10m";
 
 /// Whether `path` holds a conn log rather than a capture: a directory (of
 /// Zeek logs), a glob, or a file whose decoded content starts like a Zeek

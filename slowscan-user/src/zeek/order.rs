@@ -181,7 +181,7 @@ impl Orderer {
             };
             if c.ts_ns < self.released {
                 self.stats.late += 1;
-                let behind = (self.newest - c.ts_ns) as f64 / 1e9;
+                let behind = self.newest.saturating_sub(c.ts_ns) as f64 / 1e9;
                 self.stats.max_late_seconds = self.stats.max_late_seconds.max(behind);
                 self.release(item, engine, out);
                 continue;
@@ -203,6 +203,23 @@ impl Orderer {
             let items = self.buckets.remove(&k).expect("first");
             self.release_bucket(items, engine, out);
         }
+    }
+
+    /// Live input: the clock says every line that started before `t` has
+    /// come (one that comes later is late). Releases them in start order,
+    /// decides the attempts whose deadline passed, and moves the engine to
+    /// that time.
+    pub fn advance(&mut self, t: u64, engine: &mut Engine, out: &mut Vec<Alert>) {
+        let upto = t / BUCKET_NS * BUCKET_NS;
+        while let Some((&k, _)) = self.buckets.first_key_value()
+            && (k + 1).saturating_mul(BUCKET_NS) <= upto
+        {
+            let items = self.buckets.remove(&k).expect("first");
+            self.release_bucket(items, engine, out);
+        }
+        self.released = self.released.max(upto);
+        self.decide_until(self.released, engine, out);
+        engine.advance_to(self.released, out);
     }
 
     fn release_bucket(&mut self, mut items: Vec<Item>, engine: &mut Engine, out: &mut Vec<Alert>) {
