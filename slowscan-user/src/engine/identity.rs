@@ -416,8 +416,11 @@ pub struct MacSnapshot {
 /// every MAC and prefix identity.
 pub(crate) struct Identities {
     cfg: IdentityConfig,
-    macs: HashMap<[u8; 6], MacState>,
-    addresses: HashMap<SourceKey, RecentAddresses>,
+    // foldhash, not SipHash: a MAC is looked up for every attempt and every
+    // failure (SipHash made the identity rule cost a third of the engine's
+    // time on a LAN stream, BENCHMARKS.md).
+    macs: HashMap<[u8; 6], MacState, foldhash::fast::RandomState>,
+    addresses: HashMap<SourceKey, RecentAddresses, foldhash::fast::RandomState>,
     max_addresses: usize,
     /// MACs not learned because [`MAX_MACS`] were known.
     pub macs_dropped: u64,
@@ -427,8 +430,8 @@ impl Identities {
     pub fn new(cfg: IdentityConfig, max_sources: usize) -> Self {
         Self {
             cfg,
-            macs: HashMap::new(),
-            addresses: HashMap::new(),
+            macs: HashMap::default(),
+            addresses: HashMap::default(),
             max_addresses: max_sources.max(1),
             macs_dropped: 0,
         }
@@ -470,6 +473,17 @@ impl Identities {
         }
     }
 
+    /// MACs learned (hosts and routers).
+    pub fn macs(&self) -> usize {
+        self.macs.len()
+    }
+
+    /// MACs taken for a router's at `t` (their sources fall through to the
+    /// address and prefix rules).
+    pub fn routers(&self, t: u64) -> usize {
+        self.macs.values().filter(|s| s.router_until >= t).count()
+    }
+
     fn is_host(&self, mac: &[u8; 6], t: u64) -> bool {
         self.cfg.macs && *mac != [0; 6] && self.macs.get(mac).is_some_and(|s| s.router_until < t)
     }
@@ -499,10 +513,11 @@ impl Identities {
         if key.family != AF_MAC && key.len >= full_len(key.family) {
             return;
         }
-        if !self.addresses.contains_key(key) && self.addresses.len() >= self.max_addresses {
-            return;
+        if let Some(r) = self.addresses.get_mut(key) {
+            r.add(ip, t);
+        } else if self.addresses.len() < self.max_addresses {
+            self.addresses.entry(*key).or_default().add(ip, t);
         }
-        self.addresses.entry(*key).or_default().add(ip, t);
     }
 
     pub fn addresses(&self, key: &SourceKey) -> Option<&RecentAddresses> {
