@@ -3,9 +3,11 @@
 //! pending attempt and per single-failure source; bytes for one source that
 //! failed 100,000 pairs over 30 days; the peak heap of a flood of 10 million
 //! spoofed SYNs with a slow scanner inside (which must still alert); and a
-//! checkpoint of 1M tracked sources (write time, size, exact restore).
+//! checkpoint of 1M tracked sources (write time, size, exact restore); and
+//! the identity rule (R9) on a LAN stream against addresses only, paired.
 //!
-//! `cargo bench -p slowscan-user --bench engine` (about a minute). Under
+//! `cargo bench -p slowscan-user --bench engine` (about a minute;
+//! `SLOWSCAN_BENCH_IDENTITIES_ONLY=1`: the identity comparison alone). Under
 //! `cargo test --benches` it only smoke-tests on small inputs. The figures
 //! measured are in BENCHMARKS.md.
 
@@ -15,9 +17,11 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use slowscan::engine::{Alert, DAY_NS, Engine, EngineConfig, EngineState, SECOND_NS};
+use slowscan::engine::{
+    Alert, DAY_NS, Engine, EngineConfig, EngineState, IdentityConfig, SECOND_NS,
+};
 use slowscan_common::tcp::{ACK, SYN};
-use slowscan_common::{AF_INET, PacketRecord};
+use slowscan_common::{AF_INET, AF_INET6, PacketRecord};
 
 /// Counts live heap bytes and their peak.
 struct Counting;
@@ -82,9 +86,67 @@ const PORTS: [u16; 6] = [22, 80, 443, 445, 3389, 8080];
 /// ports, mostly repeated attempts to one server), so alerts stay rare.
 struct Stream {
     i: u64,
+    /// Frames as on a LAN mirror (R9): see [`Stream::on_lan`].
+    lan: bool,
 }
 
+/// The MAC of the router that forwards outside sources onto the segment.
+const ROUTER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
+/// A new temporary IPv6 address every 2^21 SYNs (about a minute here).
+const ROTATE_SYNS: u64 = 1 << 21;
+
 impl Stream {
+    fn new(lan: bool) -> Self {
+        Self { i: 0, lan }
+    }
+
+    /// The same stream as seen on a LAN mirror (R9), by source: 4 in 10 are
+    /// IPv4 hosts on the segment (10.0.0.0/8, a MAC each), 4 in 10 IPv4
+    /// hosts behind the router (its MAC), 1 in 10 an IPv6 host on the
+    /// segment (fd00::/8, a MAC each) whose temporary address changes every
+    /// [`ROTATE_SYNS`], and 1 in 10 an outside IPv6 source sending every SYN
+    /// from a fresh address of its /64 in 2001:db8::/32, through the router.
+    /// 50,000 host MACs in all. Destinations keep the source's family.
+    fn on_lan(i: u64, mut r: PacketRecord) -> PacketRecord {
+        let src = mix(i ^ 0xabcdef) % SOURCES;
+        let dst = u32::from_be_bytes(r.dst_addr[..4].try_into().unwrap()) & 0xffff;
+        r.src_mac = [
+            0x02,
+            0x10,
+            0,
+            (src >> 16) as u8,
+            (src >> 8) as u8,
+            src as u8,
+        ];
+        let v6 = |first: [u8; 4], net: u64, iid: u64| {
+            let mut a = [0u8; 16];
+            a[..4].copy_from_slice(&first);
+            a[4..8].copy_from_slice(&(net as u32).to_be_bytes());
+            a[8..].copy_from_slice(&iid.to_be_bytes());
+            a
+        };
+        match src % 10 {
+            0 => {
+                r.src_mac = ROUTER_MAC;
+                r.src_addr = v6([0x20, 0x01, 0x0d, 0xb8], src, mix(i) | 1);
+            }
+            1 => r.src_addr = v6([0xfd, 0, 0, 0x10], src, mix(src ^ (i / ROTATE_SYNS)) | 1),
+            2..=5 => return r,
+            _ => {
+                r.src_mac = ROUTER_MAC;
+                return r;
+            }
+        }
+        r.family = AF_INET6;
+        r.dst_addr = v6([0xfd, 0, 0, 0x20], 0, u64::from(dst) + 1);
+        r
+    }
+
+    fn record(&self, i: u64) -> PacketRecord {
+        let r = Self::syn(i);
+        if self.lan { Self::on_lan(i, r) } else { r }
+    }
+
     fn syn(i: u64) -> PacketRecord {
         let h = mix(i);
         let src = mix(i ^ 0xabcdef) % SOURCES;
@@ -112,10 +174,10 @@ impl Stream {
         while buf.len() < n {
             let i = self.i;
             self.i += 1;
-            let s = Self::syn(i);
+            let s = self.record(i);
             buf.push(s);
             if i >= 3 && (i - 3).is_multiple_of(2) {
-                let mut a = Self::syn(i - 3);
+                let mut a = self.record(i - 3);
                 a.ts_ns = s.ts_ns;
                 a.tcp_flags = ACK;
                 a.seq = a.seq.wrapping_add(1);
@@ -129,7 +191,7 @@ impl Stream {
 fn throughput(c: &mut Criterion, quick: bool) {
     let mut e = Engine::new(EngineConfig::default());
     let mut alerts: Vec<Alert> = Vec::new();
-    let mut stream = Stream { i: 0 };
+    let mut stream = Stream::new(false);
     let mut buf = Vec::new();
     // Warm up to steady state: 75 s of traffic.
     let warm = if quick {
@@ -192,6 +254,87 @@ fn throughput(c: &mut Criterion, quick: bool) {
         mem.pending_bytes as f64 / st.pending as f64,
         mem.source_bytes as f64 / st.sources as f64,
     );
+}
+
+/// R9 on the LAN stream ([`Stream::on_lan`]): the default identity rule
+/// against `IdentityConfig::addresses_only()`, two engines fed the same
+/// batches in turn (alternating which goes first), so that the machine's
+/// load drifts alike for both; the ratio is the median of the per-round
+/// ratios.
+fn identities_paired(quick: bool) {
+    let cfg_off = EngineConfig {
+        identity: IdentityConfig::addresses_only(),
+        ..EngineConfig::default()
+    };
+    let mut on = Engine::new(EngineConfig::default());
+    let mut off = Engine::new(cfg_off);
+    let mut alerts: Vec<Alert> = Vec::new();
+    let mut stream = Stream::new(true);
+    let mut buf = Vec::new();
+    let warm = if quick {
+        10_000
+    } else {
+        (75 * SECOND_NS / SYN_STEP_NS) as usize * 3 / 2
+    };
+    stream.fill(&mut buf, warm);
+    on.process_batch(&buf, &mut alerts);
+    off.process_batch(&buf, &mut alerts);
+    const BATCH: usize = 100_000;
+    let rounds = if quick { 2 } else { 100 };
+    let (mut t_on, mut t_off, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        stream.fill(&mut buf, BATCH);
+        let mut time = |e: &mut Engine| {
+            alerts.clear();
+            let t = Instant::now();
+            e.process_batch(black_box(&buf), &mut alerts);
+            t.elapsed().as_secs_f64()
+        };
+        let (a, b) = if round % 2 == 0 {
+            let a = time(&mut on);
+            (a, time(&mut off))
+        } else {
+            let b = time(&mut off);
+            (time(&mut on), b)
+        };
+        t_on.push(BATCH as f64 / a);
+        t_off.push(BATCH as f64 / b);
+        ratios.push(b / a);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let (lo, hi) = (
+        ratios.iter().cloned().fold(f64::MAX, f64::min),
+        ratios.iter().cloned().fold(0.0, f64::max),
+    );
+    println!(
+        "identities (R9), LAN stream, {rounds} rounds of {BATCH} records, paired: \
+         process_batch {:.2} M records/s with identities on, {:.2} M with addresses only; \
+         on/off {:.3} (per round {lo:.2}–{hi:.2})",
+        med(&mut t_on) / 1e6,
+        med(&mut t_off) / 1e6,
+        med(&mut ratios),
+    );
+    for (name, e) in [("identities on", &on), ("addresses only", &off)] {
+        let st = e.stats();
+        let mem = e.memory_usage();
+        println!(
+            "identities (R9), {name}: {} pending, {} tracked identities, {} alerts; \
+             {:.1} bytes per pending attempt, {:.1} bytes per tracked identity \
+             (+ {:.1} of identity state: {} MACs learned, {} of them routers, {} bytes)",
+            st.pending,
+            st.sources,
+            st.alerts,
+            mem.pending_bytes as f64 / st.pending.max(1) as f64,
+            mem.source_bytes as f64 / st.sources.max(1) as f64,
+            mem.identity_bytes as f64 / st.sources.max(1) as f64,
+            st.identity_macs,
+            st.identity_routers,
+            mem.identity_bytes,
+        );
+    }
 }
 
 /// 10M SYNs from random (spoofed) sources, default caps: peak heap.
@@ -375,11 +518,16 @@ fn checkpoint_1m(quick: bool) {
 fn main() {
     // `cargo bench` passes `--bench`; without it (`cargo test --benches`) run short.
     let quick = !std::env::args().any(|a| a == "--bench");
+    if std::env::var_os("SLOWSCAN_BENCH_IDENTITIES_ONLY").is_some() {
+        identities_paired(quick);
+        return;
+    }
     if std::env::var_os("SLOWSCAN_BENCH_NO_FLOOD").is_none() {
         flood_memory(quick);
     }
     long_scanner_memory();
     checkpoint_1m(quick);
+    identities_paired(quick);
     let mut c = Criterion::default().configure_from_args();
     throughput(&mut c, quick);
     c.final_summary();

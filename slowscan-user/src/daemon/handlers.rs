@@ -312,7 +312,10 @@ impl Sensor {
             bad_items: self.feed.bad_items(),
             engine: add_stats(self.base, self.engine.stats()),
             alerts: self.alerts.stats(),
-            memory_bytes: mem.pending_bytes + mem.source_bytes + mem.service_bytes,
+            memory_bytes: mem.pending_bytes
+                + mem.source_bytes
+                + mem.service_bytes
+                + mem.identity_bytes,
             learning: matches!(self.phase, Phase::Learning { .. }),
             kernel_pending: pending.map(|p| p.entries as usize),
             kernel_forgotten: pending.map_or(0, |p| p.forgotten),
@@ -345,6 +348,7 @@ fn add_stats(a: EngineStats, b: EngineStats) -> EngineStats {
         evicted_services: a.evicted_services + b.evicted_services,
         alerts: a.alerts + b.alerts,
         alerts_suppressed: a.alerts_suppressed + b.alerts_suppressed,
+        macs_dropped: a.macs_dropped + b.macs_dropped,
         ..b
     }
 }

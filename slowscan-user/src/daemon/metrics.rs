@@ -11,7 +11,10 @@
 //! `slowscan_pending_attempts`, `slowscan_tracked_sources`,
 //! `slowscan_sketched_sources`, `slowscan_live_services`,
 //! `slowscan_kernel_pending_entries`, `slowscan_kernel_whitelist_entries`,
-//! `slowscan_engine_memory_bytes`, `slowscan_learning`. The sensor's own
+//! `slowscan_engine_memory_bytes`, `slowscan_learning`; the identity rule
+//! (R9): the gauges `slowscan_identity_macs` (MACs learned) and
+//! `slowscan_identity_routers` (of them, taken for a router's) and the counter
+//! `slowscan_identity_macs_dropped_total` (MACs beyond the table's cap). The sensor's own
 //! health: `slowscan_reader_lag_seconds` (worst age of a record when the ring
 //! reader handed it to the engine, over the last second) and `slowscan_reader_lag_max_seconds`
 //! (since start), `slowscan_alerts_queued`, `slowscan_alerts_dropped_total`,
@@ -92,6 +95,18 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     metrics::describe_gauge!(
         "slowscan_live_services",
         "Destinations Established within the service memory (R4.5)"
+    );
+    metrics::describe_gauge!(
+        "slowscan_identity_macs",
+        "MACs learned from attempts, hosts and routers (R9)"
+    );
+    metrics::describe_gauge!(
+        "slowscan_identity_routers",
+        "Learned MACs now taken for a router's: their sources are counted per address or prefix (R9)"
+    );
+    metrics::describe_counter!(
+        "slowscan_identity_macs_dropped_total",
+        "MACs not learned because the table was full: treated as a router's (R9)"
     );
     metrics::describe_counter!(
         "slowscan_engine_outage_failures_total",
@@ -331,6 +346,9 @@ pub fn publish(s: &Snapshot) {
     gauge!("slowscan_live_services").set(e.services as f64);
     gauge!("slowscan_pending_attempts").set(e.pending as f64);
     gauge!("slowscan_tracked_sources").set(e.sources as f64);
+    gauge!("slowscan_identity_macs").set(e.identity_macs as f64);
+    gauge!("slowscan_identity_routers").set(e.identity_routers as f64);
+    counter!("slowscan_identity_macs_dropped_total").absolute(e.macs_dropped);
     gauge!("slowscan_engine_memory_bytes").set(s.memory_bytes as f64);
     gauge!("slowscan_learning").set(if s.learning { 1.0 } else { 0.0 });
     if let Some(n) = s.kernel_pending {

@@ -460,6 +460,17 @@ impl Identities {
         }
     }
 
+    /// MACs learned (hosts and routers).
+    pub fn macs(&self) -> usize {
+        self.macs.len()
+    }
+
+    /// MACs taken for a router's at `t` (their sources fall through to the
+    /// address and prefix rules).
+    pub fn routers(&self, t: u64) -> usize {
+        self.macs.values().filter(|s| s.router_until >= t).count()
+    }
+
     fn is_host(&self, mac: &[u8; 6], t: u64) -> bool {
         self.cfg.macs && *mac != [0; 6] && self.macs.get(mac).is_some_and(|s| s.router_until < t)
     }
@@ -489,10 +500,11 @@ impl Identities {
         if key.family != AF_MAC && key.len >= full_len(key.family) {
             return;
         }
-        if !self.addresses.contains_key(key) && self.addresses.len() >= self.max_addresses {
-            return;
+        if let Some(r) = self.addresses.get_mut(key) {
+            r.add(ip, t);
+        } else if self.addresses.len() < self.max_addresses {
+            self.addresses.entry(*key).or_default().add(ip, t);
         }
-        self.addresses.entry(*key).or_default().add(ip, t);
     }
 
     pub fn addresses(&self, key: &SourceKey) -> Option<&RecentAddresses> {

@@ -349,6 +349,10 @@ pub struct EngineStats {
     pub decided_attempts: u64,
     /// MACs not learned because the identity table was full (R9).
     pub macs_dropped: u64,
+    /// MACs learned, hosts and routers (gauge, R9).
+    pub identity_macs: u64,
+    /// Of them, MACs now taken for a router's (gauge, R9).
+    pub identity_routers: u64,
 }
 
 /// One tracked source, for `slowscan status` and `slowscan explain`.
@@ -642,6 +646,8 @@ impl Engine {
             services: self.services.as_ref().map_or(0, |s| s.len() as u64),
             evicted_services: self.services.as_ref().map_or(0, |s| s.evicted),
             macs_dropped: self.identities.macs_dropped,
+            identity_macs: self.identities.macs() as u64,
+            identity_routers: self.identities.routers(self.now) as u64,
             ..self.st
         }
     }

@@ -848,9 +848,12 @@ impl Engine {
             sources: 0,
             sketched_sources: 0,
             services: 0,
+            identity_macs: 0,
+            identity_routers: 0,
             ..s
         };
         e.counting.evicted = s.evicted_sources;
+        e.identities.macs_dropped = s.macs_dropped;
         e.counting.expired = s.expired_sources;
         e.counting.suppressed = s.alerts_suppressed;
 
