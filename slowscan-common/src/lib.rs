@@ -58,8 +58,8 @@ pub struct PacketRecord {
     /// header (outer and tunnelled); each header carries at most
     /// `wire::MAX_VLAN_TAGS`.
     pub vlan_tags: u8,
-    /// The source MAC of the outermost Ethernet header (zero without one):
-    /// who a source is (R9).
+    /// An attempt's source MAC, from the outermost Ethernet header (zero
+    /// without one, and for other segments): who a source is (R9).
     pub src_mac: [u8; 6],
     pub _pad: [u8; 6],
 }

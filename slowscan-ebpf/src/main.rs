@@ -168,8 +168,11 @@ fn inspect(ctx: &XdpContext, counts: &mut Counts) {
             return;
         }
     };
-    // R9: the outer frame's source MAC (the parse read these bytes already).
-    if let Ok(mac) = parse::bytes_at::<6>(ctx, wire::eth::SRC) {
+    // R9: an attempt's outer source MAC (the engine reads it for attempts
+    // only, so bulk data does not pay for the copy).
+    if tcp::is_attempt(seg.tcp_flags)
+        && let Ok(mac) = parse::bytes_at::<6>(ctx, wire::eth::SRC)
+    {
         seg.src_mac = *mac;
     }
     if global(&PREFILTER_OFF) {

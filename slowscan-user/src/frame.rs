@@ -252,8 +252,9 @@ pub fn parse_frame_info(
     let outcome = match frame.parse(link, &mut walk) {
         Ok(mut record) => {
             record.ts_ns = ts_ns;
-            // R9: the outer Ethernet source, as the kernel records it.
+            // R9: an attempt's outer Ethernet source, as the kernel records it.
             if link == LinkType::Ethernet
+                && slowscan_common::tcp::is_attempt(record.tcp_flags)
                 && let Some(mac) = data.get(wire::eth::SRC..wire::eth::SRC + 6)
             {
                 record.src_mac.copy_from_slice(mac);

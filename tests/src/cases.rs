@@ -7,7 +7,7 @@
 
 use slowscan::frame::LinkType;
 use slowscan_common::{
-    AF_INET, AF_INET6, Counter, PacketRecord,
+    AF_INET, AF_INET6, Counter, PacketRecord, tcp,
     wire::{
         ETH_P_8021AD, ETH_P_8021AH, ETH_P_8021Q, ETH_P_ERSPAN, ETH_P_ERSPAN3, ETH_P_IP, ETH_P_IPV6,
         ETH_P_MPLS_UC, ETH_P_PPP_SES, ETH_P_QINQ_9100, ETH_P_TEB, MAX_ENCAPS, MAX_VLAN_TAGS,
@@ -83,13 +83,14 @@ fn syn(seq: u32) -> Tcp {
     Tcp::syn(seq)
 }
 
-/// Every row; an Ethernet frame's record carries its outer source MAC
-/// (R9), other link types have none.
+/// Every row; an attempt in an Ethernet frame carries its outer source MAC
+/// (R9); other segments and link types have none.
 pub fn cases() -> Vec<Case> {
     let mut v = case_rows();
     for c in &mut v {
         if let (LinkType::Ethernet, Outcome::Record(r), Some(mac)) =
             (c.link, &mut c.outcome, c.frame.get(6..12))
+            && tcp::is_attempt(r.tcp_flags)
         {
             r.src_mac.copy_from_slice(mac);
         }

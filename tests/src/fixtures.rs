@@ -67,7 +67,12 @@ fn rec(
         tcp_flags: t.flags,
         status,
         vlan_tags,
-        src_mac: frames::SRC_MAC,
+        // R9: attempts carry the frame's source MAC.
+        src_mac: if tcp::is_attempt(t.flags) {
+            frames::SRC_MAC
+        } else {
+            [0; 6]
+        },
         _pad: [0; 6],
     }
 }

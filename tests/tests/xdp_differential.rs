@@ -150,9 +150,13 @@ impl Kernel {
                 tally.records += 1;
             }
             if frame.len() <= XDP_LINEAR_MAX {
-                // The kernel records the re-framing header's MAC (R9).
+                // The kernel records an attempt's re-framing header MAC (R9).
                 let own = own.map(|r| PacketRecord {
-                    src_mac: [0x02, 0, 0, 0, 0, 2],
+                    src_mac: if slowscan_common::tcp::is_attempt(r.tcp_flags) {
+                        [0x02, 0, 0, 0, 0, 2]
+                    } else {
+                        [0; 6]
+                    },
                     ..r
                 });
                 assert_eq!(got, own, "{ctx}: re-framed as Ethernet, another record");
