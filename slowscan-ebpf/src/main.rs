@@ -170,10 +170,10 @@ fn inspect(ctx: &XdpContext, counts: &mut Counts) {
     };
     // R9: an attempt's outer source MAC (the engine reads it for attempts
     // only, so bulk data does not pay for the copy).
-    if tcp::is_attempt(seg.tcp_flags)
-        && let Ok(mac) = parse::bytes_at::<6>(ctx, wire::eth::SRC)
-    {
-        seg.src_mac = *mac;
+    if tcp::is_attempt(seg.tcp_flags) {
+        if let Ok(mac) = parse::bytes_at::<6>(ctx, wire::eth::SRC) {
+            seg.src_mac = *mac;
+        }
     }
     if global(&PREFILTER_OFF) {
         emit_all(&seg, counts);
