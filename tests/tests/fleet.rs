@@ -1221,3 +1221,182 @@ fn daily_rotating_host_alerts_once_fleet_wide() {
     assert_eq!(al.addresses_total, 5);
     assert_eq!(al.addresses[0].to_string(), "2001:db8:10:1:104::5");
 }
+
+/// A live `slowscan follow-zeek` (the real binary) joined to the fleet,
+/// following its own conn.log; SIGKILLed by its PID if the test ends
+/// before it stopped.
+struct Follower {
+    child: std::process::Child,
+    alerts: std::path::PathBuf,
+    log: std::path::PathBuf,
+}
+
+const ZEEK_HEADER: &str = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n\
+#unset_field\t-\n#path\tconn\n#open\t2026-01-01-10-00-00\n#fields\tts\tuid\tid.orig_h\t\
+id.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\tconn_state\thistory\n#types\ttime\t\
+string\taddr\tport\taddr\tport\tenum\tstring\tinterval\tstring\tstring\n";
+
+impl Follower {
+    fn start(dir: &std::path::Path, name: &str, url: &str) -> Follower {
+        let dir = dir.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (log, alerts) = (dir.join("conn.log"), dir.join("alerts.jsonl"));
+        std::fs::write(&log, ZEEK_HEADER).unwrap();
+        let stderr = std::fs::File::create(dir.join("stderr")).unwrap();
+        let child = std::process::Command::new(slowscan_tests::slowscan_bin())
+            .args(["follow-zeek", "--from-start", "--log"])
+            .arg(&log)
+            .args(["--detector", "1h:9", "--handshake-timeout", "1s"])
+            .args(["--max-lateness", "1s", "--fleet", url])
+            .args(["--sensor-name", name, "--name", &format!("fleet-{name}")])
+            .arg("--alerts")
+            .arg(&alerts)
+            .env("SLOWSCAN_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        Follower { child, alerts, log }
+    }
+
+    /// Failed attempts (`S0`, history `S`) from `src` to `dsts`, port 22,
+    /// written now.
+    fn fail(&self, src: &str, dsts: impl IntoIterator<Item = String>) {
+        use std::io::Write;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        let mut text = String::new();
+        for (i, dst) in dsts.into_iter().enumerate() {
+            let sport = 40000 + i;
+            text.push_str(&format!(
+                "{}.{:06}\tC{sport}\t{src}\t{sport}\t{dst}\t22\ttcp\t-\t0.1\tS0\tS\n",
+                now.as_secs(),
+                now.subsec_micros()
+            ));
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn alerts(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.alerts)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.alerts.with_file_name("stderr")).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits for a clean exit (its last push and alerts).
+    fn stop(&mut self) {
+        // SAFETY: our own child, by its PID.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "follower exited {status}: {}",
+                    self.stderr()
+                );
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the follower did not stop: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Inputs without packets join the fleet (docs/flows.md): two `slowscan
+/// follow-zeek` processes, each following its own conn.log, with `--fleet`
+/// and one 1h:9 detector. A scanner fails to 6 hosts in each log: neither
+/// follower counts past 9, the fleet counts 12, and exactly one alert is
+/// written, scope "fleet", naming both followers. A source failing to 10
+/// hosts in one log crosses locally too: its local alert is dropped (the
+/// store counted its failures) and the fleet's alert is the one written.
+/// A source with 4 + 4 stays quiet.
+#[test]
+fn followers_split_scan_alerts_once_fleet_wide() {
+    if !redis_present("followers_split_scan_alerts_once_fleet_wide") {
+        return;
+    }
+    let cluster = RedisCluster::start(3, 0);
+    let dir = slowscan_testkit::TempDir::new("fleet-followers");
+    let mut a = Follower::start(&dir, "zeek-a", &cluster.url());
+    let mut b = Follower::start(&dir, "zeek-b", &cluster.url());
+    let (split, alone, quiet) = ("203.0.113.5", "203.0.113.77", "203.0.113.44");
+    a.fail(split, (1..=6).map(|i| format!("10.1.0.{i}")));
+    b.fail(split, (1..=6).map(|i| format!("10.2.0.{i}")));
+    a.fail(alone, (1..=10).map(|i| format!("10.1.1.{i}")));
+    a.fail(quiet, (1..=4).map(|i| format!("10.1.2.{i}")));
+    b.fail(quiet, (1..=4).map(|i| format!("10.2.2.{i}")));
+    let of = |all: &[serde_json::Value], src: &str| -> Vec<serde_json::Value> {
+        all.iter()
+            .filter(|v| v["source"]["ip"] == src)
+            .cloned()
+            .collect()
+    };
+    let start = Instant::now();
+    loop {
+        let all: Vec<_> = a.alerts().into_iter().chain(b.alerts()).collect();
+        if !of(&all, split).is_empty() && !of(&all, alone).is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no fleet alert yet: {all:?}\nzeek-a: {}\nzeek-b: {}",
+            a.stderr(),
+            b.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    a.stop();
+    b.stop();
+    let (from_a, from_b) = (a.alerts(), b.alerts());
+    let all: Vec<_> = from_a.iter().chain(&from_b).cloned().collect();
+    let s = of(&all, split);
+    assert_eq!(s.len(), 1, "split scan: {all:?}");
+    assert_eq!(s[0]["slowscan"]["scope"], "fleet", "{s:?}");
+    assert_eq!(s[0]["slowscan"]["failed_pairs"], 10, "{s:?}");
+    let mut sensors: Vec<String> = s[0]["slowscan"]["sensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    sensors.sort();
+    assert_eq!(sensors, ["zeek-a", "zeek-b"], "{s:?}");
+    let l = of(&all, alone);
+    assert_eq!(l.len(), 1, "one follower's scan: {all:?}");
+    assert_eq!(l[0]["slowscan"]["scope"], "fleet", "{l:?}");
+    assert_eq!(l[0]["slowscan"]["sensors"], serde_json::json!(["zeek-a"]));
+    assert_eq!(
+        of(&from_a, alone).len(),
+        1,
+        "written by the follower that saw it"
+    );
+    assert_eq!(l[0]["observer"]["name"], "zeek-a");
+    assert!(of(&all, quiet).is_empty(), "4 + 4: {all:?}");
+    assert!(a.stderr().contains("joined the fleet"), "{}", a.stderr());
+}

@@ -1,6 +1,6 @@
 //! `slowscan collect --listen ADDR:PORT`: a NetFlow v5/v9 and IPFIX
 //! collector feeding the detection engine (the flow reading of R5, R5.3),
-//! with the run command's detection, state, alert and metrics options.
+//! with the run command's detection, state, alert, metrics and fleet options.
 //!
 //! Flow exports are unauthenticated UDP: only `--exporters` are read (default
 //! loopback), every other datagram is counted and dropped. Records are held

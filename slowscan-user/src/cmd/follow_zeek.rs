@@ -1,6 +1,6 @@
 //! `slowscan follow-zeek --log PATH`: a live Zeek conn.log followed across
 //! Zeek's hourly rotations ([`slowscan::zeek::follow`]), with the
-//! collector's state, alerts, metrics and signals (docs/flows.md).
+//! collector's state, alerts, metrics, fleet and signals (docs/flows.md).
 //!
 //! Lines are held `--max-lateness` past their `ts` and counted in start
 //! order (Zeek writes a line when its connection ends); the wall clock

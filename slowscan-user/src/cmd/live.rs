@@ -1,8 +1,9 @@
 //! The loop shared by the live record inputs without packet capture
 //! (`slowscan collect`, `slowscan follow-zeek`): engine state restored and
 //! checkpointed, alerts, metrics, signals, a control socket (`slowscan
-//! status`/`explain`, each input adding its own section), and engine time
-//! driven by the wall clock (records carry wall-clock times).
+//! status`/`explain`, each input adding its own section), a fleet
+//! (`--fleet`, joined as the packet sensor joins it: [`FleetLink`]), and
+//! engine time driven by the wall clock (records carry wall-clock times).
 use std::{
     net::SocketAddr,
     path::PathBuf,
@@ -13,13 +14,13 @@ use std::{
 use clap::Args as ClapArgs;
 use slowscan::{
     daemon::{
-        self, AlertPath, checkpoint,
+        self, AlertPath, FleetLink, checkpoint,
         control::{self, BlockingControl, Request, Response, StatusReport},
     },
     engine::{Alert, Engine, Observer},
 };
 
-use super::options::{EngineArgs, HumanDuration};
+use super::options::{EngineArgs, FleetArgs, HumanDuration};
 
 /// How often what is due is counted, metrics published, the stop checked.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -28,6 +29,8 @@ pub const TICK: Duration = Duration::from_millis(250);
 pub struct LiveArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    fleet: FleetArgs,
     /// Alerts as JSON lines: `-` (stdout) or a file appended to.
     #[arg(long, value_name = "PATH|-", default_value = "-")]
     alerts: PathBuf,
@@ -94,7 +97,12 @@ pub fn serve(
     input: &mut impl Input,
 ) -> anyhow::Result<ExitCode> {
     daemon::signals::install(daemon::signals::Reads::Interrupt)?;
-    let cfg = a.engine.engine_config()?;
+    let sensor_name = a.sensor_name.clone().unwrap_or_else(daemon::hostname);
+    let fleet = a.fleet.config(&sensor_name, &a.engine)?;
+    let cfg = slowscan::engine::EngineConfig {
+        export_failures: fleet.is_some(),
+        ..a.engine.engine_config()?
+    };
     let identities = daemon::identities_label(&cfg.identity);
     // Engine time is Unix time (records carry their writers' wall clocks).
     let mut engine = match &a.state {
@@ -119,10 +127,13 @@ pub fn serve(
         None => None,
     };
     let observer = Observer {
-        name: a.sensor_name.clone().unwrap_or_else(daemon::hostname),
+        name: sensor_name.clone(),
         interface: None,
     };
-    let sensor_name = observer.name.clone();
+    // As the packet sensor: the engine's counted failures go to the store,
+    // the fleet alerts this input claims are written, its own are held
+    // until the store counted their failures (docs/fleet.md).
+    let mut fleet = fleet.map(FleetLink::start).transpose()?;
     let mut alerts = AlertPath::open(&a.alerts, observer)?;
     let ctl = match BlockingControl::bind(name) {
         Ok(c) => Some(c),
@@ -202,12 +213,18 @@ pub fn serve(
                 });
             }
         }
+        if let Some(f) = &mut fleet {
+            f.exchange(&mut engine, &mut out, &mut alerts);
+        }
         for alert in out.drain(..) {
             alerts.send(&alert);
         }
         alerts.flush();
     }
     input.finish(&mut engine, &mut out);
+    if let Some(f) = fleet.take() {
+        f.leave(&mut engine, &mut out, &mut alerts);
+    }
     for alert in out.drain(..) {
         alerts.send(&alert);
     }

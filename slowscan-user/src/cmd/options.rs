@@ -117,6 +117,44 @@ pub struct EngineArgs {
     pub config: Option<ConfigFile>,
 }
 
+/// Fleet options (docs/fleet.md), shared by `run`, `collect` and
+/// `follow-zeek`.
+#[derive(Args, Clone, Debug)]
+pub struct FleetArgs {
+    /// Join a fleet of sensors sharing their counts through Redis (Cluster or
+    /// one server): redis://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…], or
+    /// rediss:// for TLS (docs/fleet.md).
+    #[arg(long, value_name = "URLS")]
+    pub fleet: Option<String>,
+    /// With --fleet: this sensor's site, when sites reuse private address
+    /// space: addresses inside the home networks are then shared only among
+    /// the sensors of the same site (docs/fleet.md).
+    #[arg(long, value_name = "NAME", requires = "fleet")]
+    pub fleet_site: Option<String>,
+}
+
+impl FleetArgs {
+    /// With `--fleet`: the client's configuration for the sensor named
+    /// `sensor_name` detecting with `engine` (its detectors, its home
+    /// networks for `--fleet-site`). The engine must then export its
+    /// counted failures (`EngineConfig::export_failures`).
+    pub fn config(
+        &self,
+        sensor_name: &str,
+        engine: &EngineArgs,
+    ) -> anyhow::Result<Option<slowscan::fleet::FleetConfig>> {
+        let Some(urls) = &self.fleet else {
+            return Ok(None);
+        };
+        let url =
+            slowscan::fleet::FleetUrl::parse(urls).map_err(|e| anyhow::anyhow!("--fleet: {e}"))?;
+        let mut f = slowscan::fleet::FleetConfig::new(url, sensor_name, &engine.detectors()?)?
+            .with_site(self.fleet_site.as_deref())?;
+        f.home_nets = engine.identity_config()?.home_nets;
+        Ok(Some(f))
+    }
+}
+
 /// What failures are counted under (R9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CountBy {

@@ -15,7 +15,7 @@ use anyhow::Context;
 
 use super::{
     config,
-    options::{EngineArgs, HumanDuration},
+    options::{EngineArgs, FleetArgs, HumanDuration},
 };
 use clap::{ArgMatches, Args as ClapArgs, CommandFactory, Parser};
 use slowscan::{
@@ -38,16 +38,8 @@ pub struct Args {
     /// This sensor's name in every alert (`observer.name`) [default: the host name].
     #[arg(long, value_name = "NAME")]
     sensor_name: Option<String>,
-    /// Join a fleet of sensors sharing their counts through Redis (Cluster or
-    /// one server): redis://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…], or
-    /// rediss:// for TLS (docs/fleet.md).
-    #[arg(long, value_name = "URLS")]
-    fleet: Option<String>,
-    /// With --fleet: this sensor's site, when sites reuse private address
-    /// space: addresses inside the home networks are then shared only among
-    /// the sensors of the same site (docs/fleet.md).
-    #[arg(long, value_name = "NAME", requires = "fleet")]
-    fleet_site: Option<String>,
+    #[command(flatten)]
+    fleet: FleetArgs,
     /// Detection options, shared with `replay` and `learn`; the whitelist is
     /// also loaded into the kernel map at start.
     #[command(flatten)]
@@ -273,18 +265,7 @@ fn daemon_config(a: Args) -> anyhow::Result<DaemonConfig> {
         .clone()
         .context("--iface (or `iface` in the --config file) is required")?;
     let sensor_name = a.sensor_name.clone().unwrap_or_else(daemon::hostname);
-    let fleet = match &a.fleet {
-        Some(urls) => {
-            let url = slowscan::fleet::FleetUrl::parse(urls)
-                .map_err(|e| anyhow::anyhow!("--fleet: {e}"))?;
-            let mut f =
-                slowscan::fleet::FleetConfig::new(url, &sensor_name, &a.engine.detectors()?)?
-                    .with_site(a.fleet_site.as_deref())?;
-            f.home_nets = a.engine.identity_config()?.home_nets;
-            Some(f)
-        }
-        None => None,
-    };
+    let fleet = a.fleet.config(&sensor_name, &a.engine)?;
     let engine = EngineConfig {
         export_failures: fleet.is_some(),
         report: a.source_totals,

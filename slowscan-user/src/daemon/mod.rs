@@ -25,6 +25,7 @@
 pub mod alerts;
 pub mod checkpoint;
 pub mod control;
+pub mod fleet_link;
 mod handlers;
 pub mod housekeeping;
 pub mod iface;
@@ -48,6 +49,7 @@ use tracing::{info, warn};
 use crate::engine::{EngineConfig, LearnConfig, Restored, rfc3339};
 
 pub use alerts::{AlertPath, AlertStats};
+pub use fleet_link::FleetLink;
 pub use sensor::Sensor;
 pub use sink::AlertSink;
 pub use summary::{Snapshot, Summary};

@@ -13,6 +13,7 @@ use super::{
     alerts::AlertPath,
     checkpoint::Checkpointer,
     drop_capabilities,
+    fleet_link::FleetLink,
     housekeeping::Housekeeper,
     iface::IfaceWatch,
     learning, log_restored, metrics,
@@ -28,10 +29,6 @@ use crate::{
 
 /// How often metrics are published.
 pub(super) const PUBLISH_EVERY: Duration = Duration::from_secs(1);
-/// How long, with a fleet, a local alert is held at most while its
-/// source's failures are on their way to a master that answers (a push
-/// waits up to about 10 s for a replica's confirmation).
-const FLEET_GRACE: Duration = Duration::from_secs(30);
 /// The loop's tick: time advances (R5.1), retries and checks run.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -87,14 +84,13 @@ pub struct Sensor {
     signals: UnboundedReceiver<Sig>,
     /// `slowscan status` / `explain` (None if it could not be bound).
     control: Option<super::control::ControlServer>,
-    /// With `--fleet`: the shared counts' client.
-    pub(super) fleet: Option<crate::fleet::Fleet>,
+    /// With `--fleet`: the shared counts' client, and the local alerts
+    /// held until the store has counted their source's failures (then the
+    /// crossing is the fleet's) or cannot (then they are written, scope
+    /// "sensor").
+    pub(super) fleet: Option<FleetLink>,
+    /// Failures counted while learning (none is shared).
     pub(super) failures: Vec<crate::engine::CountedFailure>,
-    pub(super) fleet_alerts: Vec<crate::fleet::FleetAlert>,
-    /// Local alerts held until the store has counted their source's
-    /// failures (then the crossing is the fleet's) or cannot (then they are
-    /// written, scope "sensor").
-    pub(super) held: crate::fleet::HeldAlerts,
     pub(super) last_publish: Instant,
     pub(super) last_summary: Instant,
 }
@@ -270,17 +266,7 @@ impl Sensor {
                 None
             }
         };
-        let fleet = match &cfg.fleet {
-            Some(f) => {
-                let fleet = crate::fleet::Fleet::start(f.clone())?;
-                info!(
-                    "joined the fleet at {} as {} (docs/fleet.md)",
-                    f.url, f.sensor
-                );
-                Some(fleet)
-            }
-            None => None,
-        };
+        let fleet = cfg.fleet.clone().map(FleetLink::start).transpose()?;
         let whitelist_entries = file_whitelist.len();
         new_alerts_file.keep();
         let s = Self {
@@ -305,8 +291,6 @@ impl Sensor {
             control,
             fleet,
             failures: Vec::new(),
-            fleet_alerts: Vec::new(),
-            held: crate::fleet::HeldAlerts::new(FLEET_GRACE),
             last_publish: Instant::now(),
             last_summary: Instant::now(),
             cfg,
@@ -418,16 +402,11 @@ impl Sensor {
             self.failures.clear();
             return;
         }
-        if let Some(f) = &self.fleet {
+        if let Some(f) = &mut self.fleet {
             // The fleet counts this sensor's failures too: a crossing the
             // store counted is the fleet's to claim, once fleet-wide; one
             // it could not count, this sensor's own counts decide.
-            self.engine.drain_failures(&mut self.failures);
-            f.push_all(&mut self.failures);
-            f.drain_alerts(&mut self.fleet_alerts);
-            write_fleet_alerts(&mut self.alerts, &mut self.fleet_alerts);
-            self.held.hold(self.decided.drain(..));
-            self.held.settle(f, &mut self.decided);
+            f.exchange(&mut self.engine, &mut self.decided, &mut self.alerts);
         }
         for a in self.decided.drain(..) {
             self.alerts.send(&a);
@@ -470,15 +449,10 @@ impl Sensor {
         if let Some(f) = self.fleet.take() {
             // What was counted goes to the store before the sensor goes;
             // the crossings it claims are written like the others.
-            f.flush(std::time::Duration::from_secs(3));
-            f.drain_alerts(&mut self.fleet_alerts);
-            write_fleet_alerts(&mut self.alerts, &mut self.fleet_alerts);
-            self.held.finish(&f, &mut self.decided);
+            f.leave(&mut self.engine, &mut self.decided, &mut self.alerts);
             for a in self.decided.drain(..) {
                 self.alerts.send(&a);
             }
-            let st = f.shutdown(std::time::Duration::from_secs(1));
-            info!("left the fleet: {st:?}");
         }
         self.alerts.finish();
         // After the alerts it decided are sent: a restart never repeats them.
@@ -548,17 +522,6 @@ async fn accept(control: &Option<super::control::ControlServer>) -> Option<tokio
             }
         },
         None => std::future::pending().await,
-    }
-}
-
-/// The fleet alerts this sensor claimed, down the one alert path.
-fn write_fleet_alerts(alerts: &mut AlertPath, claimed: &mut Vec<crate::fleet::FleetAlert>) {
-    for fa in claimed.drain(..) {
-        alerts.send_as(
-            &fa.to_alert(),
-            crate::fleet::Scope::Fleet,
-            Some(&fa.sensors),
-        );
     }
 }
 
