@@ -576,7 +576,10 @@ fn a_full_disk_does_not_stop_detection() {
         &format!("fell below {failing_age}"),
         |v| v < failing_age,
     );
-    assert_eq!(metric(&lab.b, "slowscan_alerts_queued"), Some(0.0));
+    // The gauge is published on the next tick after the queue drained.
+    wait_metric(&s, &lab.b, "slowscan_alerts_queued", "fell to 0", |v| {
+        v == 0.0
+    });
     // A new alert (16) is written at once.
     probe(&fd, 9..=16);
     assert_eq!(
