@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod fleetlab;
 pub mod flood;
 pub mod lab;
+pub mod mirrorlab;
 pub mod redis;
 
 use std::path::PathBuf;

@@ -16,7 +16,6 @@
 
 use std::{
     fs,
-    os::fd::OwnedFd,
     path::{Path, PathBuf},
     process::Command,
     time::Duration,
@@ -24,55 +23,10 @@ use std::{
 
 use slowscan_tests::{
     LAB_A, LAB_B, Netns, VethLab,
-    flood::{self, raw_socket},
     lab::{self, Sensor, netns_key, scratch, setup},
+    mirrorlab::{SCANNER, WAIT, cli, injector, lines, probe, wait_lines},
     privileged, sh, slowscan_bin, tools_present, unique,
 };
-
-const SCANNER: [u8; 4] = [198, 51, 100, 66];
-const TARGET: [u8; 4] = [198, 51, 100, 2];
-const WAIT: Duration = Duration::from_secs(15);
-
-/// Failed attempts (SYNs never followed up) from the scanner to `ports`.
-fn probe(fd: &OwnedFd, ports: std::ops::RangeInclusive<u16>) {
-    flood::probe(fd, SCANNER, TARGET, ports);
-}
-
-fn lines(path: &Path) -> Vec<serde_json::Value> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
-        .collect()
-}
-
-fn wait_lines(path: &Path, n: usize) -> Vec<serde_json::Value> {
-    let end = std::time::Instant::now() + WAIT;
-    loop {
-        let v = lines(path);
-        if v.len() >= n {
-            return v;
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "{} has {} alert lines, not {n}",
-            path.display(),
-            v.len()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// `slowscan args…` in `ns`'s network namespace.
-fn cli(ns: &Netns, args: &[&str]) -> std::process::Output {
-    Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", ns.name))
-        .arg(slowscan_bin())
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn ok(o: &std::process::Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -116,11 +70,6 @@ fn start(lab: &VethLab, dir: &Path, extra: &[&str]) -> Sensor {
         "detecting on",
     )
     .expect("starting slowscan run")
-}
-
-fn injector(lab: &VethLab) -> OwnedFd {
-    let ifname = lab.if_a.clone();
-    lab.a.run(move || raw_socket(&ifname))
 }
 
 #[test]

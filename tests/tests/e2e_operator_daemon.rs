@@ -16,67 +16,18 @@
 
 use std::{
     fs,
-    os::{fd::OwnedFd, unix::fs::MetadataExt},
+    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
 };
 
 use slowscan_tests::{
-    LAB_B, Netns, VethLab,
-    flood::{self, raw_socket},
+    LAB_B, VethLab,
     lab::{Sensor, scratch, setup},
+    mirrorlab::{WAIT, cli, injector, lines, probe, wait_lines},
     privileged, slowscan_bin, tools_present, unique,
 };
-
-const SCANNER: [u8; 4] = [198, 51, 100, 66];
-const TARGET: [u8; 4] = [198, 51, 100, 2];
-const WAIT: Duration = Duration::from_secs(15);
-
-fn probe(fd: &OwnedFd, ports: std::ops::RangeInclusive<u16>) {
-    flood::probe(fd, SCANNER, TARGET, ports);
-}
-
-fn injector(lab: &VethLab) -> OwnedFd {
-    let ifname = lab.if_a.clone();
-    lab.a.run(move || raw_socket(&ifname))
-}
-
-fn lines(path: &Path) -> Vec<serde_json::Value> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
-        .collect()
-}
-
-fn wait_lines(path: &Path, n: usize) -> Vec<serde_json::Value> {
-    let end = Instant::now() + WAIT;
-    loop {
-        let v = lines(path);
-        if v.len() >= n {
-            return v;
-        }
-        assert!(
-            Instant::now() < end,
-            "{} has {} alert lines, not {n}",
-            path.display(),
-            v.len()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// `slowscan args…` in `ns`'s network namespace, to its end.
-fn cli(ns: &Netns, args: &[&str]) -> std::process::Output {
-    Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", ns.name))
-        .arg(slowscan_bin())
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// `slowscan run args…` on the lab's sensor side, alerts to `alerts`.
 fn start(lab: &VethLab, dir: &Path, alerts: &Path, args: &[&str]) -> Sensor {
